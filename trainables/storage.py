@@ -1,0 +1,150 @@
+"""Where a study's files live: a local (or NFS) path, or an `s3://` / `gs://` URI.
+
+Ray Train and Tune accept the same kinds of storage through pyarrow filesystems, so we do too: one
+`Store` gives the handful of file operations the product needs, with the same code path for every
+backend. Writes are atomic everywhere: locally a temp file in the same folder is renamed over the
+target (rename is atomic on POSIX), and object stores only make an object visible once its upload
+completes, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "abfss://")
+
+
+def is_uri(path: str) -> bool:
+    return str(path).startswith(_URI_SCHEMES)
+
+
+def _local(path: str) -> str:
+    return str(Path(os.path.expanduser(str(path))).absolute())
+
+
+class Store:
+    """File operations rooted at `root`, which is a local path or a pyarrow-reachable URI."""
+
+    def __init__(self, root: str | os.PathLike):
+        root = str(root)
+        if is_uri(root):
+            self.fs, base = pafs.FileSystem.from_uri(root)
+            self.scheme = root.split("://", 1)[0] + "://"
+            self.root = base.rstrip("/")
+        else:
+            self.fs, self.scheme = None, ""
+            self.root = _local(root)
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def is_local(self) -> bool:
+        return self.fs is None
+
+    def uri(self, *parts: str) -> str:
+        """The full path or URI of `parts` below the root (what Ray's storage_path accepts)."""
+        return self.scheme + self._path(*parts)
+
+    def _path(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts) if parts else self.root
+
+    def local_path(self, *parts: str) -> Path:
+        if not self.is_local:
+            raise ValueError(f"{self.uri(*parts)} is not a local path")
+        return Path(self._path(*parts))
+
+    def sub(self, *parts: str) -> Store:
+        return Store(self.uri(*parts))
+
+    # -- queries -------------------------------------------------------------------------------
+    def exists(self, *parts: str) -> bool:
+        if self.is_local:
+            return os.path.exists(self._path(*parts))
+        return self.fs.get_file_info(self._path(*parts)).type != pafs.FileType.NotFound
+
+    def size(self, *parts: str) -> int:
+        if self.is_local:
+            return os.path.getsize(self._path(*parts))
+        return self.fs.get_file_info(self._path(*parts)).size
+
+    def listdir(self, *parts: str) -> list[str]:
+        """Names directly below `parts` (sorted); empty when it does not exist."""
+        if self.is_local:
+            path = self._path(*parts)
+            return sorted(os.listdir(path)) if os.path.isdir(path) else []
+        selector = pafs.FileSelector(self._path(*parts), allow_not_found=True)
+        return sorted(posixpath.basename(info.path) for info in self.fs.get_file_info(selector))
+
+    # -- reading -------------------------------------------------------------------------------
+    def read_bytes(self, *parts: str) -> bytes:
+        if self.is_local:
+            return Path(self._path(*parts)).read_bytes()
+        with self.fs.open_input_stream(self._path(*parts)) as stream:
+            return stream.read()
+
+    def read_text(self, *parts: str) -> str:
+        return self.read_bytes(*parts).decode("utf-8")
+
+    # -- writing -------------------------------------------------------------------------------
+    def makedirs(self, *parts: str) -> None:
+        if self.is_local:
+            os.makedirs(self._path(*parts), exist_ok=True)
+        else:
+            self.fs.create_dir(self._path(*parts), recursive=True)
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        """Atomically replace the file at `parts` with `data`."""
+        target = self._path(*parts)
+        if not self.is_local:
+            self.fs.create_dir(posixpath.dirname(target), recursive=True)
+            with self.fs.open_output_stream(target) as stream:
+                stream.write(data)
+            return
+        folder = os.path.dirname(target)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def write_text(self, text: str, *parts: str) -> None:
+        self.write_bytes(text.encode("utf-8"), *parts)
+
+    def delete(self, *parts: str) -> None:
+        """Remove a file or folder if present."""
+        if not self.exists(*parts):
+            return
+        if self.is_local:
+            path = self._path(*parts)
+            if os.path.isdir(path):
+                import shutil
+
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        else:
+            info = self.fs.get_file_info(self._path(*parts))
+            if info.type == pafs.FileType.Directory:
+                self.fs.delete_dir(self._path(*parts))
+            else:
+                self.fs.delete_file(self._path(*parts))
+
+    def check_writable(self) -> None:
+        """Raise OSError when nothing can be written below the root (before any work starts)."""
+        probe = ".write-probe"
+        self.write_bytes(b"ok", probe)
+        self.delete(probe)
+
+    def __repr__(self) -> str:
+        return f"Store({self.uri()!r})"
