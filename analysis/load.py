@@ -1,0 +1,259 @@
+"""A finished or partial study folder -> tidy DataFrames (one row per trial; one row per trial-epoch).
+
+Reads `results.csv` / `curves.csv` when the driver wrote them; otherwise rebuilds both from Ray Tune's
+experiment folder: `tune/<experiment>/<trial dir>/` holds `params.json` (the trial's config) and
+`result.json` (one JSON object per `tune.report` call), plus `error.txt` when the trial raised.
+Non-ok trials are kept with their status: rankings exclude them, the report lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.columns import CORE_AXES, FULL_TRAIN_SIZES, METRICS
+
+RESULTS_COLUMNS = (
+    "trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch",
+    "conditioning", "gan_key", "status", "reason", *METRICS[:7], "per_class_acc", *METRICS[7:],
+)
+CURVE_COLUMNS = ("trial", "epoch", "test_acc", "test_loss", "train_loss")
+CURVE_AXES = ("dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment")
+
+# Names a Tune config may use for our columns (the driver's config keys are flattened to their leaf).
+CONFIG_ALIASES = {"n": "size", "sample_size": "size", "r": "ratio", "R": "ratio", "mix_ratio": "ratio",
+                  "arch": "gan_arch", "name": "classifier", "classifier_name": "classifier"}
+_SAMPLES_RE = re.compile(r"samples_epoch(\d+)\.png$")
+
+
+class StudyDirError(ValueError):
+    """The folder is not a study folder (no results.csv and no Tune trials)."""
+
+
+@dataclass(frozen=True)
+class GanRecord:
+    """One GAN key's folder: meta.json, losses.csv and the newest sample grid."""
+    key: str
+    path: Path
+    meta: dict
+    losses: pd.DataFrame | None
+    latest_samples: Path | None
+    real_samples: Path | None
+
+
+@dataclass(frozen=True)
+class Study:
+    root: Path
+    trials: pd.DataFrame            # one row per classifier trial, RESULTS_COLUMNS first
+    curves: pd.DataFrame            # one row per (trial, epoch)
+    spec: dict = field(default_factory=dict)
+    spec_text: str = ""
+    env: dict = field(default_factory=dict)
+    gans: tuple[GanRecord, ...] = ()
+    source: str = "results.csv"     # or "tune/" when rebuilt from Tune's folder
+
+
+# ---------------------------------------------------------------- normalisation
+def _as_bool(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True     # the spec default: real + synthetic
+    return bool(value)
+
+
+def _resolve_size(size, dataset):
+    """Sizes are ints; "full" becomes the dataset's training-set size when we know it."""
+    if isinstance(size, str):
+        if size.strip().lower() == "full":
+            return FULL_TRAIN_SIZES.get(str(dataset), "full")
+        try:
+            return int(float(size))
+        except ValueError:
+            return size
+    if isinstance(size, float) and not math.isnan(size):
+        return int(size)
+    return size
+
+
+def tidy_trials(df: pd.DataFrame) -> pd.DataFrame:
+    """Typed, defaulted copy of a results table: real is bool, ratio/alpha float, status lower-case."""
+    df = df.copy()
+    for column in RESULTS_COLUMNS:
+        if column not in df.columns:
+            df[column] = pd.NA
+    if "trial" in df and df["trial"].isna().all():
+        df["trial"] = [f"trial_{i:05d}" for i in range(len(df))]
+    df["real"] = df["real"].map(_as_bool).astype(bool)
+    df["augment"] = df["augment"].fillna("none").astype(str)
+    df["size"] = [_resolve_size(s, d) for s, d in zip(df["size"], df["dataset"], strict=True)]
+    if all(isinstance(s, int) for s in df["size"]):
+        df["size"] = df["size"].astype("int64")
+    for column in ("ratio", "alpha", *METRICS):
+        df[column] = pd.to_numeric(df[column], errors="coerce")
+    df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(0).astype("int64")
+    has_metric = df[[m for m in ("test_acc", "test_acc_max") if m in df]].notna().any(axis=1)
+    status = df["status"].astype("string").str.strip().str.lower()
+    df["status"] = status.fillna(has_metric.map({True: "ok", False: "error"})).astype(str)
+    df["reason"] = df["reason"].astype("string").fillna("").astype(str)
+    ordered = [c for c in RESULTS_COLUMNS if c in df] + [c for c in df if c not in RESULTS_COLUMNS]
+    return df[ordered].reset_index(drop=True)
+
+
+def tidy_curves(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Curves with the trial's axes attached (from the trials table when curves.csv lacks them)."""
+    if curves.empty:
+        return pd.DataFrame(columns=[*CURVE_COLUMNS, *CURVE_AXES, "status"])
+    curves = curves.copy()
+    keep = ["trial", *[a for a in CURVE_AXES if a in trials], "status"]
+    curves = curves.drop(columns=[a for a in keep[1:] if a in curves], errors="ignore")
+    curves["trial"] = curves["trial"].astype(str)
+    axes = trials[keep].assign(trial=trials["trial"].astype(str))
+    curves = curves.merge(axes, on="trial", how="left")
+    for column in ("epoch", "test_acc", "test_loss", "train_loss"):
+        if column in curves:
+            curves[column] = pd.to_numeric(curves[column], errors="coerce")
+    return curves
+
+
+# ---------------------------------------------------------------- Tune's experiment folder
+def _flatten(config: dict) -> dict:
+    """Nested config -> leaf names (`{"gan": {"alpha": 2}}` -> `{"alpha": 2}`), aliases applied."""
+    flat: dict = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value))
+        else:
+            flat[CONFIG_ALIASES.get(key, key)] = value
+    return flat
+
+
+def _read_json_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue    # a line cut short by a killed driver
+    return rows
+
+
+def _trial_from_dir(trial_dir: Path) -> tuple[dict, list[dict]] | None:
+    config = _flatten(json.loads((trial_dir / "params.json").read_text()))
+    if "ratio" not in config:
+        return None     # not a classifier trial (e.g. a Ray Train run stored under tune/)
+    reports = _read_json_lines(trial_dir / "result.json")
+    row = {k: v for k, v in config.items() if k in CORE_AXES or k == "seed" or not isinstance(v, list | dict)}
+    row["trial"] = str(reports[-1].get("trial_id", trial_dir.name)) if reports else trial_dir.name
+    for report in reports:      # last reported value of each metric wins
+        for key in (*METRICS, "per_class_acc", "status", "reason", "gan_key"):
+            if report.get(key) is not None:
+                row[key] = report[key]
+    accs = [r["test_acc"] for r in reports if isinstance(r.get("test_acc"), int | float)]
+    if accs and "test_acc_max" not in row:
+        row["test_acc_max"] = max(accs)
+    if isinstance(row.get("per_class_acc"), list):
+        row["per_class_acc"] = json.dumps(row["per_class_acc"])
+    error_file = trial_dir / "error.txt"
+    if error_file.exists() and row.get("status", "ok") == "ok":
+        lines = [ln for ln in error_file.read_text().splitlines() if ln.strip()]
+        row["status"], row["reason"] = "error", (lines[-1].strip() if lines else "error.txt")
+    elif not reports and "status" not in row:
+        row["status"], row["reason"] = "error", "no result reported (trial never started or was killed)"
+    curves = [{"trial": row["trial"], "epoch": r.get("epoch", r.get("training_iteration")),
+               **{k: r.get(k) for k in CURVE_COLUMNS[2:]}}
+              for r in reports if r.get("test_acc") is not None]
+    return row, curves
+
+
+def load_tune_folder(tune_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every Tune trial folder below `tune_dir` (any experiment) -> (results, curves) DataFrames."""
+    rows, curve_rows = [], []
+    for params in sorted(tune_dir.rglob("params.json")):
+        parsed = _trial_from_dir(params.parent)
+        if parsed is not None:
+            rows.append(parsed[0])
+            curve_rows.extend(parsed[1])
+    if not rows:
+        raise StudyDirError(f"no Tune trials under {tune_dir}: expected <experiment>/<trial>/params.json")
+    return pd.DataFrame(rows), pd.DataFrame(curve_rows, columns=list(CURVE_COLUMNS))
+
+
+# ---------------------------------------------------------------- GAN keys, spec, env
+def _latest_samples(gan_dir: Path) -> Path | None:
+    found = [(int(m.group(1)), p) for p in gan_dir.glob("samples_epoch*.png") if (m := _SAMPLES_RE.search(p.name))]
+    return max(found)[1] if found else None
+
+
+def load_gans(root: Path) -> tuple[GanRecord, ...]:
+    gans_dir = root / "gans"
+    if not gans_dir.is_dir():
+        return ()
+    shared_real = root / "report" / "real_samples.png"
+    records = []
+    for gan_dir in sorted(p for p in gans_dir.iterdir() if p.is_dir()):
+        meta_path, losses_path = gan_dir / "meta.json", gan_dir / "losses.csv"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        losses = pd.read_csv(losses_path) if losses_path.exists() and losses_path.stat().st_size else None
+        real = gan_dir / "real_samples.png"
+        records.append(GanRecord(
+            key=gan_dir.name, path=gan_dir, meta=meta, losses=losses,
+            latest_samples=_latest_samples(gan_dir),
+            real_samples=real if real.exists() else (shared_real if shared_real.exists() else None)))
+    return tuple(records)
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write next to the target then rename, so a reader never sees half a file (DESIGN.md, Faults)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            df.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_study(study_dir: str | Path) -> Study:
+    """Read a study folder. When results.csv is missing it is rebuilt from tune/ and written (once)."""
+    root = Path(study_dir).expanduser()
+    if not root.is_dir():
+        raise StudyDirError(f"study folder not found: {root} (pass the folder `study run` wrote)")
+    results_path, curves_path = root / "results.csv", root / "curves.csv"
+    source = "results.csv"
+    if results_path.exists():
+        raw = pd.read_csv(results_path)
+        raw_curves = pd.read_csv(curves_path) if curves_path.exists() else pd.DataFrame()
+    elif (root / "tune").is_dir():
+        raw, raw_curves = load_tune_folder(root / "tune")
+        source = "tune/"
+    else:
+        raise StudyDirError(f"{root} has neither results.csv nor tune/: is it a study folder?")
+    trials = tidy_trials(raw)
+    if source == "tune/":
+        # Persist what we rebuilt so the next `study report` reads the same rows (idempotent reports).
+        write_csv_atomic(trials, results_path)
+        trials = tidy_trials(pd.read_csv(results_path))
+        if not curves_path.exists():
+            write_csv_atomic(tidy_curves(raw_curves, trials), curves_path)
+            raw_curves = pd.read_csv(curves_path)
+    spec_path, env_path = root / "spec.toml", root / "env.json"
+    spec_text = spec_path.read_text() if spec_path.exists() else ""
+    return Study(
+        root=root, trials=trials, curves=tidy_curves(raw_curves, trials),
+        spec=tomllib.loads(spec_text) if spec_text else {}, spec_text=spec_text,
+        env=json.loads(env_path.read_text()) if env_path.exists() else {},
+        gans=load_gans(root), source=source)

@@ -1,0 +1,182 @@
+"""`study`: run a GAN-augmentation study, resume it, rebuild its report, browse the presets.
+
+Every problem the user can fix (a bad key in the study file, a dataset that is not there, a study
+folder that holds another spec) ends the command with exit code 2 and one line `error: ...`; nothing
+already computed is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from study import spec as S
+
+DEFAULT_STORAGE = "studies"
+EXIT_USAGE = 2
+
+EPILOG = """\
+examples:
+  study run                              the `quick` preset: mnist-5k, offline, a few minutes on 2 CPUs
+  study run abadi-mnist --set seeds=1    a bundled preset with an override
+  study run my-study.toml --storage s3://bucket/studies
+  study resume studies/quick             continue an interrupted study; finished work is not redone
+  study report studies/quick             rebuild results.csv (if missing) and report/ from the folder
+  study presets                          what is bundled;  study show quick  prints one as TOML
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="study",
+        description="How much does a classifier gain from GAN-generated training images, and at which "
+                    "synthetic-to-real ratio R? Trains GANs with Ray Train, sweeps R, the generator width "
+                    "alpha, the real sample size n and the classifier with Ray Tune, and reports the "
+                    "answer with confidence intervals.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a study from a TOML file or a bundled preset")
+    run.add_argument("spec", nargs="?", default="quick",
+                     help="a study file (.toml) or a preset name (default: quick)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a study-file key, e.g. --set gan.epochs=5 --set sizes=[500]")
+    run.add_argument("--storage", default=DEFAULT_STORAGE,
+                     help=f"where the study folder goes: a path or s3://, gs:// URI (default: ./{DEFAULT_STORAGE})")
+    run.add_argument("--name", help="the study folder's name (default: the spec's `name`)")
+    run.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    run.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
+
+    resume = commands.add_parser("resume", help="continue an interrupted study; finished work is kept")
+    resume.add_argument("dir", help="the study folder (it holds spec.toml)")
+    resume.add_argument("--address", help="join this Ray cluster")
+    resume.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
+
+    report = commands.add_parser("report", help="rebuild report/ (and a missing results.csv) from a folder")
+    report.add_argument("dir", help="the study folder")
+
+    commands.add_parser("presets", help="list the bundled presets")
+    show = commands.add_parser("show", help="print a bundled preset's TOML")
+    show.add_argument("preset")
+    return parser
+
+
+def _split_study_dir(path: str) -> tuple[str, str]:
+    """'studies/quick' -> ('studies', 'quick'); works for URIs too."""
+    trimmed = path.rstrip("/")
+    if "/" not in trimmed:
+        return ".", trimmed
+    parent, name = trimmed.rsplit("/", 1)
+    return parent or "/", name
+
+
+def _finish(folder, no_report: bool) -> None:
+    from study import driver
+
+    report = None if no_report else driver.build_report(folder)
+    print_summary(folder)
+    if report:
+        print(f"[study] report: {report}")
+
+
+def print_summary(folder) -> None:
+    """The short answer: the best R per size, from results.csv."""
+    import io
+
+    import pandas as pd
+
+    if not folder.store.exists("results.csv"):
+        return
+    results = pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
+    try:
+        from analysis import best_ratio_table
+    except ImportError:  # the analysis package is optional for the runner itself
+        return
+    table = best_ratio_table(results)
+    if len(table):
+        print("\n[study] best synthetic-to-real ratio R per real sample size:")
+        print(table.to_string(index=False))
+
+
+def cmd_run(args) -> int:
+    from study import driver
+
+    spec = S.load_spec(args.spec, args.overrides)
+    if args.name:
+        spec = dataclasses.replace(spec, name=args.name)
+    folder = driver.run_study(spec, storage=args.storage, address=args.address)
+    _finish(folder, args.no_report)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from study import driver
+    from trainables.storage import Store
+
+    storage, name = _split_study_dir(args.dir)
+    store = Store(storage).sub(name)
+    if not store.exists("spec.toml"):
+        raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
+    spec = S.loads_spec(store.read_text("spec.toml"))
+    if spec.name != name:
+        spec = dataclasses.replace(spec, name=name)
+    folder = driver.run_study(spec, storage=storage, address=args.address, resume=True)
+    _finish(folder, args.no_report)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from study import driver
+
+    storage, name = _split_study_dir(args.dir)
+    folder = driver.StudyFolder.for_spec(storage, name)
+    if not folder.store.exists():
+        raise driver.StudyError(f"{args.dir}: no such study folder; allowed: a folder written by `study run`")
+    report = driver.build_report(folder)
+    print_summary(folder)
+    if report:
+        print(f"[study] report: {report}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    presets = S.list_presets()
+    width = max(len(name) for name, _ in presets)
+    for name, description in presets:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    print(S.preset_text(args.preset), end="")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "presets": cmd_presets, "show": cmd_show}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from study.driver import StudyError
+    from trainables.data import DataError
+
+    return (S.SpecError, StudyError, DataError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    if args.command is None:  # `study` alone runs the quick preset
+        args = _parser().parse_args(["run", *(argv or [])])
+    try:
+        return COMMANDS[command](args)
+    except _user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with `study resume <study folder>`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The study runner: mixing real and synthetic data, trial naming, the CLI, and end-to-end runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from study import cli, driver
+from study import spec as S
+from trainables import data as D
+from trainables.classifier_trial import build_training_set, gan_lookup_key, synthetic_count
+
+# A study small enough to run end to end in well under a minute on 2 cores.
+TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--set", "gan.checkpoint_every=1",
+        "--set", "classifier.epochs=2", "--set", "mix.ratios=[0, 1]"]
+
+
+def fake_pool(per_class: int, num_classes: int = 10, shape=(1, 28, 28)) -> D.ImageSet:
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    images = torch.full((len(labels), *shape), 200, dtype=torch.uint8)
+    return D.ImageSet(images=images, labels=labels, classes=tuple(str(k) for k in range(num_classes)))
+
+
+# --------------------------------------------------------------------------------------------------
+# The mixed training set
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ratio", [0, 0.25, 0.5, 1, 2, 4])
+def test_mixed_set_has_round_r_n_synthetic_images_class_balanced(mnist5k, ratio):
+    real = D.subset(mnist5k[0], 500, seed=0)
+    pool = fake_pool(per_class=4 * 500 // 10 + 1)
+    mixed = build_training_set(real, pool, ratio, use_real=True, seed=0)
+
+    n_synthetic = synthetic_count(ratio, 500)
+    assert n_synthetic == round(ratio * 500)
+    assert len(mixed) == 500 + n_synthetic
+    assert torch.equal(mixed.images[:500], real.images)  # the real subset comes through untouched
+    synthetic_labels = mixed.labels[500:]
+    counts = torch.bincount(synthetic_labels, minlength=10)
+    assert counts.max() - counts.min() <= 1  # class-balanced
+    assert torch.bincount(mixed.labels, minlength=10).sum() == len(mixed)
+
+
+def test_synthetic_only_set_ignores_the_real_images(mnist5k):
+    real = D.subset(mnist5k[0], 200, seed=1)
+    only = build_training_set(real, fake_pool(per_class=50), 2, use_real=False, seed=1)
+    assert len(only) == 400
+    assert bool((only.images == 200).all())
+
+
+def test_ratio_zero_needs_no_pool_and_synthetic_only_needs_a_ratio(mnist5k):
+    real = D.subset(mnist5k[0], 100, seed=0)
+    assert build_training_set(real, None, 0, use_real=True, seed=0) is real
+    with pytest.raises(ValueError, match="ratio > 0"):
+        build_training_set(real, None, 0, use_real=False, seed=0)
+
+
+def test_a_pool_too_small_for_the_ratio_is_refused(mnist5k):
+    real = D.subset(mnist5k[0], 100, seed=0)
+    with pytest.raises(D.DataError):
+        build_training_set(real, fake_pool(per_class=2), 1, use_real=True, seed=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Names, grid expansion, GAN jobs
+# --------------------------------------------------------------------------------------------------
+def test_trial_names_are_deterministic_and_unique_over_the_grid():
+    spec = S.load_spec("quick", ["classifier.name=['mlp', 'cnn2']", "gan.alpha=[1, 2]"])
+    names = [driver.trial_name(point) for point in S.grid_points(spec)]
+    assert len(names) == len(set(names)) == len(S.grid_points(spec))
+    assert names == [driver.trial_name(point) for point in S.grid_points(spec)]
+
+
+def test_grid_param_space_expands_to_every_combination_once():
+    spec = S.load_spec("quick", ["gan.alpha=[1, 2]", "seeds=3"])
+    space = driver.classifier_param_space(spec)
+    sizes = [len(axis["grid_search"]) for axis in space.values()]
+    assert int(torch.tensor(sizes).prod()) == len(S.grid_points(spec)) == 2 * 2 * 4 * 1 * 3
+
+
+def test_gan_jobs_cover_every_size_alpha_seed_with_a_pool_big_enough(mnist5k):
+    spec = S.load_spec("quick", ["gan.alpha=[1, 2]"])
+    jobs = driver.gan_jobs(spec, mnist5k[0])
+    assert set(jobs) == {gan_lookup_key(p["size"], p["alpha"], p["seed"]) for p in S.gan_points(spec)}
+    for job in jobs.values():
+        needed = synthetic_count(S.max_ratio(spec), job.size)
+        assert job.pool_per_class * 10 >= needed
+    assert len({job.key() for job in jobs.values()}) == len(jobs)
+
+
+def test_no_gan_jobs_when_every_ratio_is_zero(mnist5k):
+    spec = S.load_spec("quick", ["mix.ratios=[0]"])
+    assert driver.gan_jobs(spec, mnist5k[0]) == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# The command line: help, presets, and the unhappy paths (exit code 2, one line, nothing lost)
+# --------------------------------------------------------------------------------------------------
+def test_presets_and_show(capsys):
+    assert cli.main(["presets"]) == 0
+    listing = capsys.readouterr().out
+    assert "quick" in listing and "abadi-mnist" in listing
+    assert cli.main(["show", "quick"]) == 0
+    assert 'name = "quick"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["mix.ratios=[-1]"], "mix.ratios"),
+    (["gan.alpha=[0]"], "gan.alpha"),
+    (["classifier.name=['vgg']"], "classifier.name"),
+    (["sizes=[999999]"], "sizes"),
+    (["search.mode='random'"], "search.mode"),
+    (["gan.nonsense=1"], "gan.nonsense"),
+])
+def test_bad_input_exits_2_with_one_line_naming_the_key(tmp_path, capsys, overrides, key):
+    args = ["run", "quick", "--storage", str(tmp_path)]
+    for item in overrides:
+        args += ["--set", item]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {key}")
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_folder_holding_another_spec_is_refused(tmp_path, capsys):
+    spec = S.load_spec("quick")
+    folder = driver.StudyFolder.for_spec(str(tmp_path), "quick")
+    folder.prepare(spec, resume=False)
+    before = (tmp_path / "quick" / "spec.toml").read_text()
+    other = S.load_spec("quick", ["seeds=5"])
+    with pytest.raises(driver.StudyError, match="--name"):
+        folder.prepare(other, resume=False)
+    assert (tmp_path / "quick" / "spec.toml").read_text() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_an_unwritable_storage_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.raises(driver.StudyError, match="--storage"):
+        driver.StudyFolder.for_spec(str(locked), "quick").prepare(S.load_spec("quick"), resume=False)
+
+
+def test_an_unwritable_storage_path_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert cli.main(["run", "quick", "--storage", str(blocker / "sub")]) == 2
+    assert capsys.readouterr().err.startswith("error: --storage")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_resume_of_a_folder_without_a_spec_exits_2(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path)]) == 2
+    assert "spec.toml" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# End to end (slow): real GANs, real Tune trials
+# --------------------------------------------------------------------------------------------------
+RESULT_COLUMNS = {"trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "status", "test_acc",
+                  "test_acc_max", "precision", "recall", "f1", "per_class_acc", "train_seconds",
+                  "images_per_second"}
+
+
+def _results(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "results.csv")
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end(ray_local, tmp_path, capsys):
+    assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path)]) == 0
+    root = tmp_path / "quick"
+    results = _results(root)
+    assert len(results) == 2 and RESULT_COLUMNS <= set(results.columns)
+    assert set(results["status"]) == {"ok"}
+    assert sorted(results["ratio"]) == [0, 1]
+    assert results["test_acc"].between(0.1, 1).all()
+    assert len(json.loads(results["per_class_acc"][0])) == 10
+    curves = pd.read_csv(root / "curves.csv")
+    assert len(curves) == 2 * 2 and set(curves["epoch"]) == {1, 2}
+    (gan_dir,) = (root / "gans").iterdir()
+    pool = torch.load(gan_dir / "pool.pt", weights_only=True)
+    assert torch.bincount(pool["labels"]).min() * 10 >= 100
+    assert (root / "spec.toml").exists() and (root / "env.json").exists()
+    out = capsys.readouterr().out
+    assert "report" in out
+
+
+@pytest.mark.slow
+def test_optuna_study_runs_the_requested_number_of_trials(ray_local, tmp_path):
+    args = ["run", "quick", *TINY, "--set", "search.mode='optuna'", "--set", "search.trials=3",
+            "--set", "mix.ratios=[0, 0.5, 1]", "--storage", str(tmp_path), "--no-report"]
+    assert cli.main(args) == 0
+    results = _results(tmp_path / "quick")
+    assert len(results) == 3 and set(results["status"]) == {"ok"}
+    assert set(results["ratio"]) <= {0, 0.5, 1}
+
+
+@pytest.mark.slow
+def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, tmp_path):
+    args = ["run", "quick", *TINY, "--storage", str(tmp_path), "--no-report"]
+    assert cli.main(args) == 0
+    root = tmp_path / "quick"
+    first = _results(root)
+    records = {p.name: p.stat().st_mtime_ns for p in (root / "trials").iterdir()}
+    metas = {p: p.stat().st_mtime_ns for p in (root / "gans").glob("*/meta.json")}
+    (root / "results.csv").unlink()  # as if the driver died before writing it
+
+    assert cli.main(["resume", str(root), "--no-report"]) == 0
+    second = _results(root)
+    assert len(second) == len(first) and not second["trial"].duplicated().any()
+    pd.testing.assert_frame_equal(first.drop(columns=["train_seconds", "images_per_second"]),
+                                  second.drop(columns=["train_seconds", "images_per_second"]))
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "trials").iterdir()} == records
+    assert {p: p.stat().st_mtime_ns for p in (root / "gans").glob("*/meta.json")} == metas

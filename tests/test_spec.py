@@ -1,0 +1,496 @@
+"""The study file: defaults, presets, validation errors, --set overrides, TOML round trip, grid points."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from study.spec import (
+    ClassifierSpec,
+    GanSpec,
+    MixSpec,
+    SearchSpec,
+    Spec,
+    SpecError,
+    gan_points,
+    grid_points,
+    list_presets,
+    load_spec,
+    loads_spec,
+    max_ratio,
+    parse_override,
+    preset_names,
+    preset_text,
+    spec_from_dict,
+    spec_to_dict,
+    spec_to_toml,
+)
+
+
+def _registries_importable() -> bool:
+    try:
+        import trainables  # noqa: F401  (imports torch and the three registries)
+    except ImportError:
+        return False
+    return True
+
+
+needs_registries = pytest.mark.skipif(not _registries_importable(),
+                                      reason="trainables registries are not importable")
+
+
+def spec_of(text: str = "", *overrides: str, registries: bool = False) -> Spec:
+    return loads_spec(text, list(overrides), check_registries=registries)
+
+
+def error_of(text: str = "", *overrides: str, registries: bool = False) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        spec_of(text, *overrides, registries=registries)
+    return info.value
+
+
+def assert_one_line(error: SpecError, key: str) -> None:
+    message = str(error)
+    assert error.key == key
+    assert message == f"{key}: {error.problem}; allowed: {error.allowed}"
+    assert "\n" not in message
+    assert error.problem and error.allowed
+    assert isinstance(error, ValueError)
+
+
+# ---------------------------------------------------------------- defaults
+
+
+def test_empty_file_gives_the_documented_defaults():
+    spec = spec_of("")
+    assert spec == Spec()
+    assert spec.name == "study"
+    assert spec.dataset == "mnist-5k"          # offline default
+    assert spec.sizes == (500, 1000)
+    assert spec.seeds == 2
+    assert spec.gan == GanSpec(arch="abadi", conditioning="per-class", alpha=(1.0,), epochs=30,
+                               batch_size=64, lr=2e-4, beta1=0.5, workers=1, checkpoint_every=10)
+    assert spec.classifier == ClassifierSpec(name=("mlp",), epochs=15, batch_size=64, lr=1e-3, compile=False)
+    assert spec.mix == MixSpec(ratios=(0.0, 0.5, 1.0, 2.0), real=True, augment="none")
+    assert spec.search.mode == "grid" and spec.search.metric == "test_acc_max"
+    assert spec.search.ratio_range is None and spec.search.max_concurrent == 0
+    assert spec.resources.cpus_per_trial == 1.0 and spec.resources.gpus_per_trial == 0.0
+    assert spec.max_failures == spec.faults.max_failures == 1
+
+
+def test_spec_is_frozen():
+    spec = Spec()
+    with pytest.raises(AttributeError):
+        spec.name = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        spec.gan.epochs = 1  # type: ignore[misc]
+
+
+@needs_registries
+def test_defaults_pass_the_registry_checks():
+    assert spec_of("", registries=True) == Spec()
+
+
+def test_a_partial_section_keeps_the_other_defaults():
+    spec = spec_of("[gan]\nepochs = 7\n")
+    assert spec.gan.epochs == 7
+    assert spec.gan.batch_size == GanSpec().batch_size
+    assert spec.classifier == ClassifierSpec()
+
+
+# ---------------------------------------------------------------- presets
+
+
+EXPECTED_PRESETS = {"quick", "abadi-mnist", "abadi-mnist-synthetic", "abadi-cifar10", "xing-cifar10",
+                    "hooda-cifar10", "dagan-cifar10", "dagan-svhn", "fashion-full", "optuna-mnist"}
+
+
+def test_all_expected_presets_are_bundled():
+    assert EXPECTED_PRESETS <= set(preset_names())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
+def test_preset_loads_validates_and_documents_itself(name):
+    check = _registries_importable()
+    spec = load_spec(name, check_registries=check)
+    assert spec.name == name
+    text = preset_text(name)
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(header) >= 3, "a preset starts with a comment block saying what it reproduces"
+    assert "Reproduces:" in text and "Needs:" in text
+
+
+def test_list_presets_gives_the_first_comment_line():
+    described = dict(list_presets())
+    assert set(described) == set(preset_names())
+    for name, description in described.items():
+        assert description and "\n" not in description
+        assert preset_text(name).splitlines()[0] == f"# {description}"
+
+
+def test_papers_settings_in_presets():
+    abadi = load_spec("abadi-mnist", check_registries=False)
+    assert abadi.gan.epochs == 2000 and abadi.gan.lr == 1e-3 and abadi.gan.batch_size == 64
+    assert abadi.gan.alpha == (2.0,) and abadi.seeds == 3 and abadi.classifier.epochs == 15
+    assert abadi.sizes == (500, 1000, 2000, 4000, "full")
+    assert abadi.mix.ratios == (0, 0.25, 0.5, 0.75, 1, 2, 4)
+    synthetic = load_spec("abadi-mnist-synthetic", check_registries=False)
+    assert not synthetic.mix.real and synthetic.gan.alpha == (1.0, 2.0, 4.0)
+    cifar = load_spec("abadi-cifar10", check_registries=False)
+    assert cifar.gan.epochs == 3000 and cifar.mix.ratios == (0, 0.01, 0.025, 0.05, 0.075, 0.1)
+    xing = load_spec("xing-cifar10", check_registries=False)
+    assert xing.mix.ratios == (0, 0.64) and xing.gan.epochs == 50 and xing.sizes == ("full",)
+    assert xing.classifier.name == ("lenet", "alexnet", "inception")
+    assert load_spec("hooda-cifar10", check_registries=False).gan.epochs == 120
+    assert load_spec("dagan-cifar10", check_registries=False).sizes == (500, 1000, 2000, 5000, 10000)
+    assert load_spec("dagan-svhn", check_registries=False).sizes == (500, 800, 1000, 2000, 5000)
+    optuna = load_spec("optuna-mnist", check_registries=False)
+    assert optuna.search.mode == "optuna" and optuna.search.trials == 20
+
+
+def test_unknown_preset_suggests_the_closest():
+    error = error_of_load("quik")
+    assert_one_line(error, "quik")
+    assert "'quick'" in error.problem and "study presets" in error.allowed
+    with pytest.raises(SpecError) as info:
+        preset_text("abadi-mnst")
+    assert "abadi-mnist" in str(info.value)
+
+
+def error_of_load(path_or_preset, overrides=()) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        load_spec(path_or_preset, overrides, check_registries=False)
+    return info.value
+
+
+# ---------------------------------------------------------------- scalars where lists are expected
+
+
+def test_scalars_become_one_element_lists():
+    spec = spec_of('sizes = "full"\n[gan]\nalpha = 2\n[classifier]\nname = "mlp"\n[mix]\nratios = 1\n')
+    assert spec.gan.alpha == (2.0,)
+    assert spec.classifier.name == ("mlp",)
+    assert spec.sizes == ("full",)
+    assert spec.mix.ratios == (1.0,)
+    assert isinstance(spec.gan.alpha[0], float)
+
+
+def test_integers_are_accepted_for_float_keys():
+    spec = spec_of("[gan]\nlr = 1\n[resources]\ncpus_per_trial = 2\n")
+    assert spec.gan.lr == 1.0 and isinstance(spec.gan.lr, float)
+    assert spec.resources.cpus_per_trial == 2.0
+
+
+# ---------------------------------------------------------------- errors
+
+ERROR_CASES = [
+    # (study file text, key named in the error)
+    ("nmae = 'x'", "nmae"),
+    ("[gann]\nepochs = 1", "gann"),
+    ("[gan]\nepoch = 1", "gan.epoch"),
+    ("[classifier]\nlearning_rate = 0.1", "classifier.learning_rate"),
+    ("gan = 3", "gan"),
+    ("seeds = true", "seeds"),
+    ("seeds = 0", "seeds"),
+    ("seeds = 1.5", "seeds"),
+    ("name = 3", "name"),
+    ("name = ''", "name"),
+    ("name = '../escape'", "name"),
+    ("sizes = []", "sizes"),
+    ("sizes = [0]", "sizes"),
+    ("sizes = ['all']", "sizes"),
+    ("sizes = [true]", "sizes"),
+    ("sizes = [500, 500]", "sizes"),
+    ("[gan]\nalpha = 0", "gan.alpha"),
+    ("[gan]\nalpha = [1, -2]", "gan.alpha"),
+    ("[gan]\nalpha = nan", "gan.alpha"),
+    ("[gan]\nepochs = 0", "gan.epochs"),
+    ("[gan]\nepochs = true", "gan.epochs"),
+    ("[gan]\nbatch_size = 0", "gan.batch_size"),
+    ("[gan]\nlr = 0", "gan.lr"),
+    ("[gan]\nlr = true", "gan.lr"),
+    ("[gan]\nlr = '1e-3'", "gan.lr"),
+    ("[gan]\nbeta1 = 1", "gan.beta1"),
+    ("[gan]\nworkers = 0", "gan.workers"),
+    ("[gan]\ncheckpoint_every = 0", "gan.checkpoint_every"),
+    ("[gan]\nconditioning = 'per_class'", "gan.conditioning"),
+    ("[classifier]\nepochs = 0", "classifier.epochs"),
+    ("[classifier]\nbatch_size = -1", "classifier.batch_size"),
+    ("[classifier]\nlr = -0.1", "classifier.lr"),
+    ("[classifier]\ncompile = 'yes'", "classifier.compile"),
+    ("[classifier]\nname = []", "classifier.name"),
+    ("[mix]\nratios = [-0.5]", "mix.ratios"),
+    ("[mix]\nratios = [1, 1.0]", "mix.ratios"),
+    ("[mix]\nreal = 1", "mix.real"),
+    ("[mix]\naugment = 'flip'", "mix.augment"),
+    ("[mix]\nreal = false\nratios = [0, 1]", "mix.ratios"),
+    ("[search]\nmode = 'random'", "search.mode"),
+    ("[search]\nmetric = 'accuracy'", "search.metric"),
+    ("[search]\ntrials = 0", "search.trials"),
+    ("[search]\nmax_concurrent = -1", "search.max_concurrent"),
+    ("[search]\nratio_range = [2, 1]", "search.ratio_range"),
+    ("[search]\nratio_range = [1]", "search.ratio_range"),
+    ("[search]\nmode = 'optuna'\nratio_range = [0, 2]\n[mix]\nreal = false\nratios = [1]",
+     "search.ratio_range"),
+    ("[resources]\ncpus_per_trial = 0", "resources.cpus_per_trial"),
+    ("[resources]\ngpus_per_trial = -0.5", "resources.gpus_per_trial"),
+    ("[resources]\ngpus_per_trial = false", "resources.gpus_per_trial"),
+    ("[faults]\nmax_failures = -1", "faults.max_failures"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), ERROR_CASES)
+def test_invalid_values_raise_a_one_line_spec_error_naming_the_key(text, key):
+    assert_one_line(error_of(text), key)
+
+
+def test_unknown_key_suggests_the_closest_and_lists_the_valid_ones():
+    error = error_of("[gan]\nepoch = 1")
+    assert "did you mean 'epochs'" in error.problem
+    assert "checkpoint_every" in error.allowed
+    assert "did you mean 'gan'" in error_of("[gann]\nepochs = 1").problem
+
+
+def test_bool_is_not_an_int():
+    assert "boolean" in error_of("seeds = true").problem
+
+
+def test_choice_errors_list_the_choices():
+    assert error_of("[search]\nmode = 'random'").allowed == "grid | optuna"
+    assert error_of("[mix]\naugment = 'flip'").allowed == "none | classic"
+    assert error_of("[search]\nmetric = 'acc'").allowed == "test_acc | test_acc_max | f1"
+    assert error_of("[gan]\nconditioning = 'x'").allowed == "per-class | conditional"
+
+
+REGISTRY_ERROR_CASES = [
+    ("dataset = 'mnst'", "dataset", "'mnist'"),
+    ("dataset = 'folder:/no/such/dir'", "dataset", "does not exist"),
+    ("[gan]\narch = 'dcgann'", "gan.arch", "'dcgan'"),
+    ("[gan]\narch = 'dagan'\nconditioning = 'per-class'", "gan.conditioning", "dagan"),
+    ("[classifier]\nname = ['mlp', 'resnet']", "classifier.name", "'resnet18'"),
+    ("sizes = [5]", "sizes", "fewer than one image per class"),          # mnist-5k has 10 classes
+    ("sizes = [500, 100000]", "sizes", "more than"),
+    ("dataset = 'cifar10'\nsizes = [60000]", "sizes", "more than"),
+]
+
+
+@needs_registries
+@pytest.mark.parametrize(("text", "key", "fragment"), REGISTRY_ERROR_CASES)
+def test_registry_and_dataset_errors(text, key, fragment):
+    error = error_of(text, registries=True)
+    assert_one_line(error, key)
+    assert fragment in error.problem
+
+
+@needs_registries
+def test_registry_errors_list_the_registry_keys():
+    from trainables import CLASSIFIERS, DATASETS, GANS
+
+    assert set(error_of("[gan]\narch = 'x'", registries=True).allowed.split(" | ")) == set(GANS)
+    assert set(error_of("[classifier]\nname = 'x'", registries=True).allowed.split(" | ")) == set(CLASSIFIERS)
+    assert set(DATASETS) <= set(error_of("dataset = 'x'", registries=True).allowed.split(" | "))
+
+
+@needs_registries
+def test_dagan_conditional_and_full_size_are_valid():
+    spec = spec_of("sizes = ['full', 4000]\n[gan]\narch = 'dagan'\nconditioning = 'conditional'",
+                   registries=True)
+    assert spec.gan.arch == "dagan" and spec.sizes == ("full", 4000)
+
+
+@needs_registries
+def test_folder_dataset_is_accepted_when_it_is_a_directory(tmp_path):
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("RGB", (8, 8), color=(i * 40, 0, 0)).save(tmp_path / label / f"{i}.png")
+    spec = spec_of(f"dataset = 'folder:{tmp_path}'\nsizes = [2, 4]", registries=True)
+    assert spec.dataset == f"folder:{tmp_path}"
+    assert_one_line(error_of(f"dataset = 'folder:{tmp_path}'\nsizes = [1]", registries=True), "sizes")
+    (tmp_path / "file.txt").write_text("x")
+    assert_one_line(error_of(f"dataset = 'folder:{tmp_path / 'file.txt'}'", registries=True), "dataset")
+
+
+def test_registry_checks_can_be_skipped_for_stored_specs():
+    # A run's spec.toml is read back by `study report` without importing torch.
+    assert spec_of("[gan]\narch = 'not-checked'").gan.arch == "not-checked"
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_malformed_toml_names_the_file_and_the_position(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\n[gan\nepochs = 3\n')
+    error = error_of_load(str(path))
+    assert_one_line(error, str(path))
+    assert "invalid TOML" in error.problem and "line 2" in error.problem
+
+
+def test_missing_file_suggests_study_presets(tmp_path):
+    path = str(tmp_path / "nope.toml")
+    error = error_of_load(path)
+    assert_one_line(error, path)
+    assert "study presets" in error.allowed and "quick" in error.allowed
+
+
+def test_load_spec_reads_a_file_and_applies_overrides(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "mine"\n[gan]\nepochs = 3\n')
+    spec = load_spec(path, ["classifier.epochs=2"], check_registries=False)
+    assert (spec.name, spec.gan.epochs, spec.classifier.epochs) == ("mine", 3, 2)
+
+
+# ---------------------------------------------------------------- --set
+
+
+def test_override_nested_key_with_typed_value():
+    spec = load_spec("quick", ["gan.epochs=5", "gan.alpha=[1, 2]", "mix.real=false", "mix.ratios=[1, 4]",
+                               "search.mode=optuna", "resources.gpus_per_trial=0.25"],
+                     check_registries=False)
+    assert spec.gan.epochs == 5
+    assert spec.gan.alpha == (1.0, 2.0)
+    assert spec.mix.real is False and spec.mix.ratios == (1.0, 4.0)
+    assert spec.search.mode == "optuna"
+    assert spec.resources.gpus_per_trial == 0.25
+
+
+def test_override_top_level_keys_with_bare_and_quoted_strings():
+    spec = load_spec("quick", ["dataset=mnist", 'name="renamed"', 'sizes=[500, "full"]', "seeds=1"],
+                     check_registries=False)
+    assert (spec.dataset, spec.name, spec.sizes, spec.seeds) == ("mnist", "renamed", (500, "full"), 1)
+    assert load_spec("quick", ["dataset=folder:/data/x y"], check_registries=False).dataset == "folder:/data/x y"
+
+
+def test_override_parsing():
+    assert parse_override("gan.lr=1e-4") == (["gan", "lr"], 1e-4)
+    assert parse_override("mix.augment=classic") == (["mix", "augment"], "classic")
+    assert parse_override("search.ratio_range=[0, 2.5]") == (["search", "ratio_range"], [0, 2.5])
+    assert parse_override("classifier.compile=true") == (["classifier", "compile"], True)
+
+
+def test_override_adds_a_section_missing_from_the_file():
+    assert spec_of('name = "x"', "faults.max_failures=3").max_failures == 3
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("gan.epoch=5", "gan.epoch"),
+    ("gann.epochs=5", "gann.epochs"),
+    ("epochs=5", "epochs"),
+    ("gan=5", "gan"),
+    ("gan.epochs.x=5", "gan.epochs.x"),
+    ("name.x=5", "name.x"),
+    ("gan.epochs", "gan.epochs"),
+    ("=5", "=5"),
+    ("gan.epochs=0", "gan.epochs"),
+    ("gan.epochs=five", "gan.epochs"),
+    ("mix.augment=flip", "mix.augment"),
+    ("seeds=true", "seeds"),
+])
+def test_bad_overrides_raise_spec_errors(override, key):
+    assert_one_line(error_of_load("quick", [override]), key)
+
+
+def test_unknown_override_suggests_the_closest_key():
+    assert "did you mean 'epochs'" in error_of_load("quick", ["gan.epoch=5"]).problem
+
+
+def test_overrides_do_not_change_the_parsed_dict():
+    raw = {"gan": {"epochs": 3}}
+    from study.spec import apply_overrides
+
+    assert apply_overrides(raw, ["gan.epochs=4"]) == {"gan": {"epochs": 4}}
+    assert raw == {"gan": {"epochs": 3}}
+
+
+# ---------------------------------------------------------------- writing a spec back
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
+def test_spec_to_toml_round_trips_every_preset(name):
+    spec = load_spec(name, check_registries=False)
+    assert spec_of(spec_to_toml(spec)) == spec
+
+
+def test_spec_to_toml_round_trips_awkward_values():
+    spec = spec_of("", 'data_root="C:\\\\data \\"quoted\\" é\\ttab"', "gan.lr=1e-05",
+                   "gan.alpha=[0.5, 1, 3.25]", 'sizes=[10, "full"]', "search.ratio_range=[0, 0.1]",
+                   "search.mode=optuna", "mix.ratios=[0.1, 1e-3, 12.5]", "classifier.compile=true")
+    assert spec.data_root == 'C:\\data "quoted" é\ttab'
+    text = spec_to_toml(spec)
+    assert spec_of(text) == spec
+    assert "ratio_range = [0.0, 0.1]" in text
+
+
+def test_spec_to_toml_leaves_out_absent_optional_keys():
+    assert "ratio_range" not in spec_to_toml(Spec())
+    assert spec_of(spec_to_toml(Spec())) == Spec()
+
+
+def test_spec_to_dict_is_plain_data():
+    data = spec_to_dict(load_spec("abadi-mnist", check_registries=False))
+    assert data["sizes"] == [500, 1000, 2000, 4000, "full"]
+    assert data["gan"]["alpha"] == [2.0]
+    assert data["mix"]["real"] is True
+    assert "ratio_range" not in data["search"]
+    assert spec_from_dict(data, check_registries=False) == load_spec("abadi-mnist", check_registries=False)
+
+
+# ---------------------------------------------------------------- grid and GAN points
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
+def test_grid_points_cover_every_combination_once(name):
+    spec = load_spec(name, check_registries=False)
+    points = grid_points(spec)
+    expected = (len(spec.sizes) * len(spec.gan.alpha) * len(spec.mix.ratios) * len(spec.classifier.name)
+                * spec.seeds)
+    assert len(points) == expected
+    as_tuples = [(p["size"], p["alpha"], p["ratio"], p["classifier"], p["seed"]) for p in points]
+    assert len(set(as_tuples)) == expected
+    assert set(as_tuples) == set(itertools.product(spec.sizes, spec.gan.alpha, spec.mix.ratios,
+                                                   spec.classifier.name, range(spec.seeds)))
+    assert grid_points(spec) == points   # deterministic
+
+
+def test_grid_points_order_is_sizes_outermost_seeds_innermost():
+    points = grid_points(spec_of("sizes = [100, 200]\nseeds = 2\n[mix]\nratios = [0, 1]"))
+    assert [(p["size"], p["ratio"], p["seed"]) for p in points[:4]] == [
+        (100, 0.0, 0), (100, 0.0, 1), (100, 1.0, 0), (100, 1.0, 1)]
+    assert set(points[0]) == {"size", "alpha", "ratio", "classifier", "seed"}
+
+
+def test_gan_points_are_the_distinct_size_alpha_seed_combinations():
+    spec = spec_of("sizes = [500, 1000]\nseeds = 3\n[gan]\nalpha = [1, 2]\n[mix]\nratios = [0, 1, 2]")
+    points = gan_points(spec)
+    assert len(points) == 2 * 2 * 3
+    assert {(p["size"], p["alpha"], p["seed"]) for p in points} == {
+        (p["size"], p["alpha"], p["seed"]) for p in grid_points(spec) if p["ratio"] > 0}
+    assert set(points[0]) == {"size", "alpha", "seed"}
+
+
+def test_no_gans_when_every_ratio_is_zero():
+    assert gan_points(spec_of("[mix]\nratios = [0]")) == []
+
+
+def test_synthetic_only_needs_gans():
+    assert len(gan_points(spec_of("[mix]\nreal = false\nratios = [1]"))) == len(Spec().sizes) * Spec().seeds
+
+
+def test_max_ratio_uses_the_optuna_range_when_one_is_sampled():
+    assert max_ratio(Spec()) == 2.0
+    optuna = spec_of("[search]\nmode = 'optuna'\nratio_range = [0, 3.5]\n[mix]\nratios = [0]")
+    assert max_ratio(optuna) == 3.5
+    assert gan_points(optuna)       # R may be > 0, so the GANs are needed
+    grid = spec_of("[search]\nratio_range = [0, 3.5]\n[mix]\nratios = [0, 1]")
+    assert max_ratio(grid) == 1.0   # grid mode ignores ratio_range
+    assert math.isclose(max_ratio(load_spec("xing-cifar10", check_registries=False)), 0.64)
+
+
+def test_search_spec_defaults_document_optuna_keys():
+    search = SearchSpec()
+    assert (search.trials, search.seed, search.asha) == (20, 0, False)

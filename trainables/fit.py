@@ -1,0 +1,251 @@
+"""The one classifier training engine: Tune classifier trials, GAN quality scores and benchmarks.
+
+Data stays as uint8 tensors on the training device; an epoch is a list of randperm index slices
+(`data.index_batches`), each converted to [-1, 1] and augmented as one batched tensor op. There is
+no Dataset/DataLoader: for in-memory images the per-sample path is the slow part, not the model.
+On CUDA the forward pass runs under bf16 autocast and conv nets use channels_last.
+
+Reproducibility: build the model inside `seeded(seed)`, then call `train_classifier(..., seed=seed)`;
+the seed fixes the initial weights, the batch order, the augmentation draws and dropout, and the
+caller's global RNG state is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainables import data
+
+EVAL_BATCH_SIZE = 1024
+AUGMENTS = ("none", "classic")
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the trial ends as 'diverged' with this reason."""
+
+    def __init__(self, epoch: int, message: str):
+        super().__init__(f"diverged at epoch {epoch}: {message}")
+        self.epoch = epoch
+        self.reason = message
+
+
+@dataclass
+class FitResult:
+    """Final metrics of one training run (see DESIGN.md, 'Metrics per trial')."""
+
+    test_acc: float  # last epoch
+    test_acc_max: float  # best epoch (what Abadi reports)
+    test_loss: float  # last epoch
+    train_loss: float  # last epoch, mean over its batches weighted by batch size
+    precision: float  # macro, last epoch
+    recall: float  # macro, last epoch
+    f1: float  # macro (mean of per-class F1), last epoch
+    per_class_acc: list[float]  # last epoch, = per-class recall
+    train_seconds: float  # optimisation only, evaluation excluded
+    images_per_second: float  # training images processed per training second
+    epochs: list[dict] = field(default_factory=list)  # {epoch, test_acc, test_loss, train_loss}
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's global RNG (CPU and CUDA) seeded, restoring the outer state after.
+
+    Use it around model construction so the initial weights depend on `seed` only:
+        with fit.seeded(seed):
+            model = CLASSIFIERS[name](c, h, w, k)
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(K, K) int64 counts: row = true class, column = predicted class."""
+    flat = labels.long().cpu() * num_classes + predictions.long().cpu()
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def metrics_from_confusion(confusion: torch.Tensor) -> dict:
+    """Accuracy, macro precision/recall/F1 and per-class accuracy from a confusion matrix.
+
+    Same definitions as sklearn's macro averages with zero_division=0: a class never predicted
+    has precision 0, a class with no test images has recall 0, and F1 is averaged per class
+    (not computed from the averaged precision and recall).
+    """
+    confusion = confusion.double()
+    correct = confusion.diag()
+    true_counts, predicted_counts = confusion.sum(1), confusion.sum(0)
+    recall = torch.where(true_counts > 0, correct / true_counts.clamp(min=1), 0.0)
+    precision = torch.where(predicted_counts > 0, correct / predicted_counts.clamp(min=1), 0.0)
+    denom = precision + recall
+    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), 0.0)
+    return {
+        "accuracy": float(correct.sum() / confusion.sum().clamp(min=1)),
+        "precision": float(precision.mean()),
+        "recall": float(recall.mean()),
+        "f1": float(f1.mean()),
+        "per_class_acc": recall.tolist(),
+    }
+
+
+def _has_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (no loss scaling needed for bf16); a no-op elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _prepare(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _logits(model: nn.Module, images: torch.Tensor, batch_size: int, device: torch.device,
+            channels_last: bool) -> torch.Tensor:
+    """Float32 logits for uint8 images, in eval mode and large batches, on `device`."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with torch.no_grad(), _autocast(device):
+        for start in range(0, images.shape[0], batch_size):
+            x = data.to_model_input(images[start:start + batch_size].to(device, non_blocking=True))
+            outputs.append(model(_prepare(x, channels_last)).float())
+    model.train(was_training)
+    if not outputs:
+        return torch.empty(0, 0, device=device)
+    return torch.cat(outputs)
+
+
+def predict(model: nn.Module, images_uint8: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE,
+            device: str | torch.device = "cpu") -> torch.Tensor:
+    """Logits (N, K), float32 on the CPU, for uint8 images (N, C, H, W); the model moves to `device`.
+
+    Runs in eval mode without gradients and restores the model's train/eval mode afterwards.
+    """
+    device = torch.device(device)
+    model.to(device)
+    return _logits(model, images_uint8, batch_size, device, device.type == "cuda" and _has_conv(model)).cpu()
+
+
+def _check_args(train, test, epochs: int, batch_size: int, lr: float, augment: str) -> None:
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+    if len(train) == 0:
+        raise ValueError("the training set is empty; use a size > 0 or a ratio > 0 with real = false")
+    if len(test) == 0:
+        raise ValueError("the test set is empty")
+    if train.shape != test.shape:
+        raise ValueError(f"train images {train.shape} and test images {test.shape} differ in shape")
+
+
+def train_classifier(
+    model: nn.Module,
+    train: data.ImageSet,
+    test: data.ImageSet,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    augment: str = "none",
+    hflip: bool = False,
+    device: str | torch.device = "cpu",
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> FitResult:
+    """Train `model` with Adam and cross-entropy, evaluating on the whole test set every epoch.
+
+    `augment="classic"` applies `data.augment_classic` (random crop after padding, plus a
+    horizontal flip when `hflip`) to every batch. `on_epoch(epoch, metrics)` runs after each
+    epoch with metrics {epoch, test_acc, test_loss, train_loss}; an exception it raises stops
+    training and propagates. Raises TrainingDiverged when an epoch's training loss is NaN/inf.
+    """
+    _check_args(train, test, epochs, batch_size, lr, augment)
+    device = torch.device(device)
+    num_classes = max(train.num_classes, test.num_classes)
+    channels_last = device.type == "cuda" and _has_conv(model)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    # Moved once; every batch below is an index slice of tensors already on the device.
+    train_images, train_labels = train.images.to(device), train.labels.to(device)
+    test_images, test_labels = test.images.to(device), test.labels.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(train)
+    # A final batch of one image breaks BatchNorm in training mode ("expected more than 1 value
+    # per channel"); drop it in that single case rather than fail or silently skip more.
+    drop_last = n > 1 and n % batch_size == 1
+
+    history: list[dict] = []
+    train_seconds, images_seen = 0.0, 0
+    with seeded(seed):  # dropout draws come from the global RNG: pin them to the seed as well
+        order_gen = torch.Generator(device=device).manual_seed(seed)
+        augment_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            seen = 0
+            started = time.perf_counter()
+            for index in data.index_batches(n, batch_size, order_gen, drop_last=drop_last):
+                index = index.to(device)
+                x = data.to_model_input(train_images[index])
+                if augment == "classic":
+                    x = data.augment_classic(x, augment_gen, hflip)
+                with _autocast(device):
+                    logits = model(_prepare(x, channels_last))
+                loss = F.cross_entropy(logits.float(), train_labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # Accumulated on the device: one host sync per epoch, not per batch.
+                loss_sum += loss.detach() * index.numel()
+                seen += index.numel()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            train_seconds += time.perf_counter() - started
+            images_seen += seen
+            train_loss = float(loss_sum) / max(seen, 1)
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(epoch, f"training loss is {train_loss} (try a lower lr)")
+
+            logits = _logits(model, test_images, EVAL_BATCH_SIZE, device, channels_last)
+            test_loss = float(F.cross_entropy(logits, test_labels))
+            if not math.isfinite(test_loss):
+                raise TrainingDiverged(epoch, f"test loss is {test_loss} (the model outputs non-finite logits)")
+            predictions = logits.argmax(1)
+            test_acc = float((predictions == test_labels).double().mean())
+            metrics = {"epoch": epoch, "test_acc": test_acc, "test_loss": test_loss, "train_loss": train_loss}
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, dict(metrics))
+
+    final = metrics_from_confusion(confusion_matrix(test_labels, predictions, num_classes))
+    last = history[-1]
+    return FitResult(
+        test_acc=last["test_acc"],
+        test_acc_max=max(m["test_acc"] for m in history),
+        test_loss=last["test_loss"],
+        train_loss=last["train_loss"],
+        precision=final["precision"],
+        recall=final["recall"],
+        f1=final["f1"],
+        per_class_acc=final["per_class_acc"],
+        train_seconds=train_seconds,
+        images_per_second=images_seen / train_seconds if train_seconds > 0 else 0.0,
+        epochs=history,
+    )

@@ -1,0 +1,444 @@
+"""GAN registry: name -> GanArch (generator and discriminator constructors).
+
+Every constructor takes `(alpha, shape=(C, H, W), num_classes=None)`:
+- `alpha` scales every hidden channel count (Abadi's width multiplier; floats allowed),
+- `num_classes=None` builds an unconditional model (one GAN per class, which the GAN stage may
+  batch with torch.func.stack_module_state + vmap), an int builds a label-conditioned model.
+
+Generators: `forward(z, labels=None) -> (B, C, H, W)` in [-1, 1] (tanh), `z` of shape
+(B, latent_dim). Discriminators: `forward(x, labels=None) -> (B, out_dim)` logits, where `out_dim`
+is 1 (real/fake, for BCE) or 2K for DAGAN (K real classes followed by K fake classes).
+
+Conditioning is one-hot concatenation: the generator appends the one-hot label to z, the
+discriminator appends K constant label maps to its input image. It needs no parameters of its
+own, so conditional and unconditional models differ only in their first layer's fan-in.
+
+The modules only use standard layers, never modify their inputs in place and draw no random
+numbers outside nn.Dropout and DAGAN's input noise, so they can run under torch.func.vmap.
+Weights get DCGAN initialisation (normal(0, 0.02)) at construction, from the caller's RNG; build
+them inside `trainables.fit.seeded(seed)` for a reproducible init.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Shape = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class GanArch:
+    """One registry entry: the generator and discriminator constructors of one architecture."""
+
+    name: str
+    latent_dim: int
+    conditional_only: bool  # True for DAGAN: its discriminator is a 2K-way classifier
+    make_generator: Callable[..., nn.Module]
+    make_discriminator: Callable[..., nn.Module]
+
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+
+
+def dcgan_init_(module: nn.Module) -> nn.Module:
+    """DCGAN initialisation (Radford et al. 2016, section 4): weights ~ N(0, 0.02), BN scale ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def width(base: int, alpha: float) -> int:
+    """Channel count `base * alpha`, rounded, at least 1."""
+    return max(1, int(round(base * alpha)))
+
+
+def _check_shape(shape, arch: str) -> Shape:
+    if len(shape) != 3 or any(int(s) < 1 for s in shape):
+        raise ValueError(f"{arch}: image shape must be (C, H, W) with positive sizes, got {tuple(shape)}")
+    return int(shape[0]), int(shape[1]), int(shape[2])
+
+
+def _check_alpha(alpha: float, arch: str) -> float:
+    if not alpha > 0:
+        raise ValueError(f"{arch}: alpha must be > 0 (a width multiplier), got {alpha}")
+    return float(alpha)
+
+
+def upsampling_plan(height: int, width_: int, max_doublings: int, arch: str) -> tuple[int, int, int]:
+    """(start_h, start_w, doublings): halve both sides while they stay even and >= 4.
+
+    32 -> 4x4 and 3 doublings, 28 -> 7x7 and 2 doublings, 64 -> 4x4 and 4. The generator starts
+    from the small map and doubles it with stride-2 transposed convolutions; the discriminator
+    mirrors that with stride-2 convolutions.
+    """
+    h, w, doublings = height, width_, 0
+    while doublings < max_doublings and h % 2 == 0 and w % 2 == 0 and h // 2 >= 4 and w // 2 >= 4:
+        h, w, doublings = h // 2, w // 2, doublings + 1
+    if doublings == 0:
+        raise ValueError(
+            f"{arch}: image size {height}x{width_} cannot be halved (needs even sides >= 8); "
+            "resize the images (e.g. to 28x28 or 32x32)"
+        )
+    return h, w, doublings
+
+
+class _Conditioning(nn.Module):
+    """Label bookkeeping shared by every generator and discriminator."""
+
+    def __init__(self, num_classes: int | None):
+        super().__init__()
+        if num_classes is not None and num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2 for a conditional model, got {num_classes}")
+        self.num_classes = num_classes
+
+    @property
+    def label_dim(self) -> int:
+        return self.num_classes or 0
+
+    def _one_hot(self, labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        """One-hot labels (B, K) in like's dtype, or None for an unconditional model."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError("this model is unconditional (num_classes=None); call it without labels")
+            return None
+        if labels is None:
+            raise ValueError(f"this model is conditioned on {self.num_classes} classes; pass labels")
+        return F.one_hot(labels.long(), self.num_classes).to(like.dtype)
+
+    def _with_label_vector(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        onehot = self._one_hot(labels, z)
+        return z if onehot is None else torch.cat([z, onehot], dim=1)
+
+    def _with_label_maps(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        onehot = self._one_hot(labels, x)
+        if onehot is None:
+            return x
+        maps = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return torch.cat([x, maps], dim=1)
+
+
+def _tconv_double(c_in: int, c_out: int, kernel: int) -> nn.ConvTranspose2d:
+    """Transposed convolution that exactly doubles H and W ('same' padding, stride 2)."""
+    return nn.ConvTranspose2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, output_padding=1)
+
+
+def _tconv_same(c_in: int, c_out: int, kernel: int) -> nn.ConvTranspose2d:
+    """Transposed convolution that keeps H and W (odd kernel, stride 1)."""
+    return nn.ConvTranspose2d(c_in, c_out, kernel, stride=1, padding=kernel // 2)
+
+
+def _tconv(c_in: int, c_out: int, kernel: int, stride: int) -> nn.ConvTranspose2d:
+    return _tconv_double(c_in, c_out, kernel) if stride == 2 else _tconv_same(c_in, c_out, kernel)
+
+
+def _strides(layers: int, doublings: int) -> list[int]:
+    """Stride per layer: the last `doublings` layers upsample, the first ones keep the size."""
+    return [1] * (layers - doublings) + [2] * doublings
+
+
+# ---------------------------------------------------------------------------------------------
+# abadi
+
+
+class AbadiGenerator(_Conditioning):
+    """Abadi section 3.2.3: z(100) -> FC 7x7x128a -> deconv 128a -> deconv 64a (s2) -> deconv C (s2) -> tanh.
+
+    Leaky ReLU (slope 0.3) after the FC layer and the first two deconvolutions, no BatchNorm
+    (the paper names none). The paper does not give a kernel size; 5x5 with 'same' padding is
+    the Keras DCGAN choice its code follows. The start map is (H/4, W/4): 7x7 for 28x28 as in the
+    paper, 8x8 for 32x32.
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
+        super().__init__(num_classes)
+        alpha = _check_alpha(alpha, "abadi")
+        c, h, w = _check_shape(shape, "abadi")
+        if h % 4 or w % 4:
+            raise ValueError(f"abadi: image sides must be multiples of 4, got {h}x{w}; resize the images")
+        self.latent_dim, self.shape = latent_dim, (c, h, w)
+        self.start = (width(128, alpha), h // 4, w // 4)
+        self.fc = nn.Linear(latent_dim + self.label_dim, self.start[0] * self.start[1] * self.start[2])
+        self.deconvs = nn.Sequential(
+            _tconv_same(width(128, alpha), width(128, alpha), 5),
+            nn.LeakyReLU(0.3),
+            _tconv_double(width(128, alpha), width(64, alpha), 5),
+            nn.LeakyReLU(0.3),
+            _tconv_double(width(64, alpha), c, 5),
+            nn.Tanh(),
+        )
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = F.leaky_relu(self.fc(self._with_label_vector(z, labels)), 0.3)
+        return self.deconvs(x.view(-1, *self.start))
+
+
+class AbadiDiscriminator(_Conditioning):
+    """Abadi section 3.2.2: conv 32a -> conv 64a, each Leaky ReLU 0.3 + dropout 0.3, FC -> 1.
+
+    Both convolutions are 5x5 stride 2 (the Keras DCGAN discriminator the paper adapts; the paper
+    lists filters only), so the FC layer sees (H/4) x (W/4) maps.
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
+        super().__init__(num_classes)
+        alpha = _check_alpha(alpha, "abadi")
+        c, h, w = _check_shape(shape, "abadi")
+        self.out_dim = 1
+        self.features = nn.Sequential(
+            nn.Conv2d(c + self.label_dim, width(32, alpha), 5, stride=2, padding=2),
+            nn.LeakyReLU(0.3),
+            nn.Dropout(0.3),
+            nn.Conv2d(width(32, alpha), width(64, alpha), 5, stride=2, padding=2),
+            nn.LeakyReLU(0.3),
+            nn.Dropout(0.3),
+            nn.Flatten(),
+        )
+        flat = width(64, alpha) * ((h + 3) // 4) * ((w + 3) // 4)
+        self.fc = nn.Linear(flat, self.out_dim)
+        dcgan_init_(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(self.features(self._with_label_maps(x, labels)))
+
+
+# ---------------------------------------------------------------------------------------------
+# dcgan
+
+
+class DcganGenerator(_Conditioning):
+    """Radford-style DCGAN generator as in Xing section 2.2.2 (Fig. 1).
+
+    z -> transposed conv 4x4 stride 1 from 1x1 to the start map -> 4x4 stride-2 transposed convs
+    doubling the map -> C channels, tanh; BatchNorm + ReLU after every layer but the last.
+    32x32: 1 -> 4 -> 8 -> 16 -> 32 with 256a/128a/64a/C filters, exactly the paper's four layers
+    with BN after the first three. 28x28 cannot be reached by doubling from 4, so the first layer
+    uses a 7x7 kernel and two doublings follow: 1 -> 7 -> 14 -> 28 with 128a/64a/C filters (one
+    layer fewer, same kernel/stride/BN rules; no cropping or resizing of the output).
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
+        super().__init__(num_classes)
+        alpha = _check_alpha(alpha, "dcgan")
+        c, h, w = _check_shape(shape, "dcgan")
+        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=8, arch="dcgan")
+        self.latent_dim, self.shape = latent_dim, (c, h, w)
+        chans = [width(64 * 2 ** (doublings - 1 - i), alpha) for i in range(doublings)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim + self.label_dim, chans[0], (start_h, start_w), bias=False),
+            nn.BatchNorm2d(chans[0]),
+            nn.ReLU(),
+        ]
+        for c_in, c_out in zip(chans[:-1], chans[1:], strict=True):
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+            ]
+        layers += [nn.ConvTranspose2d(chans[-1], c, 4, stride=2, padding=1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = self._with_label_vector(z, labels)
+        return self.net(z[:, :, None, None])
+
+
+class DcganDiscriminator(_Conditioning):
+    """Radford-style DCGAN discriminator as in Xing section 2.2.2: the generator mirrored.
+
+    4x4 stride-2 convolutions halving the map (64a, 128a, 256a, ...), LeakyReLU(0.2) everywhere,
+    BatchNorm on all but the first; a final convolution with the start map's size gives the
+    out_dim logit (32x32: 32 -> 16 -> 8 -> 4 -> 1; 28x28: 28 -> 14 -> 7 -> 1).
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
+        super().__init__(num_classes)
+        alpha = _check_alpha(alpha, "dcgan")
+        c, h, w = _check_shape(shape, "dcgan")
+        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=8, arch="dcgan")
+        self.out_dim = 1
+        chans = [width(64 * 2**i, alpha) for i in range(doublings)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(c + self.label_dim, chans[0], 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+        ]
+        for c_in, c_out in zip(chans[:-1], chans[1:], strict=True):
+            layers += [
+                nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.LeakyReLU(0.2),
+            ]
+        layers += [nn.Conv2d(chans[-1], self.out_dim, (start_h, start_w)), nn.Flatten()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self._with_label_maps(x, labels))
+
+
+# ---------------------------------------------------------------------------------------------
+# hooda
+
+
+class HoodaGenerator(_Conditioning):
+    """Hooda section III.A: FC, then 4 transposed convs (3x3) with 256a/128a/64a/C filters.
+
+    LeakyReLU (slope 0.2) after every layer but the last, tanh at the end; the paper names no
+    BatchNorm, so there is none. The FC output is the start map (4x4 for 32x32, 7x7 for 28x28)
+    and the last transposed convs double it (three for 32x32, two for 28x28); the others keep
+    the size.
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
+        super().__init__(num_classes)
+        alpha = _check_alpha(alpha, "hooda")
+        c, h, w = _check_shape(shape, "hooda")
+        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=4, arch="hooda")
+        self.latent_dim, self.shape = latent_dim, (c, h, w)
+        chans = [width(256, alpha), width(256, alpha), width(128, alpha), width(64, alpha), c]
+        self.start = (chans[0], start_h, start_w)
+        self.fc = nn.Linear(latent_dim + self.label_dim, chans[0] * start_h * start_w)
+        layers: list[nn.Module] = []
+        for i, stride in enumerate(_strides(4, doublings)):
+            layers += [_tconv(chans[i], chans[i + 1], 3, stride), nn.LeakyReLU(0.2) if i < 3 else nn.Tanh()]
+        self.deconvs = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = F.leaky_relu(self.fc(self._with_label_vector(z, labels)), 0.2)
+        return self.deconvs(x.view(-1, *self.start))
+
+
+class HoodaDiscriminator(_Conditioning):
+    """Hooda section III.B: a binary real/fake CNN (the paper gives only its role, Fig. 2).
+
+    Mirror of the generator: 3x3 convolutions with 64a/128a/256a filters, stride 2 while the map
+    halves cleanly, LeakyReLU(0.2), dropout 0.3, then FC -> 1 logit.
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
+        super().__init__(num_classes)
+        alpha = _check_alpha(alpha, "hooda")
+        c, h, w = _check_shape(shape, "hooda")
+        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=3, arch="hooda")
+        self.out_dim = 1
+        chans = [c + self.label_dim, width(64, alpha), width(128, alpha), width(256, alpha)]
+        layers: list[nn.Module] = []
+        for i, stride in enumerate(reversed(_strides(3, doublings))):
+            layers += [
+                nn.Conv2d(chans[i], chans[i + 1], 3, stride=stride, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(0.3),
+            ]
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.fc = nn.Linear(chans[-1] * start_h * start_w, self.out_dim)
+        dcgan_init_(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(self.features(self._with_label_maps(x, labels)))
+
+
+# ---------------------------------------------------------------------------------------------
+# dagan
+
+
+def _require_classes(num_classes: int | None) -> int:
+    if num_classes is None:
+        raise ValueError(
+            "dagan is conditional by construction: use gan.conditioning = \"conditional\" "
+            "(it needs num_classes)"
+        )
+    return num_classes
+
+
+class DaganGenerator(_Conditioning):
+    """Zhang & Wu (DAGAN), Table 2, generator: the label is concatenated at every stage.
+
+    [z(100), one-hot] -> FC 512a x start map, ReLU -> [concat K label maps] -> 5x5 transposed
+    conv 256a, ReLU -> [concat] -> 128a, ReLU -> [concat] -> C, tanh. For 32x32 the paper's 4x4
+    start map is doubled by all three transposed convs; for 28x28 the start map is 7x7 and the
+    first transposed conv keeps the size.
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
+        super().__init__(_require_classes(num_classes))
+        alpha = _check_alpha(alpha, "dagan")
+        c, h, w = _check_shape(shape, "dagan")
+        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=3, arch="dagan")
+        self.latent_dim, self.shape = latent_dim, (c, h, w)
+        chans = [width(512, alpha), width(256, alpha), width(128, alpha), c]
+        self.start = (chans[0], start_h, start_w)
+        self.fc = nn.Linear(latent_dim + self.label_dim, chans[0] * start_h * start_w)
+        self.deconvs = nn.ModuleList(
+            _tconv(chans[i] + self.label_dim, chans[i + 1], 5, stride)
+            for i, stride in enumerate(_strides(3, doublings))
+        )
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = F.relu(self.fc(self._with_label_vector(z, labels))).view(-1, *self.start)
+        last = len(self.deconvs) - 1
+        for i, deconv in enumerate(self.deconvs):
+            x = deconv(self._with_label_maps(x, labels))
+            x = torch.tanh(x) if i == last else F.relu(x)
+        return x
+
+
+class GaussianNoise(nn.Module):
+    """Additive N(0, std^2) noise in training mode only (the 'GaussianLayer' of DAGAN Table 2)."""
+
+    def __init__(self, std: float = 0.15):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.std * torch.randn_like(x) if self.training else x
+
+
+class DaganDiscriminator(_Conditioning):
+    """Zhang & Wu (DAGAN), Table 2 and eq. (3)-(8), discriminator: a 2K-way classifier.
+
+    Gaussian input noise -> 3x3 convs 96a, 96a, 96a (stride 2), 192a, 192a, 192a (stride 2),
+    192a (valid) -> two 1x1 (network-in-network) convs 192a -> global average pooling -> linear
+    2K (K real classes, then K fake classes), LeakyReLU(0.2) throughout. It classifies the image
+    itself, so `labels` is accepted for interface symmetry but not used.
+    """
+
+    def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
+        super().__init__(_require_classes(num_classes))
+        alpha = _check_alpha(alpha, "dagan")
+        c, _, _ = _check_shape(shape, "dagan")
+        self.out_dim = 2 * self.label_dim
+        a, b = width(96, alpha), width(192, alpha)
+        spec = [(c, a, 3, 1, 1), (a, a, 3, 1, 1), (a, a, 3, 2, 1), (a, b, 3, 1, 1), (b, b, 3, 1, 1),
+                (b, b, 3, 2, 1), (b, b, 3, 1, 0), (b, b, 1, 1, 0), (b, b, 1, 1, 0)]  # fmt: skip
+        layers: list[nn.Module] = [GaussianNoise(0.15)]
+        for c_in, c_out, kernel, stride, pad in spec:
+            layers += [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=pad), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(b, self.out_dim)
+        dcgan_init_(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+GANS: dict[str, GanArch] = {
+    "abadi": GanArch("abadi", 100, False, AbadiGenerator, AbadiDiscriminator),
+    "dcgan": GanArch("dcgan", 100, False, DcganGenerator, DcganDiscriminator),
+    "hooda": GanArch("hooda", 100, False, HoodaGenerator, HoodaDiscriminator),
+    "dagan": GanArch("dagan", 100, True, DaganGenerator, DaganDiscriminator),
+}
