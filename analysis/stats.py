@@ -131,6 +131,7 @@ def cell_stats(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     if not failed.empty:
         counts = (failed.groupby([*axes, "status"], dropna=False).size().unstack("status", fill_value=0)
                   .reset_index())
+        cells[axes], counts[axes] = cells[axes].astype(object), counts[axes].astype(object)
         cells = cells.merge(counts, on=axes, how="outer")
     for status in ("error", "diverged"):
         cells[status] = cells[status].fillna(0).astype(int) if status in cells else 0
@@ -212,17 +213,14 @@ def best_ratio_table(df: pd.DataFrame, metric: str | None = None) -> pd.DataFram
     Only ok trials rank; a cell whose every trial diverged or errored cannot be best.
     """
     metric = metric or default_metric(df)
-    cells = cell_stats(df, metric)
-    cells = cells[(cells["n"] > 0) & (cells["ratio"].fillna(0) > 0)]
-    gain_table = gains(df, metric)
-    axes = design_axes(df)
-    if cells.empty:
+    merged = cells_with_gains(df, metric)
+    merged = merged[(merged["n"] > 0) & (merged["ratio"].fillna(0) > 0)]
+    if merged.empty:
         return pd.DataFrame(columns=["size", "best_ratio", "mean", "n", "baseline", "gain", "gain_lo",
                                      "gain_hi", "p_value", "verdict"])
     varying = [a for a in varying_axes(df) if a != "ratio"]
     group_axes = ["size"] + [a for a in varying if a != "size" and not is_gan_axis(a)]
     gan_shown = [a for a in varying if is_gan_axis(a)]
-    merged = cells.merge(gain_table, on=axes, how="left")
     rows = []
     for key, group in merged.groupby(group_axes, dropna=False, sort=True):
         best = group.sort_values(["mean", "ratio"], ascending=[False, True]).iloc[0]
@@ -233,3 +231,23 @@ def best_ratio_table(df: pd.DataFrame, metric: str | None = None) -> pd.DataFram
                      "verdict": verdict(best["gain"], best["p_value"], best["gain_lo"])})
     out = pd.DataFrame(rows)
     return out.sort_values(group_axes, key=_sort_key).reset_index(drop=True)
+
+
+def cells_with_gains(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """cell_stats joined with gains on the design axes (gain columns NaN for R = 0 cells)."""
+    metric = metric or default_metric(df)
+    axes = design_axes(df)
+    cells, gain_table = cell_stats(df, metric), gains(df, metric)
+    # All-NaN axes (e.g. gan_arch of a study without GANs) infer different dtypes in the two frames.
+    for frame in (cells, gain_table):
+        frame[axes] = frame[axes].astype(object)
+    merged = cells.merge(gain_table, on=axes, how="left")
+    for axis in axes:
+        merged[axis] = pd.to_numeric(merged[axis]) if _all_numeric(merged[axis]) else merged[axis]
+    return merged
+
+
+def _all_numeric(column: pd.Series) -> bool:
+    values = column.dropna()
+    return len(values) > 0 and all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                                   for v in values)

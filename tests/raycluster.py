@@ -42,7 +42,7 @@ from pathlib import Path
 
 # Every wait below is bounded by one of these; none is a performance threshold.
 STARTUP_TIMEOUT_S = 90.0
-SHUTDOWN_GRACE_S = 15.0
+SHUTDOWN_GRACE_S = 5.0    # Ray's own `ray stop` waits 16 s; a throwaway test head needs no clean exit
 HTTP_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.5
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import numbers
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -230,10 +231,9 @@ def _load_fashion_mnist(root: Path) -> tuple[ImageSet, ImageSet]:
 def _load_cifar10(root: Path) -> tuple[ImageSet, ImageSet]:
     from torchvision import datasets
 
-    train, test = _torchvision_splits(
+    return _torchvision_splits(
         "cifar10", root, lambda train: datasets.CIFAR10(root, train=train, download=True), _cifar_arrays,
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"))
-    return train, test
 
 
 def _load_svhn(root: Path) -> tuple[ImageSet, ImageSet]:
@@ -520,8 +520,9 @@ def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset"
     """
     if n == "full":
         return data
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):  # numpy ints from a search space pass
         raise DataError(f"size {n!r} for {name} must be a whole number of images or \"full\"")
+    n = int(n)
     k = data.num_classes
     if n < k:
         raise DataError(f"size {n} for {name} is fewer than its {k} classes; use at least {k} images "
@@ -538,8 +539,9 @@ def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset"
 def take_balanced(pool: ImageSet, count: int, seed: int) -> ImageSet:
     """count images from a labelled pool (the GAN's synthetic images), class-balanced like `subset`;
     count=0 gives an empty set, so R=0 needs no special case."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
         raise DataError(f"cannot take {count!r} images: need a whole number >= 0")
+    count = int(count)
     quota = _balanced_quota(count, pool.num_classes)
     have = pool.class_counts().tolist()
     short = [(label, need, have[label]) for label, need in enumerate(quota) if need > have[label]]

@@ -1,0 +1,251 @@
+"""Seaborn plots (PNG, headless Agg backend), one registry entry per figure kind.
+
+Each entry declares what it needs and draws from a `PlotData`; every figure is titled and its axes
+carry units. Paper figures reproduced: Abadi Fig. 3/6 (accuracy vs R per size), Xing Fig. 3-5
+(accuracy vs epoch with and without synthetic data), Hooda Fig. 3 (GAN losses), Abadi Fig. 4/5
+(sample grids, real beside synthetic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")   # headless: plots are written on clusters and CI machines with no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from analysis.columns import metric_label  # noqa: E402
+from analysis.load import GanRecord  # noqa: E402
+from analysis.stats import mean_ci, stars, varying_axes  # noqa: E402
+from analysis.tables import _match  # noqa: E402
+
+MAX_PANELS = 12
+DPI = 110
+
+
+@dataclass(frozen=True)
+class PlotData:
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    cells: pd.DataFrame           # cell_stats merged with gains
+    metric: str
+    gans: tuple[GanRecord, ...]
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    name: str
+    description: str
+    needs: Callable[[PlotData], bool]
+    draw: Callable[[PlotData, Path], list[Path]]
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Fixed metadata keeps PNG bytes identical across rebuilds (idempotent reports).
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _facet_axes(data: PlotData, exclude: set[str]) -> list[str]:
+    return [a for a in varying_axes(data.trials) if a not in exclude]
+
+
+def _facet_label(axes: list[str], values: dict) -> str:
+    parts = [f"n = {v}" if a == "size" else f"{a} = {v:g}" if isinstance(v, float) else f"{a} = {v}"
+             for a, v in zip(axes, values.values(), strict=True)]
+    return ", ".join(parts) or "all trials"
+
+
+def _grid(n: int, width: float = 5.2, height: float = 3.8):
+    if n == 1:
+        width, height = width * 1.45, height * 1.3   # a lone panel must fit the figure title
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+# ---------------------------------------------------------------- accuracy vs R (Abadi Fig. 3/6)
+def _real_cells(data: PlotData) -> pd.DataFrame:
+    cells = data.cells[(data.cells["real"]) & (data.cells["n"] > 0)]
+    return cells
+
+
+def draw_accuracy_vs_ratio(data: PlotData, out_dir: Path) -> list[Path]:
+    cells = _real_cells(data)
+    facet_axes = _facet_axes(data, {"size", "ratio", "real"})
+    # With no facet axis, drop_duplicates() on zero columns keeps every row: one empty facet instead.
+    facets = (cells[cells["ratio"] > 0][facet_axes].drop_duplicates().to_dict("records")[:MAX_PANELS]
+              if facet_axes else [{}])
+    ratios = sorted(cells["ratio"].unique())
+    sizes = sorted(cells["size"].unique(), key=lambda s: (isinstance(s, str), s))
+    palette = dict(zip(sizes, sns.color_palette("viridis", len(sizes)), strict=True))
+    with sns.axes_style("whitegrid"):
+        fig, axes = _grid(len(facets))
+        for ax, facet in zip(axes, facets, strict=True):
+            for size in sizes:
+                points = []
+                for ratio in ratios:
+                    found = _match(cells, {**facet, "size": size, "ratio": ratio})
+                    if len(found):
+                        points.append((ratios.index(ratio), found.iloc[0]))
+                if not points:
+                    continue
+                x = [p[0] for p in points]
+                mean = np.array([p[1]["mean"] for p in points])
+                lo = np.array([p[1]["ci_lo"] for p in points], dtype=float)
+                hi = np.array([p[1]["ci_hi"] for p in points], dtype=float)
+                ax.plot(x, mean, marker="o", color=palette[size], label=f"n = {size}")
+                ax.fill_between(x, np.where(np.isnan(lo), mean, lo), np.where(np.isnan(hi), mean, hi),
+                                color=palette[size], alpha=0.2, linewidth=0)
+            ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+            ax.set_xlabel("R = synthetic / real images")
+            ax.set_ylabel(metric_label(data.metric))
+            if facet:
+                ax.set_title(_facet_label(facet_axes, facet), fontsize=10)
+            ax.legend(title="real images", fontsize=8, title_fontsize=8)
+        fig.suptitle("Accuracy vs ratio R of synthetic images, real + synthetic training\n"
+                     "(one line per real sample size; bands: 95% CI over seeds; R axis not to scale)")
+        fig.tight_layout()
+        return [_save(fig, out_dir / "accuracy_vs_ratio.png")]
+
+
+# ---------------------------------------------------------------- accuracy vs epoch (Xing Fig. 3-5)
+def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
+    curves = data.curves[(data.curves["status"] == "ok") & data.curves["real"].astype(bool)]
+    curves = curves.dropna(subset=["test_acc", "epoch"])
+    best = _real_cells(data)
+    best = best[best["ratio"] > 0].sort_values("mean", ascending=False)
+    panels = curves[["classifier", "size"]].drop_duplicates().sort_values(["classifier", "size"])
+    panels = panels.to_dict("records")[:MAX_PANELS]
+    with sns.axes_style("whitegrid"):
+        fig, axes = _grid(len(panels))
+        for ax, panel in zip(axes, panels, strict=True):
+            mine = curves[(curves["classifier"] == panel["classifier"]) & (curves["size"] == panel["size"])]
+            top = best[(best["classifier"] == panel["classifier"]) & (best["size"] == panel["size"])]
+            lines = [("without synthetic (R = 0)", mine["ratio"] == 0, "tab:gray")]
+            if len(top):
+                r = top.iloc[0]["ratio"]
+                lines.append((f"with synthetic (best R = {r:g})", mine["ratio"] == r, "tab:orange"))
+            for label, mask, color in lines:
+                per_epoch = mine[mask].groupby("epoch")["test_acc"]
+                epochs = np.array(sorted(per_epoch.groups))
+                cis = [mean_ci(per_epoch.get_group(e)) for e in epochs]
+                mean = np.array([c.mean for c in cis])
+                lo = np.array([c.lo if c.n > 1 else c.mean for c in cis])
+                hi = np.array([c.hi if c.n > 1 else c.mean for c in cis])
+                ax.plot(epochs, mean, color=color, label=label)
+                ax.fill_between(epochs, lo, hi, color=color, alpha=0.2, linewidth=0)
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel("test accuracy")
+            ax.set_title(f"{panel['classifier']}, n = {panel['size']} real images", fontsize=10)
+            ax.legend(fontsize=8)
+        fig.suptitle("Test accuracy per epoch with and without synthetic images\n(bands: 95% CI over seeds)")
+        fig.tight_layout()
+        return [_save(fig, out_dir / "accuracy_vs_epoch.png")]
+
+
+def _has_curves(data: PlotData) -> bool:
+    c = data.curves
+    return not c.empty and "ratio" in c and c["test_acc"].notna().any() and (c["ratio"] == 0).any()
+
+
+# ---------------------------------------------------------------- gain heatmap
+def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
+    cells = _real_cells(data)
+    cells = cells[(cells["ratio"] > 0) & cells["gain"].notna()].copy()
+    row_axes = ["size", *_facet_axes(data, {"size", "ratio", "real"})]
+    cells["row"] = [_facet_label(row_axes, {a: r[a] for a in row_axes}) for _, r in cells.iterrows()]
+    cells["R"] = cells["ratio"].map(lambda r: f"{r:g}")
+    order_rows = list(dict.fromkeys(cells.sort_values(row_axes, key=_numeric_first)["row"]))
+    order_cols = [f"{r:g}" for r in sorted(cells["ratio"].unique())]
+    gain = cells.pivot_table(index="row", columns="R", values="gain").reindex(index=order_rows, columns=order_cols)
+    cells["text"] = [f"{g:+.3f}{stars(p)}" for g, p in zip(cells["gain"], cells["p_value"], strict=True)]
+    text = cells.pivot_table(index="row", columns="R", values="text", aggfunc="first")
+    text = text.reindex(index=order_rows, columns=order_cols).fillna("")
+    limit = float(np.nanmax(np.abs(gain.to_numpy()))) or 0.01
+    fig, ax = plt.subplots(figsize=(1.3 * len(order_cols) + 3.5, 0.55 * len(order_rows) + 2))
+    sns.heatmap(gain, annot=text.to_numpy(), fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit,
+                linewidths=0.5, ax=ax, cbar_kws={"label": f"gain in {metric_label(data.metric)} over R = 0"})
+    ax.set_xlabel("R = synthetic / real images")
+    ax.set_ylabel("")
+    ax.set_title("Gain over R = 0, paired by seed (* p < 0.05, ** p < 0.01)")
+    fig.tight_layout()
+    return [_save(fig, out_dir / "gain_heatmap.png")]
+
+
+def _numeric_first(column: pd.Series) -> pd.Series:
+    return column.map(lambda v: (1, str(v)) if isinstance(v, str) else (0, v))
+
+
+# ---------------------------------------------------------------- GAN losses (Hooda Fig. 3)
+def draw_gan_losses(data: PlotData, out_dir: Path) -> list[Path]:
+    gans = [g for g in data.gans if g.losses is not None and {"d_loss", "g_loss"} <= set(g.losses)]
+    with sns.axes_style("whitegrid"):
+        fig, axes = _grid(min(len(gans), MAX_PANELS), width=4.8, height=3.4)
+        for ax, gan in zip(axes, gans[:MAX_PANELS], strict=False):
+            losses = gan.losses.groupby("epoch")[["d_loss", "g_loss"]].mean().reset_index()
+            long = losses.melt(id_vars="epoch", var_name="loss", value_name="value")
+            long["loss"] = long["loss"].map({"d_loss": "discriminator", "g_loss": "generator"})
+            sns.lineplot(long, x="epoch", y="value", hue="loss", ax=ax,
+                         palette={"discriminator": "tab:blue", "generator": "tab:red"})
+            ax.set_title(gan.key if len(gan.key) <= 40 else gan.key[:37] + "...", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("loss (BCE)")
+            ax.legend(fontsize=8)
+        more = f" (first {MAX_PANELS} of {len(gans)})" if len(gans) > MAX_PANELS else ""
+        fig.suptitle(f"GAN discriminator and generator loss per epoch{more}")
+        fig.tight_layout()
+        return [_save(fig, out_dir / "gan_losses.png")]
+
+
+# ---------------------------------------------------------------- sample grids (Abadi Fig. 4/5)
+def draw_sample_grids(data: PlotData, out_dir: Path) -> list[Path]:
+    paths = []
+    for gan in [g for g in data.gans if g.latest_samples is not None][:MAX_PANELS]:
+        images = ([("real images", gan.real_samples)] if gan.real_samples else [])
+        epoch = int(gan.latest_samples.stem.removeprefix("samples_epoch"))
+        images.append((f"synthetic (GAN after epoch {epoch})", gan.latest_samples))
+        fig, axes = plt.subplots(1, len(images), figsize=(5 * len(images), 5.4), squeeze=False)
+        for ax, (title, path) in zip(axes[0], images, strict=True):
+            ax.imshow(plt.imread(path), interpolation="nearest")
+            ax.set_title(title, fontsize=11)
+            ax.axis("off")
+        note = "" if gan.real_samples else " (no real_samples.png found)"
+        fig.suptitle(f"Samples per class, GAN {gan.key}{note}", fontsize=11)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / f"samples_{gan.key}.png"))
+    return paths
+
+
+PLOTS: dict[str, PlotSpec] = {p.name: p for p in (
+    PlotSpec("accuracy_vs_ratio", "Accuracy vs R, one line per size (Abadi Fig. 3/6)",
+             needs=lambda d: (_real_cells(d)["ratio"] > 0).any(), draw=draw_accuracy_vs_ratio),
+    PlotSpec("accuracy_vs_epoch", "Accuracy vs epoch with and without synthetic data (Xing Fig. 3-5)",
+             needs=_has_curves, draw=draw_accuracy_vs_epoch),
+    PlotSpec("gain_heatmap", "Gain over R = 0 by size and R, with significance marks",
+             needs=lambda d: "gain" in d.cells and (_real_cells(d)["gain"].notna()).any(),
+             draw=draw_gain_heatmap),
+    PlotSpec("gan_losses", "GAN discriminator/generator loss curves (Hooda Fig. 3)",
+             needs=lambda d: any(g.losses is not None for g in d.gans), draw=draw_gan_losses),
+    PlotSpec("sample_grids", "Samples per class, real beside synthetic (Abadi Fig. 4/5)",
+             needs=lambda d: any(g.latest_samples is not None for g in d.gans), draw=draw_sample_grids),
+)}
+
+
+def draw_plots(data: PlotData, out_dir: Path) -> dict[str, list[Path]]:
+    """Every registered plot whose needs are met -> {name: [png paths]}."""
+    return {name: spec.draw(data, out_dir) for name, spec in PLOTS.items() if spec.needs(data)}

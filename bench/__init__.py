@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints `RESULT <name> ours=... baseline=... ratio=...` (see BENCHMARKS.md)."""

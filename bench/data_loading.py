@@ -1,0 +1,77 @@
+"""data_loading: one epoch of training batches, our tensor path vs a torchvision-style DataLoader.
+
+Ours: `data.index_batches` (randperm slices) -> uint8 index -> `data.to_model_input`, optionally
+`data.augment_classic` on the whole batch. Baseline: `PilImageDataset` + DataLoader (PIL image per
+sample, ToTensor + Normalize, optionally RandomCrop), num_workers=0 (a 2-core laptop) and, as a
+second baseline, num_workers=2 with persistent workers (its start-up cost excluded, the strongest
+form of that baseline). Same images (mnist-5k train, 4,000), batch 64. Target: >= 5x.
+
+Run: .venv/bin/python bench/data_loading.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from bench import _timing  # noqa: E402
+from bench._baseline import pil_loader  # noqa: E402
+from trainables import data  # noqa: E402
+
+BATCH_SIZE = 64
+REPEATS = 7
+EPOCHS_PER_REPEAT = 3  # one epoch of ours is a few milliseconds: time several per repeat
+
+
+def our_epoch(train: data.ImageSet, augment: bool, generator: torch.Generator) -> int:
+    """Consume one epoch the way fit.train_classifier makes it; returns the images seen."""
+    seen = 0
+    for index in data.index_batches(len(train), BATCH_SIZE, generator):
+        x = data.to_model_input(train.images[index])
+        if augment:
+            x = data.augment_classic(x, generator, hflip=False)
+        y = train.labels[index]
+        seen += y.numel() + 0 * x.shape[0]
+    return seen
+
+
+def loader_epoch(loader) -> int:
+    seen = 0
+    for x, y in loader:
+        seen += y.numel() + 0 * x.shape[0]
+    return seen
+
+
+def main() -> None:
+    threads = _timing.configure_threads()
+    train, _ = data.load_dataset("mnist-5k")
+    print(f"data_loading: mnist-5k train {len(train)} images {train.shape}, batch {BATCH_SIZE}, "
+          f"torch threads {threads}, {EPOCHS_PER_REPEAT} epochs per repeat")
+    generator = torch.Generator().manual_seed(0)
+    cases = [
+        ("data_loading", False, 0),
+        ("data_loading_classic_aug", True, 0),
+        ("data_loading_vs_workers2", False, 2),
+    ]
+    for name, augment, workers in cases:
+        loader = pil_loader(train.images, train.labels, batch_size=BATCH_SIZE, num_workers=workers,
+                            augment=augment, pad=data.default_pad(28, 28), persistent_workers=True)
+        assert our_epoch(train, augment, generator) == loader_epoch(loader) == len(train)
+        timings = _timing.compare(
+            lambda a=augment: [our_epoch(train, a, generator) for _ in range(EPOCHS_PER_REPEAT)],
+            lambda ld=loader: [loader_epoch(ld) for _ in range(EPOCHS_PER_REPEAT)], repeats=REPEATS)
+        timings = _timing.Timings([t / EPOCHS_PER_REPEAT for t in timings.ours],
+                                  [t / EPOCHS_PER_REPEAT for t in timings.baseline])
+        print(f"{name}: augment={'classic' if augment else 'none'}, baseline num_workers={workers}; "
+              f"ours {len(train) / timings.ours_median:,.0f} images/s, "
+              f"baseline {len(train) / timings.baseline_median:,.0f} images/s")
+        _timing.report_timings(name, timings, "epoch")
+        del loader
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Analysis package: statistics, tables, published join, plots, report, Tune-folder loading.
+
+All inputs are hand-made (tests/fixtures/analysis/make_study.py) with a known answer: best R = 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis import best_ratio_table, build_report, cell_stats, gains, load_study, mean_ci
+from analysis.load import tidy_trials
+from analysis.plots import PLOTS, PlotData
+from analysis.published import load_published, paper_value
+from analysis.render import table_markdown, to_latex
+from analysis.stats import cells_with_gains, paired_p_value
+from analysis.tables import TABLES, Context, build_grid, build_tables
+
+_spec = importlib.util.spec_from_file_location(
+    "make_study", Path(__file__).parent / "fixtures" / "analysis" / "make_study.py")
+make_study = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_study)
+
+
+def _context(trials: pd.DataFrame, metric: str = "test_acc_max") -> Context:
+    trials = tidy_trials(trials)
+    return Context(trials, metric, cells_with_gains(trials, metric), load_published())
+
+
+# ---------------------------------------------------------------- statistics
+def test_mean_ci_matches_scipy_t_interval():
+    values = [0.81, 0.83, 0.80, 0.84, 0.82]
+    ci = mean_ci(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert ci.n == 5 and ci.mean == pytest.approx(np.mean(values))
+    assert (ci.lo, ci.hi) == (pytest.approx(lo), pytest.approx(hi))
+    assert np.isnan(mean_ci([0.9]).lo)      # one seed: no CI
+
+
+def test_paired_gain_and_p_value_match_scipy():
+    trials = tidy_trials(make_study.make_trials(sizes=(500,), seeds=4))
+    g = gains(trials, "test_acc_max").set_index("ratio")
+    base = trials[trials["ratio"] == 0].sort_values("seed")["test_acc_max"].to_numpy()
+    r1 = trials[trials["ratio"] == 1].sort_values("seed")["test_acc_max"].to_numpy()
+    assert g.loc[1.0, "gain"] == pytest.approx((r1 - base).mean())
+    assert g.loc[1.0, "p_value"] == pytest.approx(stats.ttest_rel(r1, base).pvalue)
+    assert g.loc[1.0, "n_pairs"] == 4 and np.isnan(g.loc[1.0, "boot_lo"])   # bootstrap needs >= 5 seeds
+    assert paired_p_value([0.0, 0.0, 0.0]) == 1.0
+
+
+def test_bootstrap_ci_reported_with_five_seeds():
+    g = gains(tidy_trials(make_study.make_trials(sizes=(500,), seeds=5)), "test_acc_max")
+    row = g[g["ratio"] == 1.0].iloc[0]
+    assert row["boot_lo"] < row["gain"] < row["boot_hi"]
+
+
+def test_r0_pairs_regardless_of_alpha():
+    trials = make_study.make_trials(sizes=(500,), alphas=(1.0, 2.0))
+    trials.loc[trials["ratio"] == 0, "alpha"] = 2.0     # a driver that fills alpha on R = 0 rows
+    g = gains(tidy_trials(trials), "test_acc_max")
+    assert set(g["alpha"]) == {1.0, 2.0} and (g["n_pairs"] == 3).all()
+
+
+def test_best_ratio_found_per_size():
+    best = best_ratio_table(tidy_trials(make_study.make_trials()))
+    assert list(best["size"]) == [500, 1000]
+    assert (best["best_ratio"] == 1.0).all()
+    assert (best["verdict"] == "helps").all() and (best["p_value"] < 0.05).all()
+    assert (best["gain_lo"] > 0).all()
+
+
+def test_diverged_trials_never_rank():
+    trials = make_study.make_trials(sizes=(500,))
+    best_cell = trials["ratio"] == 1.0
+    trials.loc[best_cell, "status"] = "diverged"
+    trials.loc[best_cell, "test_acc_max"] = 0.999      # a bogus number must not win
+    trials = tidy_trials(trials)
+    assert best_ratio_table(trials)["best_ratio"].iloc[0] == 0.5
+    cells = cell_stats(trials)
+    dead = cells[cells["ratio"] == 1.0].iloc[0]
+    assert dead["n"] == 0 and dead["diverged"] == 3 and "3 diverged" in dead["note"]
+
+
+def test_single_seed_cell_is_noted():
+    cells = cell_stats(tidy_trials(make_study.make_trials(sizes=(500,), seeds=1)))
+    assert cells["note"].str.contains("one seed only").all()
+
+
+# ---------------------------------------------------------------- tables and the papers' numbers
+def test_published_numbers_join_the_right_cells():
+    pub = load_published()
+    assert paper_value(pub, "abadi", "table4", dataset="mnist", size=500, ratio=1.0, real=True,
+                       classifier="mlp", alpha=2.0) == pytest.approx(0.8662)
+    assert np.isnan(paper_value(pub, "abadi", "table4", dataset="mnist", size=500, ratio=1.0, real=True,
+                                classifier="mlp", alpha=1.0))          # alpha matters when R > 0
+    assert paper_value(pub, "abadi", "table4", dataset="mnist", size=500, ratio=0.0, real=True,
+                       classifier="mlp", alpha=np.nan) == pytest.approx(0.8092)   # ... not at R = 0
+    assert paper_value(pub, "abadi", "table1", dataset="mnist", size=500, ratio=1.0, real=False,
+                       classifier="mlp", alpha=4.0) == pytest.approx(0.6753)
+    assert paper_value(pub, "abadi", "table2", dataset="mnist", size=60000, ratio=0.0, real=True,
+                       classifier="mlp") == pytest.approx(0.9723)
+    # DAGAN counts per class: 50/class on CIFAR-10 is our size 500; percentages become fractions.
+    assert paper_value(pub, "dagan", "table3", dataset="cifar10", size=500, method="C_aug") == pytest.approx(0.396)
+    assert np.isnan(paper_value(pub, "abadi", "table4", dataset="mnist-5k", size=500, ratio=1.0, alpha=2.0))
+
+
+def test_t4_shows_paper_row_with_difference_and_full_size_joins():
+    trials = make_study.make_trials(sizes=(500, "full"))
+    table = build_grid(_context(trials), TABLES["abadi_t4"])
+    text = table_markdown(table)
+    assert "| 500 | paper | 0.8092" in text and "| 60000 | paper | 0.9723" in text
+    row = table.data[(table.data["size"] == 500) & (table.data["column"] == "R = 1")].iloc[0]
+    assert row["paper"] == pytest.approx(0.8662)
+    assert row["diff_vs_paper"] == pytest.approx(row["mean"] - 0.8662)
+
+
+def test_table_with_missing_and_diverged_cells_renders():
+    trials = make_study.make_trials()
+    trials = trials[~((trials["size"] == 1000) & (trials["ratio"] == 2.0))]     # never run
+    trials.loc[(trials["size"] == 500) & (trials["ratio"] == 4.0), "status"] = "diverged"
+    table = build_grid(_context(trials), TABLES["abadi_t4"])
+    text = table_markdown(table)
+    assert "— (not run)" in text and "— (3 diverged)" in text
+    assert "\\begin{tabular}" in to_latex(table)
+
+
+def test_tables_are_chosen_by_axes_not_preset_name():
+    plain = {t.name for t in build_tables(_context(make_study.make_trials()))}
+    assert plain == {"abadi_t4"}
+    rich = make_study.make_trials(sizes=(500,), ratios=(0.0, 0.05, 1.0), classifiers=("mlp", "cnn2"),
+                                  alphas=(1.0, 2.0), reals=(True, False), augments=("none", "classic"))
+    names = {t.name for t in build_tables(_context(rich))}
+    assert names == {"abadi_t1", "abadi_t2", "abadi_t3", "abadi_t4", "abadi_t5", "xing", "dagan"}
+
+
+def test_dagan_table_maps_methods_and_per_class_sizes():
+    trials = make_study.make_trials(sizes=(500,), dataset="cifar10", augments=("none", "classic"))
+    table = build_grid(_context(trials), TABLES["dagan"])
+    data = table.data.set_index("column")
+    assert data.loc["no augmentation", "paper"] == pytest.approx(0.372)
+    assert data.loc["classic", "paper"] == pytest.approx(0.396)
+    assert data.loc["GAN", "paper"] == pytest.approx(0.383)       # abadi arch -> "Vanilla GAN"
+    assert data.loc["GAN", "ratio"] == 1.0                          # best R picked
+
+
+# ---------------------------------------------------------------- plots
+@pytest.mark.parametrize("name", sorted(PLOTS))
+def test_every_plot_writes_a_nonempty_png(name, tmp_path):
+    root = make_study.write_study_dir(tmp_path / "study")
+    study = load_study(root)
+    ctx = _context(study.trials)
+    data = PlotData(study.trials, study.curves, ctx.cells, "test_acc_max", study.gans)
+    assert PLOTS[name].needs(data)
+    paths = PLOTS[name].draw(data, tmp_path / "plots")
+    assert paths
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+# ---------------------------------------------------------------- report
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_build_report_is_idempotent_and_answers_first(tmp_path):
+    root = make_study.write_study_dir(tmp_path / "study")
+    results_before = (root / "results.csv").read_bytes()
+    report = build_report(root)
+    first = _digest(root / "report")
+    assert build_report(root) == report and _digest(root / "report") == first
+    assert (root / "results.csv").read_bytes() == results_before
+    lines = report.read_text().splitlines()
+    assert "helped at every size" in lines[2]
+    assert "n = 500 real images: best R = 1" in lines[4]
+    text = report.read_text()
+    assert "near chance" in text and "mode collapse in class(es) 0" in text
+    assert "](plots/accuracy_vs_ratio.png)" in text and "](plots/samples_mnist-500-a2-s0.png)" in text
+
+
+def test_report_says_plainly_when_nothing_helps(tmp_path):
+    flat = {0.0: 0.0, 0.5: -0.01, 1.0: -0.02, 2.0: -0.02, 4.0: -0.03}
+    trials = make_study.make_trials(effect=flat)
+    trials.loc[trials.index[-1], ["status", "reason"]] = ["error", "worker died"]
+    report = build_report(make_study.write_study_dir(tmp_path / "s", trials, with_gans=False))
+    text = report.read_text()
+    assert text.splitlines()[2].startswith("**Adding synthetic images did not help at any size**")
+    assert "worker died" in text and "1 trial(s) did not finish ok" in text
+
+
+# ---------------------------------------------------------------- Tune folder
+def _write_tune_trial(folder: Path, config: dict, reports: list[dict], error: str | None = None) -> None:
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(json.dumps(config))
+    (folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in reports))
+    if error:
+        (folder / "error.txt").write_text(f"Traceback ...\n{error}\n")
+
+
+def test_load_from_tune_folder_when_results_csv_is_missing(tmp_path):
+    exp = tmp_path / "study" / "tune" / "classifiers"
+    for i, (ratio, seed) in enumerate([(0.0, 0), (1.0, 0), (0.0, 1), (1.0, 1)]):
+        config = {"dataset": "mnist", "size": 500, "ratio": ratio, "seed": seed, "real": True,
+                  "classifier": {"name": "mlp"}, "gan": {"alpha": 2, "arch": "abadi"}}
+        reports = [{"epoch": e, "test_acc": 0.7 + 0.05 * e + 0.02 * ratio, "test_loss": 0.5,
+                    "train_loss": 0.4, "trial_id": f"id{i}"} for e in (1, 2, 3)]
+        _write_tune_trial(exp / f"trial_{i}", config, reports)
+    _write_tune_trial(exp / "trial_9", {"size": 500, "ratio": 2.0, "seed": 0, "dataset": "mnist"}, [],
+                      error="RuntimeError: CUDA out of memory")
+    study = load_study(tmp_path / "study")
+    assert study.source == "tune/" and len(study.trials) == 5
+    assert (tmp_path / "study" / "results.csv").exists() and (tmp_path / "study" / "curves.csv").exists()
+    ok = study.trials[study.trials["status"] == "ok"]
+    assert ok["test_acc_max"].tolist() == pytest.approx([0.85, 0.87, 0.85, 0.87])
+    assert ok["classifier"].eq("mlp").all() and ok["gan_arch"].eq("abadi").all()
+    failed = study.trials[study.trials["status"] == "error"].iloc[0]
+    assert "out of memory" in failed["reason"]
+    assert len(study.curves) == 12 and set(study.curves["ratio"]) == {0.0, 1.0}
+    report = build_report(tmp_path / "study")
+    first = report.read_text()
+    assert build_report(tmp_path / "study").read_text() == first
+
+
+def test_analysis_imports_without_ray_or_torch():
+    code = "import sys, analysis; bad = {'ray', 'torch'} & set(sys.modules); sys.exit(1 if bad else 0)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,0 +1,237 @@
+"""cluster.yaml against Ray's own schema and our security rules; token auth on a real local head.
+
+Fast tests read cluster.yaml only (no AWS call: sockets are blocked while Ray prepares it).
+Slow tests start a real Ray head on 127.0.0.1 with token auth (tests/raycluster.py) and talk to it
+the way a laptop does through `ray dashboard cluster.yaml`'s SSH tunnel.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from raycluster import (  # noqa: E402
+    RAY_CLI,
+    http_get,
+    job_list,
+    listening_addresses,
+    ray_head,
+    submit_and_wait,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_YAML = ROOT / "cluster.yaml"
+CLI_TIMEOUT_S = 180
+
+
+def _raw_config() -> dict:
+    return yaml.safe_load(CLUSTER_YAML.read_text())
+
+
+@pytest.fixture(scope="module")
+def config(request) -> dict:
+    """cluster.yaml as the launcher sees it: defaults merged in, then validated by Ray's schema."""
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("preparing cluster.yaml must not touch the network (AWS)")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", no_network)
+        mp.setattr(socket, "create_connection", no_network)
+        prepared = prepare_config(_raw_config())
+        validate_config(prepared)
+    return prepared
+
+
+def _worker_types(config: dict) -> dict[str, dict]:
+    return {name: spec for name, spec in config["available_node_types"].items()
+            if name != config["head_node_type"]}
+
+
+def _ray_start_lines(commands: list[str]) -> list[str]:
+    return [cmd for cmd in commands if "ray start" in cmd]
+
+
+def _start_lines_by_node(config: dict) -> dict[str, list[str]]:
+    return {"head": _ray_start_lines(config["head_start_ray_commands"]),
+            "worker": _ray_start_lines(config["worker_start_ray_commands"])}
+
+
+def test_cluster_yaml_passes_ray_schema(config):
+    assert config["provider"]["type"] == "aws"
+    assert config["head_node_type"] in config["available_node_types"]
+    # prepare_config filled what the launcher needs (a missing field would have failed above).
+    assert "cluster_synced_files" in config and "auth" in config
+
+
+def test_head_never_offers_a_gpu(config):
+    head = config["available_node_types"][config["head_node_type"]]
+    assert head["resources"].get("GPU") == 0, "the driver's node must advertise GPU 0"
+    assert "InstanceMarketOptions" not in head["node_config"], "the head must not be a spot node"
+    for line in _ray_start_lines(config["head_start_ray_commands"]):
+        assert "--num-gpus=0" in line
+
+
+def test_dashboard_and_jobs_api_bound_to_loopback(config):
+    lines = _ray_start_lines(config["head_start_ray_commands"])
+    assert lines and all("--dashboard-host=127.0.0.1" in line for line in lines)
+    every_command = " ".join(config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+                             + config["docker"].get("run_options", []))
+    assert "0.0.0.0" not in every_command
+    assert not re.search(r"-p\s*\d+|--publish", every_command), "no container port may be published"
+
+
+def test_token_auth_on_every_node(config):
+    for node, lines in _start_lines_by_node(config).items():
+        assert lines, f"no `ray start` among the {node} start commands"
+        for line in lines:
+            # The variable must be set for the `ray start` process itself.
+            tokens = shlex.split(line.replace(";", " ; "))
+            start = tokens.index("ray")
+            assert "RAY_AUTH_MODE=token" in tokens[:start], f"{node}: {line}"
+    # And for every process in the container (ray exec shells, job drivers).
+    assert "-e RAY_AUTH_MODE=token" in config["docker"]["run_options"]
+    # The same token file reaches every node (workers receive the head's copy of file_mounts).
+    assert config["file_mounts"].get("~/.ray/auth_token") == "~/.ray/auth_token"
+    assert "RAY_AUTH_MODE=disabled" not in CLUSTER_YAML.read_text()
+
+
+def test_security_group_adds_nothing_beyond_ssh(config):
+    sg = config["provider"]["security_group"]
+    assert sg["GroupName"], "a dedicated group keeps other clusters' rules out"
+    for rule in sg.get("IpPermissions", []):
+        assert (rule.get("FromPort"), rule.get("ToPort")) == (22, 22), rule
+    for name, spec in config["available_node_types"].items():
+        # Own groups or interfaces would bypass the launcher-managed group checked here.
+        assert "SecurityGroupIds" not in spec["node_config"], name
+        assert "NetworkInterfaces" not in spec["node_config"], name
+
+
+def test_launcher_security_group_rules_are_ssh_plus_intra_cluster(config):
+    """What the launcher actually writes into the group, from Ray's own rule builder."""
+    pytest.importorskip("boto3", reason="Ray's AWS config module needs boto3 (laptop `ray up` too)")
+    from ray.autoscaler._private.aws.config import _create_default_inbound_rules
+
+    extra = config["provider"]["security_group"].get("IpPermissions", [])
+    rules = _create_default_inbound_rules({"sg-self"}, extra)
+    for rule in rules:
+        if rule.get("IpRanges") or rule.get("Ipv6Ranges"):
+            assert (rule["FromPort"], rule["ToPort"]) == (22, 22), rule
+        else:
+            assert rule["UserIdGroupPairs"] == [{"GroupId": "sg-self"}], rule
+
+
+def test_gpu_workers_scale_from_zero(config):
+    gpu_types = {name: spec for name, spec in _worker_types(config).items()
+                 if spec["resources"].get("GPU", 0) > 0}
+    assert {spec["resources"]["GPU"] for spec in gpu_types.values()} >= {1, 4}
+    for name, spec in gpu_types.items():
+        assert spec["min_workers"] == 0, f"{name} must scale from zero"
+    spot = [name for name, spec in gpu_types.items()
+            if spec["node_config"].get("InstanceMarketOptions", {}).get("MarketType") == "spot"]
+    assert spot, "a spot GPU worker type should be available"
+    assert any(gpu_types[name]["max_workers"] > 0 for name in gpu_types if name not in spot), \
+        "on-demand GPU workers are the default"
+
+
+def test_image_pinned_to_installed_ray_and_python(config):
+    import ray
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pinned = [dep for dep in pyproject["project"]["dependencies"] if dep.startswith("ray[")]
+    assert pinned and pinned[0].endswith(f"=={ray.__version__}")
+    assert "3.11" in pyproject["project"]["requires-python"]
+    images = [config["docker"]["image"]] + [config["docker"][k] for k in ("head_image", "worker_image")
+                                            if k in config["docker"]]
+    for image in images:
+        repo, tag = image.split(":")
+        assert repo == "rayproject/ray"
+        assert re.fullmatch(rf"{re.escape(ray.__version__)}-py311-(gpu|cu\d+)", tag), image
+
+
+def test_setup_installs_this_project(config):
+    mounts = {remote: local for remote, local in config["file_mounts"].items() if local == "."}
+    assert len(mounts) == 1, "the repository itself must be mounted"
+    remote = next(iter(mounts))
+    for commands in (config["head_setup_commands"], config["worker_setup_commands"]):
+        assert any(cmd.startswith("pip install") and remote in cmd for cmd in commands)
+    assert ".venv" in config["rsync_exclude"]
+
+
+# --- a real head with token auth ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    with ray_head(tmp_path_factory.mktemp("rayhead"), token=True) as running:
+        yield running
+
+
+@pytest.mark.slow
+def test_jobs_api_requires_the_token(head):
+    status, _ = job_list(head, headers={})
+    assert status == 401
+    status, _ = job_list(head, headers={"Authorization": "Bearer " + "0" * 64})
+    assert status == 403
+    status, jobs = job_list(head, headers=head.auth_headers())
+    assert status == 200 and isinstance(jobs, list)
+    # The header proxies use (KubeRay) is accepted too.
+    status, _ = job_list(head, headers={"X-Ray-Authorization": f"Bearer {head.token}"})
+    assert status == 200
+
+
+@pytest.mark.slow
+def test_dashboard_state_api_requires_the_token(head):
+    status, _ = http_get(f"{head.dashboard_url}/api/v0/nodes")
+    assert status == 401
+    status, _ = http_get(f"{head.dashboard_url}/api/v0/nodes", head.auth_headers())
+    assert status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux /proc/net/tcp")
+def test_dashboard_listens_only_on_loopback(head):
+    assert listening_addresses(head.dashboard_port) == {"127.0.0.1"}
+
+
+@pytest.mark.slow
+def test_cli_job_submit_with_token(head):
+    result = subprocess.run(
+        [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--",
+         "python", "-c", "print('hello-from-job')"],
+        env=head.env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "hello-from-job" in result.stdout
+
+
+@pytest.mark.slow
+def test_cli_job_submit_without_token_is_refused(head, tmp_path):
+    env = {k: v for k, v in head.env.items() if k != "RAY_AUTH_TOKEN"}
+    env["RAY_AUTH_MODE"] = "disabled"
+    env["HOME"] = str(tmp_path)   # no ~/.ray/auth_token to fall back on
+    result = subprocess.run(
+        [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--",
+         "python", "-c", "print('must-not-run')"],
+        env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert result.returncode != 0
+    assert "Authentication required" in result.stdout + result.stderr   # Ray's message for a 401
+    status, jobs = job_list(head, headers=head.auth_headers())
+    assert status == 200
+    assert not any("must-not-run" in job["entrypoint"] for job in jobs), "the job must not exist"
+
+
+@pytest.mark.slow
+def test_sdk_job_submit_with_token(head, tmp_path):
+    (tmp_path / "marker.py").write_text("print('hello-from-' + 'working-dir')\n")
+    outcome = submit_and_wait(head, "python marker.py", working_dir=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert outcome.status == "SUCCEEDED", outcome.logs[-2000:]
+    assert "hello-from-working-dir" in outcome.logs

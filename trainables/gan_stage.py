@@ -1,0 +1,299 @@
+"""One GAN key end to end: key, cache lookup, Ray Train run, synthetic pool, grids, quality, meta.
+
+A GAN key names everything that changes the trained generator (DESIGN.md, "Data flow" step 3):
+dataset, real subset (size, seed), arch, conditioning, alpha, epochs, batch size, lr, beta1, pool
+size and GAN_CODE_VERSION. How it runs (data_root, workers, checkpoint cadence, retries, grouping)
+does not change it. A key that is complete in storage is reused and never retrained.
+
+Layout of `<study_root>/gans/<key>/`: Ray Train's run folder (its `checkpoint_epochNNNN/` folders
+and snapshot; the Train run is named after the key with storage_path `<study_root>/gans`, so a
+rerun of the same key resumes from its last checkpoint), `samples_epochNNN.png`, `losses.csv`,
+`real_samples.png`, `pool.pt` and `meta.json` (written last: its presence with status ok or
+diverged is what "complete" means).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from trainables import data, gan_train, quality
+from trainables.grids import class_grid_png
+from trainables.storage import Store
+
+GAN_CODE_VERSION = 1
+KEY_FIELDS = ("dataset", "size", "seed", "arch", "conditioning", "alpha", "epochs", "batch_size", "lr",
+              "beta1", "pool_per_class")
+COMPLETE_STATUSES = ("ok", "diverged")
+META_FILE, POOL_FILE = "meta.json", "pool.pt"
+# Which per-class path "auto" picks, by device type. Measured on the 2-core CPU of the build
+# machine (abadi, alpha 1, batch 64, 500 mnist-5k images): see the lead's report / bench.
+AUTO_GROUPING = {"cpu": "vmap", "cuda": "vmap"}
+
+
+@dataclass(frozen=True)
+class GanJob:
+    """Everything that defines one GAN key, plus how to run it (the fields after pool_per_class)."""
+
+    dataset: str
+    data_root: str
+    size: int | str
+    seed: int
+    arch: str
+    conditioning: str
+    alpha: float
+    epochs: int
+    batch_size: int
+    lr: float
+    beta1: float
+    pool_per_class: int  # synthetic images per class written to pool.pt
+    workers: int = 1
+    checkpoint_every: int = 5
+    max_failures: int = 1
+    grouping: str = "auto"  # per-class path: vmap | loop | auto (AUTO_GROUPING)
+    cpus_per_worker: int = 1  # Ray CPUs and torch threads of each Train worker
+
+    def key_fields(self) -> dict:
+        """The fields that change the GAN, normalised (alpha 1 and 1.0 are the same key)."""
+        values = {name: getattr(self, name) for name in KEY_FIELDS}
+        for name in ("alpha", "lr", "beta1"):
+            values[name] = float(values[name])
+        return values | {"code_version": GAN_CODE_VERSION}
+
+    def key(self) -> str:
+        """12 hex digits of sha256 over the sorted JSON of key_fields()."""
+        text = json.dumps(self.key_fields(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def check(self) -> None:
+        """ValueError naming the field and the fix, before any Ray work starts."""
+        gan_train.check_gan_choice(self.arch, self.conditioning, "vmap" if self.grouping == "auto" else self.grouping)
+        for name in ("epochs", "batch_size", "pool_per_class", "workers", "checkpoint_every", "cpus_per_worker"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"GAN {name} must be a whole number >= 1, got {value!r}")
+        if not (float(self.lr) > 0 and 0 <= float(self.beta1) < 1 and float(self.alpha) > 0):
+            raise ValueError(f"GAN needs lr > 0, 0 <= beta1 < 1 and alpha > 0; got lr={self.lr}, "
+                             f"beta1={self.beta1}, alpha={self.alpha}")
+
+
+def gan_dir(study_root: str, key: str) -> str:
+    """`<study_root>/gans/<key>` (a path or URI)."""
+    return Store(study_root).uri("gans", key)
+
+
+def _store(study_root: str, key: str) -> Store:
+    return Store(study_root).sub("gans", key)
+
+
+def read_meta(study_root: str, key: str) -> dict:
+    return json.loads(_store(study_root, key).read_text(META_FILE))
+
+
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def is_complete(study_root: str, key: str) -> bool:
+    """meta.json says ok or diverged, and for ok the pool's size and sha256 match the meta."""
+    store = _store(study_root, key)
+    if not store.exists(META_FILE):
+        return False
+    try:
+        meta = json.loads(store.read_text(META_FILE))
+    except ValueError:
+        return False
+    if meta.get("status") not in COMPLETE_STATUSES:
+        return False
+    if meta["status"] == "diverged":
+        return True  # a diverged GAN has no pool; rerunning it would diverge again
+    pool = meta.get("pool") or {}
+    if not store.exists(POOL_FILE) or store.size(POOL_FILE) != pool.get("bytes"):
+        return False
+    return _sha256(store.read_bytes(POOL_FILE)) == pool.get("sha256")
+
+
+def load_pool(study_root: str, key: str) -> data.ImageSet:
+    """The key's synthetic pool as an ImageSet (class names from meta.json)."""
+    store = _store(study_root, key)
+    payload = torch.load(io.BytesIO(store.read_bytes(POOL_FILE)), weights_only=True)
+    classes = tuple(read_meta(study_root, key)["classes"])
+    return data.ImageSet(payload["images"], payload["labels"], classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# running a key
+
+
+def resolve_grouping(job: GanJob, use_gpu: bool) -> str:
+    return AUTO_GROUPING["cuda" if use_gpu else "cpu"] if job.grouping == "auto" else job.grouping
+
+
+def train_loop_config(job: GanJob, real_ref, study_root: str, grouping: str) -> dict:
+    """The config every Train worker gets (plus the test hooks forwarded from this process's env)."""
+    nan_epoch, fail_marker = gan_train._test_hooks({})
+    return {
+        "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
+        "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
+        "batch_size": job.batch_size, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
+        "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
+        "gan_dir": gan_dir(study_root, job.key()),
+        "_inject_nan_at_epoch": nan_epoch, "_fail_once_marker": fail_marker,
+    }
+
+
+def _gpus_present() -> bool:
+    import ray
+
+    if ray.is_initialized():
+        return ray.cluster_resources().get("GPU", 0) > 0
+    return torch.cuda.is_available()
+
+
+def _tune_callbacks() -> list:
+    """TuneReportCallback when running inside a Tune trial (forwards Train reports to Tune), else none."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    try:
+        return [TuneReportCallback()]
+    except RuntimeError:  # "must be used in a Tune session": run_gan_job was called outside Tune
+        return []
+
+
+def _versions() -> dict:
+    import ray
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
+            "gan_code": GAN_CODE_VERSION}
+
+
+def _json_safe(value):
+    """NaN/inf -> None so meta.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict:
+    """Throughput and Ray Train overhead from the per-epoch log of this fit() call."""
+    this_fit = [row for row in history if row.get("started_at", 0) >= fit_started]
+    train_seconds = sum(row["seconds"] for row in history)
+    images = sum(row["images_per_second"] * row["seconds"] for row in history)
+    timing = {
+        "train_seconds": train_seconds,
+        "images_per_second": images / train_seconds if train_seconds > 0 else 0.0,
+        "seconds_per_epoch": train_seconds / len(history) if history else None,
+        "fit_seconds": fit_seconds,
+    }
+    if this_fit:
+        timing["startup_seconds"] = min(row["started_at"] for row in this_fit) - fit_started
+        timing["fit_overhead_seconds"] = fit_seconds - sum(row["seconds"] for row in this_fit)
+    return timing
+
+
+def run_gan_job(job: GanJob, study_root: str, real_ref, use_gpu: bool | None = None) -> dict:
+    """Train job's GAN key with Ray Train unless complete in storage; write its outputs; return meta.
+
+    `real_ref` is (train, test) ImageSets or a Ray ObjectRef to that tuple. Divergence returns meta
+    with status "diverged" (it does not raise); a run that fails beyond FailureConfig(max_failures)
+    writes meta with status "error" and raises.
+    """
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    job.check()
+    key = job.key()
+    if is_complete(study_root, key):
+        return read_meta(study_root, key)
+    started = time.time()
+    store = _store(study_root, key)
+    use_gpu = _gpus_present() if use_gpu is None else use_gpu
+    grouping = resolve_grouping(job, use_gpu)
+    ref = real_ref if isinstance(real_ref, ray.ObjectRef) else ray.put(tuple(real_ref))
+    trainer = TorchTrainer(
+        gan_train.train_loop_per_worker,
+        train_loop_config=train_loop_config(job, ref, study_root, grouping),
+        scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": job.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
+        run_config=RunConfig(
+            name=key,  # deterministic: a rerun of the key finds and resumes its checkpoints
+            storage_path=Store(study_root).uri("gans"),
+            failure_config=FailureConfig(max_failures=job.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=_tune_callbacks(),
+        ),
+    )
+    meta = asdict(job) | {"key": key, "key_fields": job.key_fields(), "grouping": grouping, "use_gpu": use_gpu,
+                          "versions": _versions(), "quality_note": quality.QUALITY_NOTE}
+    fit_started = time.time()
+    try:
+        result = trainer.fit()
+    except Exception as err:
+        meta |= {"status": "error", "reason": f"GAN training failed: {err}".splitlines()[0],
+                 "seconds": time.time() - started}
+        store.write_text(json.dumps(_json_safe(meta), indent=2), META_FILE)
+        raise
+    fit_seconds = time.time() - fit_started
+    outcome = result.return_value
+    history = outcome["history"]
+    meta |= {"status": outcome["status"], "diverged_epoch": outcome["diverged_epoch"],
+             "reason": outcome["reason"], "epochs_trained": len(history),
+             "losses": [{k: row[k] for k in gan_train.LOSS_COLUMNS} for row in history]}
+    meta |= _timing(history, fit_started, fit_seconds)
+
+    train, test = gan_train.resolve_real(ref)
+    real = data.subset(train, job.size, job.seed)
+    meta["classes"] = list(real.classes)
+    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes), "real_samples.png")
+    if outcome["status"] == "ok":
+        meta |= _write_pool_and_scores(job, result.checkpoint, real, test, grouping, store)
+    meta["seconds"] = time.time() - started
+    store.write_text(json.dumps(_json_safe(meta), indent=2), META_FILE)  # last: marks the key complete
+    return _json_safe(meta)
+
+
+def _write_pool_and_scores(job: GanJob, checkpoint, real: data.ImageSet, test: data.ImageSet,
+                           grouping: str, store: Store) -> dict:
+    """Generate pool.pt from the final checkpoint's generator, then score it; meta fields."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    spec = gan_train.GanSpec(job.arch, job.conditioning, float(job.alpha), real.shape, real.num_classes,
+                             grouping, job.seed)
+    with checkpoint.as_directory() as directory:
+        state = gan_train.read_state(directory)
+    generator, _ = gan_train.build_models(spec)
+    generator.load_state_dict(state["generator"])
+    generator.to(device)
+    started = time.perf_counter()
+    pool = gan_train.generate(generator, spec, job.pool_per_class, gan_train.derive_seed(job.seed, "pool"),
+                              device, classes=real.classes)
+    generate_seconds = time.perf_counter() - started
+    buffer = io.BytesIO()
+    torch.save({"images": pool.images, "labels": pool.labels}, buffer)
+    payload = buffer.getvalue()
+    store.write_bytes(payload, POOL_FILE)
+    scores = quality.quality_scores(real, test, pool, seed=job.seed, device=device)
+    return {
+        "pool": {"file": POOL_FILE, "bytes": len(payload), "sha256": _sha256(payload), "images": len(pool),
+                 "per_class": job.pool_per_class, "generate_seconds": generate_seconds,
+                 "checkpoint_epoch": int(state["epoch"])},
+        "quality": scores,
+        "sample_diversity": scores["sample_diversity"],
+    }
+
+
+def job_from_dict(values: dict) -> GanJob:
+    """A GanJob from a plain dict (e.g. meta.json or a Tune config), ignoring unknown keys."""
+    names = {f.name for f in fields(GanJob)}
+    return GanJob(**{k: v for k, v in values.items() if k in names})
