@@ -177,7 +177,9 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
     text = cells.pivot_table(index="row", columns="R", values="text", aggfunc="first")
     text = text.reindex(index=order_rows, columns=order_cols).fillna("")
     limit = float(np.nanmax(np.abs(gain.to_numpy()))) or 0.01
-    fig, ax = plt.subplots(figsize=(1.3 * len(order_cols) + 3.5, 0.55 * len(order_rows) + 2))
+    # Cells wide enough for "+0.031**" and room for the longest row label (seen clipped otherwise).
+    label_inches = 0.08 * max(len(r) for r in order_rows)
+    fig, ax = plt.subplots(figsize=(1.6 * len(order_cols) + label_inches + 2.5, 0.55 * len(order_rows) + 2))
     sns.heatmap(gain, annot=text.to_numpy(), fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit,
                 linewidths=0.5, ax=ax, cbar_kws={"label": f"gain in {metric_label(data.metric)} over R = 0"})
     ax.set_xlabel("R = synthetic / real images")

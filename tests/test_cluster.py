@@ -37,20 +37,40 @@ def _raw_config() -> dict:
     return yaml.safe_load(CLUSTER_YAML.read_text())
 
 
-@pytest.fixture(scope="module")
-def config(request) -> dict:
-    """cluster.yaml as the launcher sees it: defaults merged in, then validated by Ray's schema."""
+def _prepare_offline(raw: dict) -> dict:
+    """The config as the launcher sees it (defaults merged in), validated by Ray's schema.
+
+    Sockets are blocked meanwhile, so a cloud API call would fail the test instead of running.
+    """
     from ray.autoscaler._private.util import prepare_config, validate_config
 
     def no_network(*args, **kwargs):
-        raise AssertionError("preparing cluster.yaml must not touch the network (AWS)")
+        raise AssertionError("preparing a cluster config must not touch the network (cloud APIs)")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket.socket, "connect", no_network)
         mp.setattr(socket, "create_connection", no_network)
-        prepared = prepare_config(_raw_config())
+        prepared = prepare_config(raw)
         validate_config(prepared)
     return prepared
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return _prepare_offline(_raw_config())
+
+
+def _doc_variants() -> dict[str, tuple[dict, list[str]]]:
+    """docs/cluster.md's `# variant: NAME (replaces ...; delete A, B)` blocks: (replacements, deletions)."""
+    docs = (ROOT / "docs" / "cluster.md").read_text()
+    variants = {}
+    for block in re.findall(r"```yaml\n(# variant: .*?)```", docs, flags=re.S):
+        header = block.splitlines()[0]
+        name = re.match(r"# variant: (\w+)", header).group(1)
+        deleted = re.search(r"delete ([\w, ]+)\)", header)
+        variants[name] = (yaml.safe_load(block),
+                          [key.strip() for key in deleted.group(1).split(",")] if deleted else [])
+    return variants
 
 
 def _worker_types(config: dict) -> dict[str, dict]:
@@ -168,6 +188,25 @@ def test_setup_installs_this_project(config):
     assert ".venv" in config["rsync_exclude"]
 
 
+def test_docs_show_gcp_and_local_variants():
+    assert {"gcp", "local"} <= set(_doc_variants())
+
+
+@pytest.mark.parametrize("name", sorted(_doc_variants()))
+def test_docs_variant_passes_ray_schema(name):
+    replacements, deletions = _doc_variants()[name]
+    variant = {k: v for k, v in _raw_config().items() if k not in deletions}
+    variant.update(replacements)
+    prepared = _prepare_offline(variant)
+    assert prepared["provider"]["type"] == name
+    # The security-relevant parts are shared with cluster.yaml, not redefined per variant.
+    assert prepared["head_start_ray_commands"] == _raw_config()["head_start_ray_commands"]
+    assert "-e RAY_AUTH_MODE=token" in prepared["docker"]["run_options"]
+    head = prepared["available_node_types"][prepared["head_node_type"]]
+    if name != "local":   # the local provider lets Ray detect resources; --num-gpus=0 covers the head
+        assert head["resources"]["GPU"] == 0
+
+
 # --- a real head with token auth ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -235,3 +274,23 @@ def test_sdk_job_submit_with_token(head, tmp_path):
     outcome = submit_and_wait(head, "python marker.py", working_dir=tmp_path, timeout=CLI_TIMEOUT_S)
     assert outcome.status == "SUCCEEDED", outcome.logs[-2000:]
     assert "hello-from-working-dir" in outcome.logs
+
+
+@pytest.mark.slow
+def test_job_driver_joins_the_cluster_with_the_inherited_token(head):
+    """What `study run` does inside a job: ray.init() against the cluster, authenticated."""
+    entrypoint = ("python -c \"import ray; ray.init(); "
+                  "print('cpus', int(ray.cluster_resources()['CPU']), 'gpus', "
+                  "int(ray.cluster_resources().get('GPU', 0)))\"")
+    outcome = submit_and_wait(head, entrypoint, timeout=CLI_TIMEOUT_S)
+    assert outcome.status == "SUCCEEDED", outcome.logs[-2000:]
+    assert "cpus 2 gpus 0" in outcome.logs
+
+
+@pytest.mark.slow
+def test_head_without_token_auth_answers_anyone(tmp_path):
+    """Control for the 401 checks above: they fail exactly when token auth is off."""
+    with ray_head(tmp_path, token=False) as open_head:
+        assert open_head.token is None
+        status, jobs = job_list(open_head, headers={})
+        assert status == 200 and isinstance(jobs, list)

@@ -1,0 +1,83 @@
+"""Our GAN training epoch, in-process: the loop body of gan_train.train_loop_per_worker.
+
+train_loop_per_worker needs a Ray Train context (rank, checkpoints, reports), so the benches run
+its per-epoch body here for one worker on the CPU (rank 0, world 1: prepare_model leaves models
+unwrapped, as it does under Ray Train with one worker), built from gan_train's own pieces
+(build_models, epoch_shards, LOSSES, derive_seed). Only Ray's reporting and checkpointing are
+left out; those are what `gan_train.py`'s Ray Train comparison measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from trainables import data, fit, gan_train
+from trainables.gans import GANS
+
+
+@dataclass
+class GanLoop:
+    """G, D, their Adams and the real subset of one GAN key, ready to run epochs."""
+
+    spec: gan_train.GanSpec
+    real: data.ImageSet
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.gen, self.disc = gan_train.build_models(self.spec)
+        betas = (self.beta1, 0.999)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.lr, betas=betas)
+        self.losses = gan_train.LOSSES[gan_train.loss_kind(self.disc.out_dim, self.spec.num_classes)]
+        self.index_groups = gan_train.group_indices(self.real.labels, self.spec.conditioning, self.spec.num_classes)
+        self.latent_dim = GANS[self.spec.arch].latent_dim
+        self.epoch = 0
+
+    def batches(self, epoch: int):
+        """(index (G, b), noise generator) of one epoch, exactly as train_loop_per_worker draws them."""
+        shards = gan_train.epoch_shards(self.index_groups, gan_train.derive_seed(self.spec.seed, "order", epoch), 0, 1)
+        noise_gen = torch.Generator().manual_seed(gan_train.derive_seed(self.spec.seed, "noise", epoch, 0))
+        torch.manual_seed(gan_train.derive_seed(self.spec.seed, "dropout", epoch, 0))
+        for start in range(0, shards.shape[1], self.batch_size):
+            yield shards[:, start:start + self.batch_size], noise_gen
+
+    def step(self, index: torch.Tensor, noise_gen: torch.Generator) -> torch.Tensor:
+        """One D step and one G step on the real images at `index` (G, b); returns the 3 loss sums."""
+        groups, num_classes, losses = self.spec.groups, self.spec.num_classes, self.losses
+        x_real = data.to_model_input(self.real.images[index])
+        labels = self.real.labels[index]
+        z = torch.randn(groups, index.shape[1], self.latent_dim, generator=noise_gen)
+        self.opt_d.zero_grad(set_to_none=True)
+        fake = self.gen(z, labels)
+        d_real = losses.real(self.disc(x_real, labels).float(), labels, num_classes) * groups
+        d_real.backward()
+        d_fake = losses.fake(self.disc(fake.detach(), labels).float(), labels, num_classes) * groups
+        d_fake.backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss = losses.generator(self.disc(fake, labels).float(), labels, num_classes) * groups
+        g_loss.backward()
+        self.opt_g.step()
+        return torch.stack([(d_real + d_fake).detach() / groups, g_loss.detach() / groups, torch.ones(())])
+
+    def run_epoch(self) -> tuple[float, float]:
+        """One epoch; (mean d_loss, mean g_loss), read once at the end as the real loop does."""
+        self.epoch += 1
+        self.gen.train()
+        self.disc.train()
+        sums = torch.zeros(3)
+        for index, noise_gen in self.batches(self.epoch):
+            sums += self.step(index, noise_gen)
+        d_loss, g_loss = (sums[:2] / sums[2].clamp(min=1)).tolist()
+        return d_loss, g_loss
+
+
+def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
+              grouping: str = "vmap", seed: int = 0, batch_size: int = 64) -> GanLoop:
+    spec = gan_train.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed)
+    with fit.seeded(seed):  # the loop reseeds the global RNG per epoch (dropout): keep the caller's state
+        return GanLoop(spec, real, batch_size=batch_size)

@@ -1,0 +1,260 @@
+"""GAN stage: the key, both per-class paths, Ray Train runs, outputs, cache, divergence, resume."""
+
+import csv
+import io
+import json
+import os
+from dataclasses import replace
+
+import pytest
+import torch
+
+from trainables import gan_stage, gan_train
+from trainables.gan_train import GanSpec, build_models, epoch_shards, generate, group_indices
+
+BASE = dict(dataset="mnist-5k", data_root="", size=200, seed=0, arch="abadi", conditioning="per-class",
+            alpha=0.25, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=12, checkpoint_every=1)
+
+
+def _job(**overrides) -> gan_stage.GanJob:
+    return gan_stage.GanJob(**(BASE | overrides))
+
+
+@pytest.fixture(scope="module")
+def ray_module():
+    """One 2-CPU Ray for this module; reuses a session-wide instance when one is already up."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def real(mnist5k):
+    return mnist5k
+
+
+@pytest.fixture(autouse=True)
+def _no_test_hooks(monkeypatch):
+    monkeypatch.delenv(gan_train.ENV_INJECT_NAN, raising=False)
+    monkeypatch.delenv(gan_train.ENV_FAIL_ONCE, raising=False)
+
+
+def _losses(study_root, key) -> list[dict]:
+    with open(os.path.join(gan_stage.gan_dir(study_root, key), "losses.csv")) as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------------------------------------
+# key
+
+
+def test_key_is_stable_and_ignores_how_it_runs():
+    job = _job()
+    assert job.key() == _job().key() and len(job.key()) == 12
+    assert job.key() == replace(job, data_root="/elsewhere", workers=2, checkpoint_every=9,
+                                max_failures=5, grouping="loop", cpus_per_worker=2).key()
+    assert job.key() == replace(job, alpha=0.25 + 0.0, lr=0.0002).key()
+    assert replace(job, alpha=1).key() == replace(job, alpha=1.0).key()
+
+
+@pytest.mark.parametrize("field,value", [
+    ("dataset", "fashion-mnist"), ("size", 400), ("size", "full"), ("seed", 1), ("arch", "dcgan"),
+    ("conditioning", "conditional"), ("alpha", 0.5), ("epochs", 3), ("batch_size", 64), ("lr", 1e-3),
+    ("beta1", 0.9), ("pool_per_class", 13),
+])
+def test_any_changed_gan_field_changes_the_key(field, value):
+    assert replace(_job(), **{field: value}).key() != _job().key()
+
+
+def test_key_fields_are_readable_and_include_the_code_version():
+    fields = _job().key_fields()
+    assert fields["code_version"] == gan_stage.GAN_CODE_VERSION and fields["arch"] == "abadi"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(arch="gan9"), "unknown GAN arch"),
+    (dict(conditioning="joint"), "unknown conditioning"),
+    (dict(arch="dagan"), "label-conditioned only"),
+    (dict(epochs=0), "epochs"),
+    (dict(grouping="threads"), "grouping"),
+])
+def test_bad_jobs_fail_with_a_clear_message(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _job(**overrides).check()
+
+
+# ---------------------------------------------------------------------------------------------
+# per-class paths and batching (no Ray)
+
+
+def _spec(grouping, arch="abadi", conditioning="per-class", num_classes=3):
+    return GanSpec(arch, conditioning, 0.25, (1, 28, 28), num_classes, grouping, seed=0)
+
+
+@pytest.mark.parametrize("arch", ["abadi", "dcgan", "hooda"])
+def test_vmap_and_loop_groups_are_the_same_gans(arch):
+    """Same init, same inputs -> same outputs and same gradients on both per-class paths."""
+    (gv, dv), (gl, dl) = build_models(_spec("vmap", arch)), build_models(_spec("loop", arch))
+    z = torch.randn(3, 4, gan_train.GANS[arch].latent_dim)
+    fake_v, fake_l = gv(z), gl(z)
+    assert fake_v.shape == fake_l.shape == (3, 4, 1, 28, 28)
+    torch.testing.assert_close(fake_v, fake_l, rtol=1e-4, atol=1e-5)
+    dv.eval(), dl.eval()  # dropout off, so both paths compute the same function
+    logits_v, logits_l = dv(fake_v), dl(fake_l)
+    assert logits_v.shape == logits_l.shape == (3, 4, 1)
+    torch.testing.assert_close(logits_v, logits_l, rtol=1e-4, atol=1e-5)
+    logits_v.sum().backward()
+    logits_l.sum().backward()
+    stacked = gv.fc__weight.grad if arch != "dcgan" else gv.net__0__weight.grad
+    member = gl.members[1].fc.weight.grad if arch != "dcgan" else gl.members[1].net[0].weight.grad
+    torch.testing.assert_close(stacked[1], member, rtol=1e-4, atol=1e-6)
+
+
+def test_vmap_group_dropout_differs_between_members():
+    _, disc = build_models(_spec("vmap"))
+    x = torch.randn(1, 8, 1, 28, 28).expand(3, -1, -1, -1, -1)
+    with torch.no_grad():
+        # Identical members (copy member 0's weights) on identical inputs differ only by dropout.
+        for name in disc.param_names:
+            getattr(disc, disc._flat(name)).copy_(getattr(disc, disc._flat(name))[:1].expand_as(
+                getattr(disc, disc._flat(name))))
+        out = disc(x)
+    assert not torch.allclose(out[0], out[1])
+
+
+@pytest.mark.parametrize("grouping", ["vmap", "loop"])
+def test_generate_makes_a_balanced_uint8_pool(grouping):
+    spec = _spec(grouping)
+    gen, _ = build_models(spec)
+    pool = generate(gen, spec, per_class=5, seed=1, device=torch.device("cpu"), batch=6)
+    assert pool.images.dtype == torch.uint8 and pool.images.shape == (15, 1, 28, 28)
+    assert pool.class_counts().tolist() == [5, 5, 5]
+
+
+def test_generate_conditional_uses_labels():
+    spec = _spec("vmap", arch="dagan", conditioning="conditional")
+    gen, disc = build_models(spec)
+    pool = generate(gen, spec, per_class=4, seed=1, device=torch.device("cpu"))
+    assert pool.class_counts().tolist() == [4, 4, 4]
+    assert disc.out_dim == 2 * spec.num_classes
+    assert gan_train.loss_kind(disc.out_dim, spec.num_classes) == "2k-class"
+
+
+def test_two_k_class_loss_targets():
+    logits = torch.full((1, 2, 4), -10.0)  # K = 2 classes -> 4 logits
+    labels = torch.tensor([[0, 1]])
+    logits[0, 0, 0] = logits[0, 1, 1] = 10.0  # both images confidently "real, class y"
+    loss = gan_train.TwoKClassLoss
+    assert loss.real(logits, labels, 2) < 1e-3 and loss.generator(logits, labels, 2) < 1e-3
+    assert loss.fake(logits, labels, 2) > 10  # they should have been classified as K + y
+
+
+def test_epoch_shards_split_each_class_evenly_between_ranks():
+    labels = torch.arange(3).repeat_interleave(torch.tensor([7, 6, 6]))
+    groups = group_indices(labels, "per-class", 3)
+    shards = [epoch_shards(groups, epoch_seed=5, rank=r, world=2) for r in (0, 1)]
+    assert shards[0].shape == shards[1].shape == (3, 4)  # 7 rounded up to 8, dealt to 2 ranks
+    for k in range(3):
+        seen = torch.cat([shards[0][k], shards[1][k]])
+        assert set(seen.tolist()) == set(groups[k].tolist())  # every image of the class, no other
+    assert torch.equal(epoch_shards(groups, 5, 0, 2), shards[0])  # same seed, same order
+    assert not torch.equal(epoch_shards(groups, 6, 0, 2), shards[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# through Ray Train
+
+
+def _check_outputs(study_root, job, meta):
+    folder = gan_stage.gan_dir(study_root, job.key())
+    assert meta["status"] == "ok" and meta["key"] == job.key() and meta["epochs_trained"] == job.epochs
+    names = os.listdir(folder)
+    for name in ("meta.json", "pool.pt", "losses.csv", "real_samples.png",
+                 *(f"samples_epoch{e:03d}.png" for e in range(1, job.epochs + 1))):
+        assert name in names, name
+    assert any(n.startswith("checkpoint_epoch") for n in names)
+    pool = gan_stage.load_pool(study_root, job.key())
+    assert pool.images.dtype == torch.uint8 and pool.labels.dtype == torch.int64
+    assert pool.class_counts().tolist() == [job.pool_per_class] * 10
+    assert [int(r["epoch"]) for r in _losses(study_root, job.key())] == list(range(1, job.epochs + 1))
+    assert json.loads(open(os.path.join(folder, "meta.json")).read())["key_fields"] == job.key_fields()
+    quality = meta["quality"]
+    assert 0 <= quality["gan_train_acc"] <= 1 and 0 <= quality["gan_test_acc"] <= 1
+    assert quality["frechet_distance"] >= 0 and "quality_note" in meta
+    assert gan_stage.is_complete(study_root, job.key())
+
+
+@pytest.mark.parametrize("arch,conditioning", [
+    ("abadi", "per-class"), ("dcgan", "per-class"), ("hooda", "conditional"), ("dagan", "conditional"),
+])
+def test_each_arch_trains_through_torch_trainer(ray_module, real, tmp_path, arch, conditioning):
+    job = _job(arch=arch, conditioning=conditioning, epochs=1)
+    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    _check_outputs(str(tmp_path), job, meta)
+
+
+def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
+    job = _job()
+    meta = gan_stage.run_gan_job(job, str(tmp_path), ray_module.put(real))
+    _check_outputs(str(tmp_path), job, meta)
+    folder = gan_stage.gan_dir(str(tmp_path), job.key())
+
+    # Checkpoints hold state_dicts and plain data only.
+    last = sorted(n for n in os.listdir(folder) if n.startswith("checkpoint_epoch"))[-1]
+    state = gan_train.read_state(os.path.join(folder, last))
+    assert state["epoch"] == 2 and set(state) >= {"generator", "discriminator", "opt_g", "opt_d", "history"}
+    assert not any(k.startswith("module.") for k in state["generator"])
+    torch.load(io.BytesIO(open(os.path.join(folder, "pool.pt"), "rb").read()), weights_only=True)
+
+    # A complete key is reused: no trainer is built the second time.
+    import ray.train.torch
+
+    def no_trainer(*args, **kwargs):
+        raise AssertionError("a complete GAN key must not be trained again")
+
+    monkeypatch.setattr(ray.train.torch, "TorchTrainer", no_trainer)
+    assert gan_stage.run_gan_job(replace(job, workers=2), str(tmp_path), real)["key"] == job.key()
+
+    # A damaged pool makes the key incomplete again.
+    with open(os.path.join(folder, "pool.pt"), "ab") as handle:
+        handle.write(b"x")
+    assert not gan_stage.is_complete(str(tmp_path), job.key())
+
+
+def test_nan_loss_ends_the_gan_as_diverged(ray_module, real, tmp_path, monkeypatch):
+    monkeypatch.setenv(gan_train.ENV_INJECT_NAN, "2")
+    job = _job(epochs=3)
+    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    assert meta["status"] == "diverged" and meta["diverged_epoch"] == 2
+    assert "non-finite" in meta["reason"] and "pool" not in meta
+    assert gan_stage.is_complete(str(tmp_path), job.key())  # not retried: it would diverge again
+    assert [int(r["epoch"]) for r in _losses(str(tmp_path), job.key())] == [1, 2]
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_gan(ray_module, real, tmp_path):
+    job = _job(workers=2, epochs=1)
+    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    _check_outputs(str(tmp_path), job, meta)
+
+
+@pytest.mark.slow
+def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, tmp_path, monkeypatch):
+    """Crash once after the epoch-1 checkpoint; the rerun resumes and ends like an uninterrupted run."""
+    job = _job(epochs=3, max_failures=1)
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv(gan_train.ENV_FAIL_ONCE, str(marker))
+    meta = gan_stage.run_gan_job(job, str(tmp_path / "interrupted"), real)
+    assert marker.exists()
+    _check_outputs(str(tmp_path / "interrupted"), job, meta)
+    assert [int(r["epoch"]) for r in _losses(str(tmp_path / "interrupted"), job.key())] == [1, 2, 3]
+
+    monkeypatch.delenv(gan_train.ENV_FAIL_ONCE)
+    clean = gan_stage.run_gan_job(job, str(tmp_path / "clean"), real)
+    # Epoch randomness is derived from (seed, epoch, rank), so the resumed GAN is the same GAN.
+    assert clean["pool"]["sha256"] == meta["pool"]["sha256"]
