@@ -20,7 +20,9 @@ METRICS = (
 )
 
 # Columns that identify or describe a trial but are not an axis of the design.
-NON_AXIS = frozenset({"trial", "seed", "status", "reason", "gan_key", "per_class_acc", *METRICS})
+# train_images (real + synthetic count) follows from size and ratio, so it is bookkeeping, not an axis.
+NON_AXIS = frozenset({"trial", "seed", "status", "reason", "gan_key", "per_class_acc", "train_images",
+                      "trial_seconds", *METRICS})
 
 # The axes every study has, in the order tables show them.
 CORE_AXES = ("dataset", "size", "classifier", "real", "augment", "alpha", "ratio", "gan_arch", "conditioning")

@@ -64,7 +64,11 @@ def answer_lines(best: pd.DataFrame, metric: str) -> list[str]:
         "alpha", "gan_arch", "conditioning") and not c.startswith("gan")]
     helped = real[real["verdict"] == "helps"]
     label = metric_label(metric)
-    if helped.empty:
+    untested = real["verdict"].astype(str).str.startswith("untested")
+    if untested.all():
+        head = ("**Not enough repeats to tell yet**: every cell has fewer than 2 paired seeds, so no gain over "
+                "R = 0 can be tested; rerun with `--set seeds=3` (or more) for an answer with error bars.")
+    elif helped.empty:
         head = (f"**Adding synthetic images did not help at any size**: no ratio R beat R = 0 significantly "
                 f"(paired t-test, p < {ALPHA_LEVEL}) on {label}.")
     elif len(helped) == len(real):

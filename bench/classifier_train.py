@@ -75,10 +75,10 @@ def main() -> None:
     for name, epochs, repeats in CASES:
         accuracy = {"ours": [], "baseline": []}
 
-        def run_ours(name=name, epochs=epochs):
+        def run_ours(name=name, epochs=epochs, accuracy=accuracy):
             accuracy["ours"].append(ours(name, epochs, train, test))
 
-        def run_baseline(name=name, epochs=epochs):
+        def run_baseline(name=name, epochs=epochs, accuracy=accuracy):
             accuracy["baseline"].append(baseline(name, epochs, train, test))
 
         timings = _timing.compare(run_ours, run_baseline, repeats=repeats)

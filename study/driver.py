@@ -86,6 +86,7 @@ def environment_info() -> dict:
         "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
         "optuna": optuna.__version__, "git_sha": sha, "platform": platform.platform(),
         "cpus": os.cpu_count(), "gpus": devices,
+        "devices": [f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})", *devices],
     }
 
 

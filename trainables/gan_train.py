@@ -258,6 +258,39 @@ def epoch_shards(groups: list[torch.Tensor], epoch_seed: int, rank: int, world: 
 
 
 # ---------------------------------------------------------------------------------------------
+# One optimisation step
+
+
+def train_step(gen: nn.Module, disc: nn.Module, opt_g, opt_d, losses, x_real: torch.Tensor, labels: torch.Tensor,
+               z: torch.Tensor, num_classes: int, autocast, inject_nan: bool = False) -> torch.Tensor:
+    """One discriminator and one generator update on a (G, b, ...) batch; returns detached
+    [d_loss, g_loss], each the mean over the G GANs of the group."""
+    groups = x_real.shape[0]
+    # Discriminator step: one forward/backward per batch kind (safe under DDP). "* groups" turns
+    # the mean over all G*b images into the sum of the G per-GAN means, so every member gets
+    # exactly the gradient it would get training alone.
+    opt_d.zero_grad(set_to_none=True)
+    with autocast:
+        fake = gen(z, labels)
+        d_real = losses.real(disc(x_real, labels).float(), labels, num_classes) * groups
+    if inject_nan:
+        d_real = d_real * float("nan")  # test hook: a diverging loss
+    d_real.backward()
+    with autocast:
+        d_fake = losses.fake(disc(fake.detach(), labels).float(), labels, num_classes) * groups
+    d_fake.backward()
+    opt_d.step()
+
+    # Generator step through the unwrapped D: no all-reduce of D's (discarded) gradients.
+    opt_g.zero_grad(set_to_none=True)
+    with autocast:
+        g_loss = losses.generator(unwrap(disc)(fake, labels).float(), labels, num_classes) * groups
+    g_loss.backward()
+    opt_g.step()
+    return torch.stack([(d_real + d_fake).detach(), g_loss.detach()]) / groups
+
+
+# ---------------------------------------------------------------------------------------------
 # Sampling (training grids, the pool)
 
 
@@ -412,7 +445,7 @@ def train_loop_per_worker(config: dict) -> dict:
         shards = epoch_shards(index_groups, derive_seed(spec.seed, "order", epoch), rank, world)
         noise_gen = torch.Generator(device=device).manual_seed(derive_seed(spec.seed, "noise", epoch, rank))
         torch.manual_seed(derive_seed(spec.seed, "dropout", epoch, rank))  # dropout draws (worker-local RNG)
-        sums = torch.zeros(3, device=device)  # d_loss, g_loss, steps
+        sums = torch.zeros(3, device=device)  # d_loss, g_loss, steps: summed on the device, one sync per epoch
         gen.train()
         disc.train()
         for step, start in enumerate(range(0, shards.shape[1], batch_size)):
@@ -421,29 +454,9 @@ def train_loop_per_worker(config: dict) -> dict:
             labels = real_labels[index]
             z = torch.randn(groups, index.shape[1], latent_dim, generator=noise_gen, device=device)
 
-            # Discriminator step: one forward/backward per batch kind (safe under DDP).
-            opt_d.zero_grad(set_to_none=True)
-            with autocast:
-                fake = gen(z, labels)
-                d_real = losses.real(disc(x_real, labels).float(), labels, num_classes) * groups
-            if nan_epoch == epoch and step == 0:
-                d_real = d_real * float("nan")  # test hook: a diverging loss
-            d_real.backward()
-            with autocast:
-                d_fake = losses.fake(disc(fake.detach(), labels).float(), labels, num_classes) * groups
-            d_fake.backward()
-            opt_d.step()
-
-            # Generator step through the unwrapped D: no all-reduce of D's (discarded) gradients.
-            opt_g.zero_grad(set_to_none=True)
-            with autocast:
-                g_loss = losses.generator(unwrap(disc)(fake, labels).float(), labels, num_classes) * groups
-            g_loss.backward()
-            opt_g.step()
-            # Summed on the device: one host sync per epoch. "* groups" made each member's gradient
-            # its own mean loss's; divide back for a per-GAN average in the log.
-            sums += torch.stack([(d_real + d_fake).detach() / groups, g_loss.detach() / groups,
-                                 torch.ones((), device=device)])
+            step_losses = train_step(gen, disc, opt_g, opt_d, losses, x_real, labels, z, num_classes, autocast,
+                                     inject_nan=nan_epoch == epoch and step == 0)
+            sums += torch.cat([step_losses, torch.ones(1, device=device)])
         sums = _all_reduce_sum(sums, world)  # every rank gets the same numbers: all stop together
         if on_gpu:
             torch.cuda.synchronize(device)

@@ -1,0 +1,161 @@
+"""gan_train: our GAN epoch (gan_train's loop body, in-process) vs a pytorch/examples dcgan-style loop.
+
+Both train the same label-conditioned abadi GAN (alpha 1, G and D built from the same seed) on the
+same 500 mnist-5k images, batch 64, Adam(2e-4, betas (0.5, 0.999)), BCE on logits, one D step
+(real, then fake.detach()) and one G step per batch.
+- ours: `bench._gan_loop.GanLoop` = the per-epoch body of gan_train.train_loop_per_worker (uint8
+  tensors, randperm shards, losses summed on the device, read once per epoch).
+- baseline: written like pytorch/examples dcgan/main.py: a DataLoader over a Dataset with
+  ToTensor + Normalize transforms (num_workers=0), netD.zero_grad / errD_real / errD_fake /
+  optimizerD.step / netG.zero_grad / errG / optimizerG.step, losses read with .item() every batch.
+Target: >= 1.0x.
+
+Second comparison: the same epochs run end to end by Ray Train (TorchTrainer, 1 worker with 1 CPU,
+train_loop_per_worker, one checkpoint + sample grid at the end) vs in-process. Reported twice:
+whole fit() (worker start-up, checkpoint, teardown included) and steady state (the per-epoch
+seconds the loop logs inside Ray vs the in-process epoch). ray.init itself is excluded.
+
+Run: .venv/bin/python bench/gan_train.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from bench import _timing  # noqa: E402
+from bench._baseline import pil_loader  # noqa: E402
+from bench._gan_loop import make_loop  # noqa: E402
+from trainables import data, fit, gan_stage, gan_train  # noqa: E402
+from trainables.gans import GANS  # noqa: E402
+
+SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
+REPEATS = 3
+RAY_EPOCHS, RAY_REPEATS = 3, 2
+
+
+class DcganExampleLoop:
+    """The training loop of pytorch/examples dcgan/main.py, on our abadi G and D with labels."""
+
+    def __init__(self, real: data.ImageSet):
+        arch = GANS["abadi"]
+        with fit.seeded(gan_train.derive_seed(SEED, "gan-init")):
+            self.net_g = arch.make_generator(ALPHA, real.shape, num_classes=real.num_classes)
+            self.net_d = arch.make_discriminator(ALPHA, real.shape, num_classes=real.num_classes)
+        self.nz = arch.latent_dim
+        self.loader = pil_loader(real.images, real.labels, batch_size=BATCH_SIZE, shuffle=True, seed=SEED)
+        self.optimizer_d = torch.optim.Adam(self.net_d.parameters(), lr=LR, betas=(BETA1, 0.999))
+        self.optimizer_g = torch.optim.Adam(self.net_g.parameters(), lr=LR, betas=(BETA1, 0.999))
+        self.criterion = F.binary_cross_entropy_with_logits  # main.py: Sigmoid + BCELoss
+        self.g_losses: list[float] = []
+        self.d_losses: list[float] = []
+
+    def run_epoch(self) -> None:
+        for real_cpu, labels in self.loader:
+            # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
+            self.net_d.zero_grad()
+            batch_size = real_cpu.size(0)
+            output = self.net_d(real_cpu, labels)
+            err_d_real = self.criterion(output, torch.full_like(output, 1.0))
+            err_d_real.backward()
+            noise = torch.randn(batch_size, self.nz)
+            fake = self.net_g(noise, labels)
+            output = self.net_d(fake.detach(), labels)
+            err_d_fake = self.criterion(output, torch.full_like(output, 0.0))
+            err_d_fake.backward()
+            self.optimizer_d.step()
+            # (2) Update G: maximize log(D(G(z)))
+            self.net_g.zero_grad()
+            output = self.net_d(fake, labels)
+            err_g = self.criterion(output, torch.full_like(output, 1.0))
+            err_g.backward()
+            self.optimizer_g.step()
+            self.d_losses.append((err_d_real + err_d_fake).item())
+            self.g_losses.append(err_g.item())
+
+
+def loop_comparison(real: data.ImageSet) -> None:
+    ours = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE)
+    baseline = DcganExampleLoop(real)
+    timings = _timing.compare(ours.run_epoch, baseline.run_epoch, repeats=REPEATS)
+    d_ours, g_ours = ours.run_epoch()
+    print(f"gan_train: conditional abadi alpha {ALPHA}, {SIZE} images, batch {BATCH_SIZE}; "
+          f"{len(real) / timings.ours_median:.1f} vs {len(real) / timings.baseline_median:.1f} images/s; "
+          f"losses after {ours.epoch} epochs: ours d={d_ours:.3f} g={g_ours:.3f}, baseline "
+          f"d={statistics.mean(baseline.d_losses[-8:]):.3f} g={statistics.mean(baseline.g_losses[-8:]):.3f}")
+    _timing.report_timings("gan_train", timings, "epoch")
+
+
+def ray_fit_seconds(real_ref, root: str, run: int) -> tuple[float, list[float]]:
+    """Wall seconds of one TorchTrainer.fit() of RAY_EPOCHS epochs, and the per-epoch seconds it logged."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=SEED, arch="abadi",
+                           conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
+                           beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
+    config = gan_stage.train_loop_config(job, real_ref, f"{root}/run{run}", "vmap")
+    trainer = TorchTrainer(
+        gan_train.train_loop_per_worker, train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=1, use_gpu=False, resources_per_worker={"CPU": 1}),
+        run_config=RunConfig(name=f"bench{run}", storage_path=f"{root}/ray"))
+    started = time.perf_counter()
+    result = trainer.fit()
+    seconds = time.perf_counter() - started
+    return seconds, [row["seconds"] for row in result.return_value["history"]]
+
+
+def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSet) -> None:
+    import ray
+
+    started = time.perf_counter()
+    ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
+    init_seconds = time.perf_counter() - started
+    try:
+        real_ref = ray.put((train, test))
+        ray_runs, in_process_runs, ray_epochs, in_process_epochs = [], [], [], []
+        with tempfile.TemporaryDirectory(prefix="bench_gan_ray_") as root:
+            ray_fit_seconds(real_ref, root, -1)  # warm-up: first worker start imports torch, ray.train
+            for run in range(RAY_REPEATS):
+                seconds, epochs = ray_fit_seconds(real_ref, root, run)
+                ray_runs.append(seconds)
+                ray_epochs += epochs
+                loop = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE)
+                epoch_times = [_timing.time_call(loop.run_epoch) for _ in range(RAY_EPOCHS)]
+                in_process_runs.append(sum(epoch_times))
+                in_process_epochs += epoch_times
+    finally:
+        ray.shutdown()
+    print(f"gan_train_ray: ray.init {init_seconds:.2f} s (excluded); {RAY_EPOCHS} epochs per run, "
+          f"median of {RAY_REPEATS} runs; ratio = in-process seconds / Ray Train seconds "
+          f"(1.0 = no overhead)")
+    e2e = _timing.Timings(ray_runs, in_process_runs)
+    print(f"gan_train_ray_end_to_end: seconds per TorchTrainer.fit() of {RAY_EPOCHS} epochs vs the same "
+          f"epochs in-process (ours = Ray Train, baseline = in-process); fixed cost "
+          f"{e2e.ours_median - e2e.baseline_median:.2f} s per fit")
+    _timing.result("gan_train_ray_end_to_end", e2e.ours_median, e2e.baseline_median, e2e.speedup)
+    steady = _timing.Timings(ray_epochs, in_process_epochs)
+    print(f"gan_train_ray_per_epoch: seconds per epoch as logged inside the Ray Train worker vs in-process "
+          f"(ours = Ray Train, baseline = in-process), median of {len(ray_epochs)} epochs")
+    _timing.result("gan_train_ray_per_epoch", steady.ours_median, steady.baseline_median, steady.speedup)
+
+
+def main() -> None:
+    threads = _timing.configure_threads()
+    train, test = data.load_dataset("mnist-5k")
+    real = data.subset(train, SIZE, SEED)
+    print(f"gan_train: torch threads {threads}")
+    loop_comparison(real)
+    ray_comparison(train, test, real)
+
+
+if __name__ == "__main__":
+    main()
