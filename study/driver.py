@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +155,7 @@ def gan_jobs(spec, train: D.ImageSet) -> dict:
 
 def _gan_trial(config: dict, real_ref=None, study_root: str = "") -> None:
     import ray.tune
+
     from trainables.gan_stage import GanJob, run_gan_job
 
     meta = run_gan_job(GanJob(**config["job"]), study_root, real_ref)
@@ -165,13 +165,14 @@ def _gan_trial(config: dict, real_ref=None, study_root: str = "") -> None:
 
 def run_gan_stage(spec, folder: StudyFolder, real_ref, jobs: dict) -> dict:
     """Train every GAN key not yet complete in storage; return key -> meta for all of them."""
-    import ray.tune
     from dataclasses import asdict
+
+    import ray.tune
 
     from trainables.gan_stage import is_complete, read_meta
 
     unique = {job.key(): job for job in jobs.values()}
-    missing = [job for key, job in sorted(unique.items()) if not is_complete(folder.root, key)]
+    missing = gans_to_train(folder, unique)
     print(f"[study] GAN stage: {len(unique)} GAN key(s), {len(unique) - len(missing)} already in storage, "
           f"{len(missing)} to train", flush=True)
     if missing:
@@ -202,6 +203,23 @@ def run_gan_stage(spec, folder: StudyFolder, real_ref, jobs: dict) -> dict:
     return {key: read_meta(folder.root, key) if is_complete(folder.root, key) else
             {"key": key, "status": "error", "reason": "GAN training failed; see tune/gans"}
             for key in unique}
+
+
+def gans_to_train(folder: StudyFolder, unique: dict) -> list:
+    """The jobs whose key is not complete in storage, in key order. A key that was written before but
+    is no longer usable (a truncated pool.pt, an unreadable meta.json, a failed run) is said so on
+    the console: the user learns that it is retrained and why."""
+    from trainables.gan_stage import META_FILE, completion_problem
+
+    missing = []
+    for key, job in sorted(unique.items()):
+        problem = completion_problem(folder.root, key)
+        if problem is None:
+            continue
+        if folder.store.exists("gans", key, META_FILE):
+            print(f"[study] GAN {key}: {problem}; retraining it", flush=True)
+        missing.append(job)
+    return missing
 
 
 def GanJob_key(config: dict) -> str:  # noqa: N802 - reads as "the GanJob's key"
@@ -389,7 +407,37 @@ def build_report(folder: StudyFolder) -> str | None:
     """Build report/ with the analysis package (which reads files only)."""
     from analysis import build_report as analysis_report
 
-    if not folder.store.is_local:
-        print("[study] report: storage is remote; run `study report` on a local copy", file=sys.stderr)
-        return None
-    return str(analysis_report(folder.store.local_path()))
+    if folder.store.is_local:
+        return str(analysis_report(folder.store.local_path()))
+    # Remote storage (s3://, gs://, ...): the analysis reads files, so it works on a local copy of what
+    # it needs (not the checkpoints), and the report goes back next to the results.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="study-report-") as local:
+        for name in folder.store.listdir():
+            if name == "gans":
+                for key in folder.store.listdir("gans"):
+                    for item in folder.store.listdir("gans", key):
+                        if not item.startswith("checkpoint") and item != "pool.pt":
+                            Path(local, "gans", key).mkdir(parents=True, exist_ok=True)
+                            Path(local, "gans", key, item).write_bytes(folder.store.read_bytes("gans", key, item))
+            elif name in ("tune",) and folder.store.exists("results.csv"):
+                continue  # only needed to rebuild a missing results.csv
+            elif name != "report":
+                _copy_down(folder.store, name, Path(local))
+        had_results = folder.store.exists("results.csv")
+        analysis_report(local)
+        folder.store.upload(Path(local, "report"), "report")
+        if not had_results:
+            for name in ("results.csv", "curves.csv"):
+                if Path(local, name).exists():
+                    folder.store.write_bytes(Path(local, name).read_bytes(), name)
+    return folder.store.uri("report", "report.md")
+
+
+def _copy_down(store: Store, name: str, local: Path) -> None:
+    """One top-level entry of the study folder (file or folder) into `local`."""
+    if store.is_dir(name):
+        store.download(local / name, name)
+    else:
+        (local / name).write_bytes(store.read_bytes(name))

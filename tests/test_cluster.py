@@ -294,3 +294,40 @@ def test_head_without_token_auth_answers_anyone(tmp_path):
         assert open_head.token is None
         status, jobs = job_list(open_head, headers={})
         assert status == 200 and isinstance(jobs, list)
+
+
+# --- a study submitted as a Ray job, the way a laptop submits one to a cluster -------------------
+
+TINY_STUDY = ["quick", "--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2",
+              "--set", "gan.checkpoint_every=1", "--set", "classifier.epochs=2", "--set", "mix.ratios=[0, 1]"]
+STUDY_JOB_TIMEOUT_S = 480
+
+
+def _check_study_folder(folder: Path) -> None:
+    import pandas as pd
+
+    results = pd.read_csv(folder / "results.csv")
+    assert len(results) == 2 and set(results["status"]) == {"ok"}
+    assert (folder / "report" / "report.md").read_text().startswith("# ")
+    assert list((folder / "gans").glob("*/pool.pt")), "the GAN stage ran inside the job"
+
+
+@pytest.mark.slow
+def test_study_submitted_with_the_ray_job_cli(head, tmp_path):
+    storage = tmp_path / "storage"
+    command = [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--working-dir", str(ROOT), "--",
+               "python", "-m", "study.cli", "run", *TINY_STUDY, "--storage", str(storage), "--name", "cli-job"]
+    result = subprocess.run(command, env=head.env, capture_output=True, text=True, timeout=STUDY_JOB_TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "[study] report:" in result.stdout  # the job's own output streams back to the laptop
+    _check_study_folder(storage / "cli-job")
+
+
+@pytest.mark.slow
+def test_study_submitted_with_the_job_submission_client(head, tmp_path):
+    storage = tmp_path / "storage"
+    entrypoint = " ".join(shlex.quote(part) for part in [
+        "python", "-m", "study.cli", "run", *TINY_STUDY, "--storage", str(storage), "--name", "sdk-job"])
+    outcome = submit_and_wait(head, entrypoint, working_dir=ROOT, timeout=STUDY_JOB_TIMEOUT_S)
+    assert outcome.status == "SUCCEEDED", outcome.logs[-3000:]
+    _check_study_folder(storage / "sdk-job")

@@ -183,9 +183,9 @@ def _check_outputs(study_root, job, meta):
     assert pool.class_counts().tolist() == [job.pool_per_class] * 10
     assert [int(r["epoch"]) for r in _losses(study_root, job.key())] == list(range(1, job.epochs + 1))
     assert json.loads(open(os.path.join(folder, "meta.json")).read())["key_fields"] == job.key_fields()
-    quality = meta["quality"]
-    assert 0 <= quality["gan_train_acc"] <= 1 and 0 <= quality["gan_test_acc"] <= 1
-    assert quality["frechet_distance"] >= 0 and "quality_note" in meta
+    # The scores sit at the top level of meta.json, where the report reads them.
+    assert 0 <= meta["gan_train_acc"] <= 1 and 0 <= meta["gan_test_acc"] <= 1
+    assert meta["frechet_distance"] >= 0 and "quality_note" in meta
     assert gan_stage.is_complete(study_root, job.key())
 
 

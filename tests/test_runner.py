@@ -219,3 +219,21 @@ def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, tmp_path):
                                   second.drop(columns=["train_seconds", "images_per_second"]))
     assert {p.name: p.stat().st_mtime_ns for p in (root / "trials").iterdir()} == records
     assert {p: p.stat().st_mtime_ns for p in (root / "gans").glob("*/meta.json")} == metas
+
+
+@pytest.mark.slow
+def test_study_on_uri_storage_goes_through_pyarrow_end_to_end(ray_local, tmp_path, capsys):
+    """--storage as a URI (file:// takes the same pyarrow path as s3:// and gs://): every output lands
+    there, and `study report URI` rebuilds the report in place."""
+    uri = f"file://{tmp_path}/remote"
+    assert cli.main(["run", "quick", *TINY, "--storage", uri, "--name", "remote"]) == 0
+    root = tmp_path / "remote" / "remote"
+    assert len(_results(root)) == 2
+    assert list(root.glob("gans/*/pool.pt")) and list(root.glob("gans/*/checkpoint_*"))
+    assert (root / "tune" / "classifiers").is_dir()
+    report = root / "report" / "report.md"
+    first = report.read_text()
+    report.unlink()
+    assert cli.main(["report", f"{uri}/remote"]) == 0
+    assert report.read_text() == first
+    assert f"{uri}/remote/report/report.md" in capsys.readouterr().out

@@ -33,6 +33,7 @@ KEY_FIELDS = ("dataset", "size", "seed", "arch", "conditioning", "alpha", "epoch
               "beta1", "pool_per_class")
 COMPLETE_STATUSES = ("ok", "diverged")
 META_FILE, POOL_FILE = "meta.json", "pool.pt"
+TRAIN_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's list of a run's checkpoints
 # Which per-class path "auto" picks, by device type. CPU: measured on the 2-core build machine
 # (abadi, alpha 1, batch 64, 500 mnist-5k images, interleaved epochs of the same train_step): the
 # loop was 8-15% faster than vmap (1 thread 1.43 vs 1.56 s/epoch, 2 threads 0.58 vs 0.66), as
@@ -106,21 +107,63 @@ def _sha256(payload: bytes) -> str:
 
 def is_complete(study_root: str, key: str) -> bool:
     """meta.json says ok or diverged, and for ok the pool's size and sha256 match the meta."""
+    return completion_problem(study_root, key) is None
+
+
+def completion_problem(study_root: str, key: str) -> str | None:
+    """None when the key is complete; else why not, in words a user can act on ("not trained yet",
+    "pool.pt is 812 bytes but meta.json says 30613", ...). A truncated or altered pool is caught
+    by its size and sha256 recorded in meta.json."""
     store = _store(study_root, key)
     if not store.exists(META_FILE):
-        return False
+        return "not trained yet"
     try:
         meta = json.loads(store.read_text(META_FILE))
-    except ValueError:
-        return False
+    except ValueError as err:
+        return f"{META_FILE} is unreadable ({err})"
     if meta.get("status") not in COMPLETE_STATUSES:
-        return False
+        return f"the last run ended with status {meta.get('status')!r} ({meta.get('reason', 'no reason')})"
     if meta["status"] == "diverged":
-        return True  # a diverged GAN has no pool; rerunning it would diverge again
+        return None  # a diverged GAN has no pool; rerunning it would diverge again
     pool = meta.get("pool") or {}
-    if not store.exists(POOL_FILE) or store.size(POOL_FILE) != pool.get("bytes"):
-        return False
-    return _sha256(store.read_bytes(POOL_FILE)) == pool.get("sha256")
+    if not store.exists(POOL_FILE):
+        return f"{POOL_FILE} is missing"
+    size = store.size(POOL_FILE)
+    if size != pool.get("bytes"):
+        return f"{POOL_FILE} is {size} bytes but {META_FILE} says {pool.get('bytes')} (truncated or replaced)"
+    if _sha256(store.read_bytes(POOL_FILE)) != pool.get("sha256"):
+        return f"{POOL_FILE} does not match the sha256 in {META_FILE} (corrupted or replaced)"
+    return None
+
+
+def discard_unusable_checkpoints(study_root: str, key: str) -> str | None:
+    """Make sure a rerun of the key does not restore from a checkpoint it cannot read.
+
+    Ray Train restores the newest checkpoint its snapshot file lists; a truncated state.pt (a disk
+    that filled up, a copy that was cut short) would make every retry fail the same way, and an
+    unreadable snapshot fails the run before it starts. When either is found, the snapshot and
+    every checkpoint of the key are removed, so the run starts from scratch. Returns what was
+    wrong, or None when there was nothing to discard.
+    """
+    store = _store(study_root, key)
+    checkpoints = [name for name in store.listdir() if name.startswith("checkpoint_epoch")]
+    problem = None
+    if store.exists(TRAIN_SNAPSHOT_FILE):
+        try:
+            json.loads(store.read_text(TRAIN_SNAPSHOT_FILE))
+        except ValueError as err:
+            problem = f"Ray Train's {TRAIN_SNAPSHOT_FILE} is unreadable ({err})"
+    for name in reversed(checkpoints):
+        if problem:
+            break
+        try:
+            torch.load(io.BytesIO(store.read_bytes(name, gan_train.STATE_FILE)), weights_only=True)
+        except Exception as err:  # a truncated zip raises RuntimeError, a missing file OSError
+            problem = f"checkpoint {name}/{gan_train.STATE_FILE} is unreadable ({str(err).splitlines()[0]})"
+    if problem:
+        for name in [TRAIN_SNAPSHOT_FILE, *checkpoints]:
+            store.delete(name)
+    return problem
 
 
 def load_pool(study_root: str, key: str) -> data.ImageSet:
@@ -222,6 +265,9 @@ def run_gan_job(job: GanJob, study_root: str, real_ref, use_gpu: bool | None = N
         return read_meta(study_root, key)
     started = time.time()
     store = _store(study_root, key)
+    problem = discard_unusable_checkpoints(study_root, key)
+    if problem:
+        print(f"[study] GAN {key}: {problem}; training it from scratch", flush=True)
     use_gpu = _gpus_present() if use_gpu is None else use_gpu
     grouping = resolve_grouping(job, use_gpu)
     ref = real_ref if isinstance(real_ref, ray.ObjectRef) else ray.put(tuple(real_ref))
@@ -255,6 +301,8 @@ def run_gan_job(job: GanJob, study_root: str, real_ref, use_gpu: bool | None = N
              "reason": outcome["reason"], "epochs_trained": len(history),
              "losses": [{k: row[k] for k in gan_train.LOSS_COLUMNS} for row in history]}
     meta |= _timing(history, fit_started, fit_seconds)
+    # Epochs restored from a checkpoint an earlier driver wrote (0: trained from scratch in this call).
+    meta["resumed_from_epoch"] = sum(1 for row in history if row.get("started_at", 0) < fit_started)
 
     train, test = gan_train.resolve_real(ref)
     real = data.subset(train, job.size, job.seed)
@@ -291,8 +339,7 @@ def _write_pool_and_scores(job: GanJob, checkpoint, real: data.ImageSet, test: d
         "pool": {"file": POOL_FILE, "bytes": len(payload), "sha256": _sha256(payload), "images": len(pool),
                  "per_class": job.pool_per_class, "generate_seconds": generate_seconds,
                  "checkpoint_epoch": int(state["epoch"])},
-        "quality": scores,
-        "sample_diversity": scores["sample_diversity"],
+        **scores,  # flat in meta.json: gan_train_acc, gan_test_acc, frechet_distance, sample_diversity, ...
     }
 
 

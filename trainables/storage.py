@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "abfss://")
+# file:// goes through pyarrow like the cloud schemes: the same code path, testable without a cloud.
+_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "abfss://", "file://")
 
 
 def is_uri(path: str) -> bool:
@@ -25,6 +26,20 @@ def is_uri(path: str) -> bool:
 
 def _local(path: str) -> str:
     return str(Path(os.path.expanduser(str(path))).absolute())
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux allows (os.umask sets it, which
+    would race with other threads creating files meanwhile)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class Store:
@@ -71,6 +86,11 @@ class Store:
             return os.path.getsize(self._path(*parts))
         return self.fs.get_file_info(self._path(*parts)).size
 
+    def is_dir(self, *parts: str) -> bool:
+        if self.is_local:
+            return os.path.isdir(self._path(*parts))
+        return self.fs.get_file_info(self._path(*parts)).type == pafs.FileType.Directory
+
     def listdir(self, *parts: str) -> list[str]:
         """Names directly below `parts` (sorted); empty when it does not exist."""
         if self.is_local:
@@ -108,6 +128,8 @@ class Store:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
         try:
+            # mkstemp makes the file 0600; give it the mode any other new file gets (0644 under umask 022).
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -139,6 +161,22 @@ class Store:
                 self.fs.delete_dir(self._path(*parts))
             else:
                 self.fs.delete_file(self._path(*parts))
+
+    def download(self, local_dir: str | os.PathLike, *parts: str) -> None:
+        """Copy the folder at `parts` (recursively) into `local_dir`."""
+        os.makedirs(local_dir, exist_ok=True)
+        if not self.exists(*parts):
+            return
+        source_fs = self.fs or pafs.LocalFileSystem()
+        pafs.copy_files(self._path(*parts), str(Path(local_dir).absolute()), source_filesystem=source_fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+
+    def upload(self, local_dir: str | os.PathLike, *parts: str) -> None:
+        """Copy the local folder `local_dir` (recursively) to `parts`."""
+        target_fs = self.fs or pafs.LocalFileSystem()
+        self.makedirs(*parts)
+        pafs.copy_files(str(Path(local_dir).absolute()), self._path(*parts),
+                        source_filesystem=pafs.LocalFileSystem(), destination_filesystem=target_fs)
 
     def check_writable(self) -> None:
         """Raise OSError when nothing can be written below the root (before any work starts)."""

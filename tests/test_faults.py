@@ -1,0 +1,563 @@
+"""Reliability (issue 7): faults are survived, bad input is refused clearly, nothing is lost.
+
+The study-level cases run the real `study` command as a subprocess in its own session, so each has
+its own embedded Ray that lives and dies with it; a test can SIGKILL the whole process group the
+way a crashed laptop or a killed job would, and then check that no Ray process outlived it.
+
+Fault hooks (environment variables the driver forwards to every Ray worker):
+STUDY_FAIL_ONCE_MARKER (a GAN worker crashes once after a checkpoint), STUDY_INJECT_NAN_EPOCH (the
+GAN loss turns NaN), STUDY_INJECT_TRIAL_ERROR (classifier trials whose name contains it raise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from study import driver
+from study import spec as S
+from trainables import gan_stage
+from trainables import storage as storage_module
+from trainables.storage import Store
+
+REPO = Path(__file__).resolve().parents[1]
+# A study small enough to run end to end in about a minute on 2 cores (most of it Ray start-up).
+TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=3", "--set", "gan.checkpoint_every=1",
+        "--set", "classifier.epochs=2"]
+STUDY_TIMEOUT = 540  # seconds for one tiny study on a busy 2-core machine: a bound, not a speed claim
+POLL = 0.2
+RAY_SESSION = re.compile(r"session_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d+_\d+")
+
+
+# --------------------------------------------------------------------------------------------------
+# Running `study` as its own process group
+# --------------------------------------------------------------------------------------------------
+def cli_env(**study_vars: str) -> dict:
+    """This environment without any STUDY_* switch or cluster address, plus the given switches."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDY_") and k != "RAY_ADDRESS"}
+    env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", RAY_USAGE_STATS_ENABLED="0",
+               TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1")
+    return env | study_vars
+
+
+def _proc_stat(pid: str) -> tuple[str, int] | None:
+    """(state, session id) of a live process, None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[3])
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def leftover_processes(session_id: int, ray_sessions: set[str]) -> list[int]:
+    """Live (non-zombie) processes of our process session, or of the Ray session our study started
+    (Ray's raylet and GCS name their session folder on the command line), whichever they escaped to."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] in ("Z", "X"):
+            continue
+        if stat[1] == session_id or any(s in _cmdline(pid) for s in ray_sessions):
+            found.append(int(pid))
+    return found
+
+
+class StudyProcess:
+    """`python -m study.cli ARGS` in a new session; stdout and stderr go to files under `logs`."""
+
+    def __init__(self, args: list[str], logs: Path, name: str, env: dict | None = None):
+        logs.mkdir(parents=True, exist_ok=True)
+        self.out_path, self.err_path = logs / f"{name}.out", logs / f"{name}.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "study.cli", *args], cwd=REPO,
+                                         env=env or cli_env(), stdout=out, stderr=err, start_new_session=True)
+        self.strays: list[int] = []
+
+    @property
+    def out(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    @property
+    def err(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def ray_sessions(self) -> set[str]:
+        return set(RAY_SESSION.findall(self.out + self.err))
+
+    def wait(self, timeout: float = STUDY_TIMEOUT) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"`study` ran past {timeout}s; its output:\n{self.out[-3000:]}\n{self.err[-3000:]}")
+
+    def kill(self, settle: float = 30) -> list[int]:
+        """SIGKILL the process group; wait (bounded) for every process of the session to go; kill any
+        that stays, by its id, and return those ids (they would have outlived the driver)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(30)
+        return self._reap(settle)
+
+    def _reap(self, settle: float) -> list[int]:
+        sessions = self.ray_sessions()
+        deadline = time.monotonic() + settle
+        left = leftover_processes(self.proc.pid, sessions)
+        while left and time.monotonic() < deadline:
+            time.sleep(POLL)
+            left = leftover_processes(self.proc.pid, sessions)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.strays += left
+        return left
+
+    def __enter__(self) -> StudyProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        else:
+            self._reap(settle=15)
+
+
+def run_cli(args: list[str], logs: Path, name: str, env: dict | None = None,
+            timeout: float = STUDY_TIMEOUT) -> StudyProcess:
+    """Run `study ARGS` to the end; the finished StudyProcess (returncode, out, err)."""
+    with StudyProcess(args, logs, name, env) as process:
+        process.wait(timeout)
+    assert not process.strays, f"processes outlived `study {' '.join(args)}`: {process.strays}"
+    return process
+
+
+def wait_for(condition, process: StudyProcess, what: str, timeout: float = STUDY_TIMEOUT) -> None:
+    """Poll until condition() holds; fail (with the study's output) if the study exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.proc.poll() is not None:
+            pytest.fail(f"`study` exited ({process.proc.returncode}) before {what}:\n{process.out[-3000:]}\n"
+                        f"{process.err[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} after {timeout}s")
+        time.sleep(POLL)
+
+
+def snapshot(paths) -> dict[str, tuple[bytes, int]]:
+    """path -> (bytes, mtime_ns): equal before and after means the file was not rewritten."""
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def losses_epochs(gan_dir: Path) -> list[int]:
+    return pd.read_csv(gan_dir / "losses.csv")["epoch"].tolist()
+
+
+def the_gan_dir(study: Path) -> Path:
+    (gan_dir,) = [p for p in (study / "gans").iterdir() if p.is_dir()]
+    return gan_dir
+
+
+def assert_one_error_line(process: StudyProcess, *needles: str) -> str:
+    """Exit code 2, and stderr is exactly one `error: ...` line (no traceback) containing the needles."""
+    err = process.err.strip()
+    assert process.proc.returncode == 2, f"exit {process.proc.returncode}; stderr:\n{err}"
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. Atomic writes (fast, no Ray)
+# --------------------------------------------------------------------------------------------------
+def _temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_written_files_get_normal_permissions_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        Store(tmp_path).write_bytes(b"payload", "results.csv")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "results.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    store.write_text("old,content\n", "results.csv")
+
+    def crash(src, dst):
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(storage_module.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        store.write_text("new,content\n" * 1000, "results.csv")
+    assert (tmp_path / "results.csv").read_text() == "old,content\n"
+    assert _temp_files(tmp_path) == []
+
+
+def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    store.write_bytes(b"A" * 100, "pool.pt")
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        """Writes half of what it is given, then fails like a full disk."""
+
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            self.handle.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(storage_module.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="No space"):
+        store.write_bytes(b"B" * 10_000, "pool.pt")
+    assert (tmp_path / "pool.pt").read_bytes() == b"A" * 100
+    assert _temp_files(tmp_path) == []
+
+
+_WRITER = """
+import sys
+from trainables.storage import Store
+store, size = Store(sys.argv[1]), int(sys.argv[2])
+for i in range(10**6):
+    store.write_bytes(bytes([65 + i % 2]) * size, "big.bin")
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.7])
+def test_a_kill_during_a_large_write_never_leaves_a_partial_file(tmp_path, delay):
+    size = 8 << 20
+    target = tmp_path / "big.bin"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), str(size)], cwd=REPO,
+                            env=cli_env(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not target.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(delay)  # somewhere inside a later write
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    payload = target.read_bytes()
+    assert len(payload) == size and payload in (b"A" * size, b"B" * size)
+
+
+def test_results_files_are_replaced_atomically_and_leave_no_temp_files(tmp_path, monkeypatch):
+    folder = driver.StudyFolder(Store(tmp_path))
+    first = pd.DataFrame({"trial": ["a", "b"], "test_acc": [0.5, 0.6]})
+    driver.write_results(folder, first, first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "results.csv"]
+    before = tree_bytes(tmp_path)
+
+    def crash(src, dst):
+        raise OSError("killed while writing")
+
+    monkeypatch.setattr(storage_module.os, "replace", crash)
+    with pytest.raises(OSError):
+        driver.write_results(folder, pd.concat([first] * 100), pd.concat([first] * 100))
+    assert tree_bytes(tmp_path) == before
+    assert _temp_files(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Corrupt artifacts (fast, no Ray): detected by the size and sha256 in meta.json, and said
+# --------------------------------------------------------------------------------------------------
+KEY = "0123456789ab"
+
+
+def _fake_gan(study: Path, key: str = KEY, status: str = "ok") -> Path:
+    gan_dir = study / "gans" / key
+    gan_dir.mkdir(parents=True)
+    payload = bytes(range(256)) * 40
+    (gan_dir / "pool.pt").write_bytes(payload)
+    meta = {"key": key, "status": status, "reason": "worker died" if status == "error" else "",
+            "pool": {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}}
+    (gan_dir / "meta.json").write_text(json.dumps(meta))
+    return gan_dir
+
+
+def test_an_intact_gan_is_complete(tmp_path):
+    _fake_gan(tmp_path)
+    assert gan_stage.completion_problem(str(tmp_path), KEY) is None
+    assert gan_stage.is_complete(str(tmp_path), KEY)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda d: (d / "pool.pt").write_bytes((d / "pool.pt").read_bytes()[:1000]), "pool.pt is 1000 bytes"),
+    (lambda d: (d / "pool.pt").write_bytes(b"\0" * (d / "pool.pt").stat().st_size), "sha256"),
+    (lambda d: (d / "pool.pt").unlink(), "pool.pt is missing"),
+    (lambda d: (d / "meta.json").write_text('{"status": "ok", "po'), "meta.json is unreadable"),
+])
+def test_a_damaged_gan_is_incomplete_with_a_reason(tmp_path, damage, problem):
+    damage(_fake_gan(tmp_path))
+    assert not gan_stage.is_complete(str(tmp_path), KEY)
+    assert problem in gan_stage.completion_problem(str(tmp_path), KEY)
+
+
+def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
+    gan_dir = _fake_gan(tmp_path)
+    (gan_dir / "pool.pt").write_bytes(b"truncated")
+    _fake_gan(tmp_path, "bbbbbbbbbbbb")  # intact: reused, nothing said
+    _fake_gan(tmp_path, "cccccccccccc", status="error")
+    folder = driver.StudyFolder(Store(tmp_path))
+    jobs = {KEY: "job-a", "bbbbbbbbbbbb": "job-b", "cccccccccccc": "job-c", "dddddddddddd": "job-d"}
+    assert driver.gans_to_train(folder, jobs) == ["job-a", "job-c", "job-d"]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2  # a never-trained key is simply trained, without a warning
+    assert KEY in lines[0] and "pool.pt is 9 bytes" in lines[0] and "retraining" in lines[0]
+    assert "cccccccccccc" in lines[1] and "'error'" in lines[1] and "worker died" in lines[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Bad input through the real command: exit 2, one line, no traceback, nothing overwritten
+# --------------------------------------------------------------------------------------------------
+def _png(path: Path, value: int) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (28, 28), color=value).save(path)
+
+
+def _folder_cases(root: Path) -> dict[str, Path]:
+    empty = root / "empty"
+    empty.mkdir(parents=True)
+    single = root / "single"
+    for i in range(3):
+        _png(single / "cat" / f"{i}.png", 10 * i)
+    unreadable = root / "unreadable"
+    for label in ("cat", "dog"):
+        for i in range(3):
+            _png(unreadable / label / f"{i}.png", 10 * i)
+    (unreadable / "dog" / "broken.png").write_bytes(b"this is not a png")
+    return {"empty": empty, "single": single, "unreadable": unreadable}
+
+
+BAD_INPUTS = {
+    # name: (extra `study run quick` arguments, text the one error line must contain)
+    "unknown-classifier": (["--set", "classifier.name=['vgg']"], "classifier.name"),
+    "unknown-gan": (["--set", "gan.arch='stylegan'"], "gan.arch"),
+    "negative-ratio": (["--set", "mix.ratios=[0, -1]"], "mix.ratios"),
+    "text-ratio": (["--set", "mix.ratios=['a']"], "mix.ratios"),
+    "alpha-zero": (["--set", "gan.alpha=[0]"], "gan.alpha"),
+    "size-too-large": (["--set", "sizes=[999999]"], "sizes"),
+    "unknown-key": (["--set", "gan.nonsense=1"], "gan.nonsense"),
+    "malformed-toml": (["@bad.toml"], "bad.toml"),
+    "unwritable-storage": (["--storage", "@a-file/sub"], "--storage"),
+    "missing-folder": (["--set", "dataset='folder:@no-such-folder'"], "no-such-folder"),
+    "empty-folder": (["--set", "dataset='folder:@folders/empty'"], "no class subfolders"),
+    "single-class-folder": (["--set", "dataset='folder:@folders/single'"], "single class"),
+    "unreadable-image": (["--set", "dataset='folder:@folders/unreadable'"], "broken.png"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+    """Every bad input of BAD_INPUTS run through `study` at once (each is its own process and mostly
+    waits for imports), plus a study folder holding another spec; name -> (process, storage)."""
+    root = tmp_path_factory.mktemp("bad-input")
+    _folder_cases(root / "folders")
+    (root / "bad.toml").write_text('name = "broken\n[gan\nepochs = 2\n')
+    (root / "a-file").write_text("not a folder")
+    existing = root / "existing"
+    driver.StudyFolder.for_spec(str(existing), "quick").prepare(S.load_spec("quick"), resume=False)
+    (existing / "quick" / "results.csv").write_text("trial,status\nx,ok\n")
+
+    processes = {}
+    for name, (extra, _) in BAD_INPUTS.items():
+        storage = root / "storage" / name
+        args = ["run", "quick", "--storage", str(storage), "--no-report"]
+        if extra[0].startswith("@"):  # a spec file instead of the preset
+            args[1] = str(root / extra[0][1:])
+            extra = []
+        args += [item.replace("@", f"{root}/") for item in extra]
+        if "--storage" in extra:
+            args = args[:2] + args[4:]  # the case's own --storage replaces the default one
+        processes[name] = (StudyProcess(args, root / "logs", name), storage)
+    before = tree_bytes(existing)
+    processes["different-spec"] = (StudyProcess(
+        ["run", "quick", "--set", "seeds=5", "--storage", str(existing), "--no-report"],
+        root / "logs", "different-spec"), existing)
+    for process, _ in processes.values():
+        process.wait(300)
+    yield processes, before
+    for process, _ in processes.values():
+        process.__exit__(None, None, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(bad_input_runs, name):
+    process, storage = bad_input_runs[0][name]
+    assert_one_error_line(process, BAD_INPUTS[name][1])
+    # Refused before anything was written: no study folder at all.
+    assert not storage.exists() or not any(storage.iterdir())
+
+
+@pytest.mark.slow
+def test_a_folder_holding_another_spec_is_refused_and_left_byte_identical(bad_input_runs):
+    processes, before = bad_input_runs
+    process, existing = processes["different-spec"]
+    line = assert_one_error_line(process, "--name", "study resume")
+    assert str(existing / "quick") in line
+    assert tree_bytes(existing) == before  # spec.toml, env.json, results.csv untouched
+
+
+# --------------------------------------------------------------------------------------------------
+# 1 + 6. A GAN worker crashes once after a checkpoint; later its pool is truncated
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_crashed_gan_worker_resumes_and_a_truncated_pool_is_retrained(tmp_path):
+    marker = tmp_path / "crashed-once"
+    args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 1]", "--storage", str(tmp_path / "s"), "--no-report"]
+    run = run_cli(args, tmp_path / "logs", "run", cli_env(STUDY_FAIL_ONCE_MARKER=str(marker)))
+    assert run.proc.returncode == 0, run.err[-3000:]
+    assert marker.exists()  # the crash really happened
+    study = tmp_path / "s" / "quick"
+    gan_dir = the_gan_dir(study)
+    meta = json.loads((gan_dir / "meta.json").read_text())
+    assert meta["status"] == "ok" and meta["epochs_trained"] == 3
+    assert losses_epochs(gan_dir) == [1, 2, 3]  # the epoch after the crash is logged once
+    results = pd.read_csv(study / "results.csv")
+    assert len(results) == 2 and set(results["status"]) == {"ok"}
+
+    # Truncate the pool: `study resume` must notice, say so, and make a valid pool again.
+    pool = gan_dir / "pool.pt"
+    pool.write_bytes(pool.read_bytes()[: pool.stat().st_size // 2])
+    resumed = run_cli(["resume", str(study), "--no-report"], tmp_path / "logs", "resume",
+                      cli_env(STUDY_FAIL_ONCE_MARKER=str(marker)))
+    assert resumed.proc.returncode == 0, resumed.err[-3000:]
+    told = [line for line in resumed.out.splitlines() if gan_dir.name in line and "retraining" in line]
+    assert told and "pool.pt is" in told[0] and "truncated" in told[0]
+    assert gan_stage.is_complete(str(study), gan_dir.name)
+    meta = json.loads((gan_dir / "meta.json").read_text())
+    assert meta["status"] == "ok" and meta["epochs_trained"] == 3 and losses_epochs(gan_dir) == [1, 2, 3]
+    assert len(pd.read_csv(study / "results.csv")) == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# 3 + 4. A trial that always raises, and a GAN that diverges, in one study
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_errored_and_diverged_trials_are_recorded_and_never_ranked(tmp_path):
+    from analysis import best_ratio_table
+
+    env = cli_env(STUDY_INJECT_TRIAL_ERROR="_r0.5_", STUDY_INJECT_NAN_EPOCH="1")
+    args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 0.5, 1]", "--set", "faults.max_failures=2",
+            "--storage", str(tmp_path / "s")]
+    run = run_cli(args, tmp_path / "logs", "run", env)
+    assert run.proc.returncode == 0, run.err[-3000:]
+    study = tmp_path / "s" / "quick"
+    gan_dir = the_gan_dir(study)
+    key = gan_dir.name
+    assert json.loads((gan_dir / "meta.json").read_text())["status"] == "diverged"
+    assert f"GAN {key}: diverged" in run.out
+
+    results = pd.read_csv(study / "results.csv", keep_default_na=False).set_index("ratio")
+    assert len(results) == 3
+    assert results.loc[0, "status"] == "ok"
+    assert results.loc[0.5, "status"] == "error"
+    assert "injected failure" in results.loc[0.5, "reason"]
+    assert results.loc[1, "status"] == "diverged" and key in results.loc[1, "reason"]
+    # Tried 1 + max_failures times before it was given up.
+    errored = results.loc[0.5, "trial"]
+    failures = (study / "tune" / "classifiers" / errored / "error.txt").read_text()
+    assert failures.count("Failure #") == 3
+
+    # Nothing ranks: the only R > 0 cells errored or diverged; the report names what is missing.
+    assert best_ratio_table(pd.read_csv(study / "results.csv")).empty
+    report = (study / "report" / "report.md").read_text()
+    failed_section = report.split("## Missing, errored and diverged trials", 1)[1]
+    assert errored in failed_section and results.loc[1, "trial"] in failed_section
+    assert "diverged" in failed_section and "error" in failed_section
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. The driver is killed during the GAN stage, then during the classifier stage
+# --------------------------------------------------------------------------------------------------
+KILL_RATIOS = [0, 0.25, 0.5, 1, 2, 4]
+
+
+@pytest.mark.slow
+def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tmp_path):
+    logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
+    gan_epochs = 12
+    args = ["run", "quick", *TINY, "--set", f"gan.epochs={gan_epochs}", "--set", f"mix.ratios={KILL_RATIOS}",
+            "--storage", str(tmp_path / "s"), "--no-report"]
+
+    # Kill 1: in the GAN stage, once two checkpoints are in storage.
+    with StudyProcess(args, logs, "run") as run:
+        wait_for(lambda: list(study.glob("gans/*/checkpoint_epoch0002")), run, "second GAN checkpoint")
+        strays = run.kill()
+    assert strays == [], f"Ray processes outlived the killed driver: {strays}"
+    gan_dir = the_gan_dir(study)
+    assert not (gan_dir / "meta.json").exists()  # it really died mid-GAN
+
+    # Kill 2: in the classifier stage, once a trial has finished.
+    trials = study / "trials"
+    with StudyProcess(["resume", str(study), "--no-report"], logs, "resume-1") as resume:
+        wait_for(lambda: list(trials.glob("*.json")), resume, "a finished classifier trial")
+        strays = resume.kill()
+    assert strays == [], f"Ray processes outlived the killed driver: {strays}"
+    meta = json.loads((gan_dir / "meta.json").read_text())
+    assert meta["status"] == "ok" and meta["epochs_trained"] == gan_epochs
+    assert meta["resumed_from_epoch"] >= 2  # continued from its checkpoint, not from scratch
+    assert losses_epochs(gan_dir) == list(range(1, gan_epochs + 1))
+    done = snapshot(trials.glob("*.json"))
+    assert 1 <= len(done) < len(KILL_RATIOS), "the kill came too late to test a restore"
+    gan_files = snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"])
+
+    # Resume to the end.
+    final = run_cli(["resume", str(study), "--no-report"], logs, "resume-2")
+    assert final.proc.returncode == 0, final.err[-3000:]
+    assert "1 already in storage, 0 to train" in final.out
+    assert "restoring the Tune experiment" in final.out
+    assert snapshot(Path(p) for p in done) == done  # no finished trial ran again
+    assert snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"]) == gan_files  # nor the GAN
+    results = pd.read_csv(study / "results.csv")
+    assert sorted(results["ratio"]) == KILL_RATIOS and not results["trial"].duplicated().any()
+    assert set(results["status"]) == {"ok"}
+    assert len(list(trials.glob("*.json"))) == len(KILL_RATIOS)
+    curves = pd.read_csv(io.StringIO((study / "curves.csv").read_text()))
+    assert len(curves) == len(KILL_RATIOS) * 2 and not curves.duplicated(["trial", "epoch"]).any()
