@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check study trainables analysis tests bench
 
 bench: install
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

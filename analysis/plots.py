@@ -179,7 +179,7 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
     limit = float(np.nanmax(np.abs(gain.to_numpy()))) or 0.01
     # Cells wide enough for "+0.031**" and room for the longest row label (seen clipped otherwise).
     label_inches = 0.08 * max(len(r) for r in order_rows)
-    fig, ax = plt.subplots(figsize=(1.6 * len(order_cols) + label_inches + 2.5, 0.55 * len(order_rows) + 2))
+    fig, ax = plt.subplots(figsize=(1.6 * len(order_cols) + label_inches + 2.5, max(3.6, 0.55 * len(order_rows) + 2)))
     sns.heatmap(gain, annot=text.to_numpy(), fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit,
                 linewidths=0.5, ax=ax, cbar_kws={"label": f"gain in {metric_label(data.metric)} over R = 0"})
     ax.set_xlabel("R = synthetic / real images")
@@ -193,6 +193,16 @@ def _numeric_first(column: pd.Series) -> pd.Series:
     return column.map(lambda v: (1, str(v)) if isinstance(v, str) else (0, v))
 
 
+def _gan_label(gan) -> str:
+    """'abadi alpha 1, n = 500, seed 0 (key)': which GAN a panel shows, from its meta.json."""
+    meta = gan.meta or {}
+    parts = [f"{meta['arch']} alpha {float(meta['alpha']):g}" if {"arch", "alpha"} <= set(meta) else "",
+             f"n = {meta['size']}" if "size" in meta else "", f"seed {meta['seed']}" if "seed" in meta else ""]
+    described = ", ".join(p for p in parts if p)
+    key = gan.key if len(gan.key) <= 16 else gan.key[:13] + "..."
+    return f"{described} ({key})" if described else key
+
+
 # ---------------------------------------------------------------- GAN losses (Hooda Fig. 3)
 def draw_gan_losses(data: PlotData, out_dir: Path) -> list[Path]:
     gans = [g for g in data.gans if g.losses is not None and {"d_loss", "g_loss"} <= set(g.losses)]
@@ -204,7 +214,7 @@ def draw_gan_losses(data: PlotData, out_dir: Path) -> list[Path]:
             long["loss"] = long["loss"].map({"d_loss": "discriminator", "g_loss": "generator"})
             sns.lineplot(long, x="epoch", y="value", hue="loss", ax=ax,
                          palette={"discriminator": "tab:blue", "generator": "tab:red"})
-            ax.set_title(gan.key if len(gan.key) <= 40 else gan.key[:37] + "...", fontsize=9)
+            ax.set_title(_gan_label(gan), fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss (BCE)")
             ax.legend(fontsize=8)
@@ -223,11 +233,14 @@ def draw_sample_grids(data: PlotData, out_dir: Path) -> list[Path]:
         images.append((f"synthetic (GAN after epoch {epoch})", gan.latest_samples))
         fig, axes = plt.subplots(1, len(images), figsize=(5 * len(images), 5.4), squeeze=False)
         for ax, (title, path) in zip(axes[0], images, strict=True):
-            ax.imshow(plt.imread(path), interpolation="nearest")
+            image = plt.imread(path)
+            # Grayscale grids (MNIST) are 2-D arrays: without an explicit gray map matplotlib paints them viridis.
+            gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if image.ndim == 2 else {}
+            ax.imshow(image, interpolation="nearest", **gray)
             ax.set_title(title, fontsize=11)
             ax.axis("off")
         note = "" if gan.real_samples else " (no real_samples.png found)"
-        fig.suptitle(f"Samples per class, GAN {gan.key}{note}", fontsize=11)
+        fig.suptitle(f"Samples per class, GAN {_gan_label(gan)}{note}", fontsize=11)
         fig.tight_layout()
         paths.append(_save(fig, out_dir / f"samples_{gan.key}.png"))
     return paths

@@ -38,7 +38,7 @@ from trainables import data, fit, gan_stage, gan_train  # noqa: E402
 from trainables.gans import GANS  # noqa: E402
 
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
-REPEATS = 3
+REPEATS = 5
 RAY_EPOCHS, RAY_REPEATS = 3, 2
 
 

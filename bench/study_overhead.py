@@ -101,7 +101,7 @@ def main() -> None:
           f"{statistics.median(init_s):.2f} s, first study {statistics.median(cold_s):.2f} s, second study on the "
           f"warm cluster {statistics.median(warm_s):.2f} s, plain loop {plain:.2f} s "
           f"({_timing.spread(plain_s)}); per-trial overhead excluding ray.init "
-          f"{(statistics.median(cold_s) - plain) / trials:.2f} s (warm {(statistics.median(warm_s) - plain) / trials:.2f} s); "
+          f"{(statistics.median(cold_s) - plain) / trials:.2f} s (warm {(statistics.median(warm_s) - plain) / trials:.2f} s)"
           f"; {trials} empty Tune trials on the warm cluster {statistics.median(floor_s):.2f} s (Tune's floor); "
           "ratio = plain seconds / our seconds")
     _timing.result("study_overhead", with_init, plain, plain / with_init)

@@ -350,6 +350,42 @@ def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
     assert "cccccccccccc" in lines[1] and "'error'" in lines[1] and "worker died" in lines[1]
 
 
+def _fake_checkpoints(gan_dir: Path, epochs=(2, 3)) -> None:
+    import torch
+
+    gan_dir.mkdir(parents=True, exist_ok=True)
+    (gan_dir / gan_stage.TRAIN_SNAPSHOT_FILE).write_text(json.dumps({"ray_version": "x"}))
+    for epoch in epochs:
+        folder = gan_dir / f"checkpoint_epoch{epoch:04d}"
+        folder.mkdir()
+        torch.save({"epoch": epoch, "generator": {"w": torch.ones(3)}}, folder / "state.pt")
+
+
+def test_readable_checkpoints_are_kept_for_the_resume(tmp_path):
+    gan_dir = tmp_path / "gans" / KEY
+    _fake_checkpoints(gan_dir)
+    before = tree_bytes(gan_dir)
+    assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None
+    assert tree_bytes(gan_dir) == before
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda d: (d / "checkpoint_epoch0003" / "state.pt").write_bytes(
+        (d / "checkpoint_epoch0003" / "state.pt").read_bytes()[:200]), "checkpoint_epoch0003/state.pt"),
+    (lambda d: (d / "checkpoint_epoch0002" / "state.pt").unlink(), "checkpoint_epoch0002/state.pt"),
+    (lambda d: (d / gan_stage.TRAIN_SNAPSHOT_FILE).write_text('{"checkpoints": ['), "snapshot"),
+])
+def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, damage, problem):
+    gan_dir = tmp_path / "gans" / KEY
+    _fake_checkpoints(gan_dir)
+    (gan_dir / "samples_epoch002.png").write_bytes(b"png")
+    damage(gan_dir)
+    said = gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY)
+    assert problem in said and "unreadable" in said
+    # Nothing Ray Train could restore from is left; other outputs stay.
+    assert sorted(p.name for p in gan_dir.iterdir()) == ["samples_epoch002.png"]
+
+
 # --------------------------------------------------------------------------------------------------
 # 5. Bad input through the real command: exit 2, one line, no traceback, nothing overwritten
 # --------------------------------------------------------------------------------------------------
@@ -462,17 +498,23 @@ def test_a_crashed_gan_worker_resumes_and_a_truncated_pool_is_retrained(tmp_path
     results = pd.read_csv(study / "results.csv")
     assert len(results) == 2 and set(results["status"]) == {"ok"}
 
-    # Truncate the pool: `study resume` must notice, say so, and make a valid pool again.
+    # Truncate the pool and the newest checkpoint: `study resume` must notice both, say so, and
+    # train the GAN again from scratch (restoring that checkpoint would fail on every retry).
     pool = gan_dir / "pool.pt"
     pool.write_bytes(pool.read_bytes()[: pool.stat().st_size // 2])
+    state = gan_dir / "checkpoint_epoch0003" / "state.pt"
+    state.write_bytes(state.read_bytes()[:1000])
     resumed = run_cli(["resume", str(study), "--no-report"], tmp_path / "logs", "resume",
                       cli_env(STUDY_FAIL_ONCE_MARKER=str(marker)))
     assert resumed.proc.returncode == 0, resumed.err[-3000:]
     told = [line for line in resumed.out.splitlines() if gan_dir.name in line and "retraining" in line]
-    assert told and "pool.pt is" in told[0] and "truncated" in told[0]
+    told += [line for line in resumed.out.splitlines() if gan_dir.name in line and "from scratch" in line]
+    assert "pool.pt is" in told[0] and "truncated" in told[0]
+    assert any("checkpoint_epoch0003/state.pt is unreadable" in line for line in told)
     assert gan_stage.is_complete(str(study), gan_dir.name)
     meta = json.loads((gan_dir / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["epochs_trained"] == 3 and losses_epochs(gan_dir) == [1, 2, 3]
+    assert meta["resumed_from_epoch"] == 0
     assert len(pd.read_csv(study / "results.csv")) == 2
 
 
@@ -542,7 +584,7 @@ def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tm
     assert strays == [], f"Ray processes outlived the killed driver: {strays}"
     meta = json.loads((gan_dir / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["epochs_trained"] == gan_epochs
-    assert meta["resumed_from_epoch"] >= 2  # continued from its checkpoint, not from scratch
+    assert 1 <= meta["resumed_from_epoch"] < gan_epochs  # continued from its checkpoint, not from scratch
     assert losses_epochs(gan_dir) == list(range(1, gan_epochs + 1))
     done = snapshot(trials.glob("*.json"))
     assert 1 <= len(done) < len(KILL_RATIOS), "the kill came too late to test a restore"

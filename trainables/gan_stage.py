@@ -28,7 +28,7 @@ from trainables import data, gan_train, quality
 from trainables.grids import class_grid_png
 from trainables.storage import Store
 
-GAN_CODE_VERSION = 1
+GAN_CODE_VERSION = 2  # 2: BatchNorm in the abadi generator
 KEY_FIELDS = ("dataset", "size", "seed", "arch", "conditioning", "alpha", "epochs", "batch_size", "lr",
               "beta1", "pool_per_class")
 COMPLETE_STATUSES = ("ok", "diverged")
