@@ -157,7 +157,9 @@ def _gan_quality(study: Study) -> list[str]:
     def num(value, spec=".3f"):
         return format(value, spec) if isinstance(value, int | float) and math.isfinite(value) else "n/a"
 
-    rows = [{"GAN key": g.key, "status": g.meta.get("status", "n/a"),
+    rows = [{"GAN key": g.key, **{column: g.meta.get(field, "n/a") for column, field in
+                                   (("arch", "arch"), ("alpha", "alpha"), ("n", "size"), ("seed", "seed"))},
+             "status": g.meta.get("status", "n/a"),
              "GAN-train acc": num(g.meta.get("gan_train_acc")), "GAN-test acc": num(g.meta.get("gan_test_acc")),
              "Fréchet distance": num(g.meta.get("frechet_distance"), ".2f"),
              "minutes": num((g.meta.get("seconds") or float("nan")) / 60, ".1f"),
