@@ -215,16 +215,26 @@ def load_gans(root: Path) -> tuple[GanRecord, ...]:
     return tuple(records)
 
 
-def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+def write_bytes_atomic(data: bytes, path: Path) -> None:
     """Write next to the target then rename, so a reader never sees half a file (DESIGN.md, Faults)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            df.to_csv(handle, index=False)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide reports from other users of a shared folder
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    write_text_atomic(df.to_csv(index=False), path)
 
 
 def load_study(study_dir: str | Path) -> Study:

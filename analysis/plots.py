@@ -8,6 +8,7 @@ carry units. Paper figures reproduced: Abadi Fig. 3/6 (accuracy vs R per size), 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.columns import metric_label  # noqa: E402
-from analysis.load import GanRecord  # noqa: E402
+from analysis.load import GanRecord, write_bytes_atomic  # noqa: E402
 from analysis.stats import mean_ci, stars, varying_axes  # noqa: E402
 from analysis.tables import _match  # noqa: E402
 
@@ -51,8 +52,10 @@ class PlotSpec:
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fixed metadata keeps PNG bytes identical across rebuilds (idempotent reports).
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
+    write_bytes_atomic(buffer.getvalue(), path)
     return path
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.load import write_csv_atomic
+from analysis.load import write_csv_atomic, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def table_markdown(table: Table) -> str:
 def write_table(table: Table, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: out_dir / f"{table.name}.{ext}" for ext in ("md", "csv", "tex")}
-    paths["md"].write_text(table_markdown(table))
-    paths["tex"].write_text(to_latex(table))
+    write_text_atomic(table_markdown(table), paths["md"])
+    write_text_atomic(to_latex(table), paths["tex"])
     write_csv_atomic(table.data.round(6), paths["csv"])
     return paths

@@ -9,13 +9,16 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.columns import FULL_TRAIN_SIZES, NUM_CLASSES, metric_label
-from analysis.load import GanRecord, Study, load_study
+from analysis.load import GanRecord, Study, load_study, write_text_atomic
 from analysis.plots import PLOTS, PlotData, draw_plots
 from analysis.published import load_published
 from analysis.render import Table, table_markdown, to_markdown, write_table
@@ -221,23 +224,40 @@ def _disagreements(tables: list[Table]) -> list[str]:
 
 
 # ---------------------------------------------------------------- entry point
-def _clean(folder: Path, patterns: tuple[str, ...]) -> None:
-    """Remove files a previous build wrote, so a table or plot that no longer applies disappears."""
-    for pattern in patterns:
-        for path in folder.glob(pattern):
-            path.unlink()
-
-
 def build_report(study_dir: str | Path) -> Path:
     """Rebuild report/ (report.md, tables/, plots/) from the study folder; returns report.md's path."""
     study = load_study(study_dir)
     metric = study_metric(study)
     cells = cells_with_gains(study.trials, metric)
-    report_dir = study.root / "report"
+    # Built in a fresh sibling folder, then swapped in: a rebuild that dies half-way leaves the previous
+    # report whole, and nothing stale from an older rebuild survives into the new one.
+    final_dir = study.root / "report"
+    report_dir = Path(tempfile.mkdtemp(dir=study.root, prefix=".report-new-"))
+    try:
+        _write_report(study, metric, cells, report_dir)
+        _swap_in(report_dir, final_dir)
+    finally:
+        shutil.rmtree(report_dir, ignore_errors=True)
+    return final_dir / "report.md"
+
+
+def _swap_in(new_dir: Path, final_dir: Path) -> None:
+    """Replace final_dir by new_dir with two renames (a directory cannot be replaced atomically)."""
+    new_dir.chmod(0o755)  # mkdtemp's 0700 would hide the report from other users of a shared folder
+    old = None
+    if final_dir.exists():
+        old = final_dir.with_name(f".report-old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        final_dir.rename(old)
+    new_dir.rename(final_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_report(study: Study, metric: str, cells: pd.DataFrame, report_dir: Path) -> None:
     tables_dir, plots_dir = report_dir / "tables", report_dir / "plots"
-    for folder, patterns in ((tables_dir, ("*.md", "*.csv", "*.tex")), (plots_dir, ("*.png",))):
+    for folder in (tables_dir, plots_dir):
         folder.mkdir(parents=True, exist_ok=True)
-        _clean(folder, patterns)
 
     best = best_ratio_table(study.trials, metric)
     tables = build_tables(Context(study.trials, metric, cells, load_published()))
@@ -262,9 +282,7 @@ def build_report(study_dir: str | Path) -> Path:
         for path in paths:
             lines += [f"**{PLOTS[plot_name].description}**", "", f"![{path.stem}](plots/{path.name})", ""]
     lines += _disagreements(tables) + _failures(study)
-    report = report_dir / "report.md"
-    report.write_text("\n".join(lines).rstrip() + "\n")
-    return report
+    write_text_atomic("\n".join(lines).rstrip() + "\n", report_dir / "report.md")
 
 
 def _best_display(best: pd.DataFrame) -> pd.DataFrame:

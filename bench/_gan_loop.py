@@ -76,6 +76,14 @@ class GanLoop:
         return d_loss, g_loss
 
 
+def class_sets(real: data.ImageSet) -> list[data.ImageSet]:
+    """The real images of each class as a one-class set (label 0, class name kept): what the
+    training of one per-class GAN on its own sees when nobody groups the K of a key."""
+    return [data.ImageSet(real.images[real.labels == k], torch.zeros(int((real.labels == k).sum()), dtype=torch.int64),
+                          (real.classes[k],))
+            for k in range(real.num_classes)]
+
+
 def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
               grouping: str = "vmap", seed: int = 0, batch_size: int = 64) -> GanLoop:
     spec = gan_train.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed)

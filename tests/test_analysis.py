@@ -233,3 +233,21 @@ def test_load_from_tune_folder_when_results_csv_is_missing(tmp_path):
 def test_analysis_imports_without_ray_or_torch():
     code = "import sys, analysis; bad = {'ray', 'torch'} & set(sys.modules); sys.exit(1 if bad else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_report_rebuild_killed_at_a_rename_keeps_the_old_report_whole(tmp_path, monkeypatch):
+    """report.md, tables and plots are written to a temp file and renamed (DESIGN.md, Faults)."""
+    import analysis.load as load_module
+
+    root = make_study.write_study_dir(tmp_path / "study")
+    report = build_report(root)
+    before = {p: p.read_bytes() for p in report.parent.rglob("*") if p.is_file()}
+
+    def crash(src, dst):
+        raise OSError("simulated kill before the rename")
+
+    monkeypatch.setattr(load_module.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        build_report(root)
+    after = {p: p.read_bytes() for p in report.parent.rglob("*") if p.is_file()}
+    assert after == before  # every file whole and unchanged, no temp file left behind

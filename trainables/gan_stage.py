@@ -159,7 +159,7 @@ def discard_unusable_checkpoints(study_root: str, key: str) -> str | None:
         try:
             torch.load(io.BytesIO(store.read_bytes(name, gan_train.STATE_FILE)), weights_only=True)
         except Exception as err:  # a truncated zip raises RuntimeError, a missing file OSError
-            problem = f"checkpoint {name}/{gan_train.STATE_FILE} is unreadable ({str(err).splitlines()[0]})"
+            problem = f"checkpoint {name}/{gan_train.STATE_FILE} is unreadable ({str(err).splitlines()[0][:120]})"
     if problem:
         for name in [TRAIN_SNAPSHOT_FILE, *checkpoints]:
             store.delete(name)

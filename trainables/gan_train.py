@@ -314,9 +314,7 @@ def generate(generator_group: nn.Module, spec: GanSpec, per_class: int, seed: in
     generator_group.eval()
     chunks, label_chunks = [], []
     # About `batch` images per call: (K, b) from a per-class stack, K*b labelled ones conditionally.
-    step = max(1, batch // spec.num_classes)
-    for start in range(0, per_class, step):
-        b = min(step, per_class - start)
+    for b in _chunk_sizes(per_class, max(2, batch // spec.num_classes)):
         if spec.conditioning == "conditional":
             labels = torch.arange(spec.num_classes).repeat_interleave(b)[None]
             z = torch.randn(1, labels.shape[1], latent_dim, generator=noise_gen)
@@ -329,7 +327,22 @@ def generate(generator_group: nn.Module, spec: GanSpec, per_class: int, seed: in
         label_chunks.append(labels.reshape(-1).cpu())
     generator_group.train(was_training)
     classes = classes or tuple(str(k) for k in range(spec.num_classes))
-    return data.ImageSet(torch.cat(chunks), torch.cat(label_chunks), tuple(classes))
+    pool = data.ImageSet(torch.cat(chunks), torch.cat(label_chunks), tuple(classes))
+    if len(pool) > per_class * spec.num_classes:  # per_class == 1: one extra drawn per class, see _chunk_sizes
+        pool = data.take_balanced(pool, per_class * spec.num_classes, seed)
+    return pool
+
+
+def _chunk_sizes(total: int, step: int) -> list[int]:
+    """Chunk sizes summing to `total` (or 2 when total is 1), none smaller than 2.
+
+    Per-class generators use batch statistics in their BatchNorm layers (no running stats, see the
+    module docstring), which are undefined for a batch of one image.
+    """
+    sizes = [step] * (total // step) + ([total % step] if total % step else [])
+    if sizes and sizes[-1] == 1:
+        sizes = sizes[:-2] + [sizes[-2] + 1] if len(sizes) > 1 else [2]
+    return sizes
 
 
 # ---------------------------------------------------------------------------------------------
