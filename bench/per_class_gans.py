@@ -15,8 +15,8 @@ class, the quick preset's smaller size), batch 64, lr 2e-4, in one process, same
    evidence behind AUTO_GROUPING["cpu"].
 3. `per_class_one_run_vs_k_runs` (informational, the cost the product actually avoids): one Ray
    Train TorchTrainer.fit() for a K-member group vs K fits of one member each, RAY_EPOCHS epochs.
-   K=4 classes (digits 0-3) there, because 10 single-member fits (13-25 s of fixed cost each on the
-   loaded build machine) do not fit into the 5 minutes a bench may take. ray.init is excluded.
+   K=4 classes (digits 0-3) there, because 10 single-member fits (~12 s of fixed cost each when the
+   machine is quiet, 13-25 s when loaded) do not fit into the 5 minutes a bench may take. ray.init is excluded.
 
 Run: .venv/bin/python bench/per_class_gans.py
 """

@@ -5,7 +5,8 @@ preset's classifier settings (mlp, 15 epochs, batch 64, lr 1e-3) at ratio 0 (no 
 [500, 1000] x 8 seeds = 16 trials on mnist-5k. Ours: study.driver.run_study as a user runs it
 (fresh storage folder, an embedded local Ray cluster started by the driver's own connect_ray,
 trials through Tune with 1 CPU each, 2 at a time on 2 cores, results.csv and curves.csv written),
-including ray.init; `study_overhead_excl_init` is the same study with ray.init done beforehand.
+including ray.init; `study_overhead_excl_init` is the same run minus its ray.init (the seconds of
+the driver's connect_ray, timed inside the same call).
 Baseline: the same 16 trainings (same subsets, seeds, model builds, per-epoch evaluation) in a
 plain sequential loop calling fit.train_classifier in this process, 1 thread (what a trial gets).
 Ratio = plain seconds / our seconds.
@@ -31,6 +32,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +73,8 @@ MAIN = Grid("study_overhead", (500, 1000), 8, 15)  # quick preset: mlp, 15 epoch
 TINY = Grid("study_overhead_tiny_trials", (500, 1000), 4, 2)
 
 
-def plain_loop(spec) -> list[float]:
-    """The study's trainings, one after another, no Ray; returns each training's seconds."""
+def plain_loop(spec) -> list[tuple[float, float]]:
+    """The study's trainings, one after another, no Ray; (wall seconds, optimisation-only seconds) of each."""
     train, test = data.load_dataset(spec.dataset, spec.data_root)
     seconds = []
     for size in spec.sizes:
@@ -80,9 +82,10 @@ def plain_loop(spec) -> list[float]:
             real = data.subset(train, size, seed)
             with fit.seeded(seed):
                 model = CLASSIFIERS["mlp"](*real.shape, real.num_classes)
-            seconds.append(_timing.time_call(lambda m=model, r=real, s=seed: fit.train_classifier(
-                m, r, test, epochs=spec.classifier.epochs, batch_size=spec.classifier.batch_size,
-                lr=spec.classifier.lr, seed=s)))
+            started = time.perf_counter()
+            result = fit.train_classifier(model, real, test, epochs=spec.classifier.epochs,
+                                          batch_size=spec.classifier.batch_size, lr=spec.classifier.lr, seed=seed)
+            seconds.append((time.perf_counter() - started, result.train_seconds))
     return seconds
 
 
@@ -93,9 +96,11 @@ def timed_phases(phases: dict[str, float]):
 
     def wrap(name, fn):
         def timed(*args, **kwargs):
-            holder = {}
-            phases[name] += _timing.time_call(lambda: holder.setdefault("value", fn(*args, **kwargs)))
-            return holder["value"]
+            started, cpu_started = time.perf_counter(), time.process_time()
+            value = fn(*args, **kwargs)
+            phases[name] += time.perf_counter() - started
+            phases[f"{name} driver cpu"] += time.process_time() - cpu_started  # Tune's controller loop
+            return value
         return timed
 
     for name, fn in originals.items():
@@ -107,17 +112,16 @@ def timed_phases(phases: dict[str, float]):
             setattr(driver, name, fn)
 
 
-def run_study(spec, storage: str, *, init_first: bool) -> dict[str, float]:
-    """One study; seconds of the whole run_study call and of each phase ('total', PHASES...). With
-    init_first, Ray is started before (and not counted in 'total'). The caller shuts Ray down."""
+def run_study(spec, storage: str) -> dict[str, float]:
+    """One study on a fresh Ray (started inside, by the driver's connect_ray); seconds of the whole
+    run_study call ('total') and of each of its PHASES. The caller shuts Ray down."""
     phases: dict[str, float] = defaultdict(float)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        if init_first:
-            phases["ray.init (before)"] = _timing.time_call(lambda: driver.connect_ray(None))
         with timed_phases(phases):
             phases["total"] = _timing.time_call(lambda: driver.run_study(spec, storage=storage))
     rows = (Path(storage) / spec.name / "results.csv").read_text().count("\n") - 1
     assert rows == spec.seeds * len(spec.sizes), f"expected {spec.seeds * len(spec.sizes)} rows, found {rows}"
+    phases["total excl. ray.init"] = phases["total"] - phases["connect_ray"]
     return dict(phases)
 
 
@@ -136,16 +140,18 @@ def trial_timings(storage: str, spec) -> dict[str, float]:
     return sums
 
 
-def empty_tune_trials(storage: str, trials: int) -> float:
-    """Seconds Tune needs for `trials` trials that do nothing but report once (the floor)."""
+def empty_tune_trials(storage: str, trials: int, reports: int) -> float:
+    """Seconds Tune needs for `trials` trials that do nothing but call tune.report `reports` times,
+    with the classifier stage's resources, concurrency and reuse_actors (Tune's floor)."""
     from ray import tune
 
     def trial(config):
-        tune.report({"done": 1})
+        for step in range(reports):
+            tune.report({"step": step})
 
     tuner = tune.Tuner(tune.with_resources(trial, {"cpu": 1}), param_space={"i": tune.grid_search(list(range(trials)))},
                        tune_config=tune.TuneConfig(max_concurrent_trials=2, reuse_actors=True),
-                       run_config=tune.RunConfig(name="empty", storage_path=storage, verbose=0))
+                       run_config=tune.RunConfig(name=f"empty{reports}", storage_path=storage, verbose=0))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return _timing.time_call(tuner.fit)
 
@@ -164,38 +170,39 @@ def main() -> None:
           f"cpus_per_trial {main_spec.resources.cpus_per_trial}; tiny: {TINY.trials} trials of {TINY.epochs} "
           f"epochs; plain loop torch threads {threads}; {REPEATS} repeats, each study on a fresh Ray")
     plain_loop(tiny_spec)  # warm-up: dataset cache, first model build
-    plain, plain_tiny, tiny, ours, ours_excl, inside, floor = [], [], [], [], [], [], []
+    plain, plain_tiny, ours, tiny, inside, floor, floor_reports = [], [], [], [], [], [], []
+    reports_per_trial = MAIN.epochs + 1  # the classifier trial reports after every epoch, then once more
     for _ in range(REPEATS):
         plain.append(plain_loop(main_spec))
-        plain_tiny.append(sum(plain_loop(tiny_spec)))
+        plain_tiny.append(sum(wall for wall, _ in plain_loop(tiny_spec)))
         with tempfile.TemporaryDirectory(prefix="bench_study_") as storage:
-            for study, results, grid_spec in ((ours, None, main_spec), (ours_excl, inside, main_spec),
-                                              (tiny, None, tiny_spec)):
-                root = f"{storage}/{len(study)}_{grid_spec.name}_{'excl' if results is not None else 'incl'}"
-                try:
-                    study.append(run_study(grid_spec, root, init_first=results is not None))
-                    if results is not None:
-                        results.append(trial_timings(root, grid_spec))
-                        floor.append(empty_tune_trials(f"{root}/empty", MAIN.trials))
-                finally:
-                    ray.shutdown()
+            try:
+                ours.append(run_study(main_spec, f"{storage}/main"))
+                inside.append(trial_timings(f"{storage}/main", main_spec))
+                floor.append(empty_tune_trials(f"{storage}/empty", MAIN.trials, 1))
+                floor_reports.append(empty_tune_trials(f"{storage}/empty", MAIN.trials, reports_per_trial))
+            finally:
+                ray.shutdown()
+            try:
+                tiny.append(run_study(tiny_spec, f"{storage}/tiny"))
+            finally:
+                ray.shutdown()
 
-    plain_s = statistics.median(sum(p) for p in plain)
-    per_trial_plain = statistics.median(s for p in plain for s in p)
-    with_init, excl = median_of(ours, "total"), median_of(ours_excl, "total")
-    init_s = median_of(ours, "connect_ray")
-    tune_s = median_of(ours_excl, "run_classifier_stage")
+    plain_s = statistics.median(sum(wall for wall, _ in p) for p in plain)
+    plain_train_s = statistics.median(sum(train for _, train in p) for p in plain)
+    per_trial_plain = statistics.median(wall for p in plain for wall, _ in p)
+    with_init, excl = median_of(ours, "total"), median_of(ours, "total excl. ray.init")
+    tune_s = median_of(ours, "run_classifier_stage")
     print(f"study_overhead: seconds for the whole study, median of {REPEATS}; plain loop {plain_s:.2f} s "
-          f"({_timing.spread([sum(p) for p in plain])}; {per_trial_plain:.3f} s per training), ours incl. "
+          f"({_timing.spread([sum(wall for wall, _ in p) for p in plain])}; {per_trial_plain:.3f} s per training), ours incl. "
           f"ray.init {with_init:.2f} s ({_timing.spread([o['total'] for o in ours])}), excl. ray.init "
           f"{excl:.2f} s; per-trial overhead (ours - plain) / {MAIN.trials}: incl. ray.init "
           f"{(with_init - plain_s) / MAIN.trials:.3f} s, excl. {(excl - plain_s) / MAIN.trials:.3f} s; "
           f"ratio = plain seconds / our seconds")
-    print("study_overhead: where the time goes (excl.-init study, medians): "
-          + ", ".join(f"{name} {median_of(ours_excl, name):.2f} s" for name in ("ray.init (before)", *PHASES))
+    print("study_overhead: where the time goes (medians): "
+          + ", ".join(f"{name} {median_of(ours, name):.2f} s" for name in PHASES)
           + f", rest of run_study (spec.toml/env.json, data load, ray.put) "
-          f"{excl - sum(median_of(ours_excl, n) for n in PHASES):.2f} s; ray.init inside the incl.-init study "
-          f"{init_s:.2f} s")
+          f"{with_init - sum(median_of(ours, n) for n in PHASES):.2f} s (connect_ray = ray.init)")
     tune_total = median_of(inside, "tune_time_total_s")
     trial_s, train_s = median_of(inside, "trial_seconds"), median_of(inside, "train_seconds")
     concurrency = 2
@@ -203,10 +210,14 @@ def main() -> None:
           f"time): sum over the {MAIN.trials} trials of Tune's time_total_s {tune_total:.2f} s (/{concurrency} = "
           f"{tune_total / concurrency:.2f} s), of train_classifier incl. evals and {MAIN.epochs} tune.report "
           f"per trial {trial_s:.2f} s, of optimisation only {train_s:.2f} s; the plain loop's trainings "
-          f"{plain_s:.2f} s; {median_of(inside, 'reports'):.0f} results reported; "
+          f"{plain_s:.2f} s (optimisation only {plain_train_s:.2f} s); CPU seconds of the driver process (Tune's "
+          f"controller) during the experiment {median_of(ours, 'run_classifier_stage driver cpu'):.2f} s; {median_of(inside, 'reports'):.0f} results reported; "
           f"Tune experiment wall - time_total_s/{concurrency} = {tune_s - tune_total / concurrency:.2f} s "
           f"(actor start, scheduling, experiment start/stop); {MAIN.trials} empty Tune trials on the same "
-          f"cluster {statistics.median(floor):.2f} s (Tune's floor)")
+          f"cluster {statistics.median(floor):.2f} s with 1 tune.report each (Tune's floor), "
+          f"{statistics.median(floor_reports):.2f} s with {reports_per_trial} each (the trials' report count): "
+          f"{(statistics.median(floor_reports) - statistics.median(floor)) / (MAIN.trials * (reports_per_trial - 1)) * 1e3:.1f} ms "
+          "per extra report")
     _timing.result("study_overhead", with_init, plain_s, plain_s / with_init)
     _timing.result("study_overhead_excl_init", excl, plain_s, plain_s / excl)
     tiny_with_init, tiny_plain = median_of(tiny, "total"), statistics.median(plain_tiny)

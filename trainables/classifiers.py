@@ -11,8 +11,6 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torchvision.models import googlenet, resnet18
-from torchvision.models.googlenet import BasicConv2d
 
 
 def _flat_features(features: nn.Module, channels: int, height: int, width: int) -> int:
@@ -143,6 +141,9 @@ def inception(channels: int, height: int, width: int, num_classes: int) -> nn.Mo
     so the inception blocks see 32x32 (28x28), 16x16 and 8x8 maps instead of collapsing a small
     image to 1x1. No auxiliary heads, no ImageNet input transform.
     """
+    from torchvision.models import googlenet  # lazy: torchvision's import costs ~1 s in every trial worker
+    from torchvision.models.googlenet import BasicConv2d
+
     model = googlenet(
         weights=None, aux_logits=False, init_weights=True, transform_input=False, num_classes=num_classes
     )
@@ -160,6 +161,8 @@ def resnet18_small(channels: int, height: int, width: int, num_classes: int) -> 
     Source: Xing, section 4 (suggests ResNet as a stronger classifier); He et al. 2016, section
     4.2 on why small images drop the 7x7 stride-2 stem and its max-pool.
     """
+    from torchvision.models import resnet18  # lazy, like googlenet above
+
     model = resnet18(weights=None, num_classes=num_classes)
     model.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     # Same initialisation torchvision gives its own stem.
