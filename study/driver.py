@@ -49,8 +49,9 @@ class StudyFolder:
     def root(self) -> str:
         return self.store.uri()
 
-    def prepare(self, spec, *, resume: bool) -> None:
-        """Write spec.toml and env.json, refusing to mix two different specs in one folder."""
+    def check(self, spec, *, resume: bool) -> str:
+        """Refuse an unwritable storage or a folder holding a different spec; returns the spec's TOML.
+        Writes nothing but the (empty) folder, so a refused run leaves nothing a rerun could trip on."""
         try:
             self.store.makedirs()
             self.store.check_writable()
@@ -58,13 +59,16 @@ class StudyFolder:
             raise StudyError(f"--storage: cannot write to {self.root} ({err.strerror or err}); "
                              "allowed: a writable folder or an s3:// / gs:// URI") from None
         text = S.spec_to_toml(spec)
-        if self.store.exists("spec.toml"):
-            existing = self.store.read_text("spec.toml")
-            if existing != text and not resume:
-                raise StudyError(
-                    f"{self.root}: holds a study with a different spec; allowed: --name NEW to start "
-                    f"another study, or `study resume {self.root}` to continue this one")
-        else:
+        if self.store.exists("spec.toml") and self.store.read_text("spec.toml") != text and not resume:
+            raise StudyError(
+                f"{self.root}: holds a study with a different spec; allowed: --name NEW to start "
+                f"another study, or `study resume {self.root}` to continue this one")
+        return text
+
+    def prepare(self, spec, *, resume: bool) -> None:
+        """Write spec.toml (once) and env.json after the checks above."""
+        text = self.check(spec, resume=resume)
+        if not self.store.exists("spec.toml"):
             self.store.write_text(text, "spec.toml")
         self.store.write_text(json.dumps(environment_info(), indent=2, sort_keys=True) + "\n", "env.json")
 
@@ -108,6 +112,26 @@ def connect_ray(address: str | None) -> None:
         ray.init(include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
 
 
+def check_gpu_request(spec, joined_cluster: bool) -> None:
+    """GPU trials on a machine without GPUs would wait forever: refuse them up front on an embedded
+    cluster (nothing will ever add a GPU); on a joined cluster an autoscaler may still add GPU nodes."""
+    _, gpus = cluster_capacity()
+    if spec.resources.gpus_per_trial > 0 and gpus == 0:
+        if not joined_cluster:
+            raise StudyError(
+                f"resources.gpus_per_trial: {spec.resources.gpus_per_trial:g} but this machine has no GPU; "
+                "allowed: 0 on a CPU-only machine (--set resources.gpus_per_trial=0), or run on a GPU cluster "
+                "with --address")
+        print("[study] no GPU in the cluster yet: trials wait for the autoscaler to add GPU nodes", flush=True)
+
+
+def gans_use_gpu(spec) -> bool:
+    """GANs train on GPUs when the cluster has some, or when the study asks for GPUs (an autoscaling
+    cluster starts its GPU workers from zero, so none may be visible when the GAN stage starts)."""
+    _, gpus = cluster_capacity()
+    return gpus > 0 or spec.resources.gpus_per_trial > 0
+
+
 def cluster_capacity() -> tuple[float, float]:
     import ray
 
@@ -115,11 +139,13 @@ def cluster_capacity() -> tuple[float, float]:
     return float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
 
 
-def trials_that_fit(cpus_per_trial: float, gpus_per_trial: float) -> int:
+def trials_that_fit(cpus_per_trial: float, gpus_per_trial: float) -> int | None:
     cpus, gpus = cluster_capacity()
     fits = math.floor(cpus / cpus_per_trial) if cpus_per_trial > 0 else 10**6
     if gpus_per_trial > 0:
-        fits = min(fits, math.floor(gpus / gpus_per_trial)) if gpus else 0
+        if not gpus:  # an autoscaling cluster with no GPU node yet: Tune queues trials by resources
+            return None
+        fits = min(fits, math.floor(gpus / gpus_per_trial))
     return max(1, fits)
 
 
@@ -153,12 +179,12 @@ def gan_jobs(spec, train: D.ImageSet) -> dict:
     return jobs
 
 
-def _gan_trial(config: dict, real_ref=None, study_root: str = "") -> None:
+def _gan_trial(config: dict, real_ref=None, study_root: str = "", use_gpu: bool = False) -> None:
     import ray.tune
 
     from trainables.gan_stage import GanJob, run_gan_job
 
-    meta = run_gan_job(GanJob(**config["job"]), study_root, real_ref)
+    meta = run_gan_job(GanJob(**config["job"]), study_root, real_ref, use_gpu=use_gpu)
     ray.tune.report({"status": meta.get("status"), "gan_key": meta.get("key"),
                      "seconds": meta.get("seconds"), "reason": meta.get("reason", "")})
 
@@ -176,22 +202,21 @@ def run_gan_stage(spec, folder: StudyFolder, real_ref, jobs: dict) -> dict:
     print(f"[study] GAN stage: {len(unique)} GAN key(s), {len(unique) - len(missing)} already in storage, "
           f"{len(missing)} to train", flush=True)
     if missing:
-        _, gpus = cluster_capacity()
-        per_gan_gpus = spec.gan.workers if gpus else 0
-        concurrent = trials_that_fit(spec.gan.workers, per_gan_gpus)
+        use_gpu = gans_use_gpu(spec)
+        concurrent = trials_that_fit(spec.gan.workers, spec.gan.workers if use_gpu else 0)
         # The trial itself only launches a TorchTrainer; its workers hold the CPUs/GPUs. A trial that
         # also held a CPU would deadlock a 2-core machine running a 2-worker GAN. Tune refuses an
         # empty request, so the trial asks for a token amount of memory instead.
         trainable = ray.tune.with_resources(
-            ray.tune.with_parameters(_gan_trial, real_ref=real_ref, study_root=folder.root),
+            ray.tune.with_parameters(_gan_trial, real_ref=real_ref, study_root=folder.root, use_gpu=use_gpu),
             {"cpu": 0, "memory": 1 << 20})
         tuner = ray.tune.Tuner(
             trainable,
             param_space={"job": ray.tune.grid_search([asdict(job) for job in missing])},
             tune_config=ray.tune.TuneConfig(
                 max_concurrent_trials=concurrent,
-                trial_name_creator=lambda t: f"gan_{GanJob_key(t.config)}",
-                trial_dirname_creator=lambda t: f"gan_{GanJob_key(t.config)}",
+                trial_name_creator=_gan_trial_name,
+                trial_dirname_creator=_gan_trial_name,
             ),
             run_config=ray.tune.RunConfig(
                 name="gans", storage_path=folder.store.uri("tune"),
@@ -222,10 +247,11 @@ def gans_to_train(folder: StudyFolder, unique: dict) -> list:
     return missing
 
 
-def GanJob_key(config: dict) -> str:  # noqa: N802 - reads as "the GanJob's key"
+def _gan_trial_name(trial) -> str:
+    """gan_<key>: deterministic, so a resumed study finds the same trial folders."""
     from trainables.gan_stage import GanJob
 
-    return GanJob(**config["job"]).key()
+    return f"gan_{GanJob(**trial.config['job']).key()}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +305,7 @@ def classifier_tune_config(spec, concurrent: int):
     # Optuna may propose the same continuous point twice; the trial index keeps names unique.
     names = {"trial_name_creator": lambda t: f"{trial_name(t.config)}_{t.trial_id.split('_')[-1]}",
              "trial_dirname_creator": lambda t: f"{trial_name(t.config)}_{t.trial_id.split('_')[-1]}"}
-    return tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+    return tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent or spec.search.trials),
                            scheduler=scheduler, num_samples=spec.search.trials, reuse_actors=True, **names)
 
 
@@ -377,17 +403,20 @@ def write_results(folder: StudyFolder, results, curves) -> None:
 def run_study(spec, *, storage: str, address: str | None = None, resume: bool = False) -> StudyFolder:
     import ray
 
+    # Everything the user can get wrong is checked before anything is written: the folder, the data
+    # (a missing download), then the resources (which need Ray up); only then spec.toml is written.
     folder = StudyFolder.for_spec(storage, spec.name)
-    folder.prepare(spec, resume=resume)
-    print(f"[study] {spec.name}: writing to {folder.root}", flush=True)
-
+    folder.check(spec, resume=resume)
     info = D.dataset_info(spec.dataset)
     train, test = D.load_dataset(spec.dataset, spec.data_root)
+    jobs = gan_jobs(spec, train)
+    connect_ray(address)
+    check_gpu_request(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))
+    folder.prepare(spec, resume=resume)
+    print(f"[study] {spec.name}: writing to {folder.root}", flush=True)
     print(f"[study] {spec.dataset}: {len(train)} training and {len(test)} test images, "
           f"{train.num_classes} classes, shape {tuple(train.shape)}", flush=True)
-    jobs = gan_jobs(spec, train)
 
-    connect_ray(address)
     real_ref = ray.put((train, test))  # once; every GAN worker and classifier trial reads this copy
     gan_meta = run_gan_stage(spec, folder, real_ref, jobs)
     bad = {k: m for k, m in gan_meta.items() if m.get("status") != "ok"}

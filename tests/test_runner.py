@@ -237,3 +237,21 @@ def test_study_on_uri_storage_goes_through_pyarrow_end_to_end(ray_local, tmp_pat
     assert cli.main(["report", f"{uri}/remote"]) == 0
     assert report.read_text() == first
     assert f"{uri}/remote/report/report.md" in capsys.readouterr().out
+
+
+def test_gpu_trials_on_a_machine_without_gpus_are_refused_before_anything_is_written(ray_local, tmp_path, capsys):
+    """They would wait forever on an embedded cluster; a rerun with gpus_per_trial=0 must not trip
+    over a half-made folder either."""
+    args = ["run", "quick", *TINY, "--storage", str(tmp_path)]
+    assert cli.main([*args, "--set", "resources.gpus_per_trial=0.25"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: resources.gpus_per_trial: 0.25 but this machine has no GPU")
+    assert not (tmp_path / "quick" / "spec.toml").exists()
+
+
+def test_trials_queue_on_a_cluster_whose_gpus_are_not_up_yet(monkeypatch):
+    monkeypatch.setattr(driver, "cluster_capacity", lambda: (8.0, 0.0))
+    assert driver.trials_that_fit(1, 0.25) is None  # Tune queues them until the autoscaler adds GPUs
+    assert driver.trials_that_fit(1, 0) == 8
+    monkeypatch.setattr(driver, "cluster_capacity", lambda: (8.0, 2.0))
+    assert driver.trials_that_fit(1, 0.25) == 8 and driver.trials_that_fit(1, 0.5) == 4
