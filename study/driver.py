@@ -108,8 +108,13 @@ def connect_ray(address: str | None) -> None:
     runtime_env = {"env_vars": env_vars} if env_vars else None
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
-    else:
-        ray.init(include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
+        return
+    # The dashboard (on 127.0.0.1 only) shows trials live, and Ray Train's placement-group cleaner
+    # queries actor state through it: without it, that cleaner logs a warning every few seconds.
+    context = ray.init(include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=runtime_env,
+                       log_to_driver=True)
+    if context.dashboard_url:
+        print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
 
 
 def check_gpu_request(spec, joined_cluster: bool) -> None:
