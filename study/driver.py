@@ -288,13 +288,21 @@ def classifier_param_space(spec):
             "ratio": ratio, "classifier": tune.choice(list(spec.classifier.name)), "seed": 0}
 
 
-def classifier_tune_config(spec, concurrent: int):
+def _grid_trial_name(trial) -> str:
+    return trial_name(trial.config)
+
+
+def _optuna_trial_name(trial) -> str:
+    # Optuna may propose the same continuous point twice; the trial index keeps names unique.
+    return f"{trial_name(trial.config)}_{trial.trial_id.split('_')[-1]}"
+
+
+def classifier_tune_config(spec, concurrent: int | None):
     import ray.tune as tune
 
-    names = {"trial_name_creator": lambda t: trial_name(t.config),
-             "trial_dirname_creator": lambda t: trial_name(t.config)}
     if spec.search.mode == "grid":
-        return tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True, **names)
+        return tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
+                               trial_name_creator=_grid_trial_name, trial_dirname_creator=_grid_trial_name)
     import optuna
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
@@ -307,11 +315,9 @@ def classifier_tune_config(spec, concurrent: int):
 
         scheduler = ASHAScheduler(metric=spec.search.metric, mode="max", max_t=spec.classifier.epochs,
                                   grace_period=max(1, spec.classifier.epochs // 4))
-    # Optuna may propose the same continuous point twice; the trial index keeps names unique.
-    names = {"trial_name_creator": lambda t: f"{trial_name(t.config)}_{t.trial_id.split('_')[-1]}",
-             "trial_dirname_creator": lambda t: f"{trial_name(t.config)}_{t.trial_id.split('_')[-1]}"}
     return tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent or spec.search.trials),
-                           scheduler=scheduler, num_samples=spec.search.trials, reuse_actors=True, **names)
+                           scheduler=scheduler, num_samples=spec.search.trials, reuse_actors=True,
+                           trial_name_creator=_optuna_trial_name, trial_dirname_creator=_optuna_trial_name)
 
 
 def run_classifier_stage(spec, folder: StudyFolder, real_ref, jobs: dict, info: D.DatasetInfo, resume: bool):
@@ -352,7 +358,9 @@ def run_classifier_stage(spec, folder: StudyFolder, real_ref, jobs: dict, info: 
 # --------------------------------------------------------------------------------------------
 def _trial_curve(folder: StudyFolder, name: str, result) -> list[dict]:
     """Per-epoch metrics: from the trial's record (complete even across a driver restart), else Tune's."""
-    record = f"trials/{name}.json"
+    from trainables.classifier_trial import trial_record
+
+    record = trial_record(name)
     if folder.store.exists(record):
         return json.loads(folder.store.read_text(record)).get("curve", [])
     frame = result.metrics_dataframe
@@ -444,22 +452,15 @@ def build_report(folder: StudyFolder) -> str | None:
     if folder.store.is_local:
         return str(analysis_report(folder.store.local_path()))
     # Remote storage (s3://, gs://, ...): the analysis reads files, so it works on a local copy of what
-    # it needs (not the checkpoints), and the report goes back next to the results.
+    # it needs (not the checkpoints or pools), and the report goes back next to the results.
     import tempfile
 
+    had_results = folder.store.exists("results.csv")
     with tempfile.TemporaryDirectory(prefix="study-report-") as local:
         for name in folder.store.listdir():
-            if name == "gans":
-                for key in folder.store.listdir("gans"):
-                    for item in folder.store.listdir("gans", key):
-                        if not item.startswith("checkpoint") and item != "pool.pt":
-                            Path(local, "gans", key).mkdir(parents=True, exist_ok=True)
-                            Path(local, "gans", key, item).write_bytes(folder.store.read_bytes("gans", key, item))
-            elif name in ("tune",) and folder.store.exists("results.csv"):
-                continue  # only needed to rebuild a missing results.csv
-            elif name != "report":
+            skip = name == "report" or (name == "tune" and had_results)  # tune/ only rebuilds results.csv
+            if not skip:
                 _copy_down(folder.store, name, Path(local))
-        had_results = folder.store.exists("results.csv")
         analysis_report(local)
         folder.store.upload(Path(local, "report"), "report")
         if not had_results:
@@ -469,9 +470,21 @@ def build_report(folder: StudyFolder) -> str | None:
     return folder.store.uri("report", "report.md")
 
 
-def _copy_down(store: Store, name: str, local: Path) -> None:
-    """One top-level entry of the study folder (file or folder) into `local`."""
-    if store.is_dir(name):
-        store.download(local / name, name)
+def _report_needs(parts: tuple[str, ...]) -> bool:
+    """GAN checkpoints and pools are large and the analysis never reads them."""
+    return not (len(parts) == 3 and parts[0] == "gans" and (parts[2].startswith("checkpoint") or parts[2] == "pool.pt"))
+
+
+def _copy_down(store: Store, name: str, local: Path, *parents: str) -> None:
+    """One entry of the study folder (file or folder, recursively) into `local`, minus what the
+    report does not need."""
+    parts = (*parents, name)
+    if not _report_needs(parts):
+        return
+    if store.is_dir(*parts):
+        for child in store.listdir(*parts):
+            _copy_down(store, child, local, *parts)
     else:
-        (local / name).write_bytes(store.read_bytes(name))
+        target = local.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.read_bytes(*parts))

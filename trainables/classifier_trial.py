@@ -43,27 +43,18 @@ def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, 
     if pool is None:
         raise ValueError(f"ratio {ratio} needs a synthetic pool")
     synthetic = D.take_balanced(pool, count, seed)
-    if not use_real:
-        return synthetic
-    return D.ImageSet(
-        images=torch.cat([real.images, synthetic.images]),
-        labels=torch.cat([real.labels, synthetic.labels]),
-        classes=real.classes,
-    )
+    return synthetic if not use_real else D.concat(real, synthetic)
 
 
-def _maybe_inject_error() -> None:
+def trial_record(trial: str) -> str:
+    """Where a finished trial's final metrics and curve live, relative to the study folder."""
+    return f"trials/{trial}.json"
+
+
+def _maybe_inject_error(trial: str) -> None:
     marker = os.environ.get(_INJECT_ERROR_ENV)
-    if marker and marker in ray.tune.get_context().get_trial_name():
-        raise RuntimeError(f"injected failure in trial {ray.tune.get_context().get_trial_name()}")
-
-
-def _report(metrics: dict) -> None:
-    ray.tune.report(metrics)
-
-
-def _done_record(study_root: str, trial: str) -> tuple[Store, str]:
-    return Store(study_root), f"trials/{trial}.json"
+    if marker and marker in trial:
+        raise RuntimeError(f"injected failure in trial {trial}")
 
 
 def run_trial(config: dict) -> None:
@@ -72,15 +63,15 @@ def run_trial(config: dict) -> None:
     trial = ray.tune.get_context().get_trial_name()
     # A trial that finished before a driver crash has a record; report it again instead of retraining
     # (Tune's experiment state may be a few seconds older than the trial's end).
-    store, record = _done_record(ctx["study_root"], trial)
+    store, record = Store(ctx["study_root"]), trial_record(trial)
     if store.exists(record):
         done = json.loads(store.read_text(record))
         done.pop("curve", None)
-        _report(done)
+        ray.tune.report(done)
         return
     size, ratio, seed = config["size"], float(config["ratio"]), int(config["seed"])
     torch.set_num_threads(max(1, int(math.floor(ctx["cpus_per_trial"]))))
-    _maybe_inject_error()
+    _maybe_inject_error(trial)
 
     train_full, test = ray.get(ctx["real_ref"]) if isinstance(ctx["real_ref"], ray.ObjectRef) else ctx["real_ref"]
     real = D.subset(train_full, size, seed)
@@ -93,7 +84,7 @@ def run_trial(config: dict) -> None:
         key = ctx["gan_keys"][gan_lookup_key(size, config["alpha"], seed)]
         meta = read_meta(ctx["study_root"], key)
         if meta.get("status") != "ok":
-            _report({"status": meta.get("status", "error"),
+            ray.tune.report({"status": meta.get("status", "error"),
                      "reason": f"GAN {key} {meta.get('status')}: {meta.get('reason', 'no pool')}", "gan_key": key})
             return
         pool = load_pool(ctx["study_root"], key)
@@ -113,7 +104,7 @@ def run_trial(config: dict) -> None:
     def on_epoch(epoch: int, metrics: dict) -> None:
         best["acc"] = max(best["acc"], metrics["test_acc"])
         curve.append({k: metrics[k] for k in ("epoch", "test_acc", "test_loss", "train_loss")})
-        _report({**metrics, "test_acc_max": best["acc"], "status": "running"})
+        ray.tune.report({**metrics, "test_acc_max": best["acc"], "status": "running"})
 
     try:
         result = fit.train_classifier(
@@ -122,7 +113,7 @@ def run_trial(config: dict) -> None:
             augment=ctx["augment"], hflip=ctx["hflip"], device=device, on_epoch=on_epoch,
         )
     except fit.TrainingDiverged as err:
-        _report({"status": "diverged", "reason": str(err)})
+        ray.tune.report({"status": "diverged", "reason": str(err)})
         return
     final = {
         "status": "ok", "reason": "",
@@ -135,7 +126,7 @@ def run_trial(config: dict) -> None:
         "train_images": len(train_set), "trial_seconds": time.perf_counter() - started,
     }
     store.write_text(json.dumps({**final, "curve": curve}), record)
-    _report(final)
+    ray.tune.report(final)
 
 
 def gan_lookup_key(size, alpha, seed) -> str:

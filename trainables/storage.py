@@ -162,15 +162,6 @@ class Store:
             else:
                 self.fs.delete_file(self._path(*parts))
 
-    def download(self, local_dir: str | os.PathLike, *parts: str) -> None:
-        """Copy the folder at `parts` (recursively) into `local_dir`."""
-        os.makedirs(local_dir, exist_ok=True)
-        if not self.exists(*parts):
-            return
-        source_fs = self.fs or pafs.LocalFileSystem()
-        pafs.copy_files(self._path(*parts), str(Path(local_dir).absolute()), source_filesystem=source_fs,
-                        destination_filesystem=pafs.LocalFileSystem())
-
     def upload(self, local_dir: str | os.PathLike, *parts: str) -> None:
         """Copy the local folder `local_dir` (recursively) to `parts`."""
         target_fs = self.fs or pafs.LocalFileSystem()
