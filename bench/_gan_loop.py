@@ -28,7 +28,7 @@ class GanLoop:
     beta1: float = 0.5
 
     def __post_init__(self) -> None:
-        self.gen, self.disc = gan_train.build_models(self.spec)
+        self.gen, self.disc = map(gan_train.to_channels_last, gan_train.build_models(self.spec))
         betas = (self.beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.lr, betas=betas)

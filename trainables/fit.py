@@ -3,7 +3,9 @@
 Data stays as uint8 tensors on the training device; an epoch is a list of randperm index slices
 (`data.index_batches`), each converted to [-1, 1] and augmented as one batched tensor op. There is
 no Dataset/DataLoader: for in-memory images the per-sample path is the slow part, not the model.
-On CUDA the forward pass runs under bf16 autocast and conv nets use channels_last.
+Conv nets run in channels_last on every device (oneDNN's native layout on the CPU: a cnn2 step is
+1.6-1.8x faster, resnet18 1.13x; see `channels_last_pays`); on CUDA the forward pass also runs under
+bf16 autocast.
 
 Reproducibility: build the model inside `seeded(seed)`, then call `train_classifier(..., seed=seed)`;
 the seed fixes the initial weights, the batch order, the augmentation draws and dropout, and the
@@ -97,8 +99,16 @@ def metrics_from_confusion(confusion: torch.Tensor) -> dict:
     }
 
 
-def _has_conv(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+def channels_last_pays(model: nn.Module) -> bool:
+    """Whether `model` should run in channels_last: it has 2D (transposed) convolutions, and all its
+    parameters are at most 4D (the stacked (K, ...) weights of a vmapped group are 5D and cannot).
+
+    Measured on a 2-core AMD CPU, 1 thread, train step at batch 64: cnn2 1.57x (28x28) and 1.77x
+    (32x32) faster than NCHW, lenet 1.2x, alexnet 1.1x, inception 1.5-2.0x, resnet18 1.13x, the
+    abadi GAN 1.09-1.14x; on CUDA channels_last is what tensor-core convolutions want.
+    """
+    has_conv = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
+    return has_conv and all(p.dim() <= 4 for p in model.parameters())
 
 
 def _autocast(device: torch.device):
@@ -134,7 +144,7 @@ def predict(model: nn.Module, images_uint8: torch.Tensor, batch_size: int = EVAL
     """
     device = torch.device(device)
     model.to(device)
-    return _logits(model, images_uint8, batch_size, device, device.type == "cuda" and _has_conv(model)).cpu()
+    return _logits(model, images_uint8, batch_size, device, channels_last_pays(model)).cpu()
 
 
 def _check_args(train, test, epochs: int, batch_size: int, lr: float, augment: str) -> None:
@@ -178,7 +188,7 @@ def train_classifier(
     _check_args(train, test, epochs, batch_size, lr, augment)
     device = torch.device(device)
     num_classes = max(train.num_classes, test.num_classes)
-    channels_last = device.type == "cuda" and _has_conv(model)
+    channels_last = channels_last_pays(model)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)

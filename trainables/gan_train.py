@@ -349,6 +349,11 @@ def _chunk_sizes(total: int, step: int) -> list[int]:
 # Checkpoint contents
 
 
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """The model in channels_last where that pays (see fit.channels_last_pays: CPU and CUDA alike)."""
+    return model.to(memory_format=torch.channels_last) if fit.channels_last_pays(model) else model
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DDP wrapper (state_dicts without the 'module.' prefix)."""
     return getattr(model, "module", model)
@@ -422,9 +427,7 @@ def train_loop_per_worker(config: dict) -> dict:
                    real.num_classes, config["grouping"], int(config["seed"]))
     latent_dim, num_classes, groups = GANS[spec.arch].latent_dim, spec.num_classes, spec.groups
     gen, disc = build_models(spec)
-    if on_gpu and not isinstance(gen, VmapGroup):
-        # channels_last only for 4D weights: stacked (K, ...) parameters are 5D.
-        gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+    gen, disc = to_channels_last(gen), to_channels_last(disc)
     gen = ray.train.torch.prepare_model(gen)
     disc = ray.train.torch.prepare_model(disc)
     betas = (float(config["beta1"]), 0.999)
