@@ -12,7 +12,6 @@ bytes go through `storage.Store` so grids land on s3:// or gs:// as well as a lo
 from __future__ import annotations
 
 import torch
-from torchvision.io import encode_png
 
 GRID_COLUMNS = 10
 PAD = 2
@@ -43,6 +42,10 @@ def rows_by_class(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
 
 def png_bytes(image: torch.Tensor) -> bytes:
     """Encode a uint8 (C, H, W) image (C = 1 or 3) as PNG."""
+    # Imported here: torchvision's import costs ~1 s, and the driver and every classifier trial import
+    # this module (through gan_stage) without ever drawing a grid.
+    from torchvision.io import encode_png
+
     return encode_png(image.cpu().contiguous()).numpy().tobytes()
 
 
