@@ -65,8 +65,8 @@ class Study:
 def _as_bool(value) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True     # the spec default: real + synthetic
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return True     # the spec default: real + synthetic (also when no trial recorded the key)
     return bool(value)
 
 
@@ -172,9 +172,13 @@ def _trial_from_dir(trial_dir: Path) -> tuple[dict, list[dict]] | None:
         row["status"], row["reason"] = "error", (lines[-1].strip() if lines else "error.txt")
     elif not reports and "status" not in row:
         row["status"], row["reason"] = "error", "no result reported (trial never started or was killed)"
+    # A finished trial's final report carries its whole curve; epochs reported along the way (at most
+    # one a second) are all an unfinished one has.
+    final_curve = reports[-1].get("curve") if reports else None
+    points = final_curve if isinstance(final_curve, list) else [r for r in reports if r.get("test_acc") is not None]
     curves = [{"trial": row["trial"], "epoch": r.get("epoch", r.get("training_iteration")),
                **{k: r.get(k) for k in CURVE_COLUMNS[2:]}}
-              for r in reports if r.get("test_acc") is not None]
+              for r in points]
     return row, curves
 
 

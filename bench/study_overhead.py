@@ -1,27 +1,31 @@
 """study_overhead: a grid of classifier trials through our Tune driver vs the same trainings in a plain loop.
 
-Main line `study_overhead` (target >= 0.8): the trials the product actually runs, the quick
-preset's classifier settings (mlp, 15 epochs, batch 64, lr 1e-3) at ratio 0 (no GAN stage), sizes
-[500, 1000] x 8 seeds = 16 trials on mnist-5k. Ours: study.driver.run_study as a user runs it
-(fresh storage folder, an embedded local Ray cluster started by the driver's own connect_ray,
-trials through Tune with 1 CPU each, 2 at a time on 2 cores, results.csv and curves.csv written),
-including ray.init; `study_overhead_excl_init` is the same run minus its ray.init (the seconds of
-the driver's connect_ray, timed inside the same call).
-Baseline: the same 16 trainings (same subsets, seeds, model builds, per-epoch evaluation) in a
-plain sequential loop calling fit.train_classifier in this process, 1 thread (what a trial gets).
-Ratio = plain seconds / our seconds.
+The trials are the ones the product runs: the quick preset's classifier (mlp, 15 epochs, batch 64,
+lr 1e-3) at ratio 0 (no GAN stage) on mnist-5k, sizes [500, 1000] x S seeds. Ours: study.driver.run_study
+as `study run` calls it (fresh storage folder, an embedded local Ray cluster started by the driver's
+own connect_ray, trials through Tune with 1 CPU each, 2 at a time on 2 cores, fresh trial actors that
+import torch and Ray Tune, results.csv and curves.csv written), including ray.init.
+Baseline: the same trainings (same subsets, seeds, model builds, per-epoch evaluation) in a plain
+sequential loop calling fit.train_classifier in this already warm process, 1 thread (what a trial
+gets): it pays no interpreter start, no torch import and no first-optimizer import of torch._dynamo,
+which every fresh trial actor does pay. Ratio = plain seconds / our seconds.
 
-`study_overhead_tiny_trials` (informational): the old, Tune-bound case, 8 trials of 2 mlp epochs
-(~0.06 s of work each) including ray.init.
+A study costs ours(N) = F + N x c for N trials: F is fixed (ray.init, Tune's start, the trial actors'
+imports and warm-up, the results files), c is what one more trial adds (half a training, since two
+run at a time, plus Tune's per-trial work). So the ratio depends on N, and the script measures two grids:
+- `study_overhead` (target >= 0.8): 64 trials (32 seeds), a sweep-sized grid (the quick preset has
+  24 trials, abadi-mnist 105);
+- `study_overhead_16_trials`: 16 trials (8 seeds), where the fixed cost dominates;
+each also without its ray.init (`*_excl_init`: what a study on an already running cluster,
+`--address`, pays). From the two it prints F, c and the smallest N for which the ratio reaches 0.8.
 
-Where the time goes (printed for the main study, median over repeats): the driver's phases (study
-folder, data load, ray.init, GAN stage, Tune's classifier experiment, results files) timed by
-wrapping the driver's own functions; inside Tune's experiment, the trials' own time from Tune
-("time_total_s" of each trial's last result) and from the trial (its record's trial_seconds, i.e.
-train_classifier with its per-epoch reports, and train_seconds, optimisation only) against the
-experiment's wall time; and the same number of empty Tune trials on the same cluster (Tune's floor).
+Where the time goes (printed for each grid, median over repeats): the driver's phases (ray.init, GAN
+stage, Tune's classifier experiment, results files) timed by wrapping the driver's own functions;
+inside Tune's experiment, the trials' own time from Tune ("time_total_s" of each trial's last result)
+and from the trial (its record's trial_seconds and train_seconds) against the experiment's wall time;
+and, for 16 trials, the same number of empty Tune trials on the same cluster (Tune's floor).
 
-Run: .venv/bin/python bench/study_overhead.py
+Run: .venv/bin/python bench/study_overhead.py     (about 4 minutes)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -69,8 +74,9 @@ class Grid:
                                    f"name=bench-{self.name}"])
 
 
-MAIN = Grid("study_overhead", (500, 1000), 8, 15)  # quick preset: mlp, 15 epochs, batch 64, lr 1e-3
-TINY = Grid("study_overhead_tiny_trials", (500, 1000), 4, 2)
+SWEEP = Grid("study_overhead", (500, 1000), 32, 15)  # quick preset: mlp, 15 epochs, batch 64, lr 1e-3
+SMALL = Grid("study_overhead_16_trials", (500, 1000), 8, 15)
+TARGET = 0.8
 
 
 def plain_loop(spec) -> list[tuple[float, float]]:
@@ -160,71 +166,89 @@ def median_of(samples: list[dict], key: str) -> float:
     return statistics.median(sample.get(key, 0.0) for sample in samples)
 
 
-def main() -> None:
+def measure(grid: Grid, storage: str, with_floor: bool) -> dict:
+    """One repeat of one grid: the plain loop, then the study through the driver on a fresh Ray."""
     import ray
 
-    threads = _timing.configure_threads()
-    main_spec, tiny_spec = MAIN.spec(), TINY.spec()
-    print(f"study_overhead: {MAIN.trials} trials (mnist-5k sizes {list(MAIN.sizes)} x {MAIN.seeds} seeds, mlp, "
-          f"{MAIN.epochs} epochs, batch {main_spec.classifier.batch_size}, lr {main_spec.classifier.lr:g}, ratio 0), "
-          f"cpus_per_trial {main_spec.resources.cpus_per_trial}; tiny: {TINY.trials} trials of {TINY.epochs} "
-          f"epochs; plain loop torch threads {threads}; {REPEATS} repeats, each study on a fresh Ray")
-    plain_loop(tiny_spec)  # warm-up: dataset cache, first model build
-    plain, plain_tiny, ours, tiny, inside, floor, floor_reports = [], [], [], [], [], [], []
-    reports_per_trial = MAIN.epochs + 1  # the classifier trial reports after every epoch, then once more
-    for _ in range(REPEATS):
-        plain.append(plain_loop(main_spec))
-        plain_tiny.append(sum(wall for wall, _ in plain_loop(tiny_spec)))
-        with tempfile.TemporaryDirectory(prefix="bench_study_") as storage:
-            try:
-                ours.append(run_study(main_spec, f"{storage}/main"))
-                inside.append(trial_timings(f"{storage}/main", main_spec))
-                floor.append(empty_tune_trials(f"{storage}/empty", MAIN.trials, 1))
-                floor_reports.append(empty_tune_trials(f"{storage}/empty", MAIN.trials, reports_per_trial))
-            finally:
-                ray.shutdown()
-            try:
-                tiny.append(run_study(tiny_spec, f"{storage}/tiny"))
-            finally:
-                ray.shutdown()
+    spec = grid.spec()
+    plain = plain_loop(spec)
+    sample = {"plain": sum(wall for wall, _ in plain), "plain_train": sum(train for _, train in plain)}
+    try:
+        sample["ours"] = run_study(spec, f"{storage}/{grid.name}")
+        sample["inside"] = trial_timings(f"{storage}/{grid.name}", spec)
+        if with_floor:
+            sample["floor"] = empty_tune_trials(f"{storage}/empty", grid.trials, 1)
+            sample["floor_reports"] = empty_tune_trials(f"{storage}/empty", grid.trials, grid.epochs + 1)
+    finally:
+        ray.shutdown()
+    return sample
 
-    plain_s = statistics.median(sum(wall for wall, _ in p) for p in plain)
-    plain_train_s = statistics.median(sum(train for _, train in p) for p in plain)
-    per_trial_plain = statistics.median(wall for p in plain for wall, _ in p)
+
+def describe(grid: Grid, samples: list[dict]) -> tuple[float, float, float]:
+    """Print one grid's breakdown and RESULT lines; (plain, ours incl. ray.init, ours excl.) medians."""
+    plain_s = statistics.median(s["plain"] for s in samples)
+    ours = [s["ours"] for s in samples]
+    inside = [s["inside"] for s in samples]
     with_init, excl = median_of(ours, "total"), median_of(ours, "total excl. ray.init")
     tune_s = median_of(ours, "run_classifier_stage")
-    print(f"study_overhead: seconds for the whole study, median of {REPEATS}; plain loop {plain_s:.2f} s "
-          f"({_timing.spread([sum(wall for wall, _ in p) for p in plain])}; {per_trial_plain:.3f} s per training), ours incl. "
-          f"ray.init {with_init:.2f} s ({_timing.spread([o['total'] for o in ours])}), excl. ray.init "
-          f"{excl:.2f} s; per-trial overhead (ours - plain) / {MAIN.trials}: incl. ray.init "
-          f"{(with_init - plain_s) / MAIN.trials:.3f} s, excl. {(excl - plain_s) / MAIN.trials:.3f} s; "
-          f"ratio = plain seconds / our seconds")
-    print("study_overhead: where the time goes (medians): "
+    print(f"{grid.name}: {grid.trials} trials; seconds per study, median of {len(samples)}: plain loop "
+          f"{plain_s:.2f} s ({_timing.spread([s['plain'] for s in samples])}; "
+          f"{plain_s / grid.trials:.3f} s per training), ours incl. ray.init {with_init:.2f} s "
+          f"({_timing.spread([o['total'] for o in ours])}), excl. ray.init {excl:.2f} s")
+    print(f"{grid.name}: where the time goes: "
           + ", ".join(f"{name} {median_of(ours, name):.2f} s" for name in PHASES)
           + f", rest of run_study (spec.toml/env.json, data load, ray.put) "
           f"{with_init - sum(median_of(ours, n) for n in PHASES):.2f} s (connect_ray = ray.init)")
     tune_total = median_of(inside, "tune_time_total_s")
-    trial_s, train_s = median_of(inside, "trial_seconds"), median_of(inside, "train_seconds")
     concurrency = 2
-    print(f"study_overhead: inside Tune's classifier experiment ({tune_s:.2f} s wall, {concurrency} trials at a "
-          f"time): sum over the {MAIN.trials} trials of Tune's time_total_s {tune_total:.2f} s (/{concurrency} = "
-          f"{tune_total / concurrency:.2f} s), of train_classifier incl. evals and {MAIN.epochs} tune.report "
-          f"per trial {trial_s:.2f} s, of optimisation only {train_s:.2f} s; the plain loop's trainings "
-          f"{plain_s:.2f} s (optimisation only {plain_train_s:.2f} s); CPU seconds of the driver process (Tune's "
-          f"controller) during the experiment {median_of(ours, 'run_classifier_stage driver cpu'):.2f} s; {median_of(inside, 'reports'):.0f} results reported; "
-          f"Tune experiment wall - time_total_s/{concurrency} = {tune_s - tune_total / concurrency:.2f} s "
-          f"(actor start, scheduling, experiment start/stop); {MAIN.trials} empty Tune trials on the same "
-          f"cluster {statistics.median(floor):.2f} s with 1 tune.report each (Tune's floor), "
-          f"{statistics.median(floor_reports):.2f} s with {reports_per_trial} each (the trials' report count): "
-          f"{(statistics.median(floor_reports) - statistics.median(floor)) / (MAIN.trials * (reports_per_trial - 1)) * 1e3:.1f} ms "
-          "per extra report")
-    _timing.result("study_overhead", with_init, plain_s, plain_s / with_init)
-    _timing.result("study_overhead_excl_init", excl, plain_s, plain_s / excl)
-    tiny_with_init, tiny_plain = median_of(tiny, "total"), statistics.median(plain_tiny)
-    print(f"study_overhead_tiny_trials: {TINY.trials} trials of {TINY.epochs} mlp epochs incl. ray.init "
-          f"({median_of(tiny, 'connect_ray'):.2f} s), plain loop {tiny_plain:.2f} s; per-trial overhead "
-          f"{(tiny_with_init - tiny_plain) / TINY.trials:.3f} s")
-    _timing.result("study_overhead_tiny_trials", tiny_with_init, tiny_plain, tiny_plain / tiny_with_init)
+    print(f"{grid.name}: inside Tune's classifier experiment ({tune_s:.2f} s wall, {concurrency} trials at a "
+          f"time): sum of Tune's time_total_s {tune_total:.2f} s (/{concurrency} = {tune_total / concurrency:.2f} s), "
+          f"of train_classifier incl. evals and reports {median_of(inside, 'trial_seconds'):.2f} s, of "
+          f"optimisation only {median_of(inside, 'train_seconds'):.2f} s (plain loop: "
+          f"{statistics.median(s['plain_train'] for s in samples):.2f} s); driver CPU during the experiment "
+          f"{median_of(ours, 'run_classifier_stage driver cpu'):.2f} s; {median_of(inside, 'reports'):.0f} "
+          f"results reported")
+    if "floor" in samples[0]:
+        floor = statistics.median(s["floor"] for s in samples)
+        floor_reports = statistics.median(s["floor_reports"] for s in samples)
+        print(f"{grid.name}: Tune's floor, {grid.trials} empty trials on the same cluster: {floor:.2f} s with 1 "
+              f"tune.report each, {floor_reports:.2f} s with {grid.epochs + 1} each "
+              f"({(floor_reports - floor) / (grid.trials * grid.epochs) * 1e3:.1f} ms per extra report)")
+    _timing.result(grid.name, with_init, plain_s, plain_s / with_init)
+    _timing.result(f"{grid.name}_excl_init", excl, plain_s, plain_s / excl)
+    return plain_s, with_init, excl
+
+
+def fixed_cost_model(small: tuple[float, float, float], sweep: tuple[float, float, float]) -> None:
+    """F and c of ours(N) = F + N c from the two grids, and the N from which the ratio reaches TARGET."""
+    n_small, n_sweep = SMALL.trials, SWEEP.trials
+    per_plain = (sweep[0] + small[0]) / (n_sweep + n_small)
+    for label, column in (("incl. ray.init", 1), ("excl. ray.init", 2)):
+        per_trial = (sweep[column] - small[column]) / (n_sweep - n_small)
+        fixed = small[column] - n_small * per_trial
+        limit = per_plain / per_trial
+        reach = (f"reaches {TARGET} from N >= {math.ceil(TARGET * fixed / (per_plain - TARGET * per_trial))}"
+                 if limit > TARGET else f"never reaches {TARGET}")
+        print(f"study_overhead model ({label}): ours(N) = {fixed:.2f} s + N x {per_trial:.3f} s; plain(N) = "
+              f"N x {per_plain:.3f} s; the ratio tends to {limit:.2f} for large N and {reach}")
+
+
+def main() -> None:
+    threads = _timing.configure_threads()
+    print(f"study_overhead: quick preset's classifier (mlp, {SWEEP.epochs} epochs, batch "
+          f"{SWEEP.spec().classifier.batch_size}, lr {SWEEP.spec().classifier.lr:g}, ratio 0) on mnist-5k "
+          f"sizes {list(SWEEP.sizes)}; {SWEEP.trials} and {SMALL.trials} trials; cpus_per_trial "
+          f"{SWEEP.spec().resources.cpus_per_trial}; plain loop torch threads {threads}; {REPEATS} repeats, "
+          f"each study on a fresh Ray")
+    plain_loop(Grid("warmup", (500,), 1, 1).spec())  # dataset cache, first model build and optimizer
+    samples: dict[str, list[dict]] = {SWEEP.name: [], SMALL.name: []}
+    for _ in range(REPEATS):
+        with tempfile.TemporaryDirectory(prefix="bench_study_") as storage:
+            samples[SWEEP.name].append(measure(SWEEP, storage, with_floor=False))
+            samples[SMALL.name].append(measure(SMALL, storage, with_floor=True))
+    sweep = describe(SWEEP, samples[SWEEP.name])
+    small = describe(SMALL, samples[SMALL.name])
+    fixed_cost_model(small, sweep)
 
 
 if __name__ == "__main__":

@@ -320,6 +320,12 @@ def classifier_tune_config(spec, concurrent: int | None):
                            trial_name_creator=_optuna_trial_name, trial_dirname_creator=_optuna_trial_name)
 
 
+def reports_every_epoch(spec) -> bool:
+    """ASHA stops trials at epoch milestones, so it must see every epoch; otherwise trials report at
+    most once a second (see trainables.classifier_trial.EpochReports)."""
+    return spec.search.mode == "optuna" and spec.search.asha
+
+
 def run_classifier_stage(spec, folder: StudyFolder, real_ref, jobs: dict, info: D.DatasetInfo, resume: bool):
     import ray.tune as tune
 
@@ -328,6 +334,7 @@ def run_classifier_stage(spec, folder: StudyFolder, real_ref, jobs: dict, info: 
         "real": spec.mix.real, "augment": spec.mix.augment, "hflip": info.hflip,
         "epochs": spec.classifier.epochs, "batch_size": spec.classifier.batch_size, "lr": spec.classifier.lr,
         "compile": spec.classifier.compile, "cpus_per_trial": spec.resources.cpus_per_trial,
+        "report_every_epoch": reports_every_epoch(spec),
     }
     resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
     trainable = tune.with_resources(
@@ -357,12 +364,15 @@ def run_classifier_stage(spec, folder: StudyFolder, real_ref, jobs: dict, info: 
 # Results files
 # --------------------------------------------------------------------------------------------
 def _trial_curve(folder: StudyFolder, name: str, result) -> list[dict]:
-    """Per-epoch metrics: from the trial's record (complete even across a driver restart), else Tune's."""
+    """Per-epoch metrics: from the trial's record (complete even across a driver restart), else from its
+    final report, else from whatever epochs it reported before it failed."""
     from trainables.classifier_trial import trial_record
 
     record = trial_record(name)
     if folder.store.exists(record):
         return json.loads(folder.store.read_text(record)).get("curve", [])
+    if isinstance((result.metrics or {}).get("curve"), list):
+        return result.metrics["curve"]
     frame = result.metrics_dataframe
     if frame is None or "status" not in frame:
         return []

@@ -230,6 +230,20 @@ def test_load_from_tune_folder_when_results_csv_is_missing(tmp_path):
     assert build_report(tmp_path / "study").read_text() == first
 
 
+def test_a_final_report_with_the_curve_gives_every_epoch_though_epochs_were_reported_sparsely(tmp_path):
+    """Short trials report only now and then (trainables.classifier_trial.EpochReports); the final report
+    carries the whole curve, so curves rebuilt from tune/ still have one row per epoch."""
+    exp = tmp_path / "study" / "tune" / "classifiers"
+    curve = [{"epoch": e, "test_acc": 0.7 + 0.05 * e, "test_loss": 0.5, "train_loss": 0.4} for e in (1, 2, 3, 4)]
+    reports = [{**curve[1], "status": "running", "trial_id": "id0"},
+               {**curve[3], "status": "ok", "test_acc_max": 0.9, "curve": curve, "trial_id": "id0"}]
+    _write_tune_trial(exp / "trial_0", {"dataset": "mnist", "size": 500, "ratio": 0.0, "seed": 0}, reports)
+    study = load_study(tmp_path / "study")
+    assert study.curves["epoch"].tolist() == [1, 2, 3, 4]
+    assert study.curves["test_acc"].tolist() == pytest.approx([0.75, 0.8, 0.85, 0.9])
+    assert study.trials["test_acc_max"].tolist() == pytest.approx([0.9])
+
+
 def test_analysis_imports_without_ray_or_torch():
     code = "import sys, analysis; bad = {'ray', 'torch'} & set(sys.modules); sys.exit(1 if bad else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

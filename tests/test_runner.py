@@ -14,7 +14,7 @@ import torch
 from study import cli, driver
 from study import spec as S
 from trainables import data as D
-from trainables.classifier_trial import build_training_set, gan_lookup_key, synthetic_count
+from trainables.classifier_trial import EpochReports, build_training_set, gan_lookup_key, synthetic_count
 
 # A study small enough to run end to end in well under a minute on 2 cores.
 TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--set", "gan.checkpoint_every=1",
@@ -160,6 +160,25 @@ def test_resume_of_a_folder_without_a_spec_exits_2(tmp_path, capsys):
     assert "spec.toml" in capsys.readouterr().err
 
 
+def test_epochs_are_reported_at_most_once_per_interval_and_never_the_last():
+    schedule = EpochReports(epochs=6, interval_s=1.0, last=100.0)
+    due = [epoch for epoch, now in zip(range(1, 7), (100.4, 101.1, 101.5, 102.2, 102.5, 104.0), strict=True)
+           if schedule.due(epoch, now)]
+    assert due == [2, 4]  # 6 is the last epoch: it goes out with the final report
+
+
+def test_every_epoch_but_the_last_is_reported_when_the_interval_is_zero():
+    schedule = EpochReports(epochs=4, interval_s=0.0, last=0.0)
+    assert [e for e in range(1, 5) if schedule.due(e, 0.0)] == [1, 2, 3]
+
+
+def test_only_asha_asks_trials_for_every_epoch():
+    grid = S.load_spec("quick", [])
+    optuna = S.load_spec("quick", ["search.mode='optuna'"])
+    asha = S.load_spec("quick", ["search.mode='optuna'", "search.asha=true"])
+    assert [driver.reports_every_epoch(s) for s in (grid, optuna, asha)] == [False, False, True]
+
+
 # --------------------------------------------------------------------------------------------------
 # End to end (slow): real GANs, real Tune trials
 # --------------------------------------------------------------------------------------------------
@@ -184,6 +203,10 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys):
     assert len(json.loads(results["per_class_acc"][0])) == 10
     curves = pd.read_csv(root / "curves.csv")
     assert len(curves) == 2 * 2 and set(curves["epoch"]) == {1, 2}
+    # Short epochs are not reported one by one: each trial's one report is its final one, with its curve.
+    for result_file in (root / "tune" / "classifiers").glob("*/result.json"):
+        (final,) = [json.loads(line) for line in result_file.read_text().splitlines()]
+        assert final["status"] == "ok" and [p["epoch"] for p in final["curve"]] == [1, 2]
     (gan_dir,) = (root / "gans").iterdir()
     pool = torch.load(gan_dir / "pool.pt", weights_only=True)
     assert torch.bincount(pool["labels"]).min() * 10 >= 100
@@ -195,11 +218,16 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys):
 @pytest.mark.slow
 def test_optuna_study_runs_the_requested_number_of_trials(ray_local, tmp_path):
     args = ["run", "quick", *TINY, "--set", "search.mode='optuna'", "--set", "search.trials=3",
-            "--set", "mix.ratios=[0, 0.5, 1]", "--storage", str(tmp_path), "--no-report"]
+            "--set", "search.asha=true", "--set", "mix.ratios=[0, 0.5, 1]", "--storage", str(tmp_path),
+            "--no-report"]
     assert cli.main(args) == 0
     results = _results(tmp_path / "quick")
     assert len(results) == 3 and set(results["status"]) == {"ok"}
     assert set(results["ratio"]) <= {0, 0.5, 1}
+    # ASHA decides at epoch milestones, so its trials report every epoch (the last one as the final report).
+    for result_file in (tmp_path / "quick" / "tune" / "classifiers").glob("*/result.json"):
+        reports = [json.loads(line) for line in result_file.read_text().splitlines()]
+        assert [r["epoch"] for r in reports] == list(range(1, len(reports) + 1))
 
 
 @pytest.mark.slow
