@@ -96,17 +96,10 @@ def loop_comparison(real: data.ImageSet) -> None:
 
 def ray_fit_seconds(real_ref, root: str, run: int) -> tuple[float, list[float]]:
     """Wall seconds of one TorchTrainer.fit() of RAY_EPOCHS epochs, and the per-epoch seconds it logged."""
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=SEED, arch="abadi",
                            conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
                            beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
-    config = gan_stage.train_loop_config(job, real_ref, f"{root}/run{run}", "vmap")
-    trainer = TorchTrainer(
-        gan_train.train_loop_per_worker, train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=1, use_gpu=False, resources_per_worker={"CPU": 1}),
-        run_config=RunConfig(name=f"bench{run}", storage_path=f"{root}/ray"))
+    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/run{run}", "vmap", use_gpu=False)
     started = time.perf_counter()
     result = trainer.fit()
     seconds = time.perf_counter() - started
