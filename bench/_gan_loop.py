@@ -3,7 +3,7 @@
 train_loop_per_worker needs a Ray Train context (rank, checkpoints, reports), so the benches run
 its per-epoch body here for one worker on the CPU (rank 0, world 1: prepare_model leaves models
 unwrapped, as it does under Ray Train with one worker), built from gan_train's own pieces
-(build_models, epoch_shards, LOSSES, derive_seed). Only Ray's reporting and checkpointing are
+(build_models, train_step, epoch_shards, LOSSES, derive_seed). Only Ray's reporting and checkpointing are
 left out; those are what `gan_train.py`'s Ray Train comparison measures.
 """
 
@@ -46,23 +46,14 @@ class GanLoop:
             yield shards[:, start:start + self.batch_size], noise_gen
 
     def step(self, index: torch.Tensor, noise_gen: torch.Generator) -> torch.Tensor:
-        """One D step and one G step on the real images at `index` (G, b); returns the 3 loss sums."""
-        groups, num_classes, losses = self.spec.groups, self.spec.num_classes, self.losses
+        """One D step and one G step (gan_train.train_step, as the Train worker runs it) on the real
+        images at `index` (G, b); returns [d_loss, g_loss, 1] for the epoch's sums."""
         x_real = data.to_model_input(self.real.images[index])
         labels = self.real.labels[index]
-        z = torch.randn(groups, index.shape[1], self.latent_dim, generator=noise_gen)
-        self.opt_d.zero_grad(set_to_none=True)
-        fake = self.gen(z, labels)
-        d_real = losses.real(self.disc(x_real, labels).float(), labels, num_classes) * groups
-        d_real.backward()
-        d_fake = losses.fake(self.disc(fake.detach(), labels).float(), labels, num_classes) * groups
-        d_fake.backward()
-        self.opt_d.step()
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss = losses.generator(self.disc(fake, labels).float(), labels, num_classes) * groups
-        g_loss.backward()
-        self.opt_g.step()
-        return torch.stack([(d_real + d_fake).detach() / groups, g_loss.detach() / groups, torch.ones(())])
+        z = torch.randn(self.spec.groups, index.shape[1], self.latent_dim, generator=noise_gen)
+        losses = gan_train.train_step(self.gen, self.disc, self.opt_g, self.opt_d, self.losses, x_real, labels, z,
+                                      self.spec.num_classes, fit._autocast(torch.device("cpu")))
+        return torch.cat([losses, torch.ones(1)])
 
     def run_epoch(self) -> tuple[float, float]:
         """One epoch; (mean d_loss, mean g_loss), read once at the end as the real loop does."""
