@@ -22,6 +22,7 @@ examples:
   study run abadi-mnist --set seeds=1    a bundled preset with an override
   study run my-study.toml --storage s3://bucket/studies
   study resume studies/quick             continue an interrupted study; finished work is not redone
+  study resume studies/quick --set seeds=5   extend it: only the new trials and GANs run
   study report studies/quick             rebuild results.csv (if missing) and report/ from the folder
   study presets                          what is bundled;  study show quick  prints one as TOML
 """
@@ -46,10 +47,14 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"where the study folder goes: a path or s3://, gs:// URI (default: ./{DEFAULT_STORAGE})")
     run.add_argument("--name", help="the study folder's name (default: the spec's `name`)")
     run.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    run.add_argument("--gan-cache", metavar="DIR|URI",
+                     help="the GAN cache shared by studies (default: <storage>/gan-cache)")
     run.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
 
     resume = commands.add_parser("resume", help="continue an interrupted study; finished work is kept")
     resume.add_argument("dir", help="the study folder (it holds spec.toml)")
+    resume.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="extend the study: more seeds, sizes, ratios, classifiers (only new work runs)")
     resume.add_argument("--address", help="join this Ray cluster")
     resume.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
 
@@ -105,7 +110,7 @@ def cmd_run(args) -> int:
     spec = S.load_spec(args.spec, args.overrides)
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
-    folder = driver.run_study(spec, storage=args.storage, address=args.address)
+    folder = driver.run_study(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache)
     _finish(folder, args.no_report)
     return 0
 
@@ -118,7 +123,12 @@ def cmd_resume(args) -> int:
     store = Store(storage).sub(name)
     if not store.exists("spec.toml"):
         raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
-    spec = S.loads_spec(store.read_text("spec.toml"))
+    text = store.read_text("spec.toml")
+    spec = S.loads_spec(text, args.overrides)
+    if args.overrides:
+        from study.extend import check_extension
+
+        check_extension(S.loads_spec(text, check_registries=False), spec)
     if spec.name != name:
         spec = dataclasses.replace(spec, name=name)
     folder = driver.run_study(spec, storage=storage, address=args.address, resume=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from trainables import fit
+from trainables import data, fit
 from trainables.classifiers import CLASSIFIERS
 from trainables.data import ImageSet
 
@@ -48,7 +50,7 @@ def test_learns_a_separable_task_and_reports_every_epoch(splits):
     assert result.test_acc_max == max(m["test_acc"] for m in result.epochs)
     assert [e for e, _ in calls] == [1, 2, 3, 4]
     assert [m for _, m in calls] == result.epochs
-    assert set(calls[0][1]) == {"epoch", "test_acc", "test_loss", "train_loss"}
+    assert set(calls[0][1]) == {"epoch", "val_acc", "val_loss", "test_acc", "test_loss", "train_loss"}
     assert result.epochs[-1]["train_loss"] < result.epochs[0]["train_loss"]
     assert len(result.per_class_acc) == NUM_CLASSES
     assert result.train_seconds > 0 and result.images_per_second > 0
@@ -180,3 +182,57 @@ def test_bad_arguments_are_clear_errors(splits, overrides, match):
     train, test = splits
     with pytest.raises(ValueError, match=match):
         _train(_mlp(0), train, test, **overrides)
+
+
+# ---------------------------------------------------------------- validation and schedules
+
+def _thirds(train):
+    index = torch.arange(len(train))
+    return train.select(index[index % 3 != 0]), train.select(index[index % 3 == 0])
+
+
+def test_the_selected_epoch_is_chosen_on_validation_never_on_test(splits):
+    train, test = splits
+    train, validation = _thirds(train)
+    result = _train(_mlp(0), train, test, epochs=5, validation=validation)
+    vals = [m["val_acc"] for m in result.epochs]
+    best = vals.index(max(vals)) + 1            # the first epoch with the best validation accuracy
+    assert result.best_val_epoch == best and result.val_acc_max == max(vals)
+    assert result.test_acc_at_best_val == result.epochs[best - 1]["test_acc"]
+    assert result.test_acc_max == max(m["test_acc"] for m in result.epochs)
+
+
+def test_without_validation_there_is_no_selected_epoch(splits):
+    train, test = splits
+    result = _train(_mlp(0), train, test, epochs=2)
+    assert result.best_val_epoch is None and math.isnan(result.val_acc_max)
+    assert math.isnan(result.test_acc_at_best_val)
+    assert all(math.isnan(m["val_acc"]) for m in result.epochs)
+
+
+def test_the_steps_schedule_gives_every_training_set_the_same_updates(splits):
+    train, test = splits
+    small = train.select(torch.arange(64))
+    big = data.concat(small, train.select(torch.arange(64, 192)))   # 3x the images: R = 2
+    schedule = fit.schedule_for("steps", epochs=3, patience=1, real_images=len(small), batch_size=32)
+    on_small = _train(_mlp(0), small, test, schedule=schedule)
+    on_big = _train(_mlp(0), big, test, schedule=schedule)
+    assert on_small.train_steps == on_big.train_steps == 3 * 2
+    by_epochs = _train(_mlp(0), big, test, epochs=3)
+    assert by_epochs.train_steps == 3 * 6    # the papers' protocol: R x n more images, more updates
+
+
+def test_early_stopping_stops_after_patience_periods_without_a_better_validation_accuracy(splits):
+    train, test = splits
+    train, validation = _thirds(train)
+    schedule = fit.schedule_for("early-stop", epochs=40, patience=2, real_images=len(train), batch_size=32)
+    result = _train(_mlp(0), train, test, validation=validation, schedule=schedule)
+    epochs = len(result.epochs)
+    assert result.stopped_early and epochs < 40
+    assert epochs - result.best_val_epoch == 2
+    assert max(m["val_acc"] for m in result.epochs[result.best_val_epoch:]) <= result.val_acc_max
+
+
+def test_an_unknown_schedule_is_refused():
+    with pytest.raises(ValueError, match="unknown schedule"):
+        fit.schedule_for("forever", 3, 1, 100, 32)

@@ -12,8 +12,9 @@ the same trainings in a plain loop). So epochs are reported at most every REPORT
 (every epoch when the spec's ASHA scheduler needs them), and the final report carries the whole
 per-epoch curve, which is also written to the trial's record.
 
-The trial's config is the Tune `param_space` point (size, alpha, ratio, classifier, seed) plus a
-`context` dict the driver fills once for all trials (see `study.driver`).
+The trial's settings are one point of the study's plan (study.plan: size, seed, and a value for every
+setting of [gan], [classifier] and [mix]) plus a context the driver fills once for all trials. Every
+epoch evaluates on the validation set and the test set; nothing is chosen on test.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def synthetic_count(ratio: float, size: int) -> int:
     return int(round(ratio * size))
 
 
+CURVE_COLUMNS = ("epoch", "val_acc", "val_loss", "test_acc", "test_loss", "train_loss")
+
+
 def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool, seed: int) -> D.ImageSet:
     """The real subset plus round(R x n) class-balanced synthetic images (or the synthetic part alone)."""
     count = synthetic_count(ratio, len(real))
@@ -52,7 +56,7 @@ def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, 
         return real
     if pool is None:
         raise ValueError(f"ratio {ratio} needs a synthetic pool")
-    synthetic = D.take_balanced(pool, count, seed)
+    synthetic = D.take_balanced(pool, count)   # the pool's first images: the same from a grown pool
     return synthetic if not use_real else D.concat(real, synthetic)
 
 
@@ -84,9 +88,20 @@ def _maybe_inject_error(trial: str) -> None:
         raise RuntimeError(f"injected failure in trial {trial}")
 
 
-def run_trial(config: dict) -> None:
-    """The Tune function trainable."""
-    ctx = config["context"]
+def _metrics_so_far(metrics: dict, best: dict) -> dict:
+    """An epoch's metrics plus the running maxima Tune's searchers and schedulers read."""
+    for name, source in (("test_acc_max", "test_acc"), ("val_acc_max", "val_acc")):
+        if metrics.get(source) is not None and not math.isnan(metrics[source]):
+            best[name] = max(best.get(name, -math.inf), metrics[source])
+    return {**metrics, **best}
+
+
+def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
+    """The Tune function trainable's body: one point of the plan (study.plan), trained and reported.
+
+    ctx: cache_root (the GAN cache), study_root, real_ref ((train, test, validation) or a Ray
+    ObjectRef to it), subset_seed, hflip, cpus_per_trial, compile, report_every_epoch.
+    """
     trial = ray.tune.get_context().get_trial_name()
     # A trial that finished before a driver crash has a record; report it again instead of retraining
     # (Tune's experiment state may be a few seconds older than the trial's end).
@@ -94,69 +109,79 @@ def run_trial(config: dict) -> None:
     if store.exists(record):
         ray.tune.report(json.loads(store.read_text(record)))
         return
-    size, ratio, seed = config["size"], float(config["ratio"]), int(config["seed"])
+    seed = int(point["seed"])
     torch.set_num_threads(max(1, int(math.floor(ctx["cpus_per_trial"]))))
     _maybe_inject_error(trial)
 
-    train_full, test = ray.get(ctx["real_ref"]) if isinstance(ctx["real_ref"], ray.ObjectRef) else ctx["real_ref"]
-    real = D.subset(train_full, size, seed)
+    real_ref = ctx["real_ref"]
+    train_full, test, validation = ray.get(real_ref) if isinstance(real_ref, ray.ObjectRef) else real_ref
+    real = D.subset(train_full, point["size"], ctx["subset_seed"])
 
     from trainables.gan_stage import load_pool, read_meta  # Ray Train is heavy; only trials need it
 
     pool = None
-    needs_gan = ratio > 0 or not ctx["real"]
-    if needs_gan:
-        key = ctx["gan_keys"][gan_lookup_key(size, config["alpha"], seed)]
-        meta = read_meta(ctx["study_root"], key)
+    if gan_key is not None:
+        meta = read_meta(ctx["cache_root"], gan_key)
         if meta.get("status") != "ok":
-            ray.tune.report({"status": meta.get("status", "error"),
-                     "reason": f"GAN {key} {meta.get('status')}: {meta.get('reason', 'no pool')}", "gan_key": key})
+            outcome = {"status": meta.get("status", "error"), "gan_key": gan_key,
+                       "reason": f"GAN {gan_key} {meta.get('status')}: {meta.get('reason', 'no pool')}"}
+            store.write_text(json.dumps(outcome), record)   # final: rerunning it would read the same GAN
+            ray.tune.report(outcome)
             return
-        pool = load_pool(ctx["study_root"], key)
+        pool = load_pool(ctx["cache_root"], gan_key)
 
-    train_set = build_training_set(real, pool, ratio, ctx["real"], seed)
+    ratio = float(point["ratio"])
+    train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     shape = train_set.shape
     with fit.seeded(seed):
-        model = CLASSIFIERS[config["classifier"]](shape[0], shape[1], shape[2], train_set.num_classes)
+        model = CLASSIFIERS[point["classifier"]](shape[0], shape[1], shape[2], train_set.num_classes)
     if ctx.get("compile"):
         model = torch.compile(model)
+    batch_size = int(point["classifier_batch_size"])
+    schedule = fit.schedule_for(point["classifier_schedule"], int(point["classifier_epochs"]),
+                                int(point["classifier_patience"]), len(real), batch_size)
 
     started = time.perf_counter()
-    best = {"acc": 0.0}
+    best: dict = {}
     curve: list[dict] = []
-    schedule = EpochReports(ctx["epochs"], 0.0 if ctx.get("report_every_epoch") else REPORT_INTERVAL_S, started)
+    reports = EpochReports(schedule.periods, 0.0 if ctx.get("report_every_epoch") else REPORT_INTERVAL_S, started)
 
     def on_epoch(epoch: int, metrics: dict) -> None:
-        best["acc"] = max(best["acc"], metrics["test_acc"])
-        curve.append({k: metrics[k] for k in ("epoch", "test_acc", "test_loss", "train_loss")})
-        if schedule.due(epoch, time.perf_counter()):
-            ray.tune.report({**metrics, "test_acc_max": best["acc"], "status": "running"})
+        curve.append({k: metrics[k] for k in CURVE_COLUMNS})
+        so_far = _metrics_so_far(metrics, best)
+        if reports.due(epoch, time.perf_counter()):
+            ray.tune.report({**_finite(so_far), "status": "running"})
 
     try:
         result = fit.train_classifier(
-            model, train_set, test,
-            epochs=ctx["epochs"], batch_size=ctx["batch_size"], lr=ctx["lr"], seed=seed,
-            augment=ctx["augment"], hflip=ctx["hflip"], device=device, on_epoch=on_epoch,
-        )
+            model, train_set, test, epochs=schedule.periods, batch_size=batch_size,
+            lr=float(point["classifier_lr"]), seed=seed, augment=point["augment"], hflip=ctx["hflip"],
+            device=device, on_epoch=on_epoch, validation=validation, schedule=schedule)
     except fit.TrainingDiverged as err:
-        ray.tune.report({"status": "diverged", "reason": str(err)})
+        outcome = {"status": "diverged", "reason": str(err), "gan_key": gan_key or ""}
+        store.write_text(json.dumps(outcome), record)
+        ray.tune.report(outcome)
         return
     final = {
-        "status": "ok", "reason": "",
-        "epoch": ctx["epochs"],
+        "status": "ok", "reason": "", "gan_key": gan_key or "",
+        "epoch": len(result.epochs),
+        "val_acc_max": result.val_acc_max, "best_val_epoch": result.best_val_epoch,
+        "test_acc_at_best_val": result.test_acc_at_best_val,
         "test_acc": result.test_acc, "test_acc_max": result.test_acc_max,
         "test_loss": result.test_loss, "train_loss": result.train_loss,
         "precision": result.precision, "recall": result.recall, "f1": result.f1,
         "per_class_acc": [round(float(a), 5) for a in result.per_class_acc],
         "train_seconds": result.train_seconds, "images_per_second": result.images_per_second,
-        "train_images": len(train_set), "trial_seconds": time.perf_counter() - started,
+        "train_images": len(train_set), "train_steps": result.train_steps, "epochs_trained": len(result.epochs),
+        "trial_seconds": time.perf_counter() - started,
     }
-    final["curve"] = curve
+    final = _finite(final)
+    final["curve"] = [_finite(row) for row in curve]
     store.write_text(json.dumps(final), record)
     ray.tune.report(final)
 
 
-def gan_lookup_key(size, alpha, seed) -> str:
-    """How the driver's `gan_keys` map is indexed: the axes that pick a GAN for a trial."""
-    return f"{size}|{float(alpha):g}|{int(seed)}"
+def _finite(values: dict) -> dict:
+    """NaN -> None, so records stay strict JSON and Tune's loggers see no NaN."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}

@@ -536,9 +536,16 @@ def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset"
     return data.select(_balanced_index(data, _balanced_quota(n, k), seed))
 
 
-def take_balanced(pool: ImageSet, count: int, seed: int) -> ImageSet:
+def take_balanced(pool: ImageSet, count: int, seed: int | None = None) -> ImageSet:
     """count images from a labelled pool (the GAN's synthetic images), class-balanced like `subset`;
-    count=0 gives an empty set, so R=0 needs no special case."""
+    count=0 gives an empty set, so R=0 needs no special case.
+
+    It takes the *first* images of each class in pool order (a pool is already a random sample), so
+    a pool that grew keeps giving the same images: pools are generated so that their first images
+    do not depend on their final size (gan_train.generate). `seed` is accepted for callers that
+    pass one and is not used.
+    """
+    del seed
     if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
         raise DataError(f"cannot take {count!r} images: need a whole number >= 0")
     count = int(count)
@@ -549,7 +556,29 @@ def take_balanced(pool: ImageSet, count: int, seed: int) -> ImageSet:
         label, need, got = short[0]
         raise DataError(f"synthetic pool is too small: {count} class-balanced images need {need} of class "
                         f"{pool.classes[label]!r} but the pool has {got}; generate a larger pool")
-    return pool.select(_balanced_index(pool, quota, seed))
+    return pool.select(first_per_class(pool.labels, quota))
+
+
+def first_per_class(labels: torch.Tensor, quota: list[int]) -> torch.Tensor:
+    """Sorted indices of the first quota[c] entries of each class c, in order."""
+    labels = labels.cpu()
+    picks = [torch.nonzero(labels == label).flatten()[:take] for label, take in enumerate(quota)]
+    return torch.sort(torch.cat(picks)).values if picks else torch.empty(0, dtype=torch.long)
+
+
+VALIDATION_SEED = 20_240_601   # one fixed split per dataset: every seed, study and GAN sees the same one
+
+
+def split_validation(train: ImageSet, count: int) -> tuple[ImageSet, ImageSet]:
+    """(training images left, validation set): `count` class-balanced images held out of the training
+    split with a fixed seed, before any real subset is drawn from what is left. count=0 gives an
+    empty validation set and the training split unchanged."""
+    if count <= 0:
+        return train, train.select(torch.empty(0, dtype=torch.long))
+    held = _balanced_index(train, _balanced_quota(count, train.num_classes), VALIDATION_SEED)
+    keep = torch.ones(len(train), dtype=torch.bool)
+    keep[held] = False
+    return train.select(torch.nonzero(keep).flatten()), train.select(held)
 
 
 # ---------------------------------------------------------------------------------------------

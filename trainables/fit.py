@@ -15,6 +15,7 @@ caller's global RNG state is left as it was.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -41,19 +42,66 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class FitResult:
-    """Final metrics of one training run (see DESIGN.md, 'Metrics per trial')."""
+    """Final metrics of one training run (see DESIGN.md, 'Metrics per trial'). An "epoch" is one
+    evaluation period of the schedule (see `Schedule`)."""
 
     test_acc: float  # last epoch
-    test_acc_max: float  # best epoch (what Abadi reports)
+    test_acc_max: float  # best epoch chosen on test (what Abadi reports: the papers' protocol, optimistic)
     test_loss: float  # last epoch
     train_loss: float  # last epoch, mean over its batches weighted by batch size
-    precision: float  # macro, last epoch
-    recall: float  # macro, last epoch
-    f1: float  # macro (mean of per-class F1), last epoch
-    per_class_acc: list[float]  # last epoch, = per-class recall
+    precision: float  # macro, at the selected epoch (best validation accuracy; the last without validation)
+    recall: float  # macro, at the selected epoch
+    f1: float  # macro (mean of per-class F1), at the selected epoch
+    per_class_acc: list[float]  # at the selected epoch, = per-class recall
     train_seconds: float  # optimisation only, evaluation excluded
     images_per_second: float  # training images processed per training second
-    epochs: list[dict] = field(default_factory=list)  # {epoch, test_acc, test_loss, train_loss}
+    epochs: list[dict] = field(default_factory=list)  # {epoch, val_acc, val_loss, test_acc, test_loss, train_loss}
+    val_acc_max: float = math.nan  # best validation accuracy (NaN without a validation set)
+    best_val_epoch: int | None = None  # the epoch it was reached (the first, on ties)
+    test_acc_at_best_val: float = math.nan  # test accuracy at that epoch: the honest metric
+    train_steps: int = 0  # optimizer updates
+    stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long a classifier trains and when it is evaluated.
+
+    periods: evaluation periods (the cap under early stopping). period_steps: optimizer updates per
+    period, or None for one pass over the training set (an epoch). patience: stop after this many
+    periods without a better validation accuracy (None: never stop early).
+    """
+
+    periods: int
+    period_steps: int | None = None
+    patience: int | None = None
+
+
+def _epochs_schedule(epochs: int, patience: int, real_steps: int) -> Schedule:
+    return Schedule(epochs)
+
+
+def _steps_schedule(epochs: int, patience: int, real_steps: int) -> Schedule:
+    return Schedule(epochs, real_steps)
+
+
+def _early_stop_schedule(epochs: int, patience: int, real_steps: int) -> Schedule:
+    return Schedule(epochs, real_steps, patience)
+
+
+# classifier.schedule -> Schedule. "epochs" is the papers' protocol: epochs over the mixed set, so a
+# trial with R x n synthetic images makes (1 + R) times the updates of R = 0. "steps" gives every R
+# of a cell the updates of `epochs` epochs over the real subset alone. "early-stop" evaluates at the
+# same step counts and stops after `patience` evaluations without a better validation accuracy.
+SCHEDULES = {"epochs": _epochs_schedule, "steps": _steps_schedule, "early-stop": _early_stop_schedule}
+
+
+def schedule_for(kind: str, epochs: int, patience: int, real_images: int, batch_size: int) -> Schedule:
+    """The Schedule of a trial whose real subset has `real_images` images (updates of one real epoch:
+    ceil(real_images / batch_size))."""
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULES)}")
+    return SCHEDULES[kind](epochs, patience, max(1, math.ceil(real_images / batch_size)))
 
 
 @contextlib.contextmanager
@@ -164,6 +212,27 @@ def _check_args(train, test, epochs: int, batch_size: int, lr: float, augment: s
         raise ValueError(f"train images {train.shape} and test images {test.shape} differ in shape")
 
 
+def _period_batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool,
+                    period_steps: int | None) -> Iterator[list[torch.Tensor]]:
+    """The index batches of each evaluation period: one pass over the data per period, or a fixed
+    number of updates cut from back-to-back passes (each pass a fresh permutation)."""
+    if period_steps is None:
+        while True:
+            yield list(data.index_batches(n, batch_size, generator, drop_last=drop_last))
+    stream = itertools.chain.from_iterable(data.index_batches(n, batch_size, generator, drop_last=drop_last)
+                                           for _ in itertools.count())
+    while True:
+        yield list(itertools.islice(stream, period_steps))
+
+
+def _evaluate(model, images, labels, device, channels_last) -> tuple[float, float, torch.Tensor]:
+    """(accuracy, loss, predictions) on a whole labelled set."""
+    logits = _logits(model, images, EVAL_BATCH_SIZE, device, channels_last)
+    loss = float(F.cross_entropy(logits, labels))
+    predictions = logits.argmax(1)
+    return float((predictions == labels).double().mean()), loss, predictions
+
+
 def train_classifier(
     model: nn.Module,
     train: data.ImageSet,
@@ -177,14 +246,22 @@ def train_classifier(
     hflip: bool = False,
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int, dict], None] | None = None,
+    validation: data.ImageSet | None = None,
+    schedule: Schedule | None = None,
 ) -> FitResult:
-    """Train `model` with Adam and cross-entropy, evaluating on the whole test set every epoch.
+    """Train `model` with Adam and cross-entropy, evaluating on the validation and the whole test set
+    after every period of `schedule` (default: `epochs` epochs over `train`).
 
-    `augment="classic"` applies `data.augment_classic` (random crop after padding, plus a
-    horizontal flip when `hflip`) to every batch. `on_epoch(epoch, metrics)` runs after each
-    epoch with metrics {epoch, test_acc, test_loss, train_loss}; an exception it raises stops
-    training and propagates. Raises TrainingDiverged when an epoch's training loss is NaN/inf.
+    Every choice is made on validation, never on test: the selected epoch (best validation accuracy)
+    gives test_acc_at_best_val and the macro metrics; early stopping watches validation only.
+    `augment="classic"` applies `data.augment_classic` (random crop after padding, plus a horizontal
+    flip when `hflip`) to every batch. `on_epoch(epoch, metrics)` runs after each period with metrics
+    {epoch, val_acc, val_loss, test_acc, test_loss, train_loss}; an exception it raises stops
+    training and propagates. Raises TrainingDiverged when a period's training loss is NaN/inf.
     """
+    schedule = schedule or Schedule(epochs)
+    epochs = schedule.periods
+    has_validation = validation is not None and len(validation) > 0
     _check_args(train, test, epochs, batch_size, lr, augment)
     device = torch.device(device)
     num_classes = max(train.num_classes, test.num_classes)
@@ -201,17 +278,22 @@ def train_classifier(
     # per channel"); drop it in that single case rather than fail or silently skip more.
     drop_last = n > 1 and n % batch_size == 1
 
+    if has_validation:
+        val_images, val_labels = validation.images.to(device), validation.labels.to(device)
+
     history: list[dict] = []
-    train_seconds, images_seen = 0.0, 0
+    train_seconds, images_seen, steps = 0.0, 0, 0
+    best_val, best_epoch, selected_predictions, stopped_early = -math.inf, None, None, False
     with seeded(seed):  # dropout draws come from the global RNG: pin them to the seed as well
         order_gen = torch.Generator(device=device).manual_seed(seed)
         augment_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        periods = _period_batches(n, batch_size, order_gen, drop_last, schedule.period_steps)
         for epoch in range(1, epochs + 1):
             model.train()
             loss_sum = torch.zeros((), device=device)
             seen = 0
             started = time.perf_counter()
-            for index in data.index_batches(n, batch_size, order_gen, drop_last=drop_last):
+            for index in next(periods):
                 index = index.to(device)
                 x = data.to_model_input(train_images[index])
                 if augment == "classic":
@@ -225,6 +307,7 @@ def train_classifier(
                 # Accumulated on the device: one host sync per epoch, not per batch.
                 loss_sum += loss.detach() * index.numel()
                 seen += index.numel()
+                steps += 1
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             train_seconds += time.perf_counter() - started
@@ -233,18 +316,25 @@ def train_classifier(
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(epoch, f"training loss is {train_loss} (try a lower lr)")
 
-            logits = _logits(model, test_images, EVAL_BATCH_SIZE, device, channels_last)
-            test_loss = float(F.cross_entropy(logits, test_labels))
+            test_acc, test_loss, predictions = _evaluate(model, test_images, test_labels, device, channels_last)
             if not math.isfinite(test_loss):
                 raise TrainingDiverged(epoch, f"test loss is {test_loss} (the model outputs non-finite logits)")
-            predictions = logits.argmax(1)
-            test_acc = float((predictions == test_labels).double().mean())
-            metrics = {"epoch": epoch, "test_acc": test_acc, "test_loss": test_loss, "train_loss": train_loss}
+            val_acc, val_loss = math.nan, math.nan
+            if has_validation:
+                val_acc, val_loss, _ = _evaluate(model, val_images, val_labels, device, channels_last)
+                if val_acc > best_val:
+                    best_val, best_epoch, selected_predictions = val_acc, epoch, predictions
+            metrics = {"epoch": epoch, "val_acc": val_acc, "val_loss": val_loss, "test_acc": test_acc,
+                       "test_loss": test_loss, "train_loss": train_loss}
             history.append(metrics)
             if on_epoch is not None:
                 on_epoch(epoch, dict(metrics))
+            if schedule.patience and best_epoch is not None and epoch - best_epoch >= schedule.patience:
+                stopped_early = epoch < epochs
+                break
 
-    final = metrics_from_confusion(confusion_matrix(test_labels, predictions, num_classes))
+    selected = selected_predictions if selected_predictions is not None else predictions
+    final = metrics_from_confusion(confusion_matrix(test_labels, selected, num_classes))
     last = history[-1]
     return FitResult(
         test_acc=last["test_acc"],
@@ -258,4 +348,9 @@ def train_classifier(
         train_seconds=train_seconds,
         images_per_second=images_seen / train_seconds if train_seconds > 0 else 0.0,
         epochs=history,
+        val_acc_max=best_val if has_validation else math.nan,
+        best_val_epoch=best_epoch,
+        test_acc_at_best_val=history[best_epoch - 1]["test_acc"] if best_epoch else math.nan,
+        train_steps=steps,
+        stopped_early=stopped_early,
     )

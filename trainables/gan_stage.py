@@ -1,15 +1,18 @@
 """One GAN key end to end: key, cache lookup, Ray Train run, synthetic pool, grids, quality, meta.
 
-A GAN key names everything that changes the trained generator (DESIGN.md, "Data flow" step 3):
-dataset, real subset (size, seed), arch, conditioning, alpha, epochs, batch size, lr, beta1, pool
-size and GAN_CODE_VERSION. How it runs (data_root, workers, checkpoint cadence, retries, grouping)
-does not change it. A key that is complete in storage is reused and never retrained.
+A GAN key names everything that changes the trained generator and nothing else (DESIGN.md, "Data
+flow" step 3): dataset, validation split, real subset (size, seed), arch, conditioning, alpha,
+epochs, global batch size, lr, beta1 and GAN_CODE_VERSION. Not the pool size (a pool grows on
+demand from the final checkpoint, and its first images do not depend on its size), not how it
+runs (data_root, workers, checkpoint cadence, retries, grouping). A key that is complete in the
+cache is reused by every study that shares the cache, and never retrained.
 
-Layout of `<study_root>/gans/<key>/`: Ray Train's run folder (its `checkpoint_epochNNNN/` folders
-and snapshot; the Train run is named after the key with storage_path `<study_root>/gans`, so a
-rerun of the same key resumes from its last checkpoint), `samples_epochNNN.png`, `losses.csv`,
-`real_samples.png`, `pool.pt` and `meta.json` (written last: its presence with status ok or
-diverged is what "complete" means).
+The cache (`<storage>/gan-cache/` by default) holds one folder per key: Ray Train's run folder (its
+`checkpoint_epochNNNN/` folders and snapshot; the Train run is named after the key with
+storage_path the cache root, so a rerun of the same key resumes from its last checkpoint),
+`samples_epochNNN.png`, `losses.csv`, `real_samples.png`, `pool.pt` and `meta.json` (written last:
+its presence with status ok or diverged is what "complete" means). Two studies that need one key
+at the same time train it once: a lock per key (trainables.cache_lock) makes the second wait.
 """
 
 from __future__ import annotations
@@ -25,15 +28,15 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from trainables import data, gan_train, quality
+from trainables import cache_lock, data, gan_pool, gan_train, quality
 from trainables.grids import class_grid_png
 from trainables.storage import Store
 
-GAN_CODE_VERSION = 2  # 2: BatchNorm in the abadi generator
-KEY_FIELDS = ("dataset", "size", "seed", "arch", "conditioning", "alpha", "epochs", "batch_size", "lr",
-              "beta1", "pool_per_class")
+GAN_CODE_VERSION = 3  # 2: BatchNorm in the abadi generator; 3: global batch, validation split, pool blocks
+KEY_FIELDS = ("dataset", "validation", "size", "seed", "arch", "conditioning", "alpha", "epochs", "batch_size",
+              "lr", "beta1")
 COMPLETE_STATUSES = ("ok", "diverged")
-META_FILE, POOL_FILE = "meta.json", "pool.pt"
+META_FILE, POOL_FILE = gan_pool.META_FILE, gan_pool.POOL_FILE
 TRAIN_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's list of a run's checkpoints
 # Which per-class path "auto" picks, by device type. CPU: measured on the 2-core build machine
 # (abadi, alpha 1, batch 64, 500 mnist-5k images, interleaved epochs of the same train_step): the
@@ -63,7 +66,8 @@ class GanJob:
     batch_size: int
     lr: float
     beta1: float
-    pool_per_class: int  # synthetic images per class written to pool.pt
+    pool_per_class: int  # synthetic images per class pool.pt must hold (at least)
+    validation: int = 0  # images held out of the training split before the subset is drawn
     workers: int = 1
     checkpoint_every: int = 5
     max_failures: int = 1
@@ -89,38 +93,40 @@ class GanJob:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GAN {name} must be a whole number >= 1, got {value!r}")
+        if self.batch_size % self.workers:
+            raise ValueError(f"GAN batch_size {self.batch_size} (the global batch) is not divisible by "
+                             f"its {self.workers} workers")
         if not (float(self.lr) > 0 and 0 <= float(self.beta1) < 1 and float(self.alpha) > 0):
             raise ValueError(f"GAN needs lr > 0, 0 <= beta1 < 1 and alpha > 0; got lr={self.lr}, "
                              f"beta1={self.beta1}, alpha={self.alpha}")
 
 
-def gan_dir(study_root: str, key: str) -> str:
-    """`<study_root>/gans/<key>` (a path or URI)."""
-    return Store(study_root).uri("gans", key)
+def gan_dir(cache_root: str, key: str) -> str:
+    """`<cache_root>/<key>` (a path or URI)."""
+    return Store(cache_root).uri(key)
 
 
-def _store(study_root: str, key: str) -> Store:
-    return Store(study_root).sub("gans", key)
+def _store(cache_root: str, key: str) -> Store:
+    return Store(cache_root).sub(key)
 
 
-def read_meta(study_root: str, key: str) -> dict:
-    return json.loads(_store(study_root, key).read_text(META_FILE))
+def read_meta(cache_root: str, key: str) -> dict:
+    return json.loads(_store(cache_root, key).read_text(META_FILE))
 
 
-def _sha256(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()
+_sha256 = gan_pool.sha256
 
 
-def is_complete(study_root: str, key: str) -> bool:
+def is_complete(cache_root: str, key: str) -> bool:
     """meta.json says ok or diverged, and for ok the pool's size and sha256 match the meta."""
-    return completion_problem(study_root, key) is None
+    return completion_problem(cache_root, key) is None
 
 
-def completion_problem(study_root: str, key: str) -> str | None:
+def completion_problem(cache_root: str, key: str) -> str | None:
     """None when the key is complete; else why not, in words a user can act on ("not trained yet",
     "pool.pt is 812 bytes but meta.json says 30613", ...). A truncated or altered pool is caught
     by its size and sha256 recorded in meta.json."""
-    store = _store(study_root, key)
+    store = _store(cache_root, key)
     if not store.exists(META_FILE):
         return "not trained yet"
     try:
@@ -142,7 +148,7 @@ def completion_problem(study_root: str, key: str) -> str | None:
     return None
 
 
-def discard_unusable_checkpoints(study_root: str, key: str) -> str | None:
+def discard_unusable_checkpoints(cache_root: str, key: str) -> str | None:
     """Make sure a rerun of the key does not restore from a checkpoint it cannot read.
 
     Ray Train restores the newest checkpoint its snapshot file lists; a truncated state.pt (a disk
@@ -151,7 +157,7 @@ def discard_unusable_checkpoints(study_root: str, key: str) -> str | None:
     every checkpoint of the key are removed, so the run starts from scratch. Returns what was
     wrong, or None when there was nothing to discard.
     """
-    store = _store(study_root, key)
+    store = _store(cache_root, key)
     checkpoints = [name for name in store.listdir() if name.startswith("checkpoint_epoch")]
     problem = None
     if store.exists(TRAIN_SNAPSHOT_FILE):
@@ -172,12 +178,9 @@ def discard_unusable_checkpoints(study_root: str, key: str) -> str | None:
     return problem
 
 
-def load_pool(study_root: str, key: str) -> data.ImageSet:
+def load_pool(cache_root: str, key: str) -> data.ImageSet:
     """The key's synthetic pool as an ImageSet (class names from meta.json)."""
-    store = _store(study_root, key)
-    payload = torch.load(io.BytesIO(store.read_bytes(POOL_FILE)), weights_only=True)
-    classes = tuple(read_meta(study_root, key)["classes"])
-    return data.ImageSet(payload["images"], payload["labels"], classes)
+    return gan_pool.load_pool(_store(cache_root, key), read_meta(cache_root, key)["classes"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,15 +191,15 @@ def resolve_grouping(job: GanJob, use_gpu: bool) -> str:
     return AUTO_GROUPING["cuda" if use_gpu else "cpu"] if job.grouping == "auto" else job.grouping
 
 
-def train_loop_config(job: GanJob, real_ref, study_root: str, grouping: str) -> dict:
+def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> dict:
     """The config every Train worker gets (plus the test hooks forwarded from this process's env)."""
     nan_epoch, fail_marker = gan_train._test_hooks({})
     return {
         "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
         "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
-        "batch_size": job.batch_size, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
+        "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
         "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
-        "gan_dir": gan_dir(study_root, job.key()),
+        "gan_dir": gan_dir(cache_root, job.key()),
         "_inject_nan_at_epoch": nan_epoch, "_fail_once_marker": fail_marker,
     }
 
@@ -254,8 +257,8 @@ def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict
     return timing
 
 
-def build_trainer(job: GanJob, real_ref, study_root: str, grouping: str, use_gpu: bool):
-    """The TorchTrainer that trains job's key: one run named after the key under `<study_root>/gans`."""
+def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu: bool):
+    """The TorchTrainer that trains job's key: one run named after the key under `<cache_root>/gans`."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -263,12 +266,12 @@ def build_trainer(job: GanJob, real_ref, study_root: str, grouping: str, use_gpu
         os.environ.setdefault(name, value)  # read by fit(), which passes it on to the Train controller
     return TorchTrainer(
         gan_train.train_loop_per_worker,
-        train_loop_config=train_loop_config(job, real_ref, study_root, grouping),
+        train_loop_config=train_loop_config(job, real_ref, cache_root, grouping),
         scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": job.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
         run_config=RunConfig(
             name=job.key(),  # deterministic: a rerun of the key finds and resumes its checkpoints
-            storage_path=Store(study_root).uri("gans"),
+            storage_path=Store(cache_root).uri(),
             failure_config=FailureConfig(max_failures=job.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=_tune_callbacks(),
@@ -276,28 +279,44 @@ def build_trainer(job: GanJob, real_ref, study_root: str, grouping: str, use_gpu
     )
 
 
-def run_gan_job(job: GanJob, study_root: str, real_ref, use_gpu: bool | None = None) -> dict:
-    """Train job's GAN key with Ray Train unless complete in storage; write its outputs; return meta.
+def run_gan_job(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None = None,
+                say=lambda text: print(text, flush=True)) -> dict:
+    """Make job's GAN key complete in the cache with a pool of at least job.pool_per_class images per
+    class: reuse it, grow its pool, or train it with Ray Train; return its meta.
 
-    `real_ref` is (train, test) ImageSets or a Ray ObjectRef to that tuple. Divergence returns meta
-    with status "diverged" (it does not raise); a run that fails beyond FailureConfig(max_failures)
-    writes meta with status "error" and raises.
+    `real_ref` is (train, test[, validation]) ImageSets or a Ray ObjectRef to that tuple, train being
+    the training split after the validation split was held out. Holds the key's lock throughout, so
+    a second study needing the key waits and then reuses it. Divergence returns meta with status
+    "diverged" (it does not raise); a run that fails beyond FailureConfig(max_failures) writes meta
+    with status "error" and raises.
     """
-    import ray
-
     job.check()
     key = job.key()
-    if is_complete(study_root, key):
-        return read_meta(study_root, key)
+    with cache_lock.hold(Store(cache_root), key,
+                         on_wait=lambda holder: say(f"[study] GAN {key}: being trained by {holder}; waiting for it")):
+        if is_complete(cache_root, key):
+            meta = read_meta(cache_root, key)
+            if meta.get("status") == "ok" and meta["pool"]["per_class"] < job.pool_per_class:
+                say(f"[study] GAN {key}: growing its pool from {meta['pool']['per_class']} to "
+                    f"{job.pool_per_class} images per class (no retraining)")
+                meta = gan_pool.grow_pool(job, _store(cache_root, key), meta)
+            return meta
+        return _train(job, cache_root, real_ref, use_gpu, say)
+
+
+def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) -> dict:
+    import ray
+
+    key = job.key()
     started = time.time()
-    store = _store(study_root, key)
-    problem = discard_unusable_checkpoints(study_root, key)
+    store = _store(cache_root, key)
+    problem = discard_unusable_checkpoints(cache_root, key)
     if problem:
-        print(f"[study] GAN {key}: {problem}; training it from scratch", flush=True)
+        say(f"[study] GAN {key}: {problem}; training it from scratch")
     use_gpu = _gpus_present() if use_gpu is None else use_gpu
     grouping = resolve_grouping(job, use_gpu)
     ref = real_ref if isinstance(real_ref, ray.ObjectRef) else ray.put(tuple(real_ref))
-    trainer = build_trainer(job, ref, study_root, grouping, use_gpu)
+    trainer = build_trainer(job, ref, cache_root, grouping, use_gpu)
     meta = asdict(job) | {"key": key, "key_fields": job.key_fields(), "grouping": grouping, "use_gpu": use_gpu,
                           "versions": _versions(), "quality_note": quality.QUALITY_NOTE}
     fit_started = time.time()
@@ -323,38 +342,10 @@ def run_gan_job(job: GanJob, study_root: str, real_ref, use_gpu: bool | None = N
     meta["classes"] = list(real.classes)
     store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes), "real_samples.png")
     if outcome["status"] == "ok":
-        meta |= _write_pool_and_scores(job, result.checkpoint, real, test, grouping, store)
+        meta |= gan_pool.write_pool_and_scores(job, result.checkpoint, real, test, grouping, store)
     meta["seconds"] = time.time() - started
     store.write_text(json.dumps(_json_safe(meta), indent=2), META_FILE)  # last: marks the key complete
     return _json_safe(meta)
-
-
-def _write_pool_and_scores(job: GanJob, checkpoint, real: data.ImageSet, test: data.ImageSet,
-                           grouping: str, store: Store) -> dict:
-    """Generate pool.pt from the final checkpoint's generator, then score it; meta fields."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    spec = gan_train.GanSpec(job.arch, job.conditioning, float(job.alpha), real.shape, real.num_classes,
-                             grouping, job.seed)
-    with checkpoint.as_directory() as directory:
-        state = gan_train.read_state(directory)
-    generator, _ = gan_train.build_models(spec)
-    generator.load_state_dict(state["generator"])
-    generator.to(device)
-    started = time.perf_counter()
-    pool = gan_train.generate(generator, spec, job.pool_per_class, gan_train.derive_seed(job.seed, "pool"),
-                              device, classes=real.classes)
-    generate_seconds = time.perf_counter() - started
-    buffer = io.BytesIO()
-    torch.save({"images": pool.images, "labels": pool.labels}, buffer)
-    payload = buffer.getvalue()
-    store.write_bytes(payload, POOL_FILE)
-    scores = quality.quality_scores(real, test, pool, seed=job.seed, device=device)
-    return {
-        "pool": {"file": POOL_FILE, "bytes": len(payload), "sha256": _sha256(payload), "images": len(pool),
-                 "per_class": job.pool_per_class, "generate_seconds": generate_seconds,
-                 "checkpoint_epoch": int(state["epoch"])},
-        **scores,  # flat in meta.json: gan_train_acc, gan_test_acc, frechet_distance, sample_diversity, ...
-    }
 
 
 def job_from_dict(values: dict) -> GanJob:

@@ -304,23 +304,33 @@ def fixed_noise(spec: GanSpec, latent_dim: int, columns: int = GRID_COLUMNS) -> 
             labels.view(spec.num_classes, columns))
 
 
+POOL_BLOCK = 1024  # images per generator call when drawing a pool; fixed, so pools grow by prefix
+
+
 @torch.no_grad()
 def generate(generator_group: nn.Module, spec: GanSpec, per_class: int, seed: int, device: torch.device,
-             classes: tuple[str, ...] | None = None, batch: int = 1024) -> data.ImageSet:
-    """per_class images of every class as uint8, in large no-grad batches (eval mode)."""
+             classes: tuple[str, ...] | None = None) -> data.ImageSet:
+    """per_class images of every class as uint8, in no-grad blocks (eval mode).
+
+    Blocks have one fixed shape (about POOL_BLOCK images, the same count per class, never one: the
+    per-class generators use batch statistics, undefined for one image) and each block's noise comes
+    from (seed, block index) alone. So the first m images of every class are the same whatever
+    per_class is: a pool grows by drawing more blocks, and a trial that takes the first R x n images
+    gets the same ones from a pool of any size (data.take_balanced).
+    """
     latent_dim = GANS[spec.arch].latent_dim
-    noise_gen = torch.Generator().manual_seed(seed)
+    step = max(2, POOL_BLOCK // spec.num_classes)
     was_training = generator_group.training
     generator_group.eval()
     chunks, label_chunks = [], []
-    # About `batch` images per call: (K, b) from a per-class stack, K*b labelled ones conditionally.
-    for b in _chunk_sizes(per_class, max(2, batch // spec.num_classes)):
+    for block in range(math.ceil(per_class / step)):
+        noise_gen = torch.Generator().manual_seed(derive_seed(seed, "pool-block", block))
         if spec.conditioning == "conditional":
-            labels = torch.arange(spec.num_classes).repeat_interleave(b)[None]
+            labels = torch.arange(spec.num_classes).repeat_interleave(step)[None]
             z = torch.randn(1, labels.shape[1], latent_dim, generator=noise_gen)
         else:
-            labels = torch.arange(spec.num_classes)[:, None].expand(-1, b)
-            z = torch.randn(spec.num_classes, b, latent_dim, generator=noise_gen)
+            labels = torch.arange(spec.num_classes)[:, None].expand(-1, step)
+            z = torch.randn(spec.num_classes, step, latent_dim, generator=noise_gen)
         with fit._autocast(device):
             images = generator_group(z.to(device), labels.to(device)).float()
         chunks.append(data.to_uint8(images.flatten(0, 1)).cpu())
@@ -328,21 +338,7 @@ def generate(generator_group: nn.Module, spec: GanSpec, per_class: int, seed: in
     generator_group.train(was_training)
     classes = classes or tuple(str(k) for k in range(spec.num_classes))
     pool = data.ImageSet(torch.cat(chunks), torch.cat(label_chunks), tuple(classes))
-    if len(pool) > per_class * spec.num_classes:  # per_class == 1: one extra drawn per class, see _chunk_sizes
-        pool = data.take_balanced(pool, per_class * spec.num_classes, seed)
-    return pool
-
-
-def _chunk_sizes(total: int, step: int) -> list[int]:
-    """Chunk sizes summing to `total` (or 2 when total is 1), none smaller than 2.
-
-    Per-class generators use batch statistics in their BatchNorm layers (no running stats, see the
-    module docstring), which are undefined for a batch of one image.
-    """
-    sizes = [step] * (total // step) + ([total % step] if total % step else [])
-    if sizes and sizes[-1] == 1:
-        sizes = sizes[:-2] + [sizes[-2] + 1] if len(sizes) > 1 else [2]
-    return sizes
+    return pool.select(data.first_per_class(pool.labels, [per_class] * spec.num_classes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,12 +385,11 @@ def _test_hooks(config: dict) -> tuple[int | None, str | None]:
 
 def resolve_real(real_ref) -> tuple[data.ImageSet, data.ImageSet]:
     """(train, test) from a tuple or a Ray ObjectRef to one."""
-    if isinstance(real_ref, tuple | list):
-        return real_ref[0], real_ref[1]
-    import ray
+    if not isinstance(real_ref, tuple | list):
+        import ray
 
-    train, test = ray.get(real_ref)
-    return train, test
+        real_ref = ray.get(real_ref)
+    return real_ref[0], real_ref[1]   # a study also puts its validation set third
 
 
 def _all_reduce_sum(values: torch.Tensor, world: int) -> torch.Tensor:

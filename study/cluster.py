@@ -1,0 +1,67 @@
+"""The Ray connection and what the cluster can hold: join or start Ray, refuse impossible GPU
+requests, and size the number of concurrent trials."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from study.folder import StudyError
+
+
+def connect_ray(address: str | None) -> None:
+    """Join a cluster when one is named (or when running inside `ray job submit`), else start one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    # Fault-injection switches must reach the worker processes of an embedded cluster too.
+    env_vars = {k: v for k, v in os.environ.items() if k.startswith("STUDY_")}
+    runtime_env = {"env_vars": env_vars} if env_vars else None
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        return
+    # The dashboard (on 127.0.0.1 only) shows trials live, and Ray Train's placement-group cleaner
+    # queries actor state through it: without it, that cleaner logs a warning every few seconds.
+    context = ray.init(include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=runtime_env,
+                       log_to_driver=True)
+    if context.dashboard_url:
+        print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
+
+
+def check_gpu_request(spec, joined_cluster: bool) -> None:
+    """GPU trials on a machine without GPUs would wait forever: refuse them up front on an embedded
+    cluster (nothing will ever add a GPU); on a joined cluster an autoscaler may still add GPU nodes."""
+    _, gpus = cluster_capacity()
+    if spec.resources.gpus_per_trial > 0 and gpus == 0:
+        if not joined_cluster:
+            raise StudyError(
+                f"resources.gpus_per_trial: {spec.resources.gpus_per_trial:g} but this machine has no GPU; "
+                "allowed: 0 on a CPU-only machine (--set resources.gpus_per_trial=0), or run on a GPU cluster "
+                "with --address")
+        print("[study] no GPU in the cluster yet: trials wait for the autoscaler to add GPU nodes", flush=True)
+
+
+def gans_use_gpu(spec) -> bool:
+    """GANs train on GPUs when the cluster has some, or when the study asks for GPUs (an autoscaling
+    cluster starts its GPU workers from zero, so none may be visible when the GAN stage starts)."""
+    _, gpus = cluster_capacity()
+    return gpus > 0 or spec.resources.gpus_per_trial > 0
+
+
+def cluster_capacity() -> tuple[float, float]:
+    import ray
+
+    resources = ray.cluster_resources()
+    return float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+
+
+def trials_that_fit(cpus_per_trial: float, gpus_per_trial: float) -> int | None:
+    cpus, gpus = cluster_capacity()
+    fits = math.floor(cpus / cpus_per_trial) if cpus_per_trial > 0 else 10**6
+    if gpus_per_trial > 0:
+        if not gpus:  # an autoscaling cluster with no GPU node yet: Tune queues trials by resources
+            return None
+        fits = min(fits, math.floor(gpus / gpus_per_trial))
+    return max(1, fits)

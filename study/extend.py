@@ -1,0 +1,53 @@
+"""`study resume DIR --set k=v`: extend a study without touching what it already finished.
+
+An extension is allowed when every trial of the old plan is still in the new one with the same
+settings (more seeds, sizes, ratios, classifiers, or a list key that gains values), and nothing that
+changes what a finished trial means is touched (the dataset, the validation split, how seeds pick
+subsets and GANs, the search mode). Then only the new trials and GANs run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from study import plan
+from study.checks import SpecError, show
+from study.spec import Spec, spec_to_dict
+
+# Keys outside the trial settings whose change would change the finished trials' numbers.
+FROZEN_KEYS = ("dataset", "eval.validation", "gan.repeats", "search.mode")
+ALLOWED = ("more seeds, sizes, mix.ratios, classifier.name, gan.alpha, or more values of any list key "
+           "of [gan], [classifier] and [mix]")
+
+
+def _flat(table: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_keys(old: Spec, new: Spec) -> list[str]:
+    before, after = _flat(spec_to_dict(old)), _flat(spec_to_dict(new))
+    return [key for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
+
+
+def check_extension(old: Spec, new: Spec) -> None:
+    """SpecError naming the key when `new` would change or drop a trial of `old`."""
+    changed = changed_keys(old, new)
+    for key in FROZEN_KEYS:
+        if key in changed:
+            before, after = _flat(spec_to_dict(old)).get(key), _flat(spec_to_dict(new)).get(key)
+            raise SpecError(key, f"changing it from {show(before)} to {show(after)} would change the finished "
+                                 "trials; start a new study with `study run --name NEW` instead", ALLOWED)
+    if old.search.mode != "grid" and changed:
+        raise SpecError(changed[0], "an Optuna study cannot be extended with --set", "resume without --set")
+    new_points = {plan.point_identity(p) for p in plan.grid_points(new)}
+    dropped = [p for p in plan.grid_points(old) if plan.point_identity(p) not in new_points]
+    if dropped:
+        key = next((k for k in changed if k != "seeds"), changed[0] if changed else "--set")
+        raise SpecError(key, f"the new value leaves out or changes {len(dropped)} finished or planned trial(s), "
+                             f"e.g. {plan.trial_name(dropped[0])}", ALLOWED)

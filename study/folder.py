@@ -1,0 +1,89 @@
+"""The study folder `<storage>/<name>/`: the checks before anything is written, spec.toml, env.json,
+and run.json (where the study's GANs live, so `study resume` finds the same cache)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from study.spec import spec_to_toml
+from trainables.storage import Store
+
+RUN_FILE = "run.json"
+CACHE_FOLDER = "gan-cache"
+
+
+class StudyError(ValueError):
+    """A problem with the study folder the user can fix (exit code 2 on the command line)."""
+
+
+def default_cache(storage: str) -> str:
+    """One content-addressed GAN cache per storage root, shared by every study there."""
+    return Store(storage).uri(CACHE_FOLDER)
+
+
+@dataclass
+class StudyFolder:
+    store: Store
+
+    @classmethod
+    def for_spec(cls, storage: str, name: str) -> StudyFolder:
+        return cls(Store(storage).sub(name))
+
+    @property
+    def root(self) -> str:
+        return self.store.uri()
+
+    def check(self, spec, *, resume: bool) -> str:
+        """Refuse an unwritable storage or a folder holding a different spec; returns the spec's TOML.
+        Writes nothing but the (empty) folder, so a refused run leaves nothing a rerun could trip on."""
+        try:
+            self.store.makedirs()
+            self.store.check_writable()
+        except OSError as err:
+            raise StudyError(f"--storage: cannot write to {self.root} ({err.strerror or err}); "
+                             "allowed: a writable folder or an s3:// / gs:// URI") from None
+        text = spec_to_toml(spec)
+        if self.store.exists("spec.toml") and self.store.read_text("spec.toml") != text and not resume:
+            raise StudyError(
+                f"{self.root}: holds a study with a different spec; allowed: --name NEW to start "
+                f"another study, or `study resume {self.root}` to continue this one")
+        return text
+
+    def recorded_cache(self) -> str | None:
+        """The GAN cache an earlier run of this study used, if any."""
+        if not self.store.exists(RUN_FILE):
+            return None
+        return json.loads(self.store.read_text(RUN_FILE)).get("gan_cache")
+
+    def prepare(self, spec, *, resume: bool, gan_cache: str) -> None:
+        """Write spec.toml (once, or the extended spec of `resume --set`), run.json and env.json."""
+        text = self.check(spec, resume=resume)
+        if not self.store.exists("spec.toml") or self.store.read_text("spec.toml") != text:
+            self.store.write_text(text, "spec.toml")
+        self.store.write_text(json.dumps({"gan_cache": gan_cache}, indent=2) + "\n", RUN_FILE)
+        self.store.write_text(json.dumps(environment_info(), indent=2, sort_keys=True) + "\n", "env.json")
+
+
+def environment_info() -> dict:
+    """Versions, git sha and devices: what a reader needs to trust (or rerun) the numbers."""
+    import optuna
+    import ray
+    import torch
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
+        "optuna": optuna.__version__, "git_sha": sha, "platform": platform.platform(),
+        "cpus": os.cpu_count(), "gpus": devices,
+        "devices": [f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})", *devices],
+    }

@@ -1,0 +1,232 @@
+"""The plan of a study: its trials (grid points, or Optuna's search space), their names, and the
+GAN each trial reads. One home for "which trials", "which GAN" and "what is it called".
+
+A *point* is one classifier trial's settings as a flat dict, in results.csv's column names:
+`size`, `seed`, and one column per setting of [gan], [classifier] and [mix] (COLUMNS). A point that
+uses no synthetic images (R = 0 with the real images) has every GAN column set to None: one such
+trial is the baseline of every GAN arm, so it runs once, not once per alpha or GAN recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from typing import Any
+
+from study.schema import AXIS_SECTIONS, Spec, as_values
+
+# Section keys that are not trial settings: how a study runs, or tables of other keys.
+NOT_SETTINGS = {("gan", "repeats"), ("gan", "workers"), ("gan", "checkpoint_every"), ("classifier", "compile"),
+                ("classifier", "by_name")}
+# results.csv's names for the settings that every study has (DESIGN.md, "What a run writes");
+# any other setting is `<section>_<key>`.
+COLUMN_NAMES = {("gan", "alpha"): "alpha", ("gan", "arch"): "gan_arch", ("gan", "conditioning"): "conditioning",
+                ("classifier", "name"): "classifier", ("mix", "ratios"): "ratio", ("mix", "real"): "real",
+                ("mix", "augment"): "augment"}
+
+
+def column_name(section: str, key: str) -> str:
+    return COLUMN_NAMES.get((section, key), f"{section}_{key}")
+
+
+def settings(spec: Spec) -> list[tuple[str, str, str]]:
+    """(section, key, column) of every trial setting, in grid order (GAN, mix, classifier)."""
+    import dataclasses
+
+    out = []
+    for section in AXIS_SECTIONS:
+        for f in dataclasses.fields(getattr(spec, section)):
+            if (section, f.name) not in NOT_SETTINGS:
+                out.append((section, f.name, column_name(section, f.name)))
+    return out
+
+
+def gan_columns(spec: Spec) -> list[str]:
+    """The columns that describe the GAN a trial reads: meaningless for a trial that reads none."""
+    return [column for section, _, column in settings(spec) if section == "gan"]
+
+
+def varying_columns(spec: Spec) -> list[str]:
+    """Columns of the settings that take more than one value in this study."""
+    return [column for section, key, column in settings(spec)
+            if len(as_values(getattr(getattr(spec, section), key))) > 1
+            or (section == "classifier" and any(key in t for t in spec.classifier.by_name.values()))]
+
+
+def uses_gan(point: dict) -> bool:
+    """Whether the trial adds synthetic images (R > 0) or trains on them alone."""
+    return float(point["ratio"]) > 0 or not bool(point["real"])
+
+
+def trains_on_nothing(point: dict) -> bool:
+    return float(point["ratio"]) == 0 and not bool(point["real"])
+
+
+def resolve_point(spec: Spec, point: dict) -> dict:
+    """A point with its classifier's [classifier.NAME] overrides applied and, when it reads no GAN,
+    its GAN columns blanked. The one place a trial's settings are decided (grid and Optuna alike)."""
+    point = dict(point)
+    for key, value in spec.classifier.by_name.get(point["classifier"], {}).items():
+        point[column_name("classifier", key)] = value
+    point["ratio"] = float(point["ratio"])
+    if not uses_gan(point):
+        point.update({column: None for column in gan_columns(spec)})
+    elif point.get("alpha") is not None:
+        point["alpha"] = float(point["alpha"])
+    return point
+
+
+def _setting_values(spec: Spec) -> list[tuple[str, list]]:
+    return [(column, as_values(getattr(getattr(spec, section), key))) for section, key, column in settings(spec)]
+
+
+def grid_points(spec: Spec) -> list[dict[str, Any]]:
+    """Every combination of size x settings x seed once, in a fixed order (sizes outermost, seeds
+    innermost), without the combinations that train on nothing and without repeats (R = 0 points
+    do not repeat per GAN setting; per-classifier overrides can merge points)."""
+    columns = [("size", list(spec.sizes)), *_setting_values(spec), ("seed", list(range(spec.seeds)))]
+    names = [name for name, _ in columns]
+    points, seen = [], set()
+    for values in itertools.product(*(values for _, values in columns)):
+        point = dict(zip(names, values, strict=True))
+        if trains_on_nothing(point):
+            continue
+        point = resolve_point(spec, point)
+        identity = point_identity(point)
+        if identity not in seen:
+            seen.add(identity)
+            points.append(point)
+    return points
+
+
+def skipped_combinations(spec: Spec) -> int:
+    """How many grid combinations train on nothing (synthetic only at R = 0) and are left out."""
+    reals = [real for real in as_values(spec.mix.real) if not real]
+    zeros = [r for r in spec.mix.ratios if r == 0]
+    others = math.prod(len(as_values(getattr(getattr(spec, section), key))) for section, key, _ in settings(spec)
+                       if (section, key) not in (("mix", "real"), ("mix", "ratios")))
+    return len(reals) * len(zeros) * others * len(spec.sizes) * spec.seeds
+
+
+def point_identity(point: dict) -> str:
+    """Canonical JSON of a point: 1 and 1.0 are the same setting."""
+    return json.dumps({k: (float(v) if isinstance(v, int | float) and not isinstance(v, bool) and k not in
+                           ("size", "seed") else v) for k, v in point.items()}, sort_keys=True)
+
+
+def trial_name(point: dict) -> str:
+    """Deterministic, readable, unique: the main settings in words, then 6 hex digits of the whole
+    point, so a study extended with new values keeps the names (and records) of its old trials."""
+    parts = [str(point["classifier"]), f"n{point['size']}", f"r{float(point['ratio']):g}"]
+    if uses_gan(point) and point.get("alpha") is not None:
+        parts.append(f"a{float(point['alpha']):g}")
+    if not point["real"]:
+        parts.append("synthetic")
+    if point.get("augment", "none") != "none":
+        parts.append(str(point["augment"]))
+    parts.append(f"s{point['seed']}")
+    digest = hashlib.sha256(point_identity(point).encode()).hexdigest()[:6]
+    return "_".join(parts + [digest])
+
+
+# --------------------------------------------------------------------------------------------------
+# Optuna
+# --------------------------------------------------------------------------------------------------
+
+def samples_ratio_range(spec: Spec) -> bool:
+    return spec.search.mode == "optuna" and spec.search.ratio_range is not None
+
+
+def candidate_ratios(spec: Spec) -> tuple[float, ...]:
+    """The ratios trials may use: mix.ratios, or the bounds (lo, hi) of search.ratio_range when
+    Optuna samples R continuously from it (search.ratio_range is ignored in grid mode)."""
+    return spec.search.ratio_range if samples_ratio_range(spec) else spec.mix.ratios
+
+
+def max_ratio(spec: Spec) -> float:
+    return max(candidate_ratios(spec))
+
+
+def optuna_space(spec: Spec) -> dict:
+    """Tune's search space for OptunaSearch: a categorical per axis, constants for the rest. Every
+    Optuna trial uses seed 0: a repeat is not a hyperparameter to tune."""
+    import ray.tune as tune
+
+    space: dict[str, Any] = {"size": tune.choice(list(spec.sizes)), "seed": 0}
+    for section, key, column in settings(spec):
+        values = as_values(getattr(getattr(spec, section), key))
+        space[column] = tune.choice(values) if len(values) > 1 else values[0]
+    if spec.search.ratio_range:
+        space["ratio"] = tune.uniform(*spec.search.ratio_range)
+    return space
+
+
+def optuna_points(spec: Spec) -> list[dict]:
+    """Every GAN-using point Optuna can draw (seed 0), at the largest R it can draw: what the GAN
+    stage must train beforehand, with pools big enough for any draw."""
+    import dataclasses
+
+    widest = dataclasses.replace(spec, seeds=1, mix=dataclasses.replace(spec.mix, ratios=(max_ratio(spec),)),
+                                 search=dataclasses.replace(spec.search, mode="grid"))
+    return grid_points(widest)
+
+
+def trial_points(spec: Spec) -> list[dict]:
+    """The points the study trains: the grid, or the points Optuna may draw."""
+    return grid_points(spec) if spec.search.mode == "grid" else optuna_points(spec)
+
+
+# --------------------------------------------------------------------------------------------------
+# GANs: which one a trial reads
+# --------------------------------------------------------------------------------------------------
+
+def subset_seed(spec: Spec, seed: int) -> int:
+    """The seed of the real subset and its GAN: the trial's seed, or 0 for every trial under
+    gan.repeats = "once" (one GAN per subset, the classifier repeated per seed: Abadi's protocol)."""
+    return 0 if spec.gan.repeats == "once" else int(seed)
+
+
+def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
+    """The GanJob a point reads (its key ignores the pool size: a pool grows on demand)."""
+    from trainables.gan_stage import GanJob
+
+    return GanJob(
+        dataset=spec.dataset, data_root=spec.data_root, validation=int(validation), size=point["size"],
+        seed=subset_seed(spec, point["seed"]), arch=point["gan_arch"], conditioning=point["conditioning"],
+        alpha=float(point["alpha"]), epochs=int(point["gan_epochs"]), batch_size=int(point["gan_batch_size"]),
+        lr=float(point["gan_lr"]), beta1=float(point["gan_beta1"]), pool_per_class=pool_per_class,
+        workers=spec.gan.workers, checkpoint_every=spec.gan.checkpoint_every, max_failures=spec.faults.max_failures)
+
+
+def synthetic_count(ratio: float, size: int) -> int:
+    """Synthetic images a trial adds: round(R x n), the paper's definition of the ratio R."""
+    return int(round(ratio * size))
+
+
+def resolved_size(size, train_size: int) -> int:
+    return train_size if size == "full" else int(size)
+
+
+def pool_per_class_needed(ratio: float, n: int, num_classes: int) -> int:
+    """Synthetic images per class a pool needs for R x n class-balanced images, and never fewer than
+    n / K: the quality scores are computed on the first n images of every pool (R = 1), so that they
+    do not depend on how far a pool has grown."""
+    synthetic = synthetic_count(max(ratio, 1.0), n)
+    return math.ceil(synthetic / num_classes) + 1   # + 1: a remainder goes one each to the first classes
+
+
+def gan_jobs(spec: Spec, train_size: int, num_classes: int, validation: int) -> dict:
+    """GAN key -> GanJob for every GAN some trial reads, each with the pool its largest R needs."""
+    jobs: dict = {}
+    for point in trial_points(spec):
+        if not uses_gan(point):
+            continue
+        n = resolved_size(point["size"], train_size)
+        per_class = pool_per_class_needed(float(point["ratio"]), n, num_classes)
+        job = gan_job(spec, point, validation, per_class)
+        key = job.key()
+        if key not in jobs or jobs[key].pool_per_class < per_class:
+            jobs[key] = job
+    return dict(sorted(jobs.items()))

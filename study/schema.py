@@ -1,0 +1,239 @@
+"""The study file's schema: one frozen dataclass per section, each field with its default and its checker.
+
+Defaults describe a quick offline study on mnist-5k. A field whose checker is `Axis` (or `ListOf`)
+may be a list: each list is an axis of the grid. `Fixed` fields say how a study runs and take one
+value. `build` turns a parsed TOML table into these dataclasses, refusing unknown keys.
+
+Sections and keys beyond DESIGN.md's example:
+  [gan]        checkpoint_every (epochs between checkpoints and sample grids), beta1 (Adam's beta1;
+               0.5 as in Radford et al.'s DCGAN)
+  [classifier] compile (torch.compile the classifier; pays off on GPU for long runs), patience
+               (early-stop: evaluations without a better validation accuracy before stopping),
+               [classifier.NAME] sub-tables overriding keys for one classifier
+  [search]     seed (the searcher's seed), max_concurrent (0 = as many trials as resources allow),
+               asha (stop weak Optuna trials early), ratio_range (optuna only: sample R uniformly
+               from [lo, hi] instead of from mix.ratios)
+  [faults]     max_failures (how often a crashed GAN run or classifier trial is retried)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from study.checks import (
+    Axis,
+    Bool,
+    Choice,
+    CountOrAuto,
+    Fixed,
+    Float,
+    Int,
+    ListOf,
+    OptionalRange,
+    Size,
+    SpecError,
+    Str,
+    show,
+    suggest,
+    type_name,
+)
+
+CONDITIONINGS = ("per-class", "conditional")
+SEARCH_MODES = ("grid", "optuna")
+AUGMENTS = ("none", "classic")
+# epochs: the papers' protocol (epochs over the mixed set: R x n more images means more updates);
+# steps: every R of a cell gets the updates of `epochs` epochs over the real subset alone;
+# early-stop: evaluated every real-subset epoch's worth of updates, stopped after `patience`
+# evaluations without a better validation accuracy, at most `epochs` evaluations.
+SCHEDULES = ("epochs", "steps", "early-stop")
+GAN_REPEATS = ("per-seed", "once")
+REPORT_METRICS = ("test_acc_at_best_val", "test_acc", "test_acc_max", "f1")
+SEARCH_METRICS = ("val_acc_max", "val_acc", "test_acc_at_best_val", "test_acc", "test_acc_max", "f1")
+TEST_METRICS = frozenset(m for m in SEARCH_METRICS if not m.startswith("val_"))
+VALIDATION_CAP = 5000      # "auto": 10% of the training split, at most this many images
+VALIDATION_FRACTION = 0.1
+
+
+def _field(default: Any, check) -> Any:
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
+def _section(cls: type) -> Any:
+    return field(default_factory=cls, metadata={"section": cls})
+
+
+@dataclass(frozen=True)
+class GanSpec:
+    """The GAN trained on each real subset (Abadi 3.2; Xing 2.2.2; Hooda III; Zhang & Wu 2.2)."""
+
+    arch: str | tuple[str, ...] = _field("abadi", Axis(Str()))
+    conditioning: str | tuple[str, ...] = _field("per-class", Axis(Choice(CONDITIONINGS)))
+    alpha: tuple[float, ...] = _field((1.0,), ListOf(Float(0.0, exclusive=True)))
+    epochs: int | tuple[int, ...] = _field(30, Axis(Int(1)))
+    batch_size: int | tuple[int, ...] = _field(64, Axis(Int(1)))   # global: each of W workers takes batch/W
+    lr: float | tuple[float, ...] = _field(2e-4, Axis(Float(0.0, exclusive=True)))
+    beta1: float | tuple[float, ...] = _field(0.5, Axis(Float(0.0, maximum=1.0)))
+    repeats: str = _field("per-seed", Fixed(Choice(GAN_REPEATS)))
+    workers: int = _field(1, Fixed(Int(1)))
+    checkpoint_every: int = _field(10, Fixed(Int(1)))
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """The classifier(s) trained on real + R x n synthetic images (Abadi 3.1; Xing 2.2.3)."""
+
+    name: tuple[str, ...] = _field(("mlp",), ListOf(Str()))
+    epochs: int | tuple[int, ...] = _field(15, Axis(Int(1)))
+    batch_size: int | tuple[int, ...] = _field(64, Axis(Int(1)))
+    lr: float | tuple[float, ...] = _field(1e-3, Axis(Float(0.0, exclusive=True)))
+    schedule: str | tuple[str, ...] = _field("early-stop", Axis(Choice(SCHEDULES)))
+    patience: int | tuple[int, ...] = _field(5, Axis(Int(1)))
+    compile: bool = _field(False, Fixed(Bool()))
+    # [classifier.NAME] sub-tables: NAME -> {key: value}, overriding the keys above for one classifier.
+    by_name: dict = _field({}, None)
+
+
+# Keys a [classifier.NAME] sub-table may set.
+PER_CLASSIFIER_KEYS = ("epochs", "batch_size", "lr", "schedule", "patience")
+
+
+@dataclass(frozen=True)
+class MixSpec:
+    """How the training set is built: R x n synthetic images, with or without the real ones."""
+
+    ratios: tuple[float, ...] = _field((0.0, 0.5, 1.0, 2.0), ListOf(Float(0.0, maximum=1000.0,
+                                                                          maximum_exclusive=False)))
+    real: bool | tuple[bool, ...] = _field(True, Axis(Bool()))
+    augment: str | tuple[str, ...] = _field("none", Axis(Choice(AUGMENTS)))
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """The validation split every choice is made on, and what the tables report."""
+
+    validation: int | str = _field("auto", CountOrAuto(f"{VALIDATION_FRACTION:.0%} of the training split, "
+                                                       f"at most {VALIDATION_CAP}"))
+    metric: str = _field("test_acc_at_best_val", Choice(REPORT_METRICS))
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """Grid (every combination) or Optuna TPE over the axes."""
+
+    mode: str = _field("grid", Choice(SEARCH_MODES))
+    trials: int = _field(20, Int(1))
+    metric: str = _field("val_acc_max", Choice(SEARCH_METRICS))
+    seed: int = _field(0, Int(0))
+    max_concurrent: int = _field(0, Int(0))
+    asha: bool = _field(False, Bool())
+    ratio_range: tuple[float, float] | None = _field(None, OptionalRange())
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    """What one classifier trial reserves; fractional GPUs pack small trials onto one GPU."""
+
+    cpus_per_trial: float = _field(1.0, Float(0.0, exclusive=True))
+    gpus_per_trial: float = _field(0.0, Float(0.0))
+
+
+@dataclass(frozen=True)
+class FaultsSpec:
+    """Retries for a crashed GAN run or classifier trial (Ray Train/Tune FailureConfig.max_failures)."""
+
+    max_failures: int = _field(1, Int(0))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A resolved, validated study file."""
+
+    name: str = _field("study", Str(r"[A-Za-z0-9][A-Za-z0-9._-]*",
+                                    "letters, digits, '.', '_' and '-', starting with a letter or digit"))
+    dataset: str = _field("mnist-5k", Str())
+    data_root: str = _field("~/.cache/study-data", Str())
+    sizes: tuple[int | str, ...] = _field((500, 1000), ListOf(Size()))
+    seeds: int = _field(2, Int(1))
+    gan: GanSpec = _section(GanSpec)
+    classifier: ClassifierSpec = _section(ClassifierSpec)
+    mix: MixSpec = _section(MixSpec)
+    eval: EvalSpec = _section(EvalSpec)
+    search: SearchSpec = _section(SearchSpec)
+    resources: ResourcesSpec = _section(ResourcesSpec)
+    faults: FaultsSpec = _section(FaultsSpec)
+
+    @property
+    def max_failures(self) -> int:
+        return self.faults.max_failures
+
+
+# The sections whose keys may be axes, in the order the grid nests them.
+AXIS_SECTIONS = ("gan", "classifier", "mix")
+
+
+def keys(cls: type) -> list[str]:
+    """The keys a user may write in a section (by_name is written as [classifier.NAME] sub-tables)."""
+    return [f.name for f in dataclasses.fields(cls) if f.name != "by_name"]
+
+
+def sections() -> dict[str, type]:
+    return {f.name: f.metadata["section"] for f in dataclasses.fields(Spec) if "section" in f.metadata}
+
+
+def _field_check(cls: type, name: str):
+    return next(f.metadata["check"] for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _build_sub_tables(raw: Mapping[str, Any], prefix: str) -> dict:
+    """[classifier.NAME] tables: scalar overrides of PER_CLASSIFIER_KEYS for one classifier."""
+    result = {}
+    for name, table in raw.items():
+        out = {}
+        for key, value in table.items():
+            where = f"{prefix}{name}.{key}"
+            if key not in PER_CLASSIFIER_KEYS:
+                raise SpecError(where, f"unknown key{suggest(key, PER_CLASSIFIER_KEYS)}",
+                                f"the keys of [{prefix}NAME]: {', '.join(PER_CLASSIFIER_KEYS)}")
+            out[key] = Fixed(_field_check(ClassifierSpec, key).element)(where, value)
+        result[name] = out
+    return result
+
+
+def build(cls: type, raw: Mapping[str, Any], prefix: str = "") -> Any:
+    """Check `raw` against dataclass `cls` (unknown keys, types, ranges) and construct it."""
+    known = keys(cls)
+    has_sub_tables = any(f.name == "by_name" for f in dataclasses.fields(cls))
+    sub_tables = {}
+    for key, value in raw.items():
+        if key in known:
+            continue
+        if has_sub_tables and isinstance(value, dict):
+            sub_tables[key] = value     # [classifier.NAME]; NAME is checked against classifier.name
+            continue
+        where = f"{prefix}{key}"
+        scope = f"the keys of [{prefix[:-1]}]" if prefix else "the top-level keys and sections"
+        raise SpecError(where, f"unknown key{suggest(key, known)}", f"{scope}: {', '.join(known)}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if "section" in f.metadata:
+            section = raw.get(f.name, {})
+            if not isinstance(section, dict):
+                raise SpecError(key, f"{show(section)} is {type_name(section)}, not a table",
+                                f"a [{f.name}] table with keys {', '.join(keys(f.metadata['section']))}")
+            values[f.name] = build(f.metadata["section"], section, f"{key}.")
+        elif f.name == "by_name":
+            values[f.name] = _build_sub_tables(sub_tables, prefix)
+        elif f.name in raw:
+            values[f.name] = f.metadata["check"](key, raw[f.name])
+    return cls(**values)
+
+
+def as_values(value: Any) -> list:
+    """A field's values as a list: one value, or each value of an axis."""
+    return list(value) if isinstance(value, tuple) else [value]

@@ -1,0 +1,131 @@
+"""The classifier stage: the plan's trials as Ray Tune function trials (grid or Optuna).
+
+Grid mode runs only the points that have no record in `trials/` yet, in a fresh Tune experiment
+(`tune/classifiers`, then `classifiers-2`, ... for later runs): a resumed or extended study never
+reruns a finished trial, and results are assembled from the records (study.results). Optuna mode
+keeps one experiment and restores it on resume, so the searcher continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from study import plan
+from study.cluster import trials_that_fit
+from study.folder import StudyFolder
+from study.schema import as_values
+
+EXPERIMENT = "classifiers"
+
+
+@dataclass
+class StageOutcome:
+    points: list[dict]              # the plan's points (grid mode); Optuna's are in `grids`
+    grids: list[Any]                # the Tune ResultGrids of this run (empty when nothing ran)
+
+
+def _classifier_trial(config: dict, real_ref=None, context=None) -> None:
+    from trainables.classifier_trial import run_trial
+
+    spec = context["spec"]
+    point = plan.resolve_point(spec, config.get("point", config))
+    gan_key = (plan.gan_job(spec, point, context["validation"]).key() if plan.uses_gan(point) else None)
+    run_trial(point, gan_key, {**context, "real_ref": real_ref,
+                               "subset_seed": plan.subset_seed(spec, point["seed"])})
+
+
+def _grid_trial_name(trial) -> str:
+    return plan.trial_name(trial.config["point"])
+
+
+def _optuna_trial_name(spec, trial) -> str:
+    # Optuna may propose the same point twice; the trial index keeps names unique.
+    return f"{plan.trial_name(plan.resolve_point(spec, trial.config))}_{trial.trial_id.split('_')[-1]}"
+
+
+def reports_every_epoch(spec) -> bool:
+    """ASHA stops trials at epoch milestones, so it must see every epoch; otherwise trials report at
+    most once a second (see trainables.classifier_trial.EpochReports)."""
+    return spec.search.mode == "optuna" and spec.search.asha
+
+
+def optuna_tune_config(spec, concurrent: int | None):
+    import optuna
+    import ray.tune as tune
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch(metric=spec.search.metric, mode="max",
+                            sampler=optuna.samplers.TPESampler(seed=spec.search.seed))
+    scheduler = None
+    if spec.search.asha:
+        from ray.tune.schedulers import ASHAScheduler
+
+        longest = max(as_values(spec.classifier.epochs))
+        scheduler = ASHAScheduler(metric=spec.search.metric, mode="max", max_t=longest,
+                                  grace_period=max(1, longest // 4))
+    name = functools.partial(_optuna_trial_name, spec)
+    return tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent or spec.search.trials),
+                           scheduler=scheduler, num_samples=spec.search.trials, reuse_actors=True,
+                           trial_name_creator=name, trial_dirname_creator=name)
+
+
+def pending_points(folder: StudyFolder, points: list[dict]) -> list[dict]:
+    """The points without a final record (ok, diverged or a failed GAN): what this run must train."""
+    from trainables.classifier_trial import trial_record
+
+    return [p for p in points if not folder.store.exists(trial_record(plan.trial_name(p)))]
+
+
+def _next_experiment(folder: StudyFolder) -> str:
+    existing = set(folder.store.listdir("tune"))
+    if EXPERIMENT not in existing:
+        return EXPERIMENT
+    return next(f"{EXPERIMENT}-{i}" for i in range(2, 10_000) if f"{EXPERIMENT}-{i}" not in existing)
+
+
+def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, info, validation: int,
+                         resume: bool) -> StageOutcome:
+    import ray.tune as tune
+
+    context = {
+        "spec": spec, "validation": validation, "study_root": folder.root, "cache_root": cache_root,
+        "hflip": info.hflip, "compile": spec.classifier.compile, "cpus_per_trial": spec.resources.cpus_per_trial,
+        "report_every_epoch": reports_every_epoch(spec),
+    }
+    resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
+    trainable = tune.with_resources(
+        tune.with_parameters(_classifier_trial, real_ref=real_ref, context=context), resources)
+    concurrent = spec.search.max_concurrent or trials_that_fit(
+        spec.resources.cpus_per_trial, spec.resources.gpus_per_trial)
+    run_config = dict(storage_path=folder.store.uri("tune"),
+                      failure_config=tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1)
+
+    if spec.search.mode == "optuna":
+        experiment = folder.store.uri("tune", EXPERIMENT)
+        if resume and tune.Tuner.can_restore(experiment):
+            print("[study] classifier stage: restoring the Optuna experiment; finished trials are kept", flush=True)
+            tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(trainable, param_space=plan.optuna_space(spec),
+                               tune_config=optuna_tune_config(spec, concurrent),
+                               run_config=tune.RunConfig(name=EXPERIMENT, **run_config))
+        return StageOutcome(points=[], grids=[tuner.fit()])
+
+    points = plan.grid_points(spec)
+    pending = pending_points(folder, points)
+    done = len(points) - len(pending)
+    print(f"[study] classifier stage: {len(points)} trial(s), {done} already finished, {len(pending)} to run",
+          flush=True)
+    if not pending:
+        return StageOutcome(points=points, grids=[])
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"point": tune.grid_search(pending)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
+                                    trial_name_creator=_grid_trial_name, trial_dirname_creator=_grid_trial_name),
+        run_config=tune.RunConfig(name=_next_experiment(folder), **run_config),
+    )
+    return StageOutcome(points=points, grids=[tuner.fit()])

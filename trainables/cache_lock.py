@@ -1,0 +1,55 @@
+"""One lock per GAN key in the cache, so that two studies needing the same GAN train it once.
+
+On a local (or shared POSIX) cache the lock is `fcntl.flock` on `<cache>/.locks/<key>.lock`: the
+kernel releases it when its holder dies, so a crashed study never leaves a stale lock behind. The
+holder writes its host and pid into the file, so a waiting study can say whom it waits for. An
+object store (s3://, gs://) has no locks; there, two studies started at the same moment may both
+train a key (the second one's files replace the first one's, which are the same GAN).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+from trainables.storage import Store
+
+LOCK_FOLDER = ".locks"
+
+
+@contextlib.contextmanager
+def hold(cache: Store, key: str, on_wait: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the key's lock for the block; when another process holds it, call on_wait(holder) once
+    and block until it is released."""
+    if not cache.is_local:
+        yield
+        return
+    path = cache.local_path(LOCK_FOLDER, f"{key}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            on_wait(_describe(handle.read()))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _describe(text: str) -> str:
+    try:
+        holder = json.loads(text)
+        return f"host {holder['host']}, pid {holder['pid']}"
+    except (ValueError, KeyError, TypeError):
+        return "another process"
