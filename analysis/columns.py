@@ -1,13 +1,18 @@
 """Column vocabulary of results.csv / curves.csv (docs/ARCHITECTURE.md, "Outputs").
 
 One place that says which columns are metrics, which are experiment axes, and which axes belong to the
-GAN (and so mean nothing for an R = 0 trial, which uses no GAN).
+GAN (and so mean nothing for an R = 0 trial, which uses no GAN). Which metric a report shows and which
+one chooses is decided in analysis/metrics.py.
 """
 
 from __future__ import annotations
 
-# Final metrics of one classifier trial (DESIGN.md, "Metrics per trial").
-METRICS = (
+# Accuracy-like final metrics of one classifier trial (DESIGN.md, "Metrics per trial"). The first
+# three are empty when a study has no validation split, and absent from results.csv files written
+# before validation existed.
+VALIDATION_METRICS = ("val_acc_max", "best_val_epoch", "test_acc_at_best_val")
+ACCURACY_METRICS = (
+    *VALIDATION_METRICS,
     "test_acc",
     "test_acc_max",
     "test_loss",
@@ -15,23 +20,25 @@ METRICS = (
     "precision",
     "recall",
     "f1",
-    "train_seconds",
-    "images_per_second",
 )
+# What a trial cost: bookkeeping, never an axis of the design. train_images (real + synthetic count)
+# follows from size and ratio; train_steps and epochs_trained follow from the schedule.
+COST_METRICS = ("train_seconds", "images_per_second", "train_images", "train_steps", "epochs_trained")
+METRICS = (*ACCURACY_METRICS, *COST_METRICS)
 
-# Columns that identify or describe a trial but are not an axis of the design.
-# train_images (real + synthetic count) follows from size and ratio, so it is bookkeeping, not an axis.
-NON_AXIS = frozenset({"trial", "seed", "status", "reason", "gan_key", "per_class_acc", "train_images",
-                      "trial_seconds", *METRICS})
+# Columns that identify or describe a trial but are not an axis of the design. `study` names the source
+# folder when several folders are merged into one report: replicate folders of one design must pool.
+NON_AXIS = frozenset({"trial", "seed", "status", "reason", "gan_key", "per_class_acc", "trial_seconds",
+                      "study", "trial_id", "curve", *METRICS})
 
 # The axes every study has, in the order tables show them.
 CORE_AXES = ("dataset", "size", "classifier", "real", "augment", "alpha", "ratio", "gan_arch", "conditioning")
 
-# Axes that describe the GAN: irrelevant (blanked) for R = 0 rows. Any extra column whose name starts
-# with "gan" (e.g. gan_epochs, gan.lr) is a GAN axis too.
+# Axes that describe the GAN or how its images are used: irrelevant (blanked) for R = 0 rows, so one
+# R = 0 trial is the baseline of every GAN arm. Any column named gan_<key> (gan_epochs, gan_recipe) and
+# the synthetic-sample filter (mix_filter, mix_filter_threshold) are GAN axes too.
 GAN_AXES = frozenset({"alpha", "gan_arch", "conditioning"})
-
-DEFAULT_METRIC = "test_acc_max"   # Abadi reports the best epoch's accuracy; DESIGN.md's search.metric default
+GAN_AXIS_PREFIXES = ("gan_", "gan.", "mix_filter")
 
 STATUSES = ("ok", "error", "diverged")
 
@@ -41,18 +48,10 @@ FULL_TRAIN_SIZES = {"mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000, "s
 # Classes per dataset, for "near chance" warnings when the files do not say.
 NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "svhn": 10, "mnist-5k": 10, "kdef": 7}
 
-METRIC_LABELS = {
-    "test_acc": "test accuracy (last epoch)",
-    "test_acc_max": "test accuracy (best epoch)",
-    "f1": "macro F1",
-    "precision": "macro precision",
-    "recall": "macro recall",
-}
-
 
 def is_gan_axis(column: str) -> bool:
     """True for axes that only matter when synthetic images are used (R > 0)."""
-    return column in GAN_AXES or (column.startswith("gan") and column != "gan_key")
+    return column in GAN_AXES or (column.startswith(GAN_AXIS_PREFIXES) and column != "gan_key")
 
 
 def axis_columns(columns) -> list[str]:
@@ -60,7 +59,3 @@ def axis_columns(columns) -> list[str]:
     present = [c for c in CORE_AXES if c in columns]
     extra = sorted(c for c in columns if c not in NON_AXIS and c not in CORE_AXES)
     return present + extra
-
-
-def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))

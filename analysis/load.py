@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.columns import CORE_AXES, FULL_TRAIN_SIZES, METRICS
+from analysis.columns import ACCURACY_METRICS, CORE_AXES, COST_METRICS, FULL_TRAIN_SIZES, METRICS
 
 RESULTS_COLUMNS = (
     "trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch",
-    "conditioning", "gan_key", "status", "reason", *METRICS[:7], "per_class_acc", *METRICS[7:],
+    "conditioning", "gan_key", "status", "reason", *ACCURACY_METRICS, "per_class_acc", *COST_METRICS,
 )
-CURVE_COLUMNS = ("trial", "epoch", "test_acc", "test_loss", "train_loss")
+CURVE_COLUMNS = ("trial", "epoch", "test_acc", "test_loss", "train_loss", "val_acc", "val_loss")
 CURVE_AXES = ("dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment")
 
 # Names a Tune config may use for our columns (the driver's config keys are flattened to their leaf).
@@ -59,6 +59,20 @@ class Study:
     env: dict = field(default_factory=dict)
     gans: tuple[GanRecord, ...] = ()
     source: str = "results.csv"     # or "tune/" when rebuilt from Tune's folder
+    parts: tuple[Study, ...] = ()   # the folders a merged study was read from (analysis/merge.py)
+
+    @property
+    def members(self) -> tuple[Study, ...]:
+        """The single folders behind this study: itself, or the parts of a merge."""
+        return self.parts or (self,)
+
+    @property
+    def specs(self) -> tuple[dict, ...]:
+        return tuple(part.spec for part in self.members if part.spec)
+
+    @property
+    def name(self) -> str:
+        return " + ".join(str(part.spec.get("name", part.root.name)) for part in self.members)
 
 
 # ---------------------------------------------------------------- normalisation
@@ -118,7 +132,7 @@ def tidy_curves(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     curves["trial"] = curves["trial"].astype(str)
     axes = trials[keep].assign(trial=trials["trial"].astype(str))
     curves = curves.merge(axes, on="trial", how="left")
-    for column in ("epoch", "test_acc", "test_loss", "train_loss"):
+    for column in CURVE_COLUMNS[1:]:
         if column in curves:
             curves[column] = pd.to_numeric(curves[column], errors="coerce")
     return curves
@@ -161,9 +175,7 @@ def _trial_from_dir(trial_dir: Path) -> tuple[dict, list[dict]] | None:
         for key in (*METRICS, "per_class_acc", "status", "reason", "gan_key"):
             if report.get(key) is not None:
                 row[key] = report[key]
-    accs = [r["test_acc"] for r in reports if isinstance(r.get("test_acc"), int | float)]
-    if accs and "test_acc_max" not in row:
-        row["test_acc_max"] = max(accs)
+    _fill_epoch_choices(row, reports)
     if isinstance(row.get("per_class_acc"), list):
         row["per_class_acc"] = json.dumps(row["per_class_acc"])
     error_file = trial_dir / "error.txt"
@@ -180,6 +192,23 @@ def _trial_from_dir(trial_dir: Path) -> tuple[dict, list[dict]] | None:
                **{k: r.get(k) for k in CURVE_COLUMNS[2:]}}
               for r in points]
     return row, curves
+
+
+def _fill_epoch_choices(row: dict, reports: list[dict]) -> None:
+    """Metrics a trial's final report may lack (killed trials, older runners), from its epoch reports:
+    the best test epoch (the papers' protocol) and, when validation was reported, the best validation
+    epoch with the test accuracy there (the earliest epoch wins a tie, as the trial itself does)."""
+    final_curve = reports[-1].get("curve") if reports else None
+    points = final_curve if isinstance(final_curve, list) else reports
+    tests = [r for r in points if isinstance(r.get("test_acc"), int | float)]
+    if tests and "test_acc_max" not in row:
+        row["test_acc_max"] = max(r["test_acc"] for r in tests)
+    vals = [r for r in tests if isinstance(r.get("val_acc"), int | float)]
+    if vals and "test_acc_at_best_val" not in row:
+        best = max(vals, key=lambda r: r["val_acc"])      # max() keeps the first of equal values
+        row.setdefault("val_acc_max", best["val_acc"])
+        row.setdefault("best_val_epoch", best.get("epoch"))
+        row["test_acc_at_best_val"] = best["test_acc"]
 
 
 def load_tune_folder(tune_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

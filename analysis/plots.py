@@ -3,7 +3,7 @@
 Each entry declares what it needs and draws from a `PlotData`; every figure is titled and its axes
 carry units. Paper figures reproduced: Abadi Fig. 3/6 (accuracy vs R per size), Xing Fig. 3-5
 (accuracy vs epoch with and without synthetic data), Hooda Fig. 3 (GAN losses), Abadi Fig. 4/5
-(sample grids, real beside synthetic).
+(sample grids, real beside synthetic), Abadi Fig. 2 (accuracy vs real sample size, one line per R).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from analysis.columns import metric_label  # noqa: E402
+from analysis.cells import varying_axes  # noqa: E402
+from analysis.grid import match  # noqa: E402
 from analysis.load import GanRecord, write_bytes_atomic  # noqa: E402
-from analysis.stats import mean_ci, stars, varying_axes  # noqa: E402
-from analysis.tables import _match  # noqa: E402
+from analysis.metrics import metric_label  # noqa: E402
+from analysis.selection import pick_best  # noqa: E402
+from analysis.stats import mean_ci, stars  # noqa: E402
 
 MAX_PANELS = 12
 DPI = 110
@@ -39,6 +41,7 @@ class PlotData:
     cells: pd.DataFrame           # cell_stats merged with gains
     metric: str
     gans: tuple[GanRecord, ...]
+    chosen_on: str = "chosen on validation"    # how pick_best chose (analysis/grid.Context.selection_note)
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,7 @@ def _grid(n: int, width: float = 5.2, height: float = 3.8):
 
 # ---------------------------------------------------------------- accuracy vs R (Abadi Fig. 3/6)
 def _real_cells(data: PlotData) -> pd.DataFrame:
-    cells = data.cells[(data.cells["real"]) & (data.cells["n"] > 0)]
-    return cells
+    return data.cells[data.cells["real"].astype(bool) & (data.cells["n"] > 0)]
 
 
 def draw_accuracy_vs_ratio(data: PlotData, out_dir: Path) -> list[Path]:
@@ -101,7 +103,7 @@ def draw_accuracy_vs_ratio(data: PlotData, out_dir: Path) -> list[Path]:
             for size in sizes:
                 points = []
                 for ratio in ratios:
-                    found = _match(cells, {**facet, "size": size, "ratio": ratio})
+                    found = match(cells, {**facet, "size": size, "ratio": ratio})
                     if len(found):
                         points.append((ratios.index(ratio), found.iloc[0]))
                 if not points:
@@ -129,19 +131,19 @@ def draw_accuracy_vs_ratio(data: PlotData, out_dir: Path) -> list[Path]:
 def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
     curves = data.curves[(data.curves["status"] == "ok") & data.curves["real"].astype(bool)]
     curves = curves.dropna(subset=["test_acc", "epoch"])
-    best = _real_cells(data)
-    best = best[best["ratio"] > 0].sort_values("mean", ascending=False)
+    cells = _real_cells(data)
+    cells = cells[cells["ratio"] > 0]
     panels = curves[["classifier", "size"]].drop_duplicates().sort_values(["classifier", "size"])
     panels = panels.to_dict("records")[:MAX_PANELS]
     with sns.axes_style("whitegrid"):
         fig, axes = _grid(len(panels))
         for ax, panel in zip(axes, panels, strict=True):
             mine = curves[(curves["classifier"] == panel["classifier"]) & (curves["size"] == panel["size"])]
-            top = best[(best["classifier"] == panel["classifier"]) & (best["size"] == panel["size"])]
-            lines = [("without synthetic (R = 0)", mine["ratio"] == 0, "tab:gray")]
-            if len(top):
-                r = top.iloc[0]["ratio"]
-                lines.append((f"with synthetic (best R = {r:g})", mine["ratio"] == r, "tab:orange"))
+            top, _ = pick_best(cells[(cells["classifier"] == panel["classifier"]) & (cells["size"] == panel["size"])])
+            lines = [("R = 0 (no synthetic)", mine["ratio"] == 0, "tab:gray")]
+            if top is not None:
+                r = top["ratio"]
+                lines.append((f"best R = {r:g}", mine["ratio"] == r, "tab:orange"))
             for label, mask, color in lines:
                 per_epoch = mine[mask].groupby("epoch")["test_acc"]
                 epochs = np.array(sorted(per_epoch.groups))
@@ -149,14 +151,19 @@ def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
                 mean = np.array([c.mean for c in cis])
                 lo = np.array([c.lo if c.n > 1 else c.mean for c in cis])
                 hi = np.array([c.hi if c.n > 1 else c.mean for c in cis])
-                ax.plot(epochs, mean, color=color, label=label)
+                ax.plot(epochs, mean, color=color, label=f"{label}: test")
                 ax.fill_between(epochs, lo, hi, color=color, alpha=0.2, linewidth=0)
+                if "val_acc" in mine and mine.loc[mask, "val_acc"].notna().any():
+                    # Validation beside test: the epoch a reader would pick is the top of the dashed line.
+                    val = mine[mask].groupby("epoch")["val_acc"].mean()
+                    ax.plot(val.index, val.to_numpy(), color=color, linestyle="--", label=f"{label}: validation")
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel("test accuracy")
+            ax.set_ylabel("accuracy")
             ax.set_title(f"{panel['classifier']}, n = {panel['size']} real images", fontsize=10)
-            ax.legend(fontsize=8)
-        fig.suptitle("Test accuracy per epoch with and without synthetic images\n(bands: 95% CI over seeds)")
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        fig.suptitle("Accuracy per epoch with and without synthetic images\n(solid: test, bands: 95% CI over "
+                     f"seeds; dashed: validation, mean over seeds; best R {data.chosen_on})")
         fig.tight_layout()
         return [_save(fig, out_dir / "accuracy_vs_epoch.png")]
 
@@ -164,6 +171,52 @@ def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
 def _has_curves(data: PlotData) -> bool:
     c = data.curves
     return not c.empty and "ratio" in c and c["test_acc"].notna().any() and (c["ratio"] == 0).any()
+
+
+# ---------------------------------------------------------------- accuracy vs size (Abadi Fig. 2)
+def _size_cells(data: PlotData) -> pd.DataFrame:
+    cells = data.cells[data.cells["n"] > 0]
+    return cells[cells["size"].map(lambda s: isinstance(s, int | float | np.integer | np.floating))]
+
+
+def _line_label(ratio: float, real: bool) -> str:
+    return f"R = {ratio:g}" + ("" if real else " (synthetic only)")
+
+
+def draw_accuracy_vs_size(data: PlotData, out_dir: Path) -> list[Path]:
+    cells = _size_cells(data)
+    facet_axes = _facet_axes(data, {"size", "ratio", "real"})
+    facets = (cells[cells["ratio"] > 0][facet_axes].drop_duplicates().to_dict("records")[:MAX_PANELS]
+              if facet_axes else [{}])
+    lines = sorted({(float(r), bool(real)) for r, real in zip(cells["ratio"], cells["real"], strict=True)},
+                   key=lambda k: (not k[1], k[0]))
+    palette = dict(zip(lines, sns.color_palette("viridis", len(lines)), strict=True))
+    sizes = sorted(cells["size"].unique())
+    with sns.axes_style("whitegrid"):
+        fig, axes = _grid(len(facets))
+        for ax, facet in zip(axes, facets, strict=True):
+            for ratio, real in lines:
+                points = [found.iloc[0] for size in sizes
+                          if len(found := match(cells, {**facet, "size": size, "ratio": ratio, "real": real}))]
+                if not points:
+                    continue
+                x = np.array([p["size"] for p in points], dtype=float)
+                mean = np.array([p["mean"] for p in points], dtype=float)
+                half = np.array([(p["ci_hi"] - p["ci_lo"]) / 2 for p in points], dtype=float)
+                ax.errorbar(x, mean, yerr=np.nan_to_num(half), marker="o", capsize=3, color=palette[(ratio, real)],
+                            linestyle="-" if real else "--", label=_line_label(ratio, real))
+            ax.set_xscale("log")
+            ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
+            ax.minorticks_off()
+            ax.set_xlabel("real training images n (log scale)")
+            ax.set_ylabel(metric_label(data.metric))
+            if facet:
+                ax.set_title(_facet_label(facet_axes, facet), fontsize=10)
+            ax.legend(title="synthetic / real", fontsize=8, title_fontsize=8)
+        fig.suptitle("Accuracy vs real sample size, one line per ratio R (Abadi Fig. 2)\n"
+                     "(error bars: 95% CI over seeds; dashed: trained on synthetic images only)")
+        fig.tight_layout()
+        return [_save(fig, out_dir / "accuracy_vs_size.png")]
 
 
 # ---------------------------------------------------------------- gain heatmap
@@ -176,7 +229,7 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
     order_rows = list(dict.fromkeys(cells.sort_values(row_axes, key=_numeric_first)["row"]))
     order_cols = [f"{r:g}" for r in sorted(cells["ratio"].unique())]
     gain = cells.pivot_table(index="row", columns="R", values="gain").reindex(index=order_rows, columns=order_cols)
-    cells["text"] = [f"{g:+.3f}{stars(p)}" for g, p in zip(cells["gain"], cells["p_value"], strict=True)]
+    cells["text"] = [f"{g:+.3f}{stars(p)}" for g, p in zip(cells["gain"], cells["p_holm"], strict=True)]
     text = cells.pivot_table(index="row", columns="R", values="text", aggfunc="first")
     text = text.reindex(index=order_rows, columns=order_cols).fillna("")
     limit = float(np.nanmax(np.abs(gain.to_numpy()))) or 0.01
@@ -184,10 +237,11 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
     label_inches = 0.08 * max(len(r) for r in order_rows)
     fig, ax = plt.subplots(figsize=(1.6 * len(order_cols) + label_inches + 2.5, max(3.6, 0.55 * len(order_rows) + 2)))
     sns.heatmap(gain, annot=text.to_numpy(), fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit,
-                linewidths=0.5, ax=ax, cbar_kws={"label": f"gain in {metric_label(data.metric)} over R = 0"})
+                linewidths=0.5, ax=ax, cbar_kws={"label": "gain over R = 0 (accuracy)"})
     ax.set_xlabel("R = synthetic / real images")
     ax.set_ylabel("")
-    ax.set_title("Gain over R = 0, paired by seed (* p < 0.05, ** p < 0.01)")
+    ax.set_title(f"Gain over R = 0 in {metric_label(data.metric)}, paired by seed\n"
+                 "(Holm-adjusted over the ratios of each row: * p < 0.05, ** p < 0.01)", fontsize=10)
     fig.tight_layout()
     return [_save(fig, out_dir / "gain_heatmap.png")]
 
@@ -252,6 +306,8 @@ def draw_sample_grids(data: PlotData, out_dir: Path) -> list[Path]:
 PLOTS: dict[str, PlotSpec] = {p.name: p for p in (
     PlotSpec("accuracy_vs_ratio", "Accuracy vs R, one line per size (Abadi Fig. 3/6)",
              needs=lambda d: (_real_cells(d)["ratio"] > 0).any(), draw=draw_accuracy_vs_ratio),
+    PlotSpec("accuracy_vs_size", "Accuracy vs real sample size, one line per R (Abadi Fig. 2)",
+             needs=lambda d: _size_cells(d)["size"].nunique() > 1, draw=draw_accuracy_vs_size),
     PlotSpec("accuracy_vs_epoch", "Accuracy vs epoch with and without synthetic data (Xing Fig. 3-5)",
              needs=_has_curves, draw=draw_accuracy_vs_epoch),
     PlotSpec("gain_heatmap", "Gain over R = 0 by size and R, with significance marks",

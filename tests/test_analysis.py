@@ -18,12 +18,14 @@ import pytest
 from scipy import stats
 
 from analysis import best_ratio_table, build_report, cell_stats, gains, load_study, mean_ci
+from analysis.cells import cells_with_gains
 from analysis.load import tidy_trials
+from analysis.metrics import choose_metrics
 from analysis.plots import PLOTS, PlotData
 from analysis.published import load_published, paper_value
 from analysis.render import table_markdown, to_latex
-from analysis.stats import cells_with_gains, paired_p_value
-from analysis.tables import TABLES, Context, build_grid, build_tables
+from analysis.stats import paired_p_value
+from analysis.tables import TABLES, Context, build_grid, build_tables, study_archs
 
 _spec = importlib.util.spec_from_file_location(
     "make_study", Path(__file__).parent / "fixtures" / "analysis" / "make_study.py")
@@ -33,7 +35,9 @@ _spec.loader.exec_module(make_study)
 
 def _context(trials: pd.DataFrame, metric: str = "test_acc_max") -> Context:
     trials = tidy_trials(trials)
-    return Context(trials, metric, cells_with_gains(trials, metric), load_published())
+    choice = choose_metrics(trials)
+    return Context(trials, metric, cells_with_gains(trials, metric, choice.selection), load_published(), choice,
+                   study_archs(trials))
 
 
 # ---------------------------------------------------------------- statistics
@@ -82,7 +86,7 @@ def test_diverged_trials_never_rank():
     trials = make_study.make_trials(sizes=(500,))
     best_cell = trials["ratio"] == 1.0
     trials.loc[best_cell, "status"] = "diverged"
-    trials.loc[best_cell, "test_acc_max"] = 0.999      # a bogus number must not win
+    trials.loc[best_cell, ["test_acc_max", "val_acc_max"]] = 0.999      # a bogus number must not win
     trials = tidy_trials(trials)
     assert best_ratio_table(trials)["best_ratio"].iloc[0] == 0.5
     cells = cell_stats(trials)
@@ -98,19 +102,19 @@ def test_single_seed_cell_is_noted():
 # ---------------------------------------------------------------- tables and the papers' numbers
 def test_published_numbers_join_the_right_cells():
     pub = load_published()
-    assert paper_value(pub, "abadi", "table4", dataset="mnist", size=500, ratio=1.0, real=True,
-                       classifier="mlp", alpha=2.0) == pytest.approx(0.8662)
-    assert np.isnan(paper_value(pub, "abadi", "table4", dataset="mnist", size=500, ratio=1.0, real=True,
-                                classifier="mlp", alpha=1.0))          # alpha matters when R > 0
-    assert paper_value(pub, "abadi", "table4", dataset="mnist", size=500, ratio=0.0, real=True,
-                       classifier="mlp", alpha=np.nan) == pytest.approx(0.8092)   # ... not at R = 0
-    assert paper_value(pub, "abadi", "table1", dataset="mnist", size=500, ratio=1.0, real=False,
-                       classifier="mlp", alpha=4.0) == pytest.approx(0.6753)
-    assert paper_value(pub, "abadi", "table2", dataset="mnist", size=60000, ratio=0.0, real=True,
-                       classifier="mlp") == pytest.approx(0.9723)
+    mlp = {"dataset": "mnist", "classifier": "mlp", "gan_arch": "abadi"}
+    assert paper_value(pub, "abadi", "table4", size=500, ratio=1.0, real=True, alpha=2.0, **mlp) == pytest.approx(0.8662)
+    assert np.isnan(paper_value(pub, "abadi", "table4", size=500, ratio=1.0, real=True, alpha=1.0,
+                                **mlp))          # alpha matters when R > 0
+    assert paper_value(pub, "abadi", "table4", size=500, ratio=0.0, real=True, alpha=np.nan,
+                       **mlp) == pytest.approx(0.8092)   # ... not at R = 0
+    assert paper_value(pub, "abadi", "table1", size=500, ratio=1.0, real=False, alpha=4.0, **mlp) == pytest.approx(0.6753)
+    assert paper_value(pub, "abadi", "table2", size=60000, ratio=0.0, real=True, **mlp) == pytest.approx(0.9723)
     # DAGAN counts per class: 50/class on CIFAR-10 is our size 500; percentages become fractions.
-    assert paper_value(pub, "dagan", "table3", dataset="cifar10", size=500, method="C_aug") == pytest.approx(0.396)
-    assert np.isnan(paper_value(pub, "abadi", "table4", dataset="mnist-5k", size=500, ratio=1.0, alpha=2.0))
+    assert paper_value(pub, "dagan", "table3", dataset="cifar10", size=500, method="C_aug",
+                       gan_arch=("dagan",)) == pytest.approx(0.396)
+    assert np.isnan(paper_value(pub, "abadi", "table4", dataset="mnist-5k", size=500, ratio=1.0, alpha=2.0,
+                                gan_arch="abadi"))
 
 
 def test_t4_shows_paper_row_with_difference_and_full_size_joins():
@@ -135,21 +139,11 @@ def test_table_with_missing_and_diverged_cells_renders():
 
 def test_tables_are_chosen_by_axes_not_preset_name():
     plain = {t.name for t in build_tables(_context(make_study.make_trials()))}
-    assert plain == {"abadi_t4"}
+    assert plain == {"abadi_t4", "per_class"}
     rich = make_study.make_trials(sizes=(500,), ratios=(0.0, 0.05, 1.0), classifiers=("mlp", "cnn2"),
                                   alphas=(1.0, 2.0), reals=(True, False), augments=("none", "classic"))
     names = {t.name for t in build_tables(_context(rich))}
-    assert names == {"abadi_t1", "abadi_t2", "abadi_t3", "abadi_t4", "abadi_t5", "xing", "dagan"}
-
-
-def test_dagan_table_maps_methods_and_per_class_sizes():
-    trials = make_study.make_trials(sizes=(500,), dataset="cifar10", augments=("none", "classic"))
-    table = build_grid(_context(trials), TABLES["dagan"])
-    data = table.data.set_index("column")
-    assert data.loc["no augmentation", "paper"] == pytest.approx(0.372)
-    assert data.loc["classic", "paper"] == pytest.approx(0.396)
-    assert data.loc["GAN", "paper"] == pytest.approx(0.383)       # abadi arch -> "Vanilla GAN"
-    assert data.loc["GAN", "ratio"] == 1.0                          # best R picked
+    assert names == {"abadi_t1", "abadi_t2", "abadi_t3", "abadi_t4", "abadi_t5", "xing", "dagan", "per_class"}
 
 
 # ---------------------------------------------------------------- plots
@@ -158,7 +152,7 @@ def test_every_plot_writes_a_nonempty_png(name, tmp_path):
     root = make_study.write_study_dir(tmp_path / "study")
     study = load_study(root)
     ctx = _context(study.trials)
-    data = PlotData(study.trials, study.curves, ctx.cells, "test_acc_max", study.gans)
+    data = PlotData(study.trials, study.curves, ctx.cells, "test_acc_max", study.gans, ctx.selection_note)
     assert PLOTS[name].needs(data)
     paths = PLOTS[name].draw(data, tmp_path / "plots")
     assert paths

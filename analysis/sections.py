@@ -1,0 +1,175 @@
+"""The report's factual sections: what was run, GAN quality, missing trials, disagreements with papers.
+
+For a report over several folders (analysis/merge.py) each section speaks per folder where a folder is
+what the reader has to act on (its spec, its software, its missing trials).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pandas as pd
+
+from analysis.cells import design_axes
+from analysis.columns import FULL_TRAIN_SIZES, NUM_CLASSES
+from analysis.grid import order
+from analysis.load import GanRecord, Study
+from analysis.metrics import metric_label
+from analysis.render import Table, to_markdown
+
+DIVERSITY_COLLAPSE = 0.5   # a class whose samples are < half as diverse as its real images looks collapsed
+CHANCE_MARGIN = 2.0        # GAN-test accuracy below 2x chance: the classifier cannot tell the classes apart
+
+
+def _fmt_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def what_was_run(study: Study, metric: str) -> list[str]:
+    trials = study.trials
+    counts = trials["status"].value_counts().reindex(["ok", "diverged", "error"], fill_value=0)
+    lines = ["## What was run", ""]
+    axes = {a: [_fmt_value(v) for v in sorted(trials[a].dropna().unique(), key=order)] for a in design_axes(trials)}
+    source = ", ".join(f"`{m.root.name}/{m.source}`" for m in study.members) if study.parts else f"`{study.source}`"
+    lines.append(f"- Trials: {len(trials)} ({counts['ok']} ok, {counts['diverged']} diverged, "
+                 f"{counts['error']} errored), read from {source}; seeds per cell: "
+                 f"{trials['seed'].nunique()}; metric: {metric_label(metric)} (`{metric}`).")
+    if study.parts:
+        per = ", ".join(f"{m.root.name}: {len(m.trials)}" for m in study.parts)
+        lines.append(f"- Merged from {len(study.parts)} study folders ({per} trials); trial names are prefixed "
+                     "by their folder; settings that differ between folders are axes of their own.")
+    lines.append("- Axes: " + "; ".join(f"{a}: {', '.join(v)}" for a, v in axes.items() if v))
+    for member in study.members:
+        prefix = f"{member.root.name}: " if study.parts else ""
+        env = member.env
+        if env:
+            versions = ", ".join(f"{k} {env[k]}" for k in ("python", "torch", "ray", "optuna") if k in env)
+            lines.append(f"- {prefix}Software: {versions or 'n/a'}; git {env.get('git_sha', 'n/a')}.")
+            devices = env.get("devices", env.get("device"))
+            if devices:
+                lines.append(f"- {prefix}Hardware: "
+                             f"{', '.join(map(str, devices)) if isinstance(devices, list) else devices}.")
+    gan_seconds = sum(float(g.meta.get("seconds", 0) or 0) for g in study.gans)
+    clf_seconds = float(pd.to_numeric(trials["train_seconds"], errors="coerce").fillna(0).sum())
+    ips = pd.to_numeric(trials.loc[trials["status"] == "ok", "images_per_second"], errors="coerce").dropna()
+    timing = f"- Timing: GAN training {gan_seconds / 60:.1f} min over {len(study.gans)} GAN keys; " \
+             f"classifier training {clf_seconds / 60:.1f} min over {len(trials)} trials"
+    lines.append(timing + (f" (median {ips.median():.0f} images/s)." if len(ips) else "."))
+    for member in study.members:
+        title = f"spec.toml of {member.root.name} (resolved)" if study.parts else "spec.toml (resolved)"
+        if member.spec_text:
+            lines += ["", f"<details><summary>{title}</summary>", "", "```toml",
+                      member.spec_text.rstrip(), "```", "", "</details>"]
+        elif member.spec:
+            lines.append(f"- Spec: {json.dumps(member.spec, sort_keys=True)}")
+    return lines + [""]
+
+
+def _diversity_warning(meta: dict) -> str:
+    div, ref = meta.get("sample_diversity"), meta.get("real_diversity")
+    if div is None:
+        return ""
+    div = div if isinstance(div, list) else [div]
+    ref = (ref if isinstance(ref, list) else [ref] * len(div)) if ref is not None else None
+    if ref is not None:
+        low = [i for i, (d, r) in enumerate(zip(div, ref, strict=False)) if r and d < DIVERSITY_COLLAPSE * r]
+    else:
+        top = max(div) if div else 0
+        low = [i for i, d in enumerate(div) if len(div) > 1 and top and d < 0.25 * top]
+    return f"possible mode collapse in class(es) {', '.join(map(str, low))} (low sample diversity)" if low else ""
+
+
+def gan_warnings(gan: GanRecord) -> list[str]:
+    meta, warnings = gan.meta, []
+    classes = meta.get("num_classes") or NUM_CLASSES.get(str(meta.get("dataset")), 10)
+    test_acc = meta.get("gan_test_acc")
+    if isinstance(test_acc, int | float) and test_acc < CHANCE_MARGIN / classes:
+        warnings.append(f"GAN-test accuracy {test_acc:.3f} is near chance ({1 / classes:.2f}): "
+                        "samples do not look like their class")
+    if diversity := _diversity_warning(meta):
+        warnings.append(diversity)
+    if meta.get("status", "ok") != "ok":
+        warnings.append(f"status {meta.get('status')}: {meta.get('reason', 'no reason recorded')}")
+    return warnings
+
+
+def gan_quality(study: Study) -> list[str]:
+    lines = ["## GAN quality", ""]
+    if not study.gans:
+        return lines + ["No `gans/` folder: this study used no GAN or its GAN stage has not run.", ""]
+
+    def num(value, spec=".3f"):
+        return format(value, spec) if isinstance(value, int | float) and math.isfinite(value) else "n/a"
+
+    rows = [{"GAN key": g.key, **{column: g.meta.get(field, "n/a") for column, field in
+                                   (("arch", "arch"), ("alpha", "alpha"), ("n", "size"), ("seed", "seed"))},
+             "status": g.meta.get("status", "n/a"),
+             "GAN-train acc": num(g.meta.get("gan_train_acc")), "GAN-test acc": num(g.meta.get("gan_test_acc")),
+             "Fréchet distance": num(g.meta.get("frechet_distance"), ".2f"),
+             "minutes": num((g.meta.get("seconds") or float("nan")) / 60, ".1f"),
+             "warnings": "; ".join(gan_warnings(g)) or "none"} for g in study.gans]
+    lines += [to_markdown(pd.DataFrame(rows)), "",
+              "GAN-train: a classifier trained on synthetic images, tested on real ones. GAN-test: a classifier "
+              "trained on real images, tested on synthetic ones (near chance = the samples do not show their "
+              "class). Fréchet distance: between real and synthetic features of a real-data classifier "
+              "(lower is closer).", ""]
+    return lines
+
+
+def _expected_missing(study: Study) -> pd.DataFrame:
+    """Grid cells the spec asked for that have no trial at all (grid search only), per folder."""
+    found = [_expected_missing_one(m).assign(study=m.root.name) if study.parts else _expected_missing_one(m)
+             for m in study.members]
+    found = [f for f in found if len(f)]
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+
+
+def _expected_missing_one(study: Study) -> pd.DataFrame:
+    spec = study.spec
+    if not spec or spec.get("search", {}).get("mode", "grid") != "grid":
+        return pd.DataFrame()
+    dataset = spec.get("dataset", "")
+    sizes = [FULL_TRAIN_SIZES.get(dataset, s) if s == "full" else s for s in spec.get("sizes", [])]
+    ratios = [float(r) for r in spec.get("mix", {}).get("ratios", [])]
+    names = spec.get("classifier", {}).get("name", [])
+    classifiers = names if isinstance(names, list) else [names]
+    seeds = range(int(spec.get("seeds", 0)))
+    if not (sizes and ratios and classifiers):
+        return pd.DataFrame()
+    present = {(str(s), float(r), str(c), int(k)) for s, r, c, k in
+               study.trials[["size", "ratio", "classifier", "seed"]].itertuples(index=False)}
+    missing = [{"size": s, "ratio": r, "classifier": c, "seed": k}
+               for s, r, c, k in itertools.product(sizes, ratios, classifiers, seeds)
+               if (str(s), r, str(c), k) not in present]
+    return pd.DataFrame(missing)
+
+
+def failures(study: Study) -> list[str]:
+    lines = ["## Missing, errored and diverged trials", ""]
+    failed = study.trials[study.trials["status"] != "ok"]
+    if failed.empty:
+        lines.append("Every trial finished with status ok.")
+    else:
+        cols = ["trial", *[a for a in design_axes(study.trials) if study.trials[a].nunique() > 1], "seed",
+                "status", "reason"]
+        lines += [f"{len(failed)} trial(s) did not finish ok; they are excluded from every statistic and "
+                  "ranking:", "", to_markdown(failed[cols].fillna(""))]
+    missing = _expected_missing(study)
+    if len(missing):
+        lines += ["", f"{len(missing)} trial(s) the spec asks for have no result (not run yet, or the study "
+                  "was interrupted: `study resume DIR` runs them):", "", to_markdown(missing.head(50))]
+    return lines + [""]
+
+
+def disagreements(tables: list[Table]) -> list[str]:
+    lines = ["## Where our results disagree with the papers", ""]
+    found = [n.removeprefix("Disagrees with the paper: ") for t in tables for n in t.notes
+             if n.startswith("Disagrees with the paper:")]
+    if not found:
+        return lines + ["No published number lies outside our 95% CI under the papers' protocol (or no cell "
+                        "matches a published one: same dataset, size, ratio, classifier, alpha and GAN "
+                        "architecture).", ""]
+    return lines + ["Under the papers' protocol (best epoch on test), the paper's number lies outside our 95% CI:",
+                    ""] + [f"- {f}" for f in found] + [""]

@@ -1,0 +1,72 @@
+"""The best ratio R: chosen on validation, reported on test, judged with Holm-adjusted p-values.
+
+Choosing the R with the highest *test* mean and then reporting its test gain is the winner's curse:
+with k ratios the maximum of k noisy means is biased upwards. So the choice ranks cells on the mean
+over seeds of `val_acc_max` (analysis/metrics.py), and the test gain of the chosen R is reported with
+its paired CI, its raw p-value and its Holm-adjusted p-value over every ratio of its family; the
+verdict uses the adjusted one. A study without a validation column is ranked on the reported metric
+and every row says "chosen on test: optimistic".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.cells import cells_with_gains, sort_key, varying_axes
+from analysis.columns import is_gan_axis
+from analysis.load import tidy_trials
+from analysis.metrics import SELECTION_METRIC, choose_metrics
+from analysis.stats import verdict
+
+BEST_COLUMNS = ("best_ratio", "chosen_on", "chosen_on_test", "select_mean", "mean", "n", "baseline", "gain",
+                "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "verdict")
+
+
+def pick_best(candidates: pd.DataFrame) -> tuple[pd.Series | None, bool]:
+    """The candidate cell with the highest selection mean (ties: the smaller R), and whether the choice
+    fell back to the reported (test) mean because no candidate has a validation value."""
+    candidates = candidates[candidates["n"] > 0]
+    if candidates.empty:
+        return None, False
+    on_test = "select_mean" not in candidates or candidates["select_mean"].isna().all()
+    rank = "mean" if on_test else "select_mean"
+    ordered = candidates.assign(_rank=candidates[rank].fillna(-np.inf))
+    ordered = ordered.sort_values(["_rank", "ratio"], ascending=[False, True], kind="stable")
+    return ordered.iloc[0].drop("_rank"), on_test
+
+
+def best_ratio_table(df: pd.DataFrame, metric: str | None = None, select_on: str | None = None) -> pd.DataFrame:
+    """Best R > 0 per size (and per any other varying non-GAN axis: classifier, real, augment, ...).
+
+    Columns: the grouping axes (size first), best_ratio, the GAN settings of the winner when they vary,
+    chosen_on (the selection metric), chosen_on_test, select_mean (its mean), mean (of `metric`), n,
+    baseline (R = 0 mean), gain, gain_lo, gain_hi (t CI), boot_lo, boot_hi, p_value, p_holm, verdict.
+    Only ok trials rank; a cell whose every trial diverged or errored cannot be best.
+    Accepts a raw results.csv frame too (the CLI's summary reads the file directly).
+    """
+    df = tidy_trials(df)
+    choice = choose_metrics(df)
+    metric, select_on = metric or choice.reported, select_on or choice.selection
+    merged = cells_with_gains(df, metric, select_on)
+    merged = merged[(merged["n"] > 0) & (merged["ratio"].fillna(0) > 0)]
+    if merged.empty:
+        return pd.DataFrame(columns=["size", *BEST_COLUMNS])
+    varying = [a for a in varying_axes(df) if a != "ratio"]
+    group_axes = ["size"] + [a for a in varying if a != "size" and not is_gan_axis(a)]
+    gan_shown = [a for a in varying if is_gan_axis(a)]
+    rows = []
+    for key, group in merged.groupby(group_axes, dropna=False, sort=True):
+        best, on_test = pick_best(group)
+        if best is None:
+            continue
+        chosen_on = metric if on_test else select_on
+        rows.append({**dict(zip(group_axes, key, strict=True)), "best_ratio": best["ratio"],
+                     **{a: best[a] for a in gan_shown}, "chosen_on": chosen_on,
+                     "chosen_on_test": chosen_on != SELECTION_METRIC,
+                     "select_mean": best["select_mean"], "mean": best["mean"], "n": int(best["n"]),
+                     **{c: best[c] for c in ("baseline", "gain", "gain_lo", "gain_hi", "boot_lo", "boot_hi",
+                                             "p_value", "p_holm")},
+                     "verdict": verdict(best["gain"], best["p_holm"])})
+    out = pd.DataFrame(rows)
+    return out.sort_values(group_axes, key=sort_key).reset_index(drop=True)
