@@ -129,10 +129,11 @@ def _schedule_lines(study: Study) -> list[str]:
     assumed = "" if said else " (spec.toml does not say: assumed, the only schedule before the key existed)"
     lines = [f"- Training schedule (`classifier.schedule`): {described}{assumed}."]
     if "epochs" in used:
-        patience = {str((s.get("classifier") or {}).get("patience")) for s in study.specs} - {"None"}
         lines.append(f"- **Caution**: {EXTRA_UPDATES_WARNING}")
-        if patience and "early-stop" in used:
-            lines.append(f"- Early-stop patience: {', '.join(sorted(patience))} epochs.")
+    patience = {str((s.get("classifier") or {}).get("patience")) for s in study.specs} - {"None"}
+    if patience and "early-stop" in used:
+        lines.append(f"- Early-stop patience: {', '.join(sorted(patience))} epochs without a better validation "
+                     "accuracy.")
     return lines
 
 
