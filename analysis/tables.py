@@ -110,7 +110,7 @@ def _dagan_all_columns(ctx) -> list[Column]:
     columns = [_dagan_column(*method) for method in DAGAN_METHODS]
     known = {(augment, arch) for _, augment, arch in DAGAN_METHODS}
     for arch in ctx.values("gan_arch", real=True):
-        for augment in ctx.values("augment", real=True):
+        for augment in sorted(ctx.values("augment", real=True), key=lambda a: a != "none"):   # plain first
             if (augment, arch) not in known:
                 name = _ARCH_METHOD.get(arch, f"{arch} GAN")
                 columns.append(_dagan_column(name + ("_aug" if augment == "classic" else ""), augment, arch))
