@@ -114,23 +114,28 @@ def resolve_validation(spec_value: int | str, train_size: int) -> int:
 
 def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
     """Sizes against the dataset, after the validation split takes its images out of every class."""
-    if per_class is not None:
-        validation = resolve_validation(spec.eval.validation, per_class * num_classes)
-        held_out = -(-validation // num_classes)    # the class-balanced split takes at most this per class
-        if held_out >= per_class:
-            raise SpecError("eval.validation", f"{validation} images leave no training images in {spec.dataset} "
-                            f"({per_class} per class)", f"fewer than {per_class * num_classes}, or 0")
-        remaining = (per_class - held_out) * num_classes
-        largest = max((s for s in spec.sizes if s != FULL), default=0)
-        if largest > remaining:
-            raise SpecError("eval.validation", f"holding out {validation} validation images leaves "
-                            f"{remaining} class-balanced training images in {spec.dataset}, fewer than the "
-                            f"requested size {largest}", f"at most {per_class * num_classes - largest} "
-                            "(or smaller sizes)")
     for size in spec.sizes:
         if size != FULL and size < num_classes:
             raise SpecError("sizes", f"{size} is fewer than one image per class ({num_classes} classes)",
                             f'integers >= {num_classes} for {spec.dataset}, or "{FULL}"')
+    if per_class is None:
+        return      # a folder dataset: its class sizes are known once it is decoded (data.subset checks)
+    total = per_class * num_classes
+    largest = max((s for s in spec.sizes if s != FULL), default=0)
+    if largest > total:
+        raise SpecError("sizes", f"{largest} is more than {spec.dataset} has ({total} class-balanced "
+                                 "training images)", f'integers from {num_classes} to {total}, or "{FULL}"')
+    validation = resolve_validation(spec.eval.validation, total)
+    held_out = -(-validation // num_classes)    # the class-balanced split takes at most this per class
+    if held_out >= per_class:
+        raise SpecError("eval.validation", f"{validation} images leave no training images in {spec.dataset} "
+                        f"({per_class} per class)", f"fewer than {total}, or 0")
+    remaining = (per_class - held_out) * num_classes
+    if largest > remaining:
+        room = (per_class - -(-largest // num_classes)) * num_classes
+        raise SpecError("eval.validation", f"holding out {validation} validation images leaves {remaining} "
+                        f"class-balanced training images in {spec.dataset}, fewer than the requested size "
+                        f"{largest}", f"at most {room} (or smaller sizes)")
 
 
 FOLDER_ALLOWED = "folder:PATH where PATH is a directory with one subfolder of images per class"

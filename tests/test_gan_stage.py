@@ -58,6 +58,8 @@ def test_key_is_stable_and_ignores_how_it_runs():
     assert job.key() == _job().key() and len(job.key()) == 12
     assert job.key() == replace(job, data_root="/elsewhere", workers=2, checkpoint_every=9,
                                 max_failures=5, grouping="loop", cpus_per_worker=2).key()
+    # The pool grows on demand and the batch size is the global batch: neither changes the GAN.
+    assert job.key() == replace(job, pool_per_class=500, workers=4).key()
     assert job.key() == replace(job, alpha=0.25 + 0.0, lr=0.0002).key()
     assert replace(job, alpha=1).key() == replace(job, alpha=1.0).key()
 
@@ -65,7 +67,7 @@ def test_key_is_stable_and_ignores_how_it_runs():
 @pytest.mark.parametrize("field,value", [
     ("dataset", "fashion-mnist"), ("size", 400), ("size", "full"), ("seed", 1), ("arch", "dcgan"),
     ("conditioning", "conditional"), ("alpha", 0.5), ("epochs", 3), ("batch_size", 64), ("lr", 1e-3),
-    ("beta1", 0.9), ("pool_per_class", 13),
+    ("beta1", 0.9), ("validation", 400),
 ])
 def test_any_changed_gan_field_changes_the_key(field, value):
     assert replace(_job(), **{field: value}).key() != _job().key()
@@ -82,6 +84,7 @@ def test_key_fields_are_readable_and_include_the_code_version():
     (dict(arch="dagan"), "label-conditioned only"),
     (dict(epochs=0), "epochs"),
     (dict(grouping="threads"), "grouping"),
+    (dict(workers=3), "not divisible"),
 ])
 def test_bad_jobs_fail_with_a_clear_message(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -131,9 +134,24 @@ def test_vmap_group_dropout_differs_between_members():
 def test_generate_makes_a_balanced_uint8_pool(grouping):
     spec = _spec(grouping)
     gen, _ = build_models(spec)
-    pool = generate(gen, spec, per_class=5, seed=1, device=torch.device("cpu"), batch=6)
+    pool = generate(gen, spec, per_class=5, seed=1, device=torch.device("cpu"))
     assert pool.images.dtype == torch.uint8 and pool.images.shape == (15, 1, 28, 28)
     assert pool.class_counts().tolist() == [5, 5, 5]
+
+
+@pytest.mark.parametrize("grouping, conditioning", [("loop", "per-class"), ("vmap", "conditional")])
+def test_a_larger_pool_starts_with_the_smaller_pools_images(grouping, conditioning, monkeypatch):
+    """Pools grow on demand, so the first images of each class must not depend on the pool's size;
+    blocks of a fixed shape (small here, to cross block boundaries) make it so."""
+    monkeypatch.setattr(gan_train, "POOL_BLOCK", 12)   # 4 images per class per block
+    spec = _spec(grouping, conditioning=conditioning)
+    gen, _ = build_models(spec)
+    small = generate(gen, spec, per_class=5, seed=3, device=torch.device("cpu"))
+    large = generate(gen, spec, per_class=11, seed=3, device=torch.device("cpu"))
+    from trainables import data
+
+    assert torch.equal(data.take_balanced(large, 15).images, small.images)
+    assert torch.equal(data.take_balanced(large, 9).images, data.take_balanced(small, 9).images)
 
 
 def test_generate_conditional_uses_labels():
@@ -224,6 +242,17 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     monkeypatch.setattr(ray.train.torch, "TorchTrainer", no_trainer)
     assert gan_stage.run_gan_job(replace(job, workers=2), str(tmp_path), real)["key"] == job.key()
 
+    # A study that needs a larger R grows the pool from the final checkpoint: no training, the same
+    # first images, the same quality scores.
+    before = gan_stage.load_pool(str(tmp_path), job.key())
+    grown = gan_stage.run_gan_job(replace(job, pool_per_class=30), str(tmp_path), real)
+    after = gan_stage.load_pool(str(tmp_path), job.key())
+    assert grown["pool"]["per_class"] == 30 and after.class_counts().tolist() == [30] * 10
+    from trainables import data
+
+    assert torch.equal(data.take_balanced(after, len(before)).images, before.images)
+    assert grown["gan_train_acc"] == meta["gan_train_acc"] and gan_stage.is_complete(str(tmp_path), job.key())
+
     # A damaged pool makes the key incomplete again.
     with open(os.path.join(folder, "pool.pt"), "ab") as handle:
         handle.write(b"x")
@@ -262,3 +291,66 @@ def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, tmp_path, 
     clean = gan_stage.run_gan_job(job, str(tmp_path / "clean"), real)
     # Epoch randomness is derived from (seed, epoch, rank), so the resumed GAN is the same GAN.
     assert clean["pool"]["sha256"] == meta["pool"]["sha256"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the cache lock (no Ray): two studies that need one key train it once
+
+
+def _hold_lock(cache: str, key: str, ready, release) -> None:
+    from trainables import cache_lock
+    from trainables.storage import Store
+
+    with cache_lock.hold(Store(cache), key):
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_study_waits_for_the_key_another_process_trains(tmp_path):
+    import multiprocessing
+    import threading
+
+    from trainables import cache_lock
+    from trainables.storage import Store
+
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(str(tmp_path), "k", ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        waits, entered = [], threading.Event()
+
+        def second() -> None:
+            with cache_lock.hold(Store(str(tmp_path)), "k", on_wait=waits.append):
+                entered.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not entered.wait(1.0)              # blocked while the first holds the key
+        assert waits and f"pid {holder.pid}" in waits[0]
+        release.set()
+        assert entered.wait(30)                   # and runs once it is released
+        thread.join(10)
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
+    import multiprocessing
+
+    from trainables import cache_lock
+    from trainables.storage import Store
+
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(str(tmp_path), "k", ready, release))
+    holder.start()
+    assert ready.wait(60)
+    holder.kill()
+    holder.join(30)
+    waits = []
+    with cache_lock.hold(Store(str(tmp_path)), "k", on_wait=waits.append):
+        pass
+    assert waits == []                            # the kernel released a dead holder's lock

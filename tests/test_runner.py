@@ -13,8 +13,9 @@ import torch
 
 from study import cli, driver
 from study import spec as S
+from study.stage_classifiers import reports_every_epoch
 from trainables import data as D
-from trainables.classifier_trial import EpochReports, build_training_set, gan_lookup_key, synthetic_count
+from trainables.classifier_trial import EpochReports, build_training_set, synthetic_count
 
 # A study small enough to run end to end in well under a minute on 2 cores.
 TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--set", "gan.checkpoint_every=1",
@@ -67,38 +68,6 @@ def test_a_pool_too_small_for_the_ratio_is_refused(mnist5k):
 
 
 # --------------------------------------------------------------------------------------------------
-# Names, grid expansion, GAN jobs
-# --------------------------------------------------------------------------------------------------
-def test_trial_names_are_deterministic_and_unique_over_the_grid():
-    spec = S.load_spec("quick", ["classifier.name=['mlp', 'cnn2']", "gan.alpha=[1, 2]"])
-    names = [driver.trial_name(point) for point in S.grid_points(spec)]
-    assert len(names) == len(set(names)) == len(S.grid_points(spec))
-    assert names == [driver.trial_name(point) for point in S.grid_points(spec)]
-
-
-def test_grid_param_space_expands_to_every_combination_once():
-    spec = S.load_spec("quick", ["gan.alpha=[1, 2]", "seeds=3"])
-    space = driver.classifier_param_space(spec)
-    sizes = [len(axis["grid_search"]) for axis in space.values()]
-    assert int(torch.tensor(sizes).prod()) == len(S.grid_points(spec)) == 2 * 2 * 4 * 1 * 3
-
-
-def test_gan_jobs_cover_every_size_alpha_seed_with_a_pool_big_enough(mnist5k):
-    spec = S.load_spec("quick", ["gan.alpha=[1, 2]"])
-    jobs = driver.gan_jobs(spec, mnist5k[0])
-    assert set(jobs) == {gan_lookup_key(p["size"], p["alpha"], p["seed"]) for p in S.gan_points(spec)}
-    for job in jobs.values():
-        needed = synthetic_count(S.max_ratio(spec), job.size)
-        assert job.pool_per_class * 10 >= needed
-    assert len({job.key() for job in jobs.values()}) == len(jobs)
-
-
-def test_no_gan_jobs_when_every_ratio_is_zero(mnist5k):
-    spec = S.load_spec("quick", ["mix.ratios=[0]"])
-    assert driver.gan_jobs(spec, mnist5k[0]) == {}
-
-
-# --------------------------------------------------------------------------------------------------
 # The command line: help, presets, and the unhappy paths (exit code 2, one line, nothing lost)
 # --------------------------------------------------------------------------------------------------
 def test_presets_and_show(capsys):
@@ -111,6 +80,10 @@ def test_presets_and_show(capsys):
 
 @pytest.mark.parametrize("overrides, key", [
     (["mix.ratios=[-1]"], "mix.ratios"),
+    (["gan.workers=3"], "gan.batch_size"),
+    (["classifier.lenet.epochs=3"], "classifier.lenet"),
+    (["gan.checkpoint_every=[1, 2]"], "gan.checkpoint_every"),
+    (["sizes=[3900]"], "eval.validation"),
     (["gan.alpha=[0]"], "gan.alpha"),
     (["classifier.name=['vgg']"], "classifier.name"),
     (["sizes=[999999]"], "sizes"),
@@ -130,11 +103,11 @@ def test_bad_input_exits_2_with_one_line_naming_the_key(tmp_path, capsys, overri
 def test_a_folder_holding_another_spec_is_refused(tmp_path, capsys):
     spec = S.load_spec("quick")
     folder = driver.StudyFolder.for_spec(str(tmp_path), "quick")
-    folder.prepare(spec, resume=False)
+    folder.prepare(spec, resume=False, gan_cache=str(tmp_path / "cache"))
     before = (tmp_path / "quick" / "spec.toml").read_text()
     other = S.load_spec("quick", ["seeds=5"])
     with pytest.raises(driver.StudyError, match="--name"):
-        folder.prepare(other, resume=False)
+        folder.prepare(other, resume=False, gan_cache=str(tmp_path / "cache"))
     assert (tmp_path / "quick" / "spec.toml").read_text() == before
 
 
@@ -144,7 +117,7 @@ def test_an_unwritable_storage_is_refused(tmp_path):
     locked.mkdir()
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
     with pytest.raises(driver.StudyError, match="--storage"):
-        driver.StudyFolder.for_spec(str(locked), "quick").prepare(S.load_spec("quick"), resume=False)
+        driver.StudyFolder.for_spec(str(locked), "quick").prepare(S.load_spec("quick"), resume=False, gan_cache="c")
 
 
 def test_an_unwritable_storage_path_exits_2(tmp_path, capsys):
@@ -176,15 +149,15 @@ def test_only_asha_asks_trials_for_every_epoch():
     grid = S.load_spec("quick", [])
     optuna = S.load_spec("quick", ["search.mode='optuna'"])
     asha = S.load_spec("quick", ["search.mode='optuna'", "search.asha=true"])
-    assert [driver.reports_every_epoch(s) for s in (grid, optuna, asha)] == [False, False, True]
+    assert [reports_every_epoch(s) for s in (grid, optuna, asha)] == [False, False, True]
 
 
 # --------------------------------------------------------------------------------------------------
 # End to end (slow): real GANs, real Tune trials
 # --------------------------------------------------------------------------------------------------
-RESULT_COLUMNS = {"trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "status", "test_acc",
-                  "test_acc_max", "precision", "recall", "f1", "per_class_acc", "train_seconds",
-                  "images_per_second"}
+RESULT_COLUMNS = {"trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "status", "val_acc_max",
+                  "best_val_epoch", "test_acc_at_best_val", "test_acc", "test_acc_max", "precision", "recall",
+                  "f1", "per_class_acc", "train_seconds", "images_per_second", "train_steps"}
 
 
 def _results(root: Path) -> pd.DataFrame:
@@ -207,8 +180,11 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys):
     for result_file in (root / "tune" / "classifiers").glob("*/result.json"):
         (final,) = [json.loads(line) for line in result_file.read_text().splitlines()]
         assert final["status"] == "ok" and [p["epoch"] for p in final["curve"]] == [1, 2]
-    (gan_dir,) = (root / "gans").iterdir()
-    pool = torch.load(gan_dir / "pool.pt", weights_only=True)
+    assert results["test_acc_at_best_val"].between(0.1, 1).all() and results["val_acc_max"].notna().all()
+    assert {"val_acc", "val_loss"} <= set(curves.columns)
+    (gan_dir,) = (root / "gans").iterdir()        # the study's view: small files only
+    assert (gan_dir / "meta.json").exists() and not (gan_dir / "pool.pt").exists()
+    pool = torch.load(tmp_path / "gan-cache" / gan_dir.name / "pool.pt", weights_only=True)
     assert torch.bincount(pool["labels"]).min() * 10 >= 100
     assert (root / "spec.toml").exists() and (root / "env.json").exists()
     out = capsys.readouterr().out
@@ -237,7 +213,7 @@ def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, tmp_path):
     root = tmp_path / "quick"
     first = _results(root)
     records = {p.name: p.stat().st_mtime_ns for p in (root / "trials").iterdir()}
-    metas = {p: p.stat().st_mtime_ns for p in (root / "gans").glob("*/meta.json")}
+    metas = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/meta.json")}
     (root / "results.csv").unlink()  # as if the driver died before writing it
 
     assert cli.main(["resume", str(root), "--no-report"]) == 0
@@ -246,7 +222,7 @@ def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, tmp_path):
     pd.testing.assert_frame_equal(first.drop(columns=["train_seconds", "images_per_second"]),
                                   second.drop(columns=["train_seconds", "images_per_second"]))
     assert {p.name: p.stat().st_mtime_ns for p in (root / "trials").iterdir()} == records
-    assert {p: p.stat().st_mtime_ns for p in (root / "gans").glob("*/meta.json")} == metas
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/meta.json")} == metas
 
 
 @pytest.mark.slow
@@ -257,7 +233,8 @@ def test_study_on_uri_storage_goes_through_pyarrow_end_to_end(ray_local, tmp_pat
     assert cli.main(["run", "quick", *TINY, "--storage", uri, "--name", "remote"]) == 0
     root = tmp_path / "remote" / "remote"
     assert len(_results(root)) == 2
-    assert list(root.glob("gans/*/pool.pt")) and list(root.glob("gans/*/checkpoint_*"))
+    cache = tmp_path / "remote" / "gan-cache"
+    assert list(cache.glob("*/pool.pt")) and list(cache.glob("*/checkpoint_*")) and list(root.glob("gans/*/meta.json"))
     assert (root / "tune" / "classifiers").is_dir()
     report = root / "report" / "report.md"
     first = report.read_text()
@@ -278,8 +255,10 @@ def test_gpu_trials_on_a_machine_without_gpus_are_refused_before_anything_is_wri
 
 
 def test_trials_queue_on_a_cluster_whose_gpus_are_not_up_yet(monkeypatch):
-    monkeypatch.setattr(driver, "cluster_capacity", lambda: (8.0, 0.0))
-    assert driver.trials_that_fit(1, 0.25) is None  # Tune queues them until the autoscaler adds GPUs
-    assert driver.trials_that_fit(1, 0) == 8
-    monkeypatch.setattr(driver, "cluster_capacity", lambda: (8.0, 2.0))
-    assert driver.trials_that_fit(1, 0.25) == 8 and driver.trials_that_fit(1, 0.5) == 4
+    from study import cluster
+
+    monkeypatch.setattr(cluster, "cluster_capacity", lambda: (8.0, 0.0))
+    assert cluster.trials_that_fit(1, 0.25) is None  # Tune queues them until the autoscaler adds GPUs
+    assert cluster.trials_that_fit(1, 0) == 8
+    monkeypatch.setattr(cluster, "cluster_capacity", lambda: (8.0, 2.0))
+    assert cluster.trials_that_fit(1, 0.25) == 8 and cluster.trials_that_fit(1, 0.5) == 4

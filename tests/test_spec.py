@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import pytest
 
 from study.spec import (
@@ -14,12 +11,9 @@ from study.spec import (
     SearchSpec,
     Spec,
     SpecError,
-    gan_points,
-    grid_points,
     list_presets,
     load_spec,
     loads_spec,
-    max_ratio,
     parse_override,
     preset_names,
     preset_text,
@@ -71,10 +65,13 @@ def test_empty_file_gives_the_documented_defaults():
     assert spec.sizes == (500, 1000)
     assert spec.seeds == 2
     assert spec.gan == GanSpec(arch="abadi", conditioning="per-class", alpha=(1.0,), epochs=30,
-                               batch_size=64, lr=2e-4, beta1=0.5, workers=1, checkpoint_every=10)
-    assert spec.classifier == ClassifierSpec(name=("mlp",), epochs=15, batch_size=64, lr=1e-3, compile=False)
+                               batch_size=64, lr=2e-4, beta1=0.5, repeats="per-seed", workers=1,
+                               checkpoint_every=10)
+    assert spec.classifier == ClassifierSpec(name=("mlp",), epochs=15, batch_size=64, lr=1e-3,
+                                             schedule="early-stop", patience=5, compile=False)
     assert spec.mix == MixSpec(ratios=(0.0, 0.5, 1.0, 2.0), real=True, augment="none")
-    assert spec.search.mode == "grid" and spec.search.metric == "test_acc_max"
+    assert spec.eval.validation == "auto" and spec.eval.metric == "test_acc_at_best_val"
+    assert spec.search.mode == "grid" and spec.search.metric == "val_acc_max"   # never a test metric
     assert spec.search.ratio_range is None and spec.search.max_concurrent == 0
     assert spec.resources.cpus_per_trial == 1.0 and spec.resources.gpus_per_trial == 0.0
     assert spec.max_failures == spec.faults.max_failures == 1
@@ -225,7 +222,7 @@ ERROR_CASES = [
     ("[mix]\nratios = [1, 1.0]", "mix.ratios"),
     ("[mix]\nreal = 1", "mix.real"),
     ("[mix]\naugment = 'flip'", "mix.augment"),
-    ("[mix]\nreal = false\nratios = [0, 1]", "mix.ratios"),
+    ("[mix]\nreal = false\nratios = [0]", "mix.ratios"),
     ("[search]\nmode = 'random'", "search.mode"),
     ("[search]\nmetric = 'accuracy'", "search.metric"),
     ("[search]\ntrials = 0", "search.trials"),
@@ -260,7 +257,8 @@ def test_bool_is_not_an_int():
 def test_choice_errors_list_the_choices():
     assert error_of("[search]\nmode = 'random'").allowed == "grid | optuna"
     assert error_of("[mix]\naugment = 'flip'").allowed == "none | classic"
-    assert error_of("[search]\nmetric = 'acc'").allowed == "test_acc | test_acc_max | f1"
+    assert error_of("[search]\nmetric = 'acc'").allowed == (
+        "val_acc_max | val_acc | test_acc_at_best_val | test_acc | test_acc_max | f1")
     assert error_of("[gan]\nconditioning = 'x'").allowed == "per-class | conditional"
 
 
@@ -295,9 +293,17 @@ def test_registry_errors_list_the_registry_keys():
 
 @needs_registries
 def test_dagan_conditional_and_full_size_are_valid():
-    spec = spec_of("sizes = ['full', 4000]\n[gan]\narch = 'dagan'\nconditioning = 'conditional'",
+    spec = spec_of("sizes = ['full', 3600]\n[gan]\narch = 'dagan'\nconditioning = 'conditional'",
                    registries=True)
-    assert spec.gan.arch == "dagan" and spec.sizes == ("full", 4000)
+    assert spec.gan.arch == "dagan" and spec.sizes == ("full", 3600)
+
+
+@needs_registries
+def test_a_validation_split_that_leaves_too_few_images_for_a_size_is_refused():
+    error = error_of("sizes = [3700]", registries=True)   # mnist-5k: 4000, minus the 400 held out
+    assert_one_line(error, "eval.validation")
+    assert "3600" in error.problem and "at most 300" in error.allowed
+    assert spec_of("sizes = [3700]\n[eval]\nvalidation = 300", registries=True).sizes == (3700,)
 
 
 @needs_registries
@@ -435,60 +441,9 @@ def test_spec_to_dict_is_plain_data():
     data = spec_to_dict(load_spec("abadi-mnist", check_registries=False))
     assert data["sizes"] == [500, 1000, 2000, 4000, "full"]
     assert data["gan"]["alpha"] == [2.0]
-    assert data["mix"]["real"] is True
+    assert data["mix"]["real"] == [True, False]
     assert "ratio_range" not in data["search"]
     assert spec_from_dict(data, check_registries=False) == load_spec("abadi-mnist", check_registries=False)
-
-
-# ---------------------------------------------------------------- grid and GAN points
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
-def test_grid_points_cover_every_combination_once(name):
-    spec = load_spec(name, check_registries=False)
-    points = grid_points(spec)
-    expected = (len(spec.sizes) * len(spec.gan.alpha) * len(spec.mix.ratios) * len(spec.classifier.name)
-                * spec.seeds)
-    assert len(points) == expected
-    as_tuples = [(p["size"], p["alpha"], p["ratio"], p["classifier"], p["seed"]) for p in points]
-    assert len(set(as_tuples)) == expected
-    assert set(as_tuples) == set(itertools.product(spec.sizes, spec.gan.alpha, spec.mix.ratios,
-                                                   spec.classifier.name, range(spec.seeds)))
-    assert grid_points(spec) == points   # deterministic
-
-
-def test_grid_points_order_is_sizes_outermost_seeds_innermost():
-    points = grid_points(spec_of("sizes = [100, 200]\nseeds = 2\n[mix]\nratios = [0, 1]"))
-    assert [(p["size"], p["ratio"], p["seed"]) for p in points[:4]] == [
-        (100, 0.0, 0), (100, 0.0, 1), (100, 1.0, 0), (100, 1.0, 1)]
-    assert set(points[0]) == {"size", "alpha", "ratio", "classifier", "seed"}
-
-
-def test_gan_points_are_the_distinct_size_alpha_seed_combinations():
-    spec = spec_of("sizes = [500, 1000]\nseeds = 3\n[gan]\nalpha = [1, 2]\n[mix]\nratios = [0, 1, 2]")
-    points = gan_points(spec)
-    assert len(points) == 2 * 2 * 3
-    assert {(p["size"], p["alpha"], p["seed"]) for p in points} == {
-        (p["size"], p["alpha"], p["seed"]) for p in grid_points(spec) if p["ratio"] > 0}
-    assert set(points[0]) == {"size", "alpha", "seed"}
-
-
-def test_no_gans_when_every_ratio_is_zero():
-    assert gan_points(spec_of("[mix]\nratios = [0]")) == []
-
-
-def test_synthetic_only_needs_gans():
-    assert len(gan_points(spec_of("[mix]\nreal = false\nratios = [1]"))) == len(Spec().sizes) * Spec().seeds
-
-
-def test_max_ratio_uses_the_optuna_range_when_one_is_sampled():
-    assert max_ratio(Spec()) == 2.0
-    optuna = spec_of("[search]\nmode = 'optuna'\nratio_range = [0, 3.5]\n[mix]\nratios = [0]")
-    assert max_ratio(optuna) == 3.5
-    assert gan_points(optuna)       # R may be > 0, so the GANs are needed
-    grid = spec_of("[search]\nratio_range = [0, 3.5]\n[mix]\nratios = [0, 1]")
-    assert max_ratio(grid) == 1.0   # grid mode ignores ratio_range
-    assert math.isclose(max_ratio(load_spec("xing-cifar10", check_registries=False)), 0.64)
 
 
 def test_search_spec_defaults_document_optuna_keys():
