@@ -71,6 +71,8 @@ class Grid:
     def spec(self):
         return load_spec("quick", [f"sizes=[{', '.join(map(str, self.sizes))}]", f"seeds={self.seeds}",
                                    "mix.ratios=[0]", "classifier.name=[\"mlp\"]", f"classifier.epochs={self.epochs}",
+                                   # the plain loop it is compared with trains fixed epochs, no validation
+                                   "classifier.schedule='epochs'", "eval.validation=0",
                                    f"name=bench-{self.name}"])
 
 

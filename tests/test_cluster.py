@@ -309,7 +309,7 @@ def _check_study_folder(folder: Path) -> None:
     results = pd.read_csv(folder / "results.csv")
     assert len(results) == 2 and set(results["status"]) == {"ok"}
     assert (folder / "report" / "report.md").read_text().startswith("# ")
-    assert list((folder / "gans").glob("*/pool.pt")), "the GAN stage ran inside the job"
+    assert list((folder.parent / "gan-cache").glob("*/pool.pt")), "the GAN stage ran inside the job"
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -180,7 +181,8 @@ def losses_epochs(gan_dir: Path) -> list[int]:
 
 
 def the_gan_dir(study: Path) -> Path:
-    (gan_dir,) = [p for p in (study / "gans").iterdir() if p.is_dir()]
+    """The study's one GAN, in the storage root's shared cache (the study holds a view of it)."""
+    (gan_dir,) = [p for p in (study.parent / "gan-cache").iterdir() if p.is_dir() and not p.name.startswith(".")]
     return gan_dir
 
 
@@ -307,13 +309,13 @@ def test_results_files_are_replaced_atomically_and_leave_no_temp_files(tmp_path,
 KEY = "0123456789ab"
 
 
-def _fake_gan(study: Path, key: str = KEY, status: str = "ok") -> Path:
-    gan_dir = study / "gans" / key
+def _fake_gan(cache: Path, key: str = KEY, status: str = "ok") -> Path:
+    gan_dir = cache / key
     gan_dir.mkdir(parents=True)
     payload = bytes(range(256)) * 40
     (gan_dir / "pool.pt").write_bytes(payload)
     meta = {"key": key, "status": status, "reason": "worker died" if status == "error" else "",
-            "pool": {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}}
+            "pool": {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(), "per_class": 4}}
     (gan_dir / "meta.json").write_text(json.dumps(meta))
     return gan_dir
 
@@ -341,9 +343,13 @@ def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
     (gan_dir / "pool.pt").write_bytes(b"truncated")
     _fake_gan(tmp_path, "bbbbbbbbbbbb")  # intact: reused, nothing said
     _fake_gan(tmp_path, "cccccccccccc", status="error")
-    folder = driver.StudyFolder(Store(tmp_path))
-    jobs = {KEY: "job-a", "bbbbbbbbbbbb": "job-b", "cccccccccccc": "job-c", "dddddddddddd": "job-d"}
-    assert driver.gans_to_train(folder, jobs) == ["job-a", "job-c", "job-d"]
+    from study.stage_gans import gans_to_train
+
+    jobs = {key: SimpleNamespace(name=f"job-{key[0]}", pool_per_class=4)
+            for key in (KEY, "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd")}
+    jobs["eeeeeeeeeeee"] = SimpleNamespace(name="job-e", pool_per_class=9)   # intact, but its pool is too small
+    _fake_gan(tmp_path, "eeeeeeeeeeee")
+    assert [job.name for job in gans_to_train(str(tmp_path), jobs)] == ["job-0", "job-c", "job-d", "job-e"]
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2  # a never-trained key is simply trained, without a warning
     assert KEY in lines[0] and "pool.pt is 9 bytes" in lines[0] and "retraining" in lines[0]
@@ -362,7 +368,7 @@ def _fake_checkpoints(gan_dir: Path, epochs=(2, 3)) -> None:
 
 
 def test_readable_checkpoints_are_kept_for_the_resume(tmp_path):
-    gan_dir = tmp_path / "gans" / KEY
+    gan_dir = tmp_path / KEY
     _fake_checkpoints(gan_dir)
     before = tree_bytes(gan_dir)
     assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None
@@ -376,7 +382,7 @@ def test_readable_checkpoints_are_kept_for_the_resume(tmp_path):
     (lambda d: (d / gan_stage.TRAIN_SNAPSHOT_FILE).write_text('{"checkpoints": ['), "snapshot"),
 ])
 def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, damage, problem):
-    gan_dir = tmp_path / "gans" / KEY
+    gan_dir = tmp_path / KEY
     _fake_checkpoints(gan_dir)
     (gan_dir / "samples_epoch002.png").write_bytes(b"png")
     damage(gan_dir)
@@ -437,7 +443,8 @@ def bad_input_runs(tmp_path_factory):
     (root / "bad.toml").write_text('name = "broken\n[gan\nepochs = 2\n')
     (root / "a-file").write_text("not a folder")
     existing = root / "existing"
-    driver.StudyFolder.for_spec(str(existing), "quick").prepare(S.load_spec("quick"), resume=False)
+    driver.StudyFolder.for_spec(str(existing), "quick").prepare(S.load_spec("quick"), resume=False,
+                                                                gan_cache=str(existing / "gan-cache"))
     (existing / "quick" / "results.csv").write_text("trial,status\nx,ok\n")
 
     processes = {}
@@ -511,7 +518,7 @@ def test_a_crashed_gan_worker_resumes_and_a_truncated_pool_is_retrained(tmp_path
     told += [line for line in resumed.out.splitlines() if gan_dir.name in line and "from scratch" in line]
     assert "pool.pt is" in told[0] and "truncated" in told[0]
     assert any("checkpoint_epoch0003/state.pt is unreadable" in line for line in told)
-    assert gan_stage.is_complete(str(study), gan_dir.name)
+    assert gan_stage.is_complete(str(gan_dir.parent), gan_dir.name)
     meta = json.loads((gan_dir / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["epochs_trained"] == 3 and losses_epochs(gan_dir) == [1, 2, 3]
     assert meta["resumed_from_epoch"] == 0
@@ -570,7 +577,7 @@ def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tm
 
     # Kill 1: in the GAN stage, once two checkpoints are in storage.
     with StudyProcess(args, logs, "run") as run:
-        wait_for(lambda: list(study.glob("gans/*/checkpoint_epoch0002")), run, "second GAN checkpoint")
+        wait_for(lambda: list(study.parent.glob("gan-cache/*/checkpoint_epoch0002")), run, "second GAN checkpoint")
         strays = run.kill()
     assert strays == [], f"Ray processes outlived the killed driver: {strays}"
     gan_dir = the_gan_dir(study)
@@ -593,8 +600,8 @@ def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tm
     # Resume to the end.
     final = run_cli(["resume", str(study), "--no-report"], logs, "resume-2")
     assert final.proc.returncode == 0, final.err[-3000:]
-    assert "1 already in storage, 0 to train" in final.out
-    assert "restoring the Tune experiment" in final.out
+    assert "1 ready, 0 to train or extend" in final.out
+    assert f"{len(done)} already finished, {len(KILL_RATIOS) - len(done)} to run" in final.out
     assert snapshot(Path(p) for p in done) == done  # no finished trial ran again
     assert snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"]) == gan_files  # nor the GAN
     results = pd.read_csv(study / "results.csv")

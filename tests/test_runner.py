@@ -262,3 +262,44 @@ def test_trials_queue_on_a_cluster_whose_gpus_are_not_up_yet(monkeypatch):
     assert cluster.trials_that_fit(1, 0) == 8
     monkeypatch.setattr(cluster, "cluster_capacity", lambda: (8.0, 2.0))
     assert cluster.trials_that_fit(1, 0.25) == 8 and cluster.trials_that_fit(1, 0.5) == 4
+
+
+@pytest.mark.slow
+def test_two_studies_share_their_gans_and_an_extension_retrains_none(ray_local, tmp_path, capsys):
+    """Studies in one storage root read one GAN cache: the second study (a synthetic-only twin)
+    trains nothing, and `resume --set` widening the ratios grows the pools without retraining."""
+    assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path), "--name", "first", "--no-report"]) == 0
+    cache = tmp_path / "gan-cache"
+    (meta_path,) = cache.glob("*/meta.json")
+    trained = meta_path.read_text()
+    capsys.readouterr()
+
+    twin = ["run", "quick", *TINY, "--set", "mix.real=false", "--set", "mix.ratios=[1]",
+            "--storage", str(tmp_path), "--name", "twin", "--no-report"]
+    assert cli.main(twin) == 0
+    assert "1 ready, 0 to train or extend" in capsys.readouterr().out
+    assert meta_path.read_text() == trained
+    assert set(_results(tmp_path / "twin")["real"]) == {False}
+
+    first = tmp_path / "first"
+    records = {p.name: p.stat().st_mtime_ns for p in (first / "trials").iterdir()}
+    assert cli.main(["resume", str(first), "--set", "mix.ratios=[0, 1, 2]", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "3 trial(s), 2 already finished, 1 to run" in out
+    grown = json.loads(meta_path.read_text())
+    assert grown["epochs_trained"] == json.loads(trained)["epochs_trained"]
+    assert grown["seconds"] == json.loads(trained)["seconds"]          # not trained again
+    assert grown["pool"]["per_class"] > json.loads(trained)["pool"]["per_class"]
+    assert {p.name: p.stat().st_mtime_ns for p in (first / "trials").iterdir() if p.name in records} == records
+    assert sorted(_results(first)["ratio"]) == [0, 1, 2]
+    assert "ratios = [0.0, 1.0, 2.0]" in (first / "spec.toml").read_text()
+
+
+def test_resume_set_of_a_key_that_changes_finished_trials_exits_2_and_changes_nothing(tmp_path, capsys):
+    folder = driver.StudyFolder.for_spec(str(tmp_path), "quick")
+    folder.prepare(S.load_spec("quick"), resume=False, gan_cache=str(tmp_path / "gan-cache"))
+    before = (tmp_path / "quick" / "spec.toml").read_text()
+    assert cli.main(["resume", str(tmp_path / "quick"), "--set", "dataset=fashion-mnist"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: dataset: changing it")
+    assert (tmp_path / "quick" / "spec.toml").read_text() == before
