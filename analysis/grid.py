@@ -19,7 +19,7 @@ from analysis.cells import design_axes, varying_axes
 from analysis.columns import is_gan_axis
 from analysis.metrics import PAPERS_PROTOCOL, MetricChoice, metric_label
 from analysis.published import paper_value
-from analysis.render import Table
+from analysis.render import Table, fmt_axis
 from analysis.selection import pick_best
 from analysis.stats import stars
 
@@ -82,6 +82,7 @@ class TableBuilder:
     row_axes_first: tuple[str, ...] = ("size",)
     notes: Callable[[Context], list[str]] = field(default=lambda ctx: [])
     build: Callable[[Context, TableBuilder], Table] | None = None   # None: build_grid
+    paper: str | None = None     # whose table this is (published.PAPER_ARCHS): its GAN decides the title
 
 
 # ---------------------------------------------------------------- cell lookup and formatting
@@ -156,7 +157,7 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
         row = {k: v for k, v in row.items() if not isna(v) or not is_gan_axis(k)}
         found = [_find(ctx, {**row, **column.select}, column) for column in columns]
         best = _chosen(found)
-        labels = {a: _fmt_axis(row.get(a, "")) for a in row_axes}
+        labels = {a: fmt_axis(row.get(a, "")) for a in row_axes}
         ours, paper_row = {**labels, "": "ours"}, {**labels, "": "paper"}
         any_paper = False
         for i, (column, cell) in enumerate(zip(columns, found, strict=True)):
@@ -215,13 +216,7 @@ def _outside_ci(cell, published) -> bool:
 
 
 def _describe(row: dict) -> str:
-    return ", ".join(f"{k}={_fmt_axis(v)}" for k, v in row.items())
-
-
-def _fmt_axis(value) -> str:
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:g}"
-    return str(value)
+    return ", ".join(f"{k}={fmt_axis(v)}" for k, v in row.items())
 
 
 def _data_row(row: dict, column: Column, cell, published: float, diff: float, metric: str) -> dict:

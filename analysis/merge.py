@@ -59,10 +59,8 @@ def _datasets(study: Study) -> set[str]:
 
 def _labels(roots: list[Path]) -> list[str]:
     """Folder names, lengthened by their parent where two folders share a name."""
-    labels = [root.name for root in roots]
-    for i, root in enumerate(roots):
-        if labels.count(root.name) > 1:
-            labels[i] = f"{root.parent.name}/{root.name}"
+    names = [root.name for root in roots]
+    labels = [f"{root.parent.name}/{root.name}" if names.count(root.name) > 1 else root.name for root in roots]
     return [label if labels.count(label) == 1 else f"{label}#{i}" for i, label in enumerate(labels)]
 
 

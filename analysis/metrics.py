@@ -50,8 +50,17 @@ EXTRA_UPDATES_WARNING = (
     "`classifier.schedule = \"steps\"` or `\"early-stop\"` separates the two.")
 
 
+# Axis labels: short enough for a plot's y axis; the figure title carries the full label.
+METRIC_SHORT = {"test_acc_at_best_val": "test acc. (best-val epoch)", "test_acc_max": "test acc. (best test epoch)",
+                "test_acc": "test acc. (last epoch)", "val_acc_max": "best val. accuracy"}
+
+
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def metric_short(metric: str) -> str:
+    return METRIC_SHORT.get(metric, metric_label(metric))
 
 
 def has_data(trials: pd.DataFrame, column: str) -> bool:

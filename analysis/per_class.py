@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.cells import blank_gan_axes, design_axes, sort_key, varying_axes
 from analysis.metrics import is_legacy
-from analysis.render import Table
+from analysis.render import Table, fmt_axis
 
 
 def parse_per_class(value) -> np.ndarray | None:
@@ -73,8 +73,8 @@ def build_per_class(ctx, builder) -> Table:
     for column in display:
         if column.startswith("class_") or column == "worst_acc":
             display[column] = display[column].map(lambda v: "" if np.isnan(v) else f"{v:.3f}")
-        elif display[column].dtype == float:
-            display[column] = display[column].map(lambda v: "" if np.isnan(v) else f"{v:g}")
+        elif column != "n":
+            display[column] = display[column].map(fmt_axis)
     display = display.rename(columns={"size": "size (real images)", "worst_class": "worst class",
                                       "worst_acc": "worst class acc",
                                       **{c: c.replace("_", " ") for c in display if c.startswith("class_")}})

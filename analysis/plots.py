@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from analysis.cells import varying_axes  # noqa: E402
 from analysis.grid import match  # noqa: E402
 from analysis.load import GanRecord, write_bytes_atomic  # noqa: E402
-from analysis.metrics import metric_label  # noqa: E402
+from analysis.metrics import metric_label, metric_short  # noqa: E402
 from analysis.selection import pick_best  # noqa: E402
 from analysis.stats import mean_ci, stars  # noqa: E402
 
@@ -117,12 +117,12 @@ def draw_accuracy_vs_ratio(data: PlotData, out_dir: Path) -> list[Path]:
                                 color=palette[size], alpha=0.2, linewidth=0)
             ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
             ax.set_xlabel("R = synthetic / real images")
-            ax.set_ylabel(metric_label(data.metric))
+            ax.set_ylabel(metric_short(data.metric))
             if facet:
                 ax.set_title(_facet_label(facet_axes, facet), fontsize=10)
             ax.legend(title="real images", fontsize=8, title_fontsize=8)
-        fig.suptitle("Accuracy vs ratio R of synthetic images, real + synthetic training\n"
-                     "(one line per real sample size; bands: 95% CI over seeds; R axis not to scale)")
+        fig.suptitle(f"{metric_label(data.metric).capitalize()} vs ratio R of synthetic images, real + synthetic "
+                     "training\n(one line per real sample size; bands: 95% CI over seeds; R axis not to scale)")
         fig.tight_layout()
         return [_save(fig, out_dir / "accuracy_vs_ratio.png")]
 
@@ -190,7 +190,10 @@ def draw_accuracy_vs_size(data: PlotData, out_dir: Path) -> list[Path]:
               if facet_axes else [{}])
     lines = sorted({(float(r), bool(real)) for r, real in zip(cells["ratio"], cells["real"], strict=True)},
                    key=lambda k: (not k[1], k[0]))
-    palette = dict(zip(lines, sns.color_palette("viridis", len(lines)), strict=True))
+    # One colour per R (solid: with the real images, dashed: synthetic only), so R = 1 reads as R = 1.
+    ratios = sorted({r for r, _ in lines})
+    colours = dict(zip(ratios, sns.color_palette("tab10", max(len(ratios), 1)), strict=False))
+    palette = {(r, real): colours[r] for r, real in lines}
     sizes = sorted(cells["size"].unique())
     with sns.axes_style("whitegrid"):
         fig, axes = _grid(len(facets))
@@ -209,12 +212,19 @@ def draw_accuracy_vs_size(data: PlotData, out_dir: Path) -> list[Path]:
             ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
             ax.minorticks_off()
             ax.set_xlabel("real training images n (log scale)")
-            ax.set_ylabel(metric_label(data.metric))
+            ax.set_ylabel(metric_short(data.metric))
             if facet:
                 ax.set_title(_facet_label(facet_axes, facet), fontsize=10)
-            ax.legend(title="synthetic / real", fontsize=8, title_fontsize=8)
-        fig.suptitle("Accuracy vs real sample size, one line per ratio R (Abadi Fig. 2)\n"
-                     "(error bars: 95% CI over seeds; dashed: trained on synthetic images only)")
+        # One legend for every panel, outside them: lines are the same R in each panel.
+        handles = {}
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
+        order = [_line_label(r, real) for r, real in lines if _line_label(r, real) in handles]
+        fig.legend([handles[k] for k in order], order, title="R = synthetic / real images", fontsize=8,
+                   title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.suptitle(f"{metric_label(data.metric).capitalize()} vs real sample size, one line per ratio R "
+                     "(Abadi Fig. 2)\n(error bars: 95% CI over seeds; dashed: trained on synthetic images only)")
         fig.tight_layout()
         return [_save(fig, out_dir / "accuracy_vs_size.png")]
 

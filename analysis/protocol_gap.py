@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.cells import per_seed, sort_key, varying_axes
 from analysis.metrics import PAPERS_PROTOCOL, REPORTED_DEFAULT, has_data
-from analysis.render import Table
+from analysis.render import Table, fmt_axis
 from analysis.stats import mean_ci
 
 GAP_METHOD = ("mean over ok trials of test_acc_max - test_acc_at_best_val; 95% CI: t interval over "
@@ -77,9 +77,8 @@ def protocol_gap_table(trials: pd.DataFrame) -> Table:
                                    for g, lo, hi, n in zip(data["gap"], data["gap_lo"], data["gap_hi"],
                                                            data["n"], strict=True)]
         display = display.drop(columns=["gap", "gap_lo", "gap_hi"])
-        for column in display:
-            if display[column].dtype == float:
-                display[column] = display[column].map(lambda v: "" if v != v else f"{v:g}")
+        for column in [c for c in data.columns if c in display and c not in (REPORTED_DEFAULT, PAPERS_PROTOCOL, "n")]:
+            display[column] = display[column].map(fmt_axis)
         display = display.rename(columns={
             "size": "size (real images)",
             REPORTED_DEFAULT: "test acc at best val epoch",

@@ -20,6 +20,15 @@ class Table:
     notes: tuple[str, ...] = ()
 
 
+def fmt_axis(value) -> str:
+    """An axis value as a table shows it: 0.5 not 0.500000, blank (not "nan") for a GAN axis at R = 0."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     cells = [[str(v) for v in row] for row in df.itertuples(index=False)]
     header = [str(c) for c in df.columns]

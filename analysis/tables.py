@@ -19,7 +19,7 @@ from analysis.columns import NUM_CLASSES
 from analysis.grid import Column, Context, TableBuilder, build_grid, generic_paper, isna
 from analysis.metrics import PAPERS_PROTOCOL, PAPERS_PROTOCOL_LABEL, has_data
 from analysis.per_class import build_per_class, has_per_class
-from analysis.published import paper_value
+from analysis.published import PAPER_ARCHS, arch_matches, paper_value
 from analysis.render import Table
 
 __all__ = ["TABLES", "Column", "Context", "TableBuilder", "build_grid", "build_tables", "study_archs"]
@@ -154,40 +154,52 @@ TABLES: dict[str, TableBuilder] = {b.name: b for b in (
         "abadi_t1", "Abadi Table 1. The classifier's accuracy trained with GAN generated images only, "
         "for different generator widths alpha",
         needs=lambda ctx: _has(ctx, real=False) and len(ctx.values("alpha", real=False)) > 1,
-        columns=_t1_columns),
+        columns=_t1_columns, paper="abadi"),
     TableBuilder(
         "abadi_t2", "Abadi Table 2. The classifier's accuracy trained on synthetic (Fake) and real (Real) "
         "data for different sample sizes",
         needs=lambda ctx: _has(ctx, real=False) and _has(ctx, real=True, ratio=0.0),
-        columns=_t2_columns),
+        columns=_t2_columns, paper="abadi"),
     TableBuilder(
         "abadi_t3", "Abadi Table 3. The classifier's accuracy trained on GAN generated data only; "
         "R is the ratio of synthetic images to the GAN's real sample size",
-        needs=lambda ctx: _has(ctx, real=False), columns=_t3_columns),
+        needs=lambda ctx: _has(ctx, real=False), columns=_t3_columns, paper="abadi"),
     TableBuilder(
         "abadi_t4", "Abadi Table 4. The classifier's accuracy trained with real and GAN generated data "
         "at the same time; R is the ratio of synthetic to real images",
-        needs=_ratio_sweep, columns=lambda ctx: _ratio_columns(ctx, "table4", lambda r: True)),
+        needs=_ratio_sweep, columns=lambda ctx: _ratio_columns(ctx, "table4", lambda r: True), paper="abadi"),
     TableBuilder(
         "abadi_t5", "Abadi Table 5. The classifier's accuracy trained on real data plus a small ratio R "
         "of synthetic data",
         needs=lambda ctx: _has(ctx, real=True, ratio=0.0)
         and any(0 < r <= SMALL_RATIO for r in _ratios(ctx, real=True)),
-        columns=lambda ctx: _ratio_columns(ctx, "table5", lambda r: r <= SMALL_RATIO)),
+        columns=lambda ctx: _ratio_columns(ctx, "table5", lambda r: r <= SMALL_RATIO), paper="abadi"),
     TableBuilder(
         "xing", "Xing. Accuracy of each classifier trained on the original vs the DCGAN-augmented "
         "training set",
         needs=lambda ctx: len(ctx.values("classifier")) > 1 and _has(ctx, real=True, ratio=0.0)
         and any(r > 0 for r in _ratios(ctx, real=True)),
-        columns=_xing_columns, row_axes_first=("classifier", "size")),
+        columns=_xing_columns, row_axes_first=("classifier", "size"), paper="xing"),
     TableBuilder(
         "dagan", "DAGAN (Zhang & Wu). Classification accuracy by training-set size and method: C, C_aug, "
         "Vanilla GAN, DAGAN, DAGAN_aug",
-        needs=_dagan_needs, columns=_dagan_columns, notes=_dagan_notes),
+        needs=_dagan_needs, columns=_dagan_columns, notes=_dagan_notes, paper="dagan"),
     TableBuilder(
         "per_class", "Per-class accuracy per cell (mean over seeds)", needs=has_per_class,
         build=build_per_class),
 )}
+
+
+def titled(builder: TableBuilder, ctx: Context) -> TableBuilder:
+    """A paper's layout over another GAN says so in its title: the shape fits, the paper's GAN does not."""
+    if builder.paper is None or not ctx.study_archs or arch_matches(builder.paper, ctx.study_archs):
+        return builder
+    who, theirs = _AUTHORS.get(builder.paper, builder.paper), " or ".join(sorted(PAPER_ARCHS[builder.paper]))
+    return dataclasses.replace(builder, title=f"{builder.title} [{who}'s layout over another GAN: this study "
+                                              f"used {', '.join(ctx.study_archs)}; {who} used {theirs}]")
+
+
+_AUTHORS = {"abadi": "Abadi", "dagan": "Zhang & Wu", "xing": "Xing", "hooda": "Hooda"}
 
 
 def _has_paper(table: Table) -> bool:
@@ -210,6 +222,7 @@ def build_tables(ctx: Context) -> list[Table]:
     for builder in TABLES.values():
         if not builder.needs(ctx):
             continue
+        builder = titled(builder, ctx)
         table = (builder.build or build_grid)(ctx, builder)
         tables.append(table)
         if not _has_paper(table):

@@ -203,3 +203,11 @@ def test_per_class_table_means_over_seeds_per_cell():
     assert frame.loc[0, "n"] == 2
     table = build_tables(_context(collapsed))[-1]
     assert table.name == "per_class" and "class 2" in table.display.columns
+
+
+def test_a_papers_layout_over_another_gan_says_so_in_its_title():
+    ctx = _context(_dagan_study())                       # a ratio sweep: Abadi Table 4's shape, DAGAN's GANs
+    titles = {t.name: t.title for t in build_tables(ctx)}
+    assert "Abadi's layout over another GAN: this study used dagan, dcgan; Abadi used abadi" in titles["abadi_t4"]
+    assert "layout over another GAN" not in titles["dagan"]
+    assert "layout" not in {t.name: t.title for t in build_tables(_context(make_study.make_trials()))}["abadi_t4"]
