@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.cells import design_axes, varying_axes
 from analysis.columns import is_gan_axis
-from analysis.metrics import PAPERS_PROTOCOL, MetricChoice, metric_label
+from analysis.metrics import PAPERS_PROTOCOL, MetricChoice, choose_metrics, metric_label
 from analysis.published import paper_value
 from analysis.render import Table, fmt_axis
 from analysis.selection import pick_best
@@ -56,9 +56,10 @@ class Context:
 
     @property
     def selection_note(self) -> str:
-        if self.choice is None or self.choice.selection_on_test:
+        choice = self.choice or choose_metrics(self.trials)
+        if choice.selection_on_test:
             return "chosen on test: optimistic"
-        return f"chosen on validation ({self.choice.selection})"
+        return f"chosen on validation ({choice.selection})"
 
 
 def order(value):

@@ -152,8 +152,8 @@ def failures(study: Study) -> list[str]:
     if failed.empty:
         lines.append("Every trial finished with status ok.")
     else:
-        cols = ["trial", *[a for a in design_axes(study.trials) if study.trials[a].nunique() > 1], "seed",
-                "status", "reason"]
+        cols = ["trial", *(["study"] if study.parts else []),
+                *[a for a in design_axes(study.trials) if study.trials[a].nunique() > 1], "seed", "status", "reason"]
         lines += [f"{len(failed)} trial(s) did not finish ok; they are excluded from every statistic and "
                   "ranking:", "", to_markdown(failed[cols].fillna(""))]
     missing = _expected_missing(study)
