@@ -24,6 +24,7 @@ examples:
   study resume studies/quick             continue an interrupted study; finished work is not redone
   study resume studies/quick --set seeds=5   extend it: only the new trials and GANs run
   study report studies/quick             rebuild results.csv (if missing) and report/ from the folder
+  study report studies/a studies/b       one report over several study folders of one dataset
   study presets                          what is bundled;  study show quick  prints one as TOML
 """
 
@@ -58,8 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", help="join this Ray cluster")
     resume.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
 
-    report = commands.add_parser("report", help="rebuild report/ (and a missing results.csv) from a folder")
-    report.add_argument("dir", help="the study folder")
+    report = commands.add_parser("report", help="rebuild report/ (and a missing results.csv) from a folder, "
+                                                "or one report over several folders of one dataset")
+    report.add_argument("dirs", nargs="+", metavar="DIR", help="the study folder(s)")
+    report.add_argument("--out", metavar="DIR",
+                        help="where a report over several folders goes (default: <storage>/report-<a>+<b>...)")
 
     commands.add_parser("presets", help="list the bundled presets")
     show = commands.add_parser("show", help="print a bundled preset's TOML")
@@ -139,14 +143,32 @@ def cmd_resume(args) -> int:
 def cmd_report(args) -> int:
     from study import driver
 
-    storage, name = _split_study_dir(args.dir)
+    if len(args.dirs) > 1:
+        return _merged_report(args.dirs, args.out)
+    storage, name = _split_study_dir(args.dirs[0])
     folder = driver.StudyFolder.for_spec(storage, name)
     if not folder.store.exists():
-        raise driver.StudyError(f"{args.dir}: no such study folder; allowed: a folder written by `study run`")
+        raise driver.StudyError(f"{args.dirs[0]}: no such study folder; allowed: a folder written by `study run`")
     report = driver.build_report(folder)
     print_summary(folder)
     if report:
         print(f"[study] report: {report}")
+    return 0
+
+
+def _merged_report(dirs: list[str], out: str | None) -> int:
+    """One report over several local study folders of one dataset."""
+    from analysis import build_report
+    from study.folder import StudyError
+    from trainables.storage import is_uri
+
+    remote = [d for d in dirs if is_uri(d)]
+    if remote:
+        raise StudyError(f"{remote[0]}: a report over several folders reads local folders; allowed: local "
+                         "paths (copy remote studies down first, e.g. with `aws s3 sync`)")
+    storage, _ = _split_study_dir(dirs[0])
+    out = out or f"{storage}/report-{'+'.join(_split_study_dir(d)[1] for d in dirs)}"
+    print(f"[study] report: {build_report(dirs, out)}")
     return 0
 
 
@@ -167,10 +189,11 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "presets
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from analysis import StudyDirError
     from study.driver import StudyError
     from trainables.data import DataError
 
-    return (S.SpecError, StudyError, DataError)
+    return (S.SpecError, StudyError, DataError, StudyDirError)
 
 
 def main(argv: list[str] | None = None) -> int:

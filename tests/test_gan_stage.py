@@ -306,19 +306,26 @@ def _hold_lock(cache: str, key: str, ready, release) -> None:
         release.wait(30)
 
 
-def test_a_second_study_waits_for_the_key_another_process_trains(tmp_path):
+def _start_holder(cache):
+    """Another process (another study) that holds key "k" of `cache` until `release` is set."""
     import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(str(cache), "k", ready, release))
+    holder.start()
+    assert ready.wait(60)
+    return holder, release
+
+
+def test_a_second_study_waits_for_the_key_another_process_trains(tmp_path):
     import threading
 
     from trainables import cache_lock
     from trainables.storage import Store
 
-    context = multiprocessing.get_context("spawn")
-    ready, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold_lock, args=(str(tmp_path), "k", ready, release))
-    holder.start()
+    holder, release = _start_holder(tmp_path)
     try:
-        assert ready.wait(60)
         waits, entered = [], threading.Event()
 
         def second() -> None:
@@ -338,16 +345,10 @@ def test_a_second_study_waits_for_the_key_another_process_trains(tmp_path):
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
-    import multiprocessing
-
     from trainables import cache_lock
     from trainables.storage import Store
 
-    context = multiprocessing.get_context("spawn")
-    ready, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold_lock, args=(str(tmp_path), "k", ready, release))
-    holder.start()
-    assert ready.wait(60)
+    holder, _ = _start_holder(tmp_path)
     holder.kill()
     holder.join(30)
     waits = []

@@ -303,3 +303,11 @@ def test_resume_set_of_a_key_that_changes_finished_trials_exits_2_and_changes_no
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: dataset: changing it")
     assert (tmp_path / "quick" / "spec.toml").read_text() == before
+
+
+def test_a_merged_report_of_remote_or_missing_folders_exits_2(tmp_path, capsys):
+    assert cli.main(["report", "s3://bucket/a", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: s3://bucket/a: a report over several folders reads local")
+    assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "study folder not found" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
