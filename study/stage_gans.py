@@ -60,8 +60,9 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
     from trainables.gan_stage import is_complete, read_meta
 
     missing = gans_to_train(cache_root, jobs)
-    print(f"[study] GAN stage: {len(jobs)} GAN key(s) in the cache {cache_root}: "
-          f"{len(jobs) - len(missing)} ready, {len(missing)} to train or extend", flush=True)
+    grow = sum(1 for job in missing if is_complete(cache_root, job.key()))
+    print(f"[study] GAN stage: {len(jobs)} GAN key(s) in the cache {cache_root}: {len(jobs) - len(missing)} "
+          f"ready, {len(missing) - grow} to train, {grow} to grow their pool (no training)", flush=True)
     if missing:
         use_gpu = gans_use_gpu(spec)
         concurrent = trials_that_fit(spec.gan.workers, spec.gan.workers if use_gpu else 0)

@@ -600,7 +600,7 @@ def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tm
     # Resume to the end.
     final = run_cli(["resume", str(study), "--no-report"], logs, "resume-2")
     assert final.proc.returncode == 0, final.err[-3000:]
-    assert "1 ready, 0 to train or extend" in final.out
+    assert "1 ready, 0 to train, 0 to grow" in final.out
     assert f"{len(done)} already finished, {len(KILL_RATIOS) - len(done)} to run" in final.out
     assert snapshot(Path(p) for p in done) == done  # no finished trial ran again
     assert snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"]) == gan_files  # nor the GAN
