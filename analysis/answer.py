@@ -8,6 +8,8 @@ the tables report, how R was chosen, which training schedule was used (and what 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -25,7 +27,7 @@ from analysis.metrics import (
 from analysis.protocol_gap import GAP_METHOD, protocol_gap, protocol_gap_table
 from analysis.render import Table, to_markdown
 from analysis.selection import BEST_COLUMNS
-from analysis.stats import ALPHA_LEVEL, VERDICT_HELPS
+from analysis.stats import ALPHA_LEVEL, VERDICT_HELPS, VERDICT_WEAK
 
 GAP_ROWS_SHOWN = 40     # the per-cell gap table beyond this lives in tables/protocol_gap.csv only
 
@@ -51,9 +53,10 @@ def _group_label(row: pd.Series, group_axes: list[str]) -> str:
     return f"n = {row['size']} real images" + (f" ({', '.join(extra)})" if extra else "")
 
 
-def answer_lines(best: pd.DataFrame, metric: str) -> list[str]:
+def answer_lines(best: pd.DataFrame, metric: str, weak: Mapping[str, str] | None = None) -> list[str]:
     """Plain-words answer: best R per size (chosen on validation), its test gain with CI, raw and Holm
-    p, and whether anything helped (judged on the Holm-adjusted p)."""
+    p, and whether anything helped (judged on the Holm-adjusted p). Cells whose GAN was too weak to
+    judge (`weak`: GAN key -> reason) are inconclusive and the answer says so first."""
     real = best[best["real"].astype(bool)] if "real" in best else best
     if best.empty:
         return ["No trial with synthetic images finished, so there is nothing to compare with R = 0 yet."]
@@ -65,7 +68,13 @@ def answer_lines(best: pd.DataFrame, metric: str) -> list[str]:
     label = metric_label(metric)
     test = f"paired t-test, Holm-adjusted over the ratios of each size, p < {ALPHA_LEVEL}"
     untested = real["verdict"].astype(str).str.startswith("untested")
-    if untested.all():
+    inconclusive = real["verdict"] == VERDICT_WEAK
+    if inconclusive.all():
+        head = (f"**Inconclusive: the GANs were too weak to judge** ({len(weak or {})} GAN key(s)): their samples "
+                "teach a classifier less than half of what the real images teach above chance, so whether GAN "
+                "images help cannot be told from these GANs. Train them longer or with a better recipe "
+                "(`gan.epochs`, `gan.recipe`); the GAN quality table below says which keys and why.")
+    elif untested.all():
         head = ("**Not enough repeats to tell yet**: every cell has fewer than 2 paired seeds, so no gain over "
                 "R = 0 can be tested; rerun with `--set seeds=3` (or more) for an answer with error bars.")
     elif helped.empty:
@@ -78,6 +87,9 @@ def answer_lines(best: pd.DataFrame, metric: str) -> list[str]:
         head = (f"**Adding synthetic images helped only for {where}** ({test}); elsewhere no R beat R = 0 "
                 "significantly.")
     lines = [head, ""]
+    if inconclusive.any() and not inconclusive.all():
+        lines += [f"**{int(inconclusive.sum())} of {len(real)} cell(s) are inconclusive**: their GAN was too weak "
+                  "to judge (see the GAN quality table); the verdict above covers the others.", ""]
     for _, row in real.iterrows():
         ci = f"95% CI {fmt(row['gain_lo'], True)} to {fmt(row['gain_hi'], True)}"
         how = "chosen on test: optimistic" if row.get("chosen_on_test", True) else "chosen on validation"

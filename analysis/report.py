@@ -15,6 +15,7 @@ from pathlib import Path
 
 from analysis.answer import answer_lines, best_table, method_section
 from analysis.cells import cells_with_gains
+from analysis.gan_judgement import collapse_lines, weak_gans
 from analysis.grid import Context
 from analysis.load import Study, StudyDirError, load_study, write_text_atomic
 from analysis.merge import load_studies
@@ -94,7 +95,8 @@ def _write_report(study: Study, report_dir: Path) -> None:
     choice = choose_metrics(study.trials, study.specs)
     metric = choice.reported
     ctx = context_for(study, choice)
-    best = best_ratio_table(study.trials, metric, choice.selection)
+    weak = weak_gans(study.gans)
+    best = best_ratio_table(study.trials, metric, choice.selection, weak=weak)
     tables = build_tables(ctx)
     best_tab = best_table(best, choice)
     extra: list[Table] = []
@@ -105,7 +107,9 @@ def _write_report(study: Study, report_dir: Path) -> None:
                        plots_dir)
 
     lines = [f"# {study.name}: does adding GAN-generated images help the classifier?", ""]
-    lines += answer_lines(best, metric) + ["", table_markdown(best_tab)]
+    for warning in collapse_lines(study.gans):   # each its own quoted paragraph, at the very top
+        lines += [f"> {warning}", ""]
+    lines += answer_lines(best, metric, weak) + ["", table_markdown(best_tab)]
     lines += method + what_was_run(study, metric) + gan_quality(study)
     lines += ["## Tables", ""]
     for table in tables:

@@ -13,14 +13,12 @@ import math
 import pandas as pd
 
 from analysis.cells import design_axes
-from analysis.columns import FULL_TRAIN_SIZES, NUM_CLASSES
+from analysis.columns import FULL_TRAIN_SIZES
+from analysis.gan_judgement import collapsed_classes, weakness
 from analysis.grid import order
 from analysis.load import GanRecord, Study
 from analysis.metrics import metric_label
 from analysis.render import Table, to_markdown
-
-DIVERSITY_COLLAPSE = 0.5   # a class whose samples are < half as diverse as its real images looks collapsed
-CHANCE_MARGIN = 2.0        # GAN-test accuracy below 2x chance: the classifier cannot tell the classes apart
 
 
 def _fmt_value(value) -> str:
@@ -67,29 +65,12 @@ def what_was_run(study: Study, metric: str) -> list[str]:
     return lines + [""]
 
 
-def _diversity_warning(meta: dict) -> str:
-    div, ref = meta.get("sample_diversity"), meta.get("real_diversity")
-    if div is None:
-        return ""
-    div = div if isinstance(div, list) else [div]
-    ref = (ref if isinstance(ref, list) else [ref] * len(div)) if ref is not None else None
-    if ref is not None:
-        low = [i for i, (d, r) in enumerate(zip(div, ref, strict=False)) if r and d < DIVERSITY_COLLAPSE * r]
-    else:
-        top = max(div) if div else 0
-        low = [i for i, d in enumerate(div) if len(div) > 1 and top and d < 0.25 * top]
-    return f"possible mode collapse in class(es) {', '.join(map(str, low))} (low sample diversity)" if low else ""
-
-
 def gan_warnings(gan: GanRecord) -> list[str]:
     meta, warnings = gan.meta, []
-    classes = meta.get("num_classes") or NUM_CLASSES.get(str(meta.get("dataset")), 10)
-    test_acc = meta.get("gan_test_acc")
-    if isinstance(test_acc, int | float) and test_acc < CHANCE_MARGIN / classes:
-        warnings.append(f"GAN-test accuracy {test_acc:.3f} is near chance ({1 / classes:.2f}): "
-                        "samples do not look like their class")
-    if diversity := _diversity_warning(meta):
-        warnings.append(diversity)
+    if reason := weakness(meta):
+        warnings.append(f"too weak to judge: {reason}")
+    if classes := collapsed_classes(meta):
+        warnings.append(f"mode collapse in class(es) {', '.join(classes)} (low sample diversity)")
     if meta.get("status", "ok") != "ok":
         warnings.append(f"status {meta.get('status')}: {meta.get('reason', 'no reason recorded')}")
     return warnings
@@ -106,12 +87,16 @@ def gan_quality(study: Study) -> list[str]:
     rows = [{"GAN key": g.key, **{column: g.meta.get(field, "n/a") for column, field in
                                    (("arch", "arch"), ("alpha", "alpha"), ("n", "size"), ("seed", "seed"))},
              "status": g.meta.get("status", "n/a"),
-             "GAN-train acc": num(g.meta.get("gan_train_acc")), "GAN-test acc": num(g.meta.get("gan_test_acc")),
+             "GAN-train acc": num(g.meta.get("gan_train_acc")), "real ref. acc": num(g.meta.get("real_reference_acc")),
+             "GAN-test acc": num(g.meta.get("gan_test_acc")),
              "Fréchet distance": num(g.meta.get("frechet_distance"), ".2f"),
              "minutes": num((g.meta.get("seconds") or float("nan")) / 60, ".1f"),
              "warnings": "; ".join(gan_warnings(g)) or "none"} for g in study.gans]
     lines += [to_markdown(pd.DataFrame(rows)), "",
-              "GAN-train: a classifier trained on synthetic images, tested on real ones. GAN-test: a classifier "
+              "GAN-train: a classifier trained on synthetic images, tested on real ones; real ref.: the same "
+              "classifier trained on the real subset (a GAN whose GAN-train recovers less than half of the real "
+              "reference's margin over chance is too weak to judge, and its cells read \"inconclusive\"). "
+              "GAN-test: a classifier "
               "trained on real images, tested on synthetic ones (near chance = the samples do not show their "
               "class). Fréchet distance: between real and synthetic features of a real-data classifier "
               "(lower is closer).", ""]

@@ -10,6 +10,8 @@ and every row says "chosen on test: optimistic".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,7 @@ from analysis.cells import cells_with_gains, sort_key, varying_axes
 from analysis.columns import is_gan_axis
 from analysis.load import tidy_trials
 from analysis.metrics import SELECTION_METRIC, choose_metrics
-from analysis.stats import verdict
+from analysis.stats import VERDICT_WEAK, verdict
 
 BEST_COLUMNS = ("best_ratio", "chosen_on", "chosen_on_test", "select_mean", "mean", "n", "baseline", "gain",
                 "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "verdict")
@@ -36,13 +38,27 @@ def pick_best(candidates: pd.DataFrame) -> tuple[pd.Series | None, bool]:
     return ordered.iloc[0].drop("_rank"), on_test
 
 
-def best_ratio_table(df: pd.DataFrame, metric: str | None = None, select_on: str | None = None) -> pd.DataFrame:
+def _uses_weak_gan(df: pd.DataFrame, values: dict, weak: Mapping[str, str]) -> bool:
+    """Whether any ok trial of the cell given by `values` read a GAN that was too weak to judge."""
+    if not weak or "gan_key" not in df:
+        return False
+    mask = df["status"] == "ok"
+    for axis, value in values.items():
+        if axis in df:
+            mask &= df[axis].isna() if pd.isna(value) else (df[axis] == value)
+    return bool(df.loc[mask, "gan_key"].isin(list(weak)).any())
+
+
+def best_ratio_table(df: pd.DataFrame, metric: str | None = None, select_on: str | None = None,
+                     weak: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Best R > 0 per size (and per any other varying non-GAN axis: classifier, real, augment, ...).
 
     Columns: the grouping axes (size first), best_ratio, the GAN settings of the winner when they vary,
     chosen_on (the selection metric), chosen_on_test, select_mean (its mean), mean (of `metric`), n,
     baseline (R = 0 mean), gain, gain_lo, gain_hi (t CI), boot_lo, boot_hi, p_value, p_holm, verdict.
-    Only ok trials rank; a cell whose every trial diverged or errored cannot be best.
+    Only ok trials rank; a cell whose every trial diverged or errored cannot be best. `weak` (GAN key ->
+    reason, analysis.gan_judgement.weak_gans) makes the verdict of a cell that read such a GAN
+    VERDICT_WEAK, never "helps" or "hurts".
     Accepts a raw results.csv frame too (the CLI's summary reads the file directly).
     """
     df = tidy_trials(df)
@@ -67,6 +83,9 @@ def best_ratio_table(df: pd.DataFrame, metric: str | None = None, select_on: str
                      "select_mean": best["select_mean"], "mean": best["mean"], "n": int(best["n"]),
                      **{c: best[c] for c in ("baseline", "gain", "gain_lo", "gain_hi", "boot_lo", "boot_hi",
                                              "p_value", "p_holm")},
-                     "verdict": verdict(best["gain"], best["p_holm"])})
+                     "verdict": VERDICT_WEAK if _uses_weak_gan(
+                         df, {**dict(zip(group_axes, key, strict=True)), "ratio": best["ratio"],
+                              **{a: best[a] for a in gan_shown}}, weak or {})
+                     else verdict(best["gain"], best["p_holm"])})
     out = pd.DataFrame(rows)
     return out.sort_values(group_axes, key=sort_key).reset_index(drop=True)

@@ -22,6 +22,7 @@ BOOTSTRAP_SEED = 0              # fixed: a rebuilt report must not move its CIs
 VERDICT_HELPS, VERDICT_HURTS = "helps", "hurts"
 VERDICT_NONE = "no significant difference"
 VERDICT_UNTESTED = "untested (fewer than 2 paired seeds)"
+VERDICT_WEAK = "inconclusive: the GAN was too weak"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ left out; those are what `gan_train.py`'s Ray Train comparison measures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from trainables import data, fit, gan_train
+from trainables import data, fit, gan_engine, gan_losses
 from trainables.gans import GANS
 
 
@@ -21,39 +21,49 @@ from trainables.gans import GANS
 class GanLoop:
     """G, D, their Adams and the real subset of one GAN key, ready to run epochs."""
 
-    spec: gan_train.GanSpec
+    spec: gan_engine.GanSpec
     real: data.ImageSet
     batch_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5
+    options: gan_engine.GanOptions = field(default_factory=gan_engine.GanOptions)
 
     def __post_init__(self) -> None:
-        self.gen, self.disc = map(gan_train.to_channels_last, gan_train.build_models(self.spec))
+        self.gen, self.disc = map(gan_engine.to_channels_last, gan_engine.build_models(self.spec))
         betas = (self.beta1, 0.999)
-        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.lr, betas=betas)
-        self.losses = gan_train.LOSSES[gan_train.loss_kind(self.disc.out_dim, self.spec.num_classes)]
-        self.index_groups = gan_train.group_indices(self.real.labels, self.spec.conditioning, self.spec.num_classes)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.options.lr_g or self.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.options.lr_d or self.lr, betas=betas)
+        self.losses = gan_losses.LOSSES[gan_losses.loss_kind(self.disc.out_dim, self.spec.num_classes,
+                                                             self.options.loss)]
+        self.augment = self.options.augmenter()
+        self.ema = gan_engine.Ema(self.gen, self.options.ema) if self.options.ema > 0 else None
+        self.index_groups = gan_engine.group_indices(self.real.labels, self.spec.conditioning, self.spec.num_classes)
         self.latent_dim = GANS[self.spec.arch].latent_dim
         self.epoch = 0
 
     def batches(self, epoch: int):
         """(index (G, b), noise generator) of one epoch, exactly as train_loop_per_worker draws them."""
-        shards = gan_train.epoch_shards(self.index_groups, gan_train.derive_seed(self.spec.seed, "order", epoch), 0, 1)
-        noise_gen = torch.Generator().manual_seed(gan_train.derive_seed(self.spec.seed, "noise", epoch, 0))
-        torch.manual_seed(gan_train.derive_seed(self.spec.seed, "dropout", epoch, 0))
+        shards = gan_engine.epoch_shards(self.index_groups, gan_engine.derive_seed(self.spec.seed, "order", epoch), 0, 1)
+        noise_gen = torch.Generator().manual_seed(gan_engine.derive_seed(self.spec.seed, "noise", epoch, 0))
+        torch.manual_seed(gan_engine.derive_seed(self.spec.seed, "dropout", epoch, 0))
         for start in range(0, shards.shape[1], self.batch_size):
             yield shards[:, start:start + self.batch_size], noise_gen
 
     def step(self, index: torch.Tensor, noise_gen: torch.Generator) -> torch.Tensor:
-        """One D step and one G step (gan_train.train_step, as the Train worker runs it) on the real
+        """One D step and one G step (gan_engine.train_step, as the Train worker runs it) on the real
         images at `index` (G, b); returns [d_loss, g_loss, 1] for the epoch's sums."""
         x_real = data.to_model_input(self.real.images[index])
         labels = self.real.labels[index]
         z = torch.randn(self.spec.groups, index.shape[1], self.latent_dim, generator=noise_gen)
-        losses = gan_train.train_step(self.gen, self.disc, self.opt_g, self.opt_d, self.losses, x_real, labels, z,
-                                      self.spec.num_classes, fit._autocast(torch.device("cpu")))
+        losses = gan_engine.train_step(self.gen, self.disc, self.opt_g, self.opt_d, self.losses, x_real, labels, z,
+                                       self.spec.num_classes, fit._autocast(torch.device("cpu")),
+                                       augment=self.augment, ema=self.ema)
         return torch.cat([losses, torch.ones(1)])
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator the study would draw its pool from: the EMA weights when kept."""
+        return self.ema.model if self.ema is not None else self.gen
 
     def run_epoch(self) -> tuple[float, float]:
         """One epoch; (mean d_loss, mean g_loss), read once at the end as the real loop does."""
@@ -76,7 +86,10 @@ def class_sets(real: data.ImageSet) -> list[data.ImageSet]:
 
 
 def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
-              grouping: str = "vmap", seed: int = 0, batch_size: int = 64) -> GanLoop:
-    spec = gan_train.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed)
+              grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4,
+              options: gan_engine.GanOptions | None = None) -> GanLoop:
+    options = options or gan_engine.GanOptions()
+    spec = gan_engine.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed,
+                              options.spectral_norm)
     with fit.seeded(seed):  # the loop reseeds the global RNG per epoch (dropout): keep the caller's state
-        return GanLoop(spec, real, batch_size=batch_size)
+        return GanLoop(spec, real, batch_size=batch_size, lr=lr, options=options)

@@ -34,7 +34,7 @@ import torch.nn.functional as F  # noqa: E402
 from bench import _timing  # noqa: E402
 from bench._baseline import pil_loader  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, fit, gan_stage, gan_train  # noqa: E402
+from trainables import data, fit, gan_engine, gan_stage  # noqa: E402
 from trainables.gans import GANS  # noqa: E402
 
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
@@ -47,7 +47,7 @@ class DcganExampleLoop:
 
     def __init__(self, real: data.ImageSet):
         arch = GANS["abadi"]
-        with fit.seeded(gan_train.derive_seed(SEED, "gan-init")):
+        with fit.seeded(gan_engine.derive_seed(SEED, "gan-init")):
             self.net_g = arch.make_generator(ALPHA, real.shape, num_classes=real.num_classes)
             self.net_d = arch.make_discriminator(ALPHA, real.shape, num_classes=real.num_classes)
         self.nz = arch.latent_dim

@@ -100,9 +100,12 @@ def print_summary(folder) -> None:
     results = pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
     try:
         from analysis import best_ratio_table
+        from analysis.gan_judgement import weak_gans
+        from analysis.load import load_gans
     except ImportError:  # the analysis package is optional for the runner itself
         return
-    table = best_ratio_table(results)
+    weak = weak_gans(load_gans(folder.store.local_path())) if folder.store.is_local else {}
+    table = best_ratio_table(results, weak=weak)
     if len(table):
         print("\n[study] best synthetic-to-real ratio R per real sample size:")
         print(table.to_string(index=False))

@@ -9,6 +9,7 @@ trial is the baseline of every GAN arm, so it runs once, not once per alpha or G
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -20,6 +21,8 @@ from study.schema import AXIS_SECTIONS, Spec, as_values
 # Section keys that are not trial settings: how a study runs, or tables of other keys.
 NOT_SETTINGS = {("gan", "repeats"), ("gan", "workers"), ("gan", "checkpoint_every"), ("classifier", "compile"),
                 ("classifier", "by_name")}
+# [gan] keys that are training options of a recipe (trainables.gan_engine.OPTION_NAMES).
+GAN_OPTION_KEYS = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
 # results.csv's names for the settings that every study has (DESIGN.md, "What a run writes");
 # any other setting is `<section>_<key>`.
 COLUMN_NAMES = {("gan", "alpha"): "alpha", ("gan", "arch"): "gan_arch", ("gan", "conditioning"): "conditioning",
@@ -43,9 +46,13 @@ def settings(spec: Spec) -> list[tuple[str, str, str]]:
     return out
 
 
+# [mix] keys about the synthetic images only: meaningless, like the GAN's, for a trial without them.
+SYNTHETIC_ONLY = (("mix", "filter"), ("mix", "filter_threshold"))
+
+
 def gan_columns(spec: Spec) -> list[str]:
     """The columns that describe the GAN a trial reads: meaningless for a trial that reads none."""
-    return [column for section, _, column in settings(spec) if section == "gan"]
+    return [column for section, key, column in settings(spec) if section == "gan" or (section, key) in SYNTHETIC_ONLY]
 
 
 def varying_columns(spec: Spec) -> list[str]:
@@ -71,6 +78,8 @@ def resolve_point(spec: Spec, point: dict) -> dict:
     for key, value in spec.classifier.by_name.get(point["classifier"], {}).items():
         point[column_name("classifier", key)] = value
     point["ratio"] = float(point["ratio"])
+    if point.get("mix_filter") == "none":
+        point["mix_filter_threshold"] = None     # no filter: its threshold means nothing
     if not uses_gan(point):
         point.update({column: None for column in gan_columns(spec)})
     elif point.get("alpha") is not None:
@@ -197,6 +206,7 @@ def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
         seed=subset_seed(spec, point["seed"]), arch=point["gan_arch"], conditioning=point["conditioning"],
         alpha=float(point["alpha"]), epochs=int(point["gan_epochs"]), batch_size=int(point["gan_batch_size"]),
         lr=float(point["gan_lr"]), beta1=float(point["gan_beta1"]), pool_per_class=pool_per_class,
+        recipe=point["gan_recipe"], **{name: point[f"gan_{name}"] for name in GAN_OPTION_KEYS},
         workers=spec.gan.workers, checkpoint_every=spec.gan.checkpoint_every, max_failures=spec.faults.max_failures)
 
 
@@ -227,6 +237,12 @@ def gan_jobs(spec: Spec, train_size: int, num_classes: int, validation: int) -> 
         per_class = pool_per_class_needed(float(point["ratio"]), n, num_classes)
         job = gan_job(spec, point, validation, per_class)
         key = job.key()
-        if key not in jobs or jobs[key].pool_per_class < per_class:
-            jobs[key] = job
+        filters = () if point.get("mix_filter") != "confident" else (float(point["mix_filter_threshold"]),)
+        if key in jobs:
+            known = jobs[key]
+            job = dataclasses.replace(known, pool_per_class=max(known.pool_per_class, per_class),
+                                      filters=tuple(sorted(set(known.filters) | set(filters))))
+        else:
+            job = dataclasses.replace(job, filters=filters)
+        jobs[key] = job
     return dict(sorted(jobs.items()))

@@ -50,6 +50,7 @@ AUGMENTS = ("none", "classic")
 # evaluations without a better validation accuracy, at most `epochs` evaluations.
 SCHEDULES = ("epochs", "steps", "early-stop")
 GAN_REPEATS = ("per-seed", "once")
+FILTERS = ("none", "confident")
 REPORT_METRICS = ("test_acc_at_best_val", "test_acc", "test_acc_max", "f1")
 SEARCH_METRICS = ("val_acc_max", "val_acc", "test_acc_at_best_val", "test_acc", "test_acc_max", "f1")
 TEST_METRICS = frozenset(m for m in SEARCH_METRICS if not m.startswith("val_"))
@@ -78,6 +79,17 @@ class GanSpec:
     batch_size: int | tuple[int, ...] = _field(64, Axis(Int(1)))   # global: each of W workers takes batch/W
     lr: float | tuple[float, ...] = _field(2e-4, Axis(Float(0.0, exclusive=True)))
     beta1: float | tuple[float, ...] = _field(0.5, Axis(Float(0.0, maximum=1.0)))
+    # A named bundle of the training options below (trainables.gan_engine.RECIPES); each option
+    # left out (None) takes the recipe's value, each one set overrides it.
+    recipe: str | tuple[str, ...] = _field("paper", Axis(Str()))
+    loss: str | tuple[str, ...] | None = _field(None, Axis(Str()))
+    diffaugment: str | tuple[str, ...] | None = _field(None, Axis(Str(r"[a-z, ]*", 'a comma list of translation, '
+                                                                     'cutout, color, or "" for none')))
+    diffaugment_strength: float | tuple[float, ...] | None = _field(None, Axis(Float(0.0)))
+    ema: float | tuple[float, ...] | None = _field(None, Axis(Float(0.0, maximum=1.0)))
+    spectral_norm: bool | tuple[bool, ...] | None = _field(None, Axis(Bool()))
+    lr_d: float | tuple[float, ...] | None = _field(None, Axis(Float(0.0, exclusive=True)))
+    lr_g: float | tuple[float, ...] | None = _field(None, Axis(Float(0.0, exclusive=True)))
     repeats: str = _field("per-seed", Fixed(Choice(GAN_REPEATS)))
     workers: int = _field(1, Fixed(Int(1)))
     checkpoint_every: int = _field(10, Fixed(Int(1)))
@@ -110,6 +122,10 @@ class MixSpec:
                                                                           maximum_exclusive=False)))
     real: bool | tuple[bool, ...] = _field(True, Axis(Bool()))
     augment: str | tuple[str, ...] = _field("none", Axis(Choice(AUGMENTS)))
+    # confident: keep only synthetic images that a classifier trained on the real subset assigns to
+    # their label with probability >= filter_threshold (the GAN draws more to fill R x n).
+    filter: str | tuple[str, ...] = _field("none", Axis(Choice(FILTERS)))
+    filter_threshold: float | tuple[float, ...] = _field(0.9, Axis(Float(0.0, exclusive=True, maximum=1.0)))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ with tomllib and nothing in them is evaluated as code.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -174,11 +175,35 @@ def _check_registries(spec: Spec) -> None:
         if getattr(GANS[arch], "conditional_only", False) and conditionings != {"conditional"}:
             raise SpecError("gan.conditioning", f"{arch} is a label-conditioned GAN and cannot be trained "
                             "per-class", "conditional")
+    _check_gan_options(spec, info.shape[0])
     for name in [*spec.classifier.name, *spec.classifier.by_name]:
         if name not in CLASSIFIERS:
             key = "classifier.name" if name in spec.classifier.name else f"classifier.{name}"
             raise SpecError(key, f"unknown classifier {name!r}{suggest(name, CLASSIFIERS)}",
                             " | ".join(sorted(CLASSIFIERS)))
+
+
+def _check_gan_options(spec: Spec, channels: int) -> None:
+    """Recipes against the registry; options against every architecture they are combined with."""
+    from trainables.gan_augment import check_policy
+    from trainables.gan_engine import RECIPES, resolve_options
+    from trainables.gan_losses import CHOSEN_LOSSES, check_loss
+    from trainables.gans import GANS
+
+    for recipe in as_values(spec.gan.recipe):
+        if recipe not in RECIPES:
+            raise SpecError("gan.recipe", f"unknown recipe {recipe!r}{suggest(recipe, RECIPES)}", " | ".join(RECIPES))
+    checks = (("loss", lambda options, arch: check_loss(options.loss, GANS[arch].conditional_only),
+               " | ".join(CHOSEN_LOSSES) + " (DAGAN's 2K-way discriminator: bce only)"),
+              ("diffaugment", lambda options, arch: check_policy(options.diffaugment, channels),
+               'a comma list of translation, cutout, color (color: RGB only), or ""'))
+    for recipe, arch in itertools.product(as_values(spec.gan.recipe), as_values(spec.gan.arch)):
+        for key, check, allowed in checks:
+            for value in as_values(getattr(spec.gan, key)):
+                try:
+                    check(resolve_options(recipe, {key: value}), arch)
+                except ValueError as error:
+                    raise SpecError(f"gan.{key}", f"{error} (gan.arch {arch}, gan.recipe {recipe})", allowed) from None
 
 
 def spec_from_dict(raw: Mapping[str, Any], *, check_registries: bool = True) -> Spec:

@@ -36,6 +36,7 @@ def gans_to_train(cache_root: str, jobs: dict) -> list:
     """The jobs whose key is not complete in the cache, or whose pool is too small for this study, in
     key order. A key that was written before but is no longer usable (a truncated pool.pt, an
     unreadable meta.json, a failed run) is said so on the console: the user learns why it reruns."""
+    from trainables.gan_pool import needs_filtering
     from trainables.gan_stage import META_FILE, completion_problem, read_meta
 
     cache = Store(cache_root)
@@ -44,8 +45,10 @@ def gans_to_train(cache_root: str, jobs: dict) -> list:
         problem = completion_problem(cache_root, key)
         if problem is None:
             meta = read_meta(cache_root, key)
-            if meta.get("status") == "ok" and meta["pool"]["per_class"] < job.pool_per_class:
-                missing.append(job)      # grows its pool from the checkpoint; trains nothing
+            grow = meta.get("status") == "ok" and meta["pool"]["per_class"] < job.pool_per_class
+            refilter = any(needs_filtering(meta, t, job.pool_per_class) for t in getattr(job, "filters", ()))
+            if grow or (refilter and meta.get("status") == "ok"):
+                missing.append(job)      # grows or filters its pool from the checkpoint; trains nothing
             continue
         if cache.exists(key, META_FILE):
             print(f"[study] GAN {key}: {problem}; retraining it", flush=True)
@@ -62,7 +65,7 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
     missing = gans_to_train(cache_root, jobs)
     grow = sum(1 for job in missing if is_complete(cache_root, job.key()))
     print(f"[study] GAN stage: {len(jobs)} GAN key(s) in the cache {cache_root}: {len(jobs) - len(missing)} "
-          f"ready, {len(missing) - grow} to train, {grow} to grow their pool (no training)", flush=True)
+          f"ready, {len(missing) - grow} to train, {grow} to grow or filter their pool (no training)", flush=True)
     if missing:
         use_gpu = gans_use_gpu(spec)
         concurrent = trials_that_fit(spec.gan.workers, spec.gan.workers if use_gpu else 0)

@@ -174,8 +174,10 @@ def test_build_report_is_idempotent_and_answers_first(tmp_path):
     assert build_report(root) == report and _digest(root / "report") == first
     assert (root / "results.csv").read_bytes() == results_before
     lines = report.read_text().splitlines()
-    assert "helped at every size" in lines[2]
-    assert "n = 500 real images: best R = 1" in lines[4]
+    # The collapsed GAN is the very first thing a reader sees, then the answer.
+    assert lines[2].startswith("> **Mode collapse**: GAN `mnist-500-a2-s0`") and "class(es) 0 " in lines[2]
+    assert "helped at every size" in lines[4]
+    assert "n = 500 real images: best R = 1" in lines[6]
     text = report.read_text()
     assert "near chance" in text and "mode collapse in class(es) 0" in text
     assert "](plots/accuracy_vs_ratio.png)" in text and "](plots/samples_mnist-500-a2-s0.png)" in text

@@ -138,3 +138,34 @@ def test_tune_folder_rebuild_takes_the_test_accuracy_at_the_best_validation_epoc
     row = load_study(tmp_path / "study").trials.iloc[0]
     assert row["val_acc_max"] == 0.80 and row["best_val_epoch"] == 2     # the first of equal epochs
     assert row["test_acc_at_best_val"] == 0.78 and row["test_acc_max"] == 0.84
+
+
+# ---------------------------------------------------------------- a GAN too weak to judge
+def test_cells_that_read_a_too_weak_gan_are_inconclusive_never_helps_or_hurts():
+    from analysis.answer import answer_lines
+    from analysis.stats import VERDICT_WEAK
+
+    trials = make_study.make_trials(sizes=(500, 1000), effect={0.0: 0.0, 0.5: -0.05, 1.0: -0.06, 2.0: -0.07,
+                                                                  4.0: -0.08})
+    honest = best_ratio_table(trials)
+    assert set(honest["verdict"]) == {"hurts"}
+    weak = {key: "GAN-train near chance" for key in trials["gan_key"] if key.startswith("gan-500-")}
+    judged = best_ratio_table(trials, weak=weak).set_index("size")
+    assert judged.loc[500, "verdict"] == VERDICT_WEAK and judged.loc[1000, "verdict"] == "hurts"
+    lines = answer_lines(judged.reset_index(), "test_acc_at_best_val", weak)
+    assert "1 of 2 cell(s) are inconclusive" in "\n".join(lines)
+    every = {key: "weak" for key in trials["gan_key"] if key}
+    head = answer_lines(best_ratio_table(trials, weak=every), "test_acc_at_best_val", every)[0]
+    assert head.startswith("**Inconclusive: the GANs were too weak to judge**")
+
+
+def test_gan_strength_is_measured_against_the_real_reference_above_chance():
+    from analysis.gan_judgement import strength, weakness
+
+    base = {"status": "ok", "classes": [str(k) for k in range(10)], "real_reference_acc": 0.9, "gan_test_acc": 0.8}
+    assert strength({**base, "gan_train_acc": 0.1}) == pytest.approx(0.0)
+    assert strength({**base, "gan_train_acc": 0.9}) == pytest.approx(1.0)
+    assert weakness({**base, "gan_train_acc": 0.45}) and not weakness({**base, "gan_train_acc": 0.55})
+    # An older meta.json without the real reference is judged on GAN-test alone.
+    old = {"status": "ok", "classes": base["classes"], "gan_train_acc": 0.3}
+    assert weakness({**old, "gan_test_acc": 0.12}) and not weakness({**old, "gan_test_acc": 0.6})

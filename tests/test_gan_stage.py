@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import gan_stage, gan_train
-from trainables.gan_train import GanSpec, build_models, epoch_shards, generate, group_indices
+from trainables import gan_engine, gan_losses, gan_stage, gan_train
+from trainables.gan_engine import GanSpec, build_models, epoch_shards, generate, group_indices
+from trainables.gans import GANS
 
 BASE = dict(dataset="mnist-5k", data_root="", size=200, seed=0, arch="abadi", conditioning="per-class",
             alpha=0.25, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=12, checkpoint_every=1)
@@ -103,7 +104,7 @@ def _spec(grouping, arch="abadi", conditioning="per-class", num_classes=3):
 def test_vmap_and_loop_groups_are_the_same_gans(arch):
     """Same init, same inputs -> same outputs and same gradients on both per-class paths."""
     (gv, dv), (gl, dl) = build_models(_spec("vmap", arch)), build_models(_spec("loop", arch))
-    z = torch.randn(3, 4, gan_train.GANS[arch].latent_dim)
+    z = torch.randn(3, 4, GANS[arch].latent_dim)
     fake_v, fake_l = gv(z), gl(z)
     assert fake_v.shape == fake_l.shape == (3, 4, 1, 28, 28)
     torch.testing.assert_close(fake_v, fake_l, rtol=1e-4, atol=1e-5)
@@ -143,7 +144,7 @@ def test_generate_makes_a_balanced_uint8_pool(grouping):
 def test_a_larger_pool_starts_with_the_smaller_pools_images(grouping, conditioning, monkeypatch):
     """Pools grow on demand, so the first images of each class must not depend on the pool's size;
     blocks of a fixed shape (small here, to cross block boundaries) make it so."""
-    monkeypatch.setattr(gan_train, "POOL_BLOCK", 12)   # 4 images per class per block
+    monkeypatch.setattr(gan_engine, "POOL_BLOCK", 12)   # 4 images per class per block
     spec = _spec(grouping, conditioning=conditioning)
     gen, _ = build_models(spec)
     small = generate(gen, spec, per_class=5, seed=3, device=torch.device("cpu"))
@@ -160,14 +161,14 @@ def test_generate_conditional_uses_labels():
     pool = generate(gen, spec, per_class=4, seed=1, device=torch.device("cpu"))
     assert pool.class_counts().tolist() == [4, 4, 4]
     assert disc.out_dim == 2 * spec.num_classes
-    assert gan_train.loss_kind(disc.out_dim, spec.num_classes) == "2k-class"
+    assert gan_losses.loss_kind(disc.out_dim, spec.num_classes) == "2k-class"
 
 
 def test_two_k_class_loss_targets():
     logits = torch.full((1, 2, 4), -10.0)  # K = 2 classes -> 4 logits
     labels = torch.tensor([[0, 1]])
     logits[0, 0, 0] = logits[0, 1, 1] = 10.0  # both images confidently "real, class y"
-    loss = gan_train.TwoKClassLoss
+    loss = gan_losses.TwoKClassLoss
     assert loss.real(logits, labels, 2) < 1e-3 and loss.generator(logits, labels, 2) < 1e-3
     assert loss.fake(logits, labels, 2) > 10  # they should have been classified as K + y
 
@@ -277,6 +278,21 @@ def test_two_workers_train_one_gan(ray_module, real, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("options", [
+    dict(ema=0.99, diffaugment="translation,cutout", workers=2),         # under DDP, EMA + DiffAugment
+    dict(loss="hinge", spectral_norm=True, lr_d=4e-4, lr_g=1e-4, conditioning="conditional"),
+])
+def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_module, real, tmp_path, options):
+    job = _job(epochs=2, **options)
+    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    _check_outputs(str(tmp_path), job, meta)
+    folder = gan_stage.gan_dir(str(tmp_path), job.key())
+    state = gan_train.read_state(os.path.join(folder, "checkpoint_epoch0002"))
+    assert ("generator_ema" in state) == (job.options().ema > 0)
+    assert meta["key_fields"] == job.key_fields() and any(k.startswith("option_") for k in meta["key_fields"])
+
+
+@pytest.mark.slow
 def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, tmp_path, monkeypatch):
     """Crash once after the epoch-1 checkpoint; the rerun resumes and ends like an uninterrupted run."""
     job = _job(epochs=3, max_failures=1)
@@ -355,3 +371,51 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     with cache_lock.hold(Store(str(tmp_path)), "k", on_wait=waits.append):
         pass
     assert waits == []                            # the kernel released a dead holder's lock
+
+
+# ---------------------------------------------------------------------------------------------
+# filtered pools (mix.filter = "confident"), no Ray
+
+
+def _pool_store(tmp_path, pool, per_class):
+    from trainables import gan_pool
+    from trainables.storage import Store
+
+    store = Store(str(tmp_path))
+    buffer = io.BytesIO()
+    torch.save({"images": pool.images, "labels": pool.labels}, buffer)
+    store.write_bytes(buffer.getvalue(), gan_pool.POOL_FILE)
+    meta = {"status": "ok", "classes": list(pool.classes), "pool": {"per_class": per_class}}
+    return store, meta
+
+
+def test_a_confident_filter_keeps_images_a_real_trained_classifier_agrees_with(mnist5k, tmp_path):
+    from trainables import data, gan_pool
+
+    train, _ = mnist5k
+    real = data.subset(train, 200, seed=0)
+    pool = data.subset(train, 400, seed=1)                          # real images: the filter agrees
+    store, meta = _pool_store(tmp_path, pool, 40)
+    job = _job(pool_per_class=2)
+    meta = gan_pool.ensure_filtered(job, store, meta, real, 0.3)
+    entry = meta["filtered_pools"]["confident-0.3"]
+    assert entry["status"] == "ok" and entry["drawn_per_kept"] >= 1.0
+    kept = gan_pool.load_filtered(store, meta, 0.3)
+    assert kept.class_counts().tolist() == [2] * 10
+    assert not gan_pool.needs_filtering(meta, 0.3, 2) and gan_pool.needs_filtering(meta, 0.3, 3)
+
+
+def test_a_filter_that_keeps_too_few_says_how_many_it_kept(mnist5k, tmp_path):
+    from trainables import data, gan_pool
+
+    train, _ = mnist5k
+    real = data.subset(train, 200, seed=0)
+    pool = data.subset(train, 400, seed=1)
+    wrong = data.ImageSet(pool.images, (pool.labels + 1) % 10, pool.classes)   # every label wrong
+    store, meta = _pool_store(tmp_path, wrong, 40)
+    meta = gan_pool.ensure_filtered(_job(pool_per_class=2), store, meta, real, 0.9)
+    entry = meta["filtered_pools"]["confident-0.9"]
+    assert entry["status"] == "error" and "of 40 drawn images" in entry["reason"]
+    assert "lower mix.filter_threshold" in entry["reason"]
+    assert gan_pool.filtered_error(meta, 0.9) == entry["reason"]
+    assert not gan_pool.needs_filtering(meta, 0.9, 2)        # the same request would fail the same way

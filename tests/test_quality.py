@@ -96,6 +96,50 @@ def test_quality_scores_returns_every_field_for_meta():
     real, test = _blobs(30, seed=3), _blobs(10, seed=4)
     scores = quality.quality_scores(real, test, real, seed=0)
     assert set(scores) >= {"gan_train_acc", "gan_test_acc", "frechet_distance", "sample_diversity",
-                           "sample_diversity_per_class", "quality_note"}
+                           "sample_diversity_per_class", "quality_note", "collapsed_classes", "real_reference_acc",
+                           "num_classes"}
+    assert scores["collapsed_classes"] == [] and scores["real_reference_acc"] > 0.9
     assert "FID" in scores["quality_note"]
     assert scores["frechet_distance"] >= 0
+
+
+class _IgnoresItsNoise(nn.Module):
+    """A real generator that collapsed: it draws from one fixed noise vector whatever it is given."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z, labels=None):
+        return self.generator(torch.zeros_like(z), labels)
+
+
+def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_warns_first(mnist5k, tmp_path):
+    import json
+
+    from analysis.gan_judgement import collapse_lines, weak_gans
+    from analysis.load import load_gans
+    from trainables import gan_engine
+
+    train, test = mnist5k
+    real = data.subset(train, 100, seed=0)
+    spec = gan_engine.GanSpec("abadi", "conditional", 0.5, real.shape, real.num_classes, "vmap", seed=0)
+    generator, _ = gan_engine.build_models(spec)
+    collapsed = gan_engine.generate(_IgnoresItsNoise(generator), spec, 10, seed=1, device=torch.device("cpu"),
+                                    classes=real.classes)
+    scores = quality.quality_scores(real, test, collapsed, seed=0)
+    assert scores["collapsed_classes"] == list(real.classes)
+    assert all(ratio < quality.COLLAPSE_RATIO for ratio in scores["sample_diversity_per_class"])
+    healthy = quality.quality_scores(real, test, data.subset(train, 100, seed=1), seed=0)
+    assert healthy["collapsed_classes"] == []
+
+    # As the GAN stage writes it, as the report reads it.
+    for key, meta in (("collapsedgan", scores), ("healthygan", healthy)):
+        folder = tmp_path / "gans" / key
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(json.dumps({"key": key, "status": "ok", "arch": "abadi", "size": 100,
+                                                      "seed": 0, "classes": list(real.classes), **meta}))
+    gans = load_gans(tmp_path)
+    (line,) = collapse_lines(gans)
+    assert "collapsedgan" in line and "0, 1, 2" in line and "samples_collapsedgan.png" in line
+    assert "collapsedgan" in weak_gans(gans) and "healthygan" not in weak_gans(gans)

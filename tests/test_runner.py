@@ -286,7 +286,7 @@ def test_two_studies_share_their_gans_and_an_extension_retrains_none(ray_local, 
     assert cli.main(["resume", str(first), "--set", "mix.ratios=[0, 1, 2]", "--no-report"]) == 0
     out = capsys.readouterr().out
     assert "3 trial(s), 2 already finished, 1 to run" in out
-    assert "0 ready, 0 to train, 1 to grow their pool" in out
+    assert "0 ready, 0 to train, 1 to grow or filter their pool" in out
     grown = json.loads(meta_path.read_text())
     assert grown["epochs_trained"] == json.loads(trained)["epochs_trained"]
     assert grown["seconds"] == json.loads(trained)["seconds"]          # not trained again

@@ -117,7 +117,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     train_full, test, validation = ray.get(real_ref) if isinstance(real_ref, ray.ObjectRef) else real_ref
     real = D.subset(train_full, point["size"], ctx["subset_seed"])
 
-    from trainables.gan_stage import load_pool, read_meta  # Ray Train is heavy; only trials need it
+    from trainables.gan_stage import load_filtered_pool, load_pool, read_meta  # Ray Train: trials only
 
     pool = None
     if gan_key is not None:
@@ -128,7 +128,16 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
             store.write_text(json.dumps(outcome), record)   # final: rerunning it would read the same GAN
             ray.tune.report(outcome)
             return
-        pool = load_pool(ctx["cache_root"], gan_key)
+        if point.get("mix_filter") == "confident":
+            try:
+                pool = load_filtered_pool(ctx["cache_root"], gan_key, float(point["mix_filter_threshold"]))
+            except ValueError as err:     # final: the same GAN and threshold would filter the same way
+                outcome = {"status": "error", "reason": f"GAN {gan_key}: {err}", "gan_key": gan_key}
+                store.write_text(json.dumps(outcome), record)
+                ray.tune.report(outcome)
+                return
+        else:
+            pool = load_pool(ctx["cache_root"], gan_key)
 
     ratio = float(point["ratio"])
     train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed)

@@ -542,7 +542,7 @@ def take_balanced(pool: ImageSet, count: int, seed: int | None = None) -> ImageS
 
     It takes the *first* images of each class in pool order (a pool is already a random sample), so
     a pool that grew keeps giving the same images: pools are generated so that their first images
-    do not depend on their final size (gan_train.generate). `seed` is accepted for callers that
+    do not depend on their final size (gan_engine.generate). `seed` is accepted for callers that
     pass one and is not used.
     """
     del seed

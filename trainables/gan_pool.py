@@ -1,7 +1,7 @@
 """A GAN key's synthetic pool: drawn from the final checkpoint's generator, scored, grown on demand.
 
 pool.pt is `{"images": uint8 (N, C, H, W), "labels": int64 (N,)}` (DESIGN.md). Its first images of
-every class do not depend on its size (gan_train.generate draws fixed blocks), so a study that needs
+every class do not depend on its size (gan_engine.generate draws fixed blocks), so a study that needs
 a larger R grows the pool from the checkpoint instead of retraining the GAN, and every trial that
 takes the first R x n images gets the same ones. The quality scores are computed once, on the first
 n images (R = 1), so they do not change when the pool grows.
@@ -13,10 +13,11 @@ import hashlib
 import io
 import json
 import time
+from dataclasses import replace as dataclasses_replace
 
 import torch
 
-from trainables import data, gan_train, quality
+from trainables import data, gan_engine, gan_train, quality
 from trainables.storage import Store
 
 META_FILE, POOL_FILE = "meta.json", "pool.pt"
@@ -35,17 +36,17 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _generator(state: dict, spec: gan_train.GanSpec, device: torch.device) -> torch.nn.Module:
-    generator, _ = gan_train.build_models(spec)
-    generator.load_state_dict(state["generator"])
+def _generator(state: dict, spec: gan_engine.GanSpec, device: torch.device) -> torch.nn.Module:
+    generator, _ = gan_engine.build_models(spec)
+    generator.load_state_dict(gan_train.generator_state(state))   # the EMA weights when kept
     return generator.to(device)
 
 
-def _write_pool(store: Store, state: dict, spec: gan_train.GanSpec, per_class: int, seed: int,
+def _write_pool(store: Store, state: dict, spec: gan_engine.GanSpec, per_class: int, seed: int,
                 classes: tuple[str, ...], device: torch.device) -> tuple[data.ImageSet, dict]:
     started = time.perf_counter()
-    pool = gan_train.generate(_generator(state, spec, device), spec, per_class,
-                              gan_train.derive_seed(seed, "pool"), device, classes=classes)
+    pool = gan_engine.generate(_generator(state, spec, device), spec, per_class,
+                               gan_engine.derive_seed(seed, "pool"), device, classes=classes)
     generate_seconds = time.perf_counter() - started
     buffer = io.BytesIO()
     torch.save({"images": pool.images, "labels": pool.labels}, buffer)
@@ -60,8 +61,8 @@ def write_pool_and_scores(job, checkpoint, real: data.ImageSet, test: data.Image
                           store: Store) -> dict:
     """pool.pt from the final checkpoint's generator, then the quality scores; meta.json fields."""
     device = _device()
-    spec = gan_train.GanSpec(job.arch, job.conditioning, float(job.alpha), real.shape, real.num_classes,
-                             grouping, job.seed)
+    spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), real.shape, real.num_classes,
+                              grouping, job.seed, job.spectral_norm)
     with checkpoint.as_directory() as directory:
         state = gan_train.read_state(directory)
     pool, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, real.classes, device)
@@ -78,9 +79,98 @@ def grow_pool(job, store: Store, meta: dict) -> dict:
     state = torch.load(io.BytesIO(store.read_bytes(f"checkpoint_epoch{epoch:04d}", gan_train.STATE_FILE)),
                        map_location="cpu", weights_only=True)
     classes = tuple(meta["classes"])
-    spec = gan_train.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(meta["image_shape"]),
-                             len(classes), meta["grouping"], job.seed)
+    spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(meta["image_shape"]),
+                              len(classes), meta["grouping"], job.seed, job.spectral_norm)
     _, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, classes, _device())
     meta = {**meta, "pool": pool_meta, "pool_per_class": job.pool_per_class}
     store.write_text(json.dumps(meta, indent=2), META_FILE)
     return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# Filtered pools (mix.filter = "confident"): none of the papers filter; this is our option.
+
+MAX_DRAW_FACTOR = 20   # draw at most 20 images per kept one before giving up on a threshold
+
+
+def filtered_name(threshold: float) -> str:
+    return f"confident-{threshold:g}"
+
+
+def filtered_file(threshold: float) -> str:
+    return f"pool-{filtered_name(threshold)}.pt"
+
+
+def _confidence(model: torch.nn.Module, pool: data.ImageSet, device: torch.device) -> torch.Tensor:
+    """The real-trained classifier's probability of each image's own label."""
+    from trainables import fit
+
+    probabilities = torch.softmax(fit.predict(model, pool.images, device=device), dim=1)
+    return probabilities[torch.arange(len(pool)), pool.labels.cpu()]
+
+
+def ensure_filtered(job, store: Store, meta: dict, real: data.ImageSet, threshold: float) -> dict:
+    """pool-confident-<t>.pt with job.pool_per_class images per class, each of which a classifier
+    trained on the real subset assigns to its label with probability >= threshold. The raw pool grows
+    (from the checkpoint, first images unchanged) until every class has enough, at most
+    MAX_DRAW_FACTOR times the images kept; the kept images are the first that pass, so a filtered pool
+    grows by prefix too. Returns the updated meta (written), whose `filtered_pools` entry records how
+    many images were drawn per kept one, or an error naming how many were kept."""
+    device = _device()
+    model = quality.real_classifier(real, seed=job.seed, device=device)
+    needed, classes = job.pool_per_class, real.num_classes
+    while True:
+        pool = load_pool(store, meta["classes"])
+        keep = _confidence(model, pool, device) >= threshold
+        kept = torch.bincount(pool.labels[keep], minlength=classes)
+        drawn = meta["pool"]["per_class"]
+        if int(kept.min()) >= needed or drawn >= MAX_DRAW_FACTOR * needed:
+            break
+        rate = max(float(kept.min()) / drawn, 1.0 / MAX_DRAW_FACTOR)
+        grown = min(MAX_DRAW_FACTOR * needed, max(2 * drawn, int(needed / rate * 1.2) + 1))
+        meta = grow_pool(dataclasses_replace(job, pool_per_class=grown), store, meta)
+    entry = {"threshold": threshold, "needed": needed, "drawn_per_class": drawn, "kept_per_class": kept.tolist(),
+             "drawn_per_kept": drawn * classes / max(int(kept.sum()), 1)}
+    if int(kept.min()) < needed:
+        worst = int(kept.argmin())
+        entry |= {"status": "error", "reason": (
+            f"mix.filter confident at {threshold:g} kept {int(kept.min())} of {drawn} drawn images of class "
+            f"{meta['classes'][worst]!r}, but R x n needs {needed} per class; lower mix.filter_threshold or "
+            "train the GAN longer")}
+    else:
+        index = data.first_per_class(pool.labels[keep], [needed] * classes)
+        filtered = pool.select(torch.nonzero(keep).flatten()[index])
+        buffer = io.BytesIO()
+        torch.save({"images": filtered.images, "labels": filtered.labels}, buffer)
+        payload = buffer.getvalue()
+        store.write_bytes(payload, filtered_file(threshold))
+        entry |= {"status": "ok", "file": filtered_file(threshold), "bytes": len(payload), "sha256": sha256(payload),
+                  "per_class": needed}
+    meta = {**meta, "filtered_pools": {**meta.get("filtered_pools", {}), filtered_name(threshold): entry}}
+    store.write_text(json.dumps(meta, indent=2), META_FILE)
+    return meta
+
+
+def needs_filtering(meta: dict, threshold: float, per_class: int) -> bool:
+    """Whether the filtered pool of `threshold` must be (re)made for per_class images per class: it is
+    missing, too small, or failed for another size (a failure for this size would fail again)."""
+    entry = meta.get("filtered_pools", {}).get(filtered_name(threshold))
+    if entry is None:
+        return True
+    return entry["needed"] < per_class if entry.get("status") == "ok" else entry["needed"] != per_class
+
+
+def filtered_error(meta: dict, threshold: float) -> str | None:
+    entry = meta.get("filtered_pools", {}).get(filtered_name(threshold))
+    if entry is None:
+        return "no filtered pool"
+    return None if entry.get("status") == "ok" else entry.get("reason", "filtering failed")
+
+
+def load_filtered(store: Store, meta: dict, threshold: float) -> data.ImageSet:
+    entry = meta["filtered_pools"][filtered_name(threshold)]
+    payload = store.read_bytes(entry["file"])
+    if sha256(payload) != entry["sha256"]:
+        raise ValueError(f"{entry['file']} does not match the sha256 in {META_FILE} (corrupted or replaced)")
+    images = torch.load(io.BytesIO(payload), weights_only=True)
+    return data.ImageSet(images["images"], images["labels"], tuple(meta["classes"]))

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from trainables import cache_lock, data, gan_pool, gan_train, quality
+from trainables import cache_lock, data, gan_engine, gan_pool, gan_train, quality
 from trainables.grids import class_grid_png
 from trainables.storage import Store
 
@@ -68,18 +68,36 @@ class GanJob:
     beta1: float
     pool_per_class: int  # synthetic images per class pool.pt must hold (at least)
     validation: int = 0  # images held out of the training split before the subset is drawn
+    recipe: str = "paper"  # a named bundle of training options (gan_engine.RECIPES) ...
+    loss: str | None = None  # ... and the options set explicitly (None: the recipe's)
+    diffaugment: str | None = None
+    diffaugment_strength: float | None = None
+    ema: float | None = None
+    spectral_norm: bool | None = None
+    lr_d: float | None = None
+    lr_g: float | None = None
+    filters: tuple[float, ...] = ()  # confidence thresholds of the filtered pools studies read (mix.filter)
     workers: int = 1
     checkpoint_every: int = 5
     max_failures: int = 1
     grouping: str = "auto"  # per-class path: vmap | loop | auto (AUTO_GROUPING)
     cpus_per_worker: int = 1  # Ray CPUs and torch threads of each Train worker
 
+    def options(self) -> gan_engine.GanOptions:
+        """The training options: the recipe's, with the explicitly set ones applied."""
+        return gan_engine.resolve_options(self.recipe, {name: getattr(self, name) for name in gan_engine.OPTION_NAMES})
+
     def key_fields(self) -> dict:
-        """The fields that change the GAN, normalised (alpha 1 and 1.0 are the same key)."""
+        """The fields that change the GAN, normalised (alpha 1 and 1.0 are the same key). Options enter
+        as resolved values and only where they differ from the papers' recipe, so a paper-recipe key
+        is the same whether the recipe was named or its options were spelled out."""
         values = {name: getattr(self, name) for name in KEY_FIELDS}
         for name in ("alpha", "lr", "beta1"):
             values[name] = float(values[name])
-        return values | {"code_version": GAN_CODE_VERSION}
+        paper = gan_engine.GanOptions()
+        options = {f"option_{name}": value for name, value in asdict(self.options()).items()
+                   if value != getattr(paper, name)}
+        return values | options | {"code_version": GAN_CODE_VERSION}
 
     def key(self) -> str:
         """12 hex digits of sha256 over the sorted JSON of key_fields()."""
@@ -88,7 +106,12 @@ class GanJob:
 
     def check(self) -> None:
         """ValueError naming the field and the fix, before any Ray work starts."""
-        gan_train.check_gan_choice(self.arch, self.conditioning, "vmap" if self.grouping == "auto" else self.grouping)
+        gan_engine.check_gan_choice(self.arch, self.conditioning, "vmap" if self.grouping == "auto" else self.grouping)
+        options = self.options()
+        options.check(self.arch)
+        if options.spectral_norm and self.grouping == "vmap" and self.conditioning == "per-class":
+            raise ValueError("spectral norm on per-class GANs needs the loop grouping (its power iteration "
+                             "updates buffers in place, which torch.func.vmap cannot); use grouping = \"loop\"")
         for name in ("epochs", "batch_size", "pool_per_class", "workers", "checkpoint_every", "cpus_per_worker"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -188,7 +211,10 @@ def load_pool(cache_root: str, key: str) -> data.ImageSet:
 
 
 def resolve_grouping(job: GanJob, use_gpu: bool) -> str:
-    return AUTO_GROUPING["cuda" if use_gpu else "cpu"] if job.grouping == "auto" else job.grouping
+    if job.grouping != "auto":
+        return job.grouping
+    # Spectral norm's power iteration updates buffers in place, which vmap cannot batch.
+    return "loop" if job.options().spectral_norm else AUTO_GROUPING["cuda" if use_gpu else "cpu"]
 
 
 def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> dict:
@@ -199,7 +225,7 @@ def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> 
         "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
         "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
         "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
-        "gan_dir": gan_dir(cache_root, job.key()),
+        "gan_dir": gan_dir(cache_root, job.key()), "options": asdict(job.options()),
         "_inject_nan_at_epoch": nan_epoch, "_fail_once_marker": fail_marker,
     }
 
@@ -300,8 +326,35 @@ def run_gan_job(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None = N
                 say(f"[study] GAN {key}: growing its pool from {meta['pool']['per_class']} to "
                     f"{job.pool_per_class} images per class (no retraining)")
                 meta = gan_pool.grow_pool(job, _store(cache_root, key), meta)
-            return meta
-        return _train(job, cache_root, real_ref, use_gpu, say)
+        else:
+            meta = _train(job, cache_root, real_ref, use_gpu, say)
+        return _filter_pools(job, cache_root, real_ref, meta, say)
+
+
+def _filter_pools(job: GanJob, cache_root: str, real_ref, meta: dict, say) -> dict:
+    """Make the filtered pools (mix.filter = "confident") the studies need; see gan_pool.ensure_filtered."""
+    pending = [t for t in job.filters if meta.get("status") == "ok"
+               and gan_pool.needs_filtering(meta, t, job.pool_per_class)]
+    if not pending:
+        return meta
+    train, _test = gan_train.resolve_real(real_ref)
+    real = data.subset(train, job.size, job.seed)
+    for threshold in pending:
+        meta = gan_pool.ensure_filtered(job, _store(cache_root, job.key()), meta, real, threshold)
+        entry = meta["filtered_pools"][gan_pool.filtered_name(threshold)]
+        say(f"[study] GAN {job.key()}: filter confident >= {threshold:g}: "
+            + (f"{entry['drawn_per_kept']:.2f} images drawn per kept one" if entry["status"] == "ok"
+               else entry["reason"]))
+    return meta
+
+
+def load_filtered_pool(cache_root: str, key: str, threshold: float) -> data.ImageSet:
+    """The key's pool filtered at `threshold` (ValueError with the reason when filtering failed)."""
+    meta = read_meta(cache_root, key)
+    problem = gan_pool.filtered_error(meta, threshold)
+    if problem:
+        raise ValueError(problem)
+    return gan_pool.load_filtered(_store(cache_root, key), meta, threshold)
 
 
 def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) -> dict:

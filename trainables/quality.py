@@ -41,6 +41,10 @@ QUALITY_BATCH_SIZE = 64
 QUALITY_LR = 1e-3
 MAX_SCORED_IMAGES = 2000  # cap per set: keeps scoring to seconds whatever the pool size
 DIVERSITY_PER_CLASS = 100
+# A class whose samples are less than half as diverse as its real images (mean pairwise distance)
+# has collapsed: a generator that ignores its noise draws one image per class (ratio 0); the quick
+# preset's healthy 25-epoch GANs measure 0.7-1.0.
+COLLAPSE_RATIO = 0.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +121,13 @@ def _train(train: data.ImageSet, test: data.ImageSet, seed: int, device) -> tupl
     return model, result
 
 
+def real_classifier(real_train: data.ImageSet, seed: int, device: str | torch.device = "cpu") -> nn.Module:
+    """The quality classifier trained on the real subset (its own images stand in as the test set:
+    fit needs one, and nothing is selected on it)."""
+    model, _ = _train(real_train, real_train, seed, device)
+    return model
+
+
 def gan_train_accuracy(synthetic: data.ImageSet, real_test: data.ImageSet, seed: int,
                        device: str | torch.device = "cpu") -> float:
     """Accuracy on the real test set of the quality classifier trained on synthetic images only."""
@@ -171,15 +182,24 @@ def quality_scores(real_train: data.ImageSet, real_test: data.ImageSet, syntheti
     """Every score above for one synthetic pool, as a flat JSON-ready dict for meta.json."""
     gan_test, real_model = gan_test_accuracy(real_train, synthetic, seed, device)
     reference = _capped(real_test, seed)
+    # The same classifier on the real subset, tested on real images: what GAN-train is measured against.
+    real_reference = float((fit.predict(real_model, real_test.images, device=device).argmax(1)
+                            == real_test.labels.cpu()).double().mean())
     frechet = frechet_distance(penultimate_features(real_model, reference.images, device),
                                penultimate_features(real_model, _capped(synthetic, seed).images, device))
     diversity, per_class = sample_diversity(synthetic, real_train)
+    collapsed = [real_train.classes[k] for k, ratio in enumerate(per_class)
+                 if math.isfinite(ratio) and ratio < COLLAPSE_RATIO]
     return {
         "gan_train_acc": gan_train_accuracy(synthetic, real_test, seed, device),
         "gan_test_acc": gan_test,
         "frechet_distance": frechet,
         "sample_diversity": diversity,
         "sample_diversity_per_class": per_class,
+        "collapsed_classes": collapsed,
+        "collapse_ratio": COLLAPSE_RATIO,
+        "real_reference_acc": real_reference,
+        "num_classes": real_train.num_classes,
         "quality_classifier": QUALITY_CLASSIFIER,
         "quality_epochs": QUALITY_EPOCHS,
         "quality_note": QUALITY_NOTE,

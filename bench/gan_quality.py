@@ -1,0 +1,135 @@
+"""gan_quality: GAN-train accuracy against CPU-seconds for GAN recipes, on mnist-5k at n = 500.
+
+Each run trains the quick preset's GAN (conditional abadi, alpha 1, batch 64, lr 2e-4, beta1 0.5) on
+the first 500 class-balanced images of mnist-5k's training split (after its 400-image validation
+split) with one recipe, in-process on one thread (bench/_gan_loop: the engine's own step), and at
+every checkpoint draws 500 class-balanced images from the generator the study would use (the EMA
+weights when kept) and scores them with trainables.quality: GAN-train (an MLP trained on the
+synthetic images, tested on the real test set), GAN-test, Frechet distance and diversity. Only
+training counts as CPU time (time.process_time of the epochs); scoring is excluded.
+
+Modes:
+  python bench/gan_quality.py --recipe NAME      paper vs the recipe NAME of gan_engine.RECIPES (or a
+      candidate of CANDIDATES), --seeds seeds, --epochs budget: prints
+      RESULT gan_quality_<name>_vs_paper ours=<NAME's CPU-s to reach paper's final GAN-train>
+          baseline=<paper CPU-s to reach it> ratio=<paper seconds / NAME's seconds>
+      and the GAN-train each reaches at equal CPU time.
+  python bench/gan_quality.py --search           one seed, a table over CANDIDATES
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _timing  # noqa: E402
+
+_timing.add_repo_to_path()
+
+import torch  # noqa: E402
+
+from bench._gan_loop import make_loop  # noqa: E402
+from trainables import data, gan_engine, quality  # noqa: E402
+
+SIZE = 500
+VALIDATION = 400
+CANDIDATES = {
+    "paper": {},
+    "ema 0.99": {"ema": 0.99},
+    "ema 0.999": {"ema": 0.999},
+    "translation 0.5 + ema 0.99": {"diffaugment": "translation", "diffaugment_strength": 0.5, "ema": 0.99},
+    "ttur d 4e-4 g 1e-4": {"lr_d": 4e-4, "lr_g": 1e-4},
+    "spectral norm": {"spectral_norm": True},
+    "hinge + ema 0.99": {"loss": "hinge", "ema": 0.99},
+}
+
+
+def real_data():
+    train, test = data.load_dataset("mnist-5k")
+    train, _validation = data.split_validation(train, VALIDATION)
+    return data.subset(train, SIZE, 0), test
+
+
+def scores(loop, real, test, seed: int) -> dict:
+    pool = gan_engine.generate(loop.sampler, loop.spec, SIZE // real.num_classes, gan_engine.derive_seed(seed, "pool"),
+                               torch.device("cpu"), classes=real.classes)
+    return quality.quality_scores(real, test, pool, seed=seed)
+
+
+def run(options: dict, seed: int, checkpoints: list[int], real, test) -> list[dict]:
+    """[{epoch, cpu_seconds, gan_train_acc, gan_test_acc, frechet_distance, sample_diversity}] per checkpoint."""
+    loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**options))
+    rows, cpu = [], 0.0
+    for epoch in range(1, max(checkpoints) + 1):
+        started = time.process_time()
+        loop.run_epoch()
+        cpu += time.process_time() - started
+        if epoch in checkpoints:
+            s = scores(loop, real, test, seed)
+            rows.append({"epoch": epoch, "cpu_seconds": cpu, **{k: s[k] for k in (
+                "gan_train_acc", "gan_test_acc", "frechet_distance", "sample_diversity")}})
+            print(f"  epoch {epoch:4d}  cpu {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
+                  f"{s['gan_test_acc']:.3f}  FD {s['frechet_distance']:.1f}  diversity {s['sample_diversity']:.2f}",
+                  flush=True)
+    return rows
+
+
+def seconds_to_reach(rows: list[dict], target: float) -> float:
+    """CPU seconds at the first checkpoint whose GAN-train reaches `target` (inf when none does)."""
+    return next((r["cpu_seconds"] for r in rows if r["gan_train_acc"] >= target), float("inf"))
+
+
+def at_time(rows: list[dict], seconds: float) -> float:
+    """GAN-train at the last checkpoint within `seconds` of CPU time."""
+    within = [r for r in rows if r["cpu_seconds"] <= seconds + 1e-9]
+    return within[-1]["gan_train_acc"] if within else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--search", action="store_true", help="one seed over CANDIDATES instead of paper vs modern")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--every", type=int, default=25, help="epochs between checkpoints")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="candidate names to run (search mode)")
+    parser.add_argument("--recipe", default="ema 0.99", help="what to compare with paper: a recipe or a candidate")
+    args = parser.parse_args()
+    _timing.configure_threads()
+    real, test = real_data()
+    reference = quality.gan_train_accuracy(real, test, seed=0)
+    print(f"gan_quality: conditional abadi, n = {SIZE} mnist-5k images, one thread; 500 real images give "
+          f"GAN-train {reference:.3f} (the reference)", flush=True)
+    checkpoints = list(range(args.every, args.epochs + 1, args.every))
+    if args.search:
+        for name, options in CANDIDATES.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"{name}: {options}", flush=True)
+            run(options, 0, checkpoints, real, test)
+        return
+    options = {"paper": {}, "other": gan_engine.RECIPES.get(args.recipe, CANDIDATES.get(args.recipe))}
+    if options["other"] is None:
+        raise SystemExit(f"--recipe {args.recipe!r}: not a recipe ({', '.join(gan_engine.RECIPES)}) or a candidate "
+                         f"({', '.join(CANDIDATES)})")
+    curves = {name: [run(values, seed, checkpoints, real, test) for seed in range(args.seeds)]
+              for name, values in options.items()}
+    mean = {recipe: [{"cpu_seconds": statistics.mean(r[i]["cpu_seconds"] for r in runs),
+                      "gan_train_acc": statistics.mean(r[i]["gan_train_acc"] for r in runs)}
+                     for i in range(len(checkpoints))] for recipe, runs in curves.items()}
+    target = mean["paper"][-1]["gan_train_acc"]
+    paper_s, other_s = seconds_to_reach(mean["paper"], target), seconds_to_reach(mean["other"], target)
+    equal = min(mean["paper"][-1]["cpu_seconds"], mean["other"][-1]["cpu_seconds"])
+    print(f"gan_quality: mean over {args.seeds} seeds; paper's final GAN-train {target:.3f}; at {equal:.0f} CPU-s "
+          f"paper {at_time(mean['paper'], equal):.3f}, {args.recipe} {at_time(mean['other'], equal):.3f}; "
+          f"{args.recipe}'s best {max(r['gan_train_acc'] for r in mean['other']):.3f} (goal 0.83 within 300 CPU-s)",
+          flush=True)
+    name = "".join(c if c.isalnum() else "_" for c in args.recipe)
+    _timing.result(f"gan_quality_{name}_vs_paper", other_s, paper_s, paper_s / other_s)
+
+
+if __name__ == "__main__":
+    main()
