@@ -312,3 +312,18 @@ def test_a_merged_report_of_remote_or_missing_folders_exits_2(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
     assert "study folder not found" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_filtered_study_reads_a_filtered_pool_and_records_how_many_were_drawn(ray_local, tmp_path):
+    args = ["run", "quick", *TINY, "--set", "mix.filter=['none', 'confident']", "--set", "mix.filter_threshold=0.1",
+            "--storage", str(tmp_path), "--no-report"]
+    assert cli.main(args) == 0
+    results = _results(tmp_path / "quick")
+    assert len(results) == 3                                    # R = 0 once, R = 1 unfiltered and filtered
+    filtered = results[results["mix_filter"] == "confident"]
+    assert len(filtered) == 1 and filtered["status"].iloc[0] == "ok"
+    (meta_path,) = (tmp_path / "gan-cache").glob("*/meta.json")
+    entry = json.loads(meta_path.read_text())["filtered_pools"]["confident-0.1"]
+    assert entry["status"] == "ok" and entry["drawn_per_kept"] >= 1.0
+    assert (meta_path.parent / entry["file"]).exists()
