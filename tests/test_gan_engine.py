@@ -144,3 +144,16 @@ def test_colour_augmentation_needs_rgb_and_spectral_norm_needs_the_loop_for_per_
     with pytest.raises(ValueError, match="loop grouping"):
         replace(job, grouping="vmap").check()
     assert gan_stage.resolve_grouping(job, use_gpu=True) == "loop"
+
+
+def test_a_conditional_gan_draws_g_before_d_so_keys_keep_meaning_the_same_gan():
+    """The initial weights follow the seeded RNG in construction order; a reordering would silently
+    give every cached key a different GAN."""
+    from trainables import fit
+
+    spec = _spec("vmap", "conditional")
+    gen, _ = build_models(spec)
+    with fit.seeded(gan_engine.derive_seed(spec.seed, "gan-init")):
+        alone = GANS[spec.arch].make_generator(spec.alpha, spec.shape, num_classes=spec.num_classes)
+    for built, expected in zip(gen.model.state_dict().values(), alone.state_dict().values(), strict=True):
+        assert torch.equal(built, expected)

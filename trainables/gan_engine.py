@@ -162,9 +162,10 @@ def build_models(spec: GanSpec) -> tuple[nn.Module, nn.Module]:
     arch = GANS[spec.arch]
     with fit.seeded(derive_seed(spec.seed, "gan-init")):
         if spec.conditioning == "conditional":
+            # G first, then D: the order in which they draw their initial weights from the seeded RNG.
+            gen = arch.make_generator(spec.alpha, spec.shape, num_classes=spec.num_classes)
             disc = arch.make_discriminator(spec.alpha, spec.shape, num_classes=spec.num_classes)
-            return (LabelledGroup(arch.make_generator(spec.alpha, spec.shape, num_classes=spec.num_classes)),
-                    LabelledGroup(_normalised(disc, spec.spectral_norm)))
+            return LabelledGroup(gen), LabelledGroup(_normalised(disc, spec.spectral_norm))
         gens = [replace_all_batch_norm_modules_(arch.make_generator(spec.alpha, spec.shape))
                 for _ in range(spec.num_classes)]
         discs = [_normalised(replace_all_batch_norm_modules_(arch.make_discriminator(spec.alpha, spec.shape)),
