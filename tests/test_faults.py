@@ -566,6 +566,9 @@ def test_errored_and_diverged_trials_are_recorded_and_never_ranked(tmp_path):
 # 2. The driver is killed during the GAN stage, then during the classifier stage
 # --------------------------------------------------------------------------------------------------
 KILL_RATIOS = [0, 0.25, 0.5, 1, 2, 4]
+# Trials long enough (40 evaluations, no early stop) that the other five cannot all finish in the
+# moment between the first trial's record and the kill, on an idle machine too.
+KILL_EPOCHS = 40
 
 
 @pytest.mark.slow
@@ -573,6 +576,7 @@ def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tm
     logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
     gan_epochs = 12
     args = ["run", "quick", *TINY, "--set", f"gan.epochs={gan_epochs}", "--set", f"mix.ratios={KILL_RATIOS}",
+            "--set", f"classifier.epochs={KILL_EPOCHS}", "--set", f"classifier.patience={KILL_EPOCHS}",
             "--storage", str(tmp_path / "s"), "--no-report"]
 
     # Kill 1: in the GAN stage, once two checkpoints are in storage.
@@ -609,4 +613,4 @@ def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tm
     assert set(results["status"]) == {"ok"}
     assert len(list(trials.glob("*.json"))) == len(KILL_RATIOS)
     curves = pd.read_csv(io.StringIO((study / "curves.csv").read_text()))
-    assert len(curves) == len(KILL_RATIOS) * 2 and not curves.duplicated(["trial", "epoch"]).any()
+    assert len(curves) == len(KILL_RATIOS) * KILL_EPOCHS and not curves.duplicated(["trial", "epoch"]).any()
