@@ -36,8 +36,6 @@ def column_name(section: str, key: str) -> str:
 
 def settings(spec: Spec) -> list[tuple[str, str, str]]:
     """(section, key, column) of every trial setting, in grid order (GAN, mix, classifier)."""
-    import dataclasses
-
     out = []
     for section in AXIS_SECTIONS:
         for f in dataclasses.fields(getattr(spec, section)):
@@ -175,8 +173,6 @@ def optuna_space(spec: Spec) -> dict:
 def optuna_points(spec: Spec) -> list[dict]:
     """Every GAN-using point Optuna can draw (seed 0), at the largest R it can draw: what the GAN
     stage must train beforehand, with pools big enough for any draw."""
-    import dataclasses
-
     widest = dataclasses.replace(spec, seeds=1, mix=dataclasses.replace(spec.mix, ratios=(max_ratio(spec),)),
                                  search=dataclasses.replace(spec.search, mode="grid"))
     return grid_points(widest)
@@ -210,11 +206,6 @@ def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
         workers=spec.gan.workers, checkpoint_every=spec.gan.checkpoint_every, max_failures=spec.faults.max_failures)
 
 
-def synthetic_count(ratio: float, size: int) -> int:
-    """Synthetic images a trial adds: round(R x n), the paper's definition of the ratio R."""
-    return int(round(ratio * size))
-
-
 def resolved_size(size, train_size: int) -> int:
     return train_size if size == "full" else int(size)
 
@@ -223,6 +214,8 @@ def pool_per_class_needed(ratio: float, n: int, num_classes: int) -> int:
     """Synthetic images per class a pool needs for R x n class-balanced images, and never fewer than
     n / K: the quality scores are computed on the first n images of every pool (R = 1), so that they
     do not depend on how far a pool has grown."""
+    from trainables.classifier_trial import synthetic_count  # the paper's definition of R, one home
+
     synthetic = synthetic_count(max(ratio, 1.0), n)
     return math.ceil(synthetic / num_classes) + 1   # + 1: a remainder goes one each to the first classes
 

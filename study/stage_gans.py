@@ -32,28 +32,30 @@ def _gan_trial_name(trial) -> str:
     return f"gan_{GanJob(**trial.config['job']).key()}"
 
 
-def gans_to_train(cache_root: str, jobs: dict) -> list:
-    """The jobs whose key is not complete in the cache, or whose pool is too small for this study, in
-    key order. A key that was written before but is no longer usable (a truncated pool.pt, an
-    unreadable meta.json, a failed run) is said so on the console: the user learns why it reruns."""
+def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
+    """(to train, to extend), in key order: the jobs whose key is not complete in the cache, and the
+    complete ones whose pool is too small or not yet filtered for this study (grown from the
+    checkpoint, never retrained). A key that was written before but is no longer usable (a truncated
+    pool.pt, an unreadable meta.json, a failed run) is said so on the console: the user learns why
+    it reruns."""
     from trainables.gan_pool import needs_filtering
     from trainables.gan_stage import META_FILE, completion_problem, read_meta
 
     cache = Store(cache_root)
-    missing = []
+    train, extend = [], []
     for key, job in sorted(jobs.items()):
         problem = completion_problem(cache_root, key)
         if problem is None:
             meta = read_meta(cache_root, key)
-            grow = meta.get("status") == "ok" and meta["pool"]["per_class"] < job.pool_per_class
-            refilter = any(needs_filtering(meta, t, job.pool_per_class) for t in getattr(job, "filters", ()))
-            if grow or (refilter and meta.get("status") == "ok"):
-                missing.append(job)      # grows or filters its pool from the checkpoint; trains nothing
+            if meta.get("status") == "ok" and (
+                    meta["pool"]["per_class"] < job.pool_per_class
+                    or any(needs_filtering(meta, t, job.pool_per_class) for t in job.filters)):
+                extend.append(job)
             continue
         if cache.exists(key, META_FILE):
             print(f"[study] GAN {key}: {problem}; retraining it", flush=True)
-        missing.append(job)
-    return missing
+        train.append(job)
+    return train, extend
 
 
 def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: dict) -> dict:
@@ -62,10 +64,10 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
 
     from trainables.gan_stage import is_complete, read_meta
 
-    missing = gans_to_train(cache_root, jobs)
-    grow = sum(1 for job in missing if is_complete(cache_root, job.key()))
+    train, extend = gans_to_train(cache_root, jobs)
+    missing = train + extend
     print(f"[study] GAN stage: {len(jobs)} GAN key(s) in the cache {cache_root}: {len(jobs) - len(missing)} "
-          f"ready, {len(missing) - grow} to train, {grow} to grow or filter their pool (no training)", flush=True)
+          f"ready, {len(train)} to train, {len(extend)} to grow or filter their pool (no training)", flush=True)
     if missing:
         use_gpu = gans_use_gpu(spec)
         concurrent = trials_that_fit(spec.gan.workers, spec.gan.workers if use_gpu else 0)

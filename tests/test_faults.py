@@ -345,11 +345,12 @@ def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
     _fake_gan(tmp_path, "cccccccccccc", status="error")
     from study.stage_gans import gans_to_train
 
-    jobs = {key: SimpleNamespace(name=f"job-{key[0]}", pool_per_class=4)
+    jobs = {key: SimpleNamespace(name=f"job-{key[0]}", pool_per_class=4, filters=())
             for key in (KEY, "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd")}
-    jobs["eeeeeeeeeeee"] = SimpleNamespace(name="job-e", pool_per_class=9)   # intact, but its pool is too small
+    jobs["eeeeeeeeeeee"] = SimpleNamespace(name="job-e", pool_per_class=9, filters=())   # intact, pool too small
     _fake_gan(tmp_path, "eeeeeeeeeeee")
-    assert [job.name for job in gans_to_train(str(tmp_path), jobs)] == ["job-0", "job-c", "job-d", "job-e"]
+    train, extend = gans_to_train(str(tmp_path), jobs)
+    assert [job.name for job in train] == ["job-0", "job-c", "job-d"] and [job.name for job in extend] == ["job-e"]
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2  # a never-trained key is simply trained, without a warning
     assert KEY in lines[0] and "pool.pt is 9 bytes" in lines[0] and "retraining" in lines[0]

@@ -31,7 +31,7 @@ import torch
 from trainables import data as D
 from trainables import fit
 from trainables.classifiers import CLASSIFIERS
-from trainables.storage import Store
+from trainables.storage import Store, json_safe
 
 # Set by the fault tests: a trial whose name contains this string raises on its first attempts.
 _INJECT_ERROR_ENV = "STUDY_INJECT_TRIAL_ERROR"
@@ -123,19 +123,14 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     if gan_key is not None:
         meta = read_meta(ctx["cache_root"], gan_key)
         if meta.get("status") != "ok":
-            outcome = {"status": meta.get("status", "error"), "gan_key": gan_key,
-                       "reason": f"GAN {gan_key} {meta.get('status')}: {meta.get('reason', 'no pool')}"}
-            store.write_text(json.dumps(outcome), record)   # final: rerunning it would read the same GAN
-            ray.tune.report(outcome)
-            return
+            # final: rerunning it would read the same GAN
+            return _end(store, record, {"status": meta.get("status", "error"), "gan_key": gan_key,
+                                        "reason": f"GAN {gan_key} {meta.get('status')}: {meta.get('reason', 'no pool')}"})
         if point.get("mix_filter") == "confident":
             try:
                 pool = load_filtered_pool(ctx["cache_root"], gan_key, float(point["mix_filter_threshold"]))
             except ValueError as err:     # final: the same GAN and threshold would filter the same way
-                outcome = {"status": "error", "reason": f"GAN {gan_key}: {err}", "gan_key": gan_key}
-                store.write_text(json.dumps(outcome), record)
-                ray.tune.report(outcome)
-                return
+                return _end(store, record, {"status": "error", "reason": f"GAN {gan_key}: {err}", "gan_key": gan_key})
         else:
             pool = load_pool(ctx["cache_root"], gan_key)
 
@@ -160,7 +155,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
         curve.append({k: metrics[k] for k in CURVE_COLUMNS})
         so_far = _metrics_so_far(metrics, best)
         if reports.due(epoch, time.perf_counter()):
-            ray.tune.report({**_finite(so_far), "status": "running"})
+            ray.tune.report({**json_safe(so_far), "status": "running"})
 
     try:
         result = fit.train_classifier(
@@ -168,10 +163,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
             lr=float(point["classifier_lr"]), seed=seed, augment=point["augment"], hflip=ctx["hflip"],
             device=device, on_epoch=on_epoch, validation=validation, schedule=schedule)
     except fit.TrainingDiverged as err:
-        outcome = {"status": "diverged", "reason": str(err), "gan_key": gan_key or ""}
-        store.write_text(json.dumps(outcome), record)
-        ray.tune.report(outcome)
-        return
+        return _end(store, record, {"status": "diverged", "reason": str(err), "gan_key": gan_key or ""})
     final = {
         "status": "ok", "reason": "", "gan_key": gan_key or "",
         "epoch": len(result.epochs),
@@ -184,13 +176,13 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
         "train_seconds": result.train_seconds, "images_per_second": result.images_per_second,
         "train_images": len(train_set), "train_steps": result.train_steps, "epochs_trained": len(result.epochs),
         "trial_seconds": time.perf_counter() - started,
+        "curve": curve,
     }
-    final = _finite(final)
-    final["curve"] = [_finite(row) for row in curve]
-    store.write_text(json.dumps(final), record)
-    ray.tune.report(final)
+    _end(store, record, final)
 
 
-def _finite(values: dict) -> dict:
-    """NaN -> None, so records stay strict JSON and Tune's loggers see no NaN."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+def _end(store: Store, record: str, outcome: dict) -> None:
+    """A trial's final outcome (ok, diverged, or a GAN it cannot use): its record, then its last report."""
+    outcome = json_safe(outcome)
+    store.write_text(json.dumps(outcome), record)
+    ray.tune.report(outcome)

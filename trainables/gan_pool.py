@@ -18,7 +18,7 @@ from dataclasses import replace as dataclasses_replace
 import torch
 
 from trainables import data, gan_engine, gan_train, quality
-from trainables.storage import Store
+from trainables.storage import Store, json_safe
 
 META_FILE, POOL_FILE = "meta.json", "pool.pt"
 
@@ -27,9 +27,20 @@ def sha256(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def write_meta(store: Store, meta: dict) -> dict:
+    """meta.json as strict JSON (NaN scores become null); returns what was written."""
+    meta = json_safe(meta)
+    store.write_text(json.dumps(meta, indent=2), META_FILE)
+    return meta
+
+
+def _images(payload: bytes, classes) -> data.ImageSet:
+    images = torch.load(io.BytesIO(payload), weights_only=True)
+    return data.ImageSet(images["images"], images["labels"], tuple(classes))
+
+
 def load_pool(store: Store, classes: list[str]) -> data.ImageSet:
-    payload = torch.load(io.BytesIO(store.read_bytes(POOL_FILE)), weights_only=True)
-    return data.ImageSet(payload["images"], payload["labels"], tuple(classes))
+    return _images(store.read_bytes(POOL_FILE), classes)
 
 
 def _device() -> torch.device:
@@ -82,9 +93,7 @@ def grow_pool(job, store: Store, meta: dict) -> dict:
     spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(meta["image_shape"]),
                               len(classes), meta["grouping"], job.seed, job.spectral_norm)
     _, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, classes, _device())
-    meta = {**meta, "pool": pool_meta, "pool_per_class": job.pool_per_class}
-    store.write_text(json.dumps(meta, indent=2), META_FILE)
-    return meta
+    return write_meta(store, {**meta, "pool": pool_meta, "pool_per_class": job.pool_per_class})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,9 +155,8 @@ def ensure_filtered(job, store: Store, meta: dict, real: data.ImageSet, threshol
         store.write_bytes(payload, filtered_file(threshold))
         entry |= {"status": "ok", "file": filtered_file(threshold), "bytes": len(payload), "sha256": sha256(payload),
                   "per_class": needed}
-    meta = {**meta, "filtered_pools": {**meta.get("filtered_pools", {}), filtered_name(threshold): entry}}
-    store.write_text(json.dumps(meta, indent=2), META_FILE)
-    return meta
+    return write_meta(store, {**meta, "filtered_pools": {**meta.get("filtered_pools", {}),
+                                                         filtered_name(threshold): entry}})
 
 
 def needs_filtering(meta: dict, threshold: float, per_class: int) -> bool:
@@ -172,5 +180,4 @@ def load_filtered(store: Store, meta: dict, threshold: float) -> data.ImageSet:
     payload = store.read_bytes(entry["file"])
     if sha256(payload) != entry["sha256"]:
         raise ValueError(f"{entry['file']} does not match the sha256 in {META_FILE} (corrupted or replaced)")
-    images = torch.load(io.BytesIO(payload), weights_only=True)
-    return data.ImageSet(images["images"], images["labels"], tuple(meta["classes"]))
+    return _images(payload, meta["classes"])

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import platform
 import time
@@ -61,7 +60,6 @@ def read_meta(cache_root: str, key: str) -> dict:
     return json.loads(_store(cache_root, key).read_text(META_FILE))
 
 
-_sha256 = gan_pool.sha256
 
 
 def is_complete(cache_root: str, key: str) -> bool:
@@ -90,7 +88,7 @@ def completion_problem(cache_root: str, key: str) -> str | None:
     size = store.size(POOL_FILE)
     if size != pool.get("bytes"):
         return f"{POOL_FILE} is {size} bytes but {META_FILE} says {pool.get('bytes')} (truncated or replaced)"
-    if _sha256(store.read_bytes(POOL_FILE)) != pool.get("sha256"):
+    if gan_pool.sha256(store.read_bytes(POOL_FILE)) != pool.get("sha256"):
         return f"{POOL_FILE} does not match the sha256 in {META_FILE} (corrupted or replaced)"
     return None
 
@@ -177,17 +175,6 @@ def _versions() -> dict:
 
     return {"python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
             "gan_code": GAN_CODE_VERSION}
-
-
-def _json_safe(value):
-    """NaN/inf -> None so meta.json stays strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict:
@@ -302,7 +289,7 @@ def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) ->
     except Exception as err:
         meta |= {"status": "error", "reason": f"GAN training failed: {err}".splitlines()[0],
                  "seconds": time.time() - started}
-        store.write_text(json.dumps(_json_safe(meta), indent=2), META_FILE)
+        gan_pool.write_meta(store, meta)
         raise
     fit_seconds = time.time() - fit_started
     outcome = result.return_value
@@ -321,5 +308,4 @@ def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) ->
     if outcome["status"] == "ok":
         meta |= gan_pool.write_pool_and_scores(job, result.checkpoint, real, test, grouping, store)
     meta["seconds"] = time.time() - started
-    store.write_text(json.dumps(_json_safe(meta), indent=2), META_FILE)  # last: marks the key complete
-    return _json_safe(meta)
+    return gan_pool.write_meta(store, meta)  # last: marks the key complete

@@ -9,6 +9,7 @@ completes, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import tempfile
@@ -18,6 +19,17 @@ import pyarrow.fs as pafs
 
 # file:// goes through pyarrow like the cloud schemes: the same code path, testable without a cloud.
 _URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "abfss://", "file://")
+
+
+def json_safe(value):
+    """NaN/inf -> None, recursively, so files stay strict JSON (and Tune's loggers see no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def is_uri(path: str) -> bool:
