@@ -1,0 +1,91 @@
+"""The types every data module shares: an in-memory labelled image set, a dataset's registry entry,
+and the error a user can fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+class DataError(ValueError):
+    """A dataset problem the user can fix (unknown name, missing files, bad folder, n too large)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """One split: uint8 images (N, C, H, W), int64 labels (N,), class names indexed by label.
+
+    eq=False: tensors have no single truth value, so identity is the only sane `==`.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise TypeError(f"ImageSet images must be uint8 (N, C, H, W), got {self.images.dtype} "
+                            f"{tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
+            raise TypeError(f"ImageSet labels must be int64 ({self.images.shape[0]},), got "
+                            f"{self.labels.dtype} {tuple(self.labels.shape)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def class_counts(self) -> torch.Tensor:
+        """Images per class, int64 (K,)."""
+        return torch.bincount(self.labels.cpu(), minlength=self.num_classes)
+
+    def select(self, index: torch.Tensor) -> ImageSet:
+        """The images at `index` (a LongTensor), same class names."""
+        index = index.to(self.images.device)
+        return ImageSet(self.images[index], self.labels[index], self.classes)
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        """Move both tensors (for example onto the GPU once, so batches are slices there)."""
+        return ImageSet(self.images.to(device), self.labels.to(device), self.classes)
+
+
+def concat(first: ImageSet, *rest: ImageSet) -> ImageSet:
+    """Stack sets with the same classes and image shape (real subset + synthetic images)."""
+    for other in rest:
+        if other.classes != first.classes or other.shape != first.shape:
+            raise DataError(f"cannot join image sets: classes/shape {other.classes}/{other.shape} "
+                            f"differ from {first.classes}/{first.shape}")
+    sets = (first, *rest)
+    return ImageSet(torch.cat([s.images for s in sets]), torch.cat([s.labels for s in sets]), first.classes)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry: what a dataset looks like and how to decode it from `data_root`."""
+
+    name: str
+    shape: tuple[int, int, int]  # (C, H, W)
+    num_classes: int
+    hflip: bool  # whether a horizontal flip preserves the label (not for digits)
+    source: str  # origin and the paper/section that uses it, for docs
+    load: Callable[[Path], tuple[ImageSet, ImageSet]]  # data_root -> (train, test), no caching
+    # Smallest class in the train split, so a spec's `n` can be checked without loading the data.
+    known_train_per_class: int | None = None
+    cache_key: str = ""  # file name stem under <data_root>/.cache; defaults to `name`
+
+    @property
+    def max_train_size(self) -> int | None:
+        """Largest class-balanced n (`subset`) when the per-class count is known up front."""
+        if self.known_train_per_class is None:
+            return None
+        return self.known_train_per_class * self.num_classes
