@@ -75,14 +75,28 @@ def collapsed_classes(meta: dict) -> list[str]:
     return [str(classes[k]) for k, r in enumerate(ratios) if _number(r) is not None and r < DIVERSITY_COLLAPSE]
 
 
+def _class_detail(meta: dict, cls: str) -> str:
+    """`3 (grid row 4: diversity 0.02, coverage 0.00)` for one collapsed class."""
+    classes = [str(c) for c in meta.get("classes") or []]
+    if cls not in classes:
+        return cls
+    k = classes.index(cls)
+    figures = [f"{label} {values[k]:.2f}" for label, values in (
+        ("diversity", meta.get("sample_diversity_per_class")), ("coverage", meta.get("coverage_per_class")))
+        if isinstance(values, list) and k < len(values) and _number(values[k]) is not None]
+    return f"{cls} (grid row {k + 1}" + (": " + ", ".join(figures) if figures else "") + ")"
+
+
 def collapse_lines(gans: Iterable[GanRecord]) -> list[str]:
-    """The report's top warnings: one line per GAN key that collapsed on some classes."""
+    """The report's top warnings: one line per GAN key that collapsed on some classes, naming the
+    classes, their rows in the key's sample grid and their diversity and coverage."""
     lines = []
     for gan in gans:
         classes = collapsed_classes(gan.meta)
         if classes:
             lines.append(f"**Mode collapse**: GAN `{gan.key}` ({gan.meta.get('arch', '?')}, n = "
                          f"{gan.meta.get('size', '?')}, seed {gan.meta.get('seed', '?')}) draws nearly the same "
-                         f"image for class(es) {', '.join(classes)} (samples less than half as diverse as the real "
-                         f"ones); see those rows of its sample grid in plots/samples_{gan.key}.png.")
+                         f"image for class(es) {', '.join(_class_detail(gan.meta, c) for c in classes)}: samples "
+                         f"less than half as diverse as the real ones; see those rows of "
+                         f"plots/samples_{gan.key}.png.")
     return lines

@@ -90,6 +90,8 @@ def gan_quality(study: Study) -> list[str]:
              "GAN-train acc": num(g.meta.get("gan_train_acc")), "real ref. acc": num(g.meta.get("real_reference_acc")),
              "GAN-test acc": num(g.meta.get("gan_test_acc")),
              "Fréchet distance": num(g.meta.get("frechet_distance"), ".2f"),
+             "KID": num(g.meta.get("kid"), ".4f"),
+             "coverage": num(g.meta.get("coverage"), ".2f"), "recall": num(g.meta.get("recall"), ".2f"),
              "minutes": num((g.meta.get("seconds") or float("nan")) / 60, ".1f"),
              "warnings": "; ".join(gan_warnings(g)) or "none"} for g in study.gans]
     lines += [to_markdown(pd.DataFrame(rows)), "",
@@ -98,8 +100,11 @@ def gan_quality(study: Study) -> list[str]:
               "reference's margin over chance is too weak to judge, and its cells read \"inconclusive\"). "
               "GAN-test: a classifier "
               "trained on real images, tested on synthetic ones (near chance = the samples do not show their "
-              "class). Fréchet distance: between real and synthetic features of a real-data classifier "
-              "(lower is closer).", ""]
+              "class). Fréchet distance and KID (unbiased; about 0 when the two sets match): between real test "
+              "and synthetic images in the features of one CNN per dataset, trained once on its training split, "
+              "so they compare across n, seeds and recipes (lower is closer). Coverage: the share of real "
+              "images with a synthetic one among their 5 nearest neighbours; recall: the share of real images "
+              "inside the synthetic images' manifold (both 0-1, higher covers more of the real variety).", ""]
     return lines
 
 

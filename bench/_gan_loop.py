@@ -86,10 +86,10 @@ def class_sets(real: data.ImageSet) -> list[data.ImageSet]:
 
 
 def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
-              grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4,
+              grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4, beta1: float = 0.5,
               options: gan_engine.GanOptions | None = None) -> GanLoop:
     options = options or gan_engine.GanOptions()
     spec = gan_engine.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed,
                               options.spectral_norm)
     with fit.seeded(seed):  # the loop reseeds the global RNG per epoch (dropout): keep the caller's state
-        return GanLoop(spec, real, batch_size=batch_size, lr=lr, options=options)
+        return GanLoop(spec, real, batch_size=batch_size, lr=lr, beta1=beta1, options=options)

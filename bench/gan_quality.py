@@ -4,9 +4,11 @@ Each run trains the quick preset's GAN (conditional abadi, alpha 1, batch 64, lr
 the first 500 class-balanced images of mnist-5k's training split (after its 400-image validation
 split) with one recipe, in-process on one thread (bench/_gan_loop: the engine's own step), and at
 every checkpoint draws 500 class-balanced images from the generator the study would use (the EMA
-weights when kept) and scores them with trainables.quality: GAN-train (an MLP trained on the
-synthetic images, tested on the real test set), GAN-test, Frechet distance and diversity. Only
-training counts as CPU time (time.process_time of the epochs); scoring is excluded.
+weights when kept) and scores them with trainables.quality as the GAN stage does: GAN-train (an MLP
+trained on the synthetic images, tested on the real test set), and GAN-test, Frechet distance, KID,
+coverage and recall in the features of the dataset's scoring network (trainables.scoring, trained
+once here on the training split), plus diversity. Only training counts as CPU time
+(time.process_time of the epochs); scoring is excluded.
 
 Modes:
   python bench/gan_quality.py --recipe NAME      paper vs the recipe NAME of gan_engine.RECIPES (or a
@@ -33,7 +35,7 @@ _timing.add_repo_to_path()
 import torch  # noqa: E402
 
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, gan_engine, quality  # noqa: E402
+from trainables import data, gan_engine, quality, scoring  # noqa: E402
 
 SIZE = 500
 VALIDATION = 400
@@ -45,36 +47,50 @@ CANDIDATES = {
     "ttur d 4e-4 g 1e-4": {"lr_d": 4e-4, "lr_g": 1e-4},
     "spectral norm": {"spectral_norm": True},
     "hinge + ema 0.99": {"loss": "hinge", "ema": 0.99},
+    "lr 5e-4": {"lr_d": 5e-4, "lr_g": 5e-4},
+    "sn + hinge + ttur": {"spectral_norm": True, "loss": "hinge", "lr_d": 4e-4, "lr_g": 1e-4},
+    "sn + lr 5e-4": {"spectral_norm": True, "lr_d": 5e-4, "lr_g": 5e-4},
+    "batch 32": {"batch_size": 32},
+    "batch 16": {"batch_size": 16},
+    "batch 32 + ema 0.99": {"batch_size": 32, "ema": 0.99},
 }
+# Candidate keys that are [gan] settings of their own rather than GanOptions (a recipe cannot carry
+# them; a preset can set them).
+LOOP_KEYS = ("batch_size", "lr", "beta1")
+
+
+SCORES = ("gan_train_acc", "gan_test_acc", "frechet_distance", "kid", "coverage", "recall", "sample_diversity")
 
 
 def real_data():
+    """(the n = 500 subset, the test set, the dataset's scoring network)."""
     train, test = data.load_dataset("mnist-5k")
     train, _validation = data.split_validation(train, VALIDATION)
-    return data.subset(train, SIZE, 0), test
+    return data.subset(train, SIZE, 0), test, scoring.train_network(train, test)
 
 
-def scores(loop, real, test, seed: int) -> dict:
+def scores(loop, real, test, scorer, seed: int) -> dict:
     pool = gan_engine.generate(loop.sampler, loop.spec, SIZE // real.num_classes, gan_engine.derive_seed(seed, "pool"),
                                torch.device("cpu"), classes=real.classes)
-    return quality.quality_scores(real, test, pool, seed=seed)
+    return quality.quality_scores(real, test, pool, scorer, seed=seed)
 
 
-def run(options: dict, seed: int, checkpoints: list[int], real, test) -> list[dict]:
-    """[{epoch, cpu_seconds, gan_train_acc, gan_test_acc, frechet_distance, sample_diversity}] per checkpoint."""
-    loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**options))
+def run(options: dict, seed: int, checkpoints: list[int], real, test, scorer) -> list[dict]:
+    """[{epoch, cpu_seconds, *SCORES}] per checkpoint."""
+    settings = {k: v for k, v in options.items() if k in LOOP_KEYS}
+    loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**{k: v for k, v in options.items()
+                                                                      if k not in LOOP_KEYS}), **settings)
     rows, cpu = [], 0.0
     for epoch in range(1, max(checkpoints) + 1):
         started = time.process_time()
         loop.run_epoch()
         cpu += time.process_time() - started
         if epoch in checkpoints:
-            s = scores(loop, real, test, seed)
-            rows.append({"epoch": epoch, "cpu_seconds": cpu, **{k: s[k] for k in (
-                "gan_train_acc", "gan_test_acc", "frechet_distance", "sample_diversity")}})
+            s = scores(loop, real, test, scorer, seed)
+            rows.append({"epoch": epoch, "cpu_seconds": cpu, **{k: s[k] for k in SCORES}})
             print(f"  epoch {epoch:4d}  cpu {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
-                  f"{s['gan_test_acc']:.3f}  FD {s['frechet_distance']:.1f}  diversity {s['sample_diversity']:.2f}",
-                  flush=True)
+                  f"{s['gan_test_acc']:.3f}  FD {s['frechet_distance']:.2f}  KID {s['kid']:.3f}  coverage "
+                  f"{s['coverage']:.2f}  recall {s['recall']:.2f}  diversity {s['sample_diversity']:.2f}", flush=True)
     return rows
 
 
@@ -99,7 +115,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="ema 0.99", help="what to compare with paper: a recipe or a candidate")
     args = parser.parse_args()
     _timing.configure_threads()
-    real, test = real_data()
+    real, test, scorer = real_data()
     reference = quality.gan_train_accuracy(real, test, seed=0)
     print(f"gan_quality: conditional abadi, n = {SIZE} mnist-5k images, one thread; 500 real images give "
           f"GAN-train {reference:.3f} (the reference)", flush=True)
@@ -109,13 +125,13 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             print(f"{name}: {options}", flush=True)
-            run(options, 0, checkpoints, real, test)
+            run(options, 0, checkpoints, real, test, scorer)
         return
     options = {"paper": {}, "other": gan_engine.RECIPES.get(args.recipe, CANDIDATES.get(args.recipe))}
     if options["other"] is None:
         raise SystemExit(f"--recipe {args.recipe!r}: not a recipe ({', '.join(gan_engine.RECIPES)}) or a candidate "
                          f"({', '.join(CANDIDATES)})")
-    curves = {name: [run(values, seed, checkpoints, real, test) for seed in range(args.seeds)]
+    curves = {name: [run(values, seed, checkpoints, real, test, scorer) for seed in range(args.seeds)]
               for name, values in options.items()}
     mean = {recipe: [{"cpu_seconds": statistics.mean(r[i]["cpu_seconds"] for r in runs),
                       "gan_train_acc": statistics.mean(r[i]["gan_train_acc"] for r in runs)}

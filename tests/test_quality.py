@@ -6,55 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import data, quality
-
-
-def _features(n=400, d=5, seed=0):
-    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-
-
-def test_frechet_identical_sets_is_zero():
-    feats = _features()
-    assert quality.frechet_distance(feats, feats.clone()) == pytest.approx(0.0, abs=1e-8)
-
-
-def test_frechet_shift_gives_squared_norm_of_the_shift():
-    feats = _features()
-    shift = torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0], dtype=torch.float64)
-    # Same covariance, means differ by `shift`: d^2 = |shift|^2 exactly.
-    assert quality.frechet_distance(feats, feats + shift) == pytest.approx(float(shift @ shift), rel=1e-9)
-
-
-def test_frechet_scale_gives_analytic_trace_term():
-    feats = _features()
-    centred = feats - feats.mean(0)
-    a = 3.0
-    # Covariances S and a^2 S with equal means: d^2 = (1 - a)^2 Tr(S).
-    expected = (1 - a) ** 2 * float(torch.trace(torch.cov(centred.T)))
-    assert quality.frechet_distance(centred, a * centred) == pytest.approx(expected, rel=1e-8)
-
-
-def test_frechet_is_symmetric_and_tolerates_rank_deficient_covariance():
-    few = _features(n=4, d=20)  # 4 samples in 20 dims: singular covariances
-    other = _features(n=6, d=20, seed=1)
-    forward, backward = quality.frechet_distance(few, other), quality.frechet_distance(other, few)
-    assert math.isfinite(forward) and forward > 0
-    assert forward == pytest.approx(backward, rel=1e-6)
-
-
-def test_frechet_rejects_mismatched_dimensions():
-    with pytest.raises(ValueError, match="same D"):
-        quality.frechet_distance(_features(d=3), _features(d=4))
-
-
-def test_penultimate_features_are_the_last_linear_input():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 7), nn.ReLU(), nn.Linear(7, 2))
-    images = torch.randint(0, 256, (5, 1, 2, 2), dtype=torch.uint8)
-    feats = quality.penultimate_features(model, images)
-    with torch.no_grad():
-        expected = model[:3](data.to_model_input(images))
-    assert feats.shape == (5, 7)
-    torch.testing.assert_close(feats, expected)
+from trainables import data, quality, scoring
 
 
 def test_sample_diversity_is_one_for_the_same_images_and_zero_for_copies():
@@ -78,10 +30,18 @@ def _blobs(n_per_class, seed):
     return data.ImageSet(images, labels, ("a", "b", "c", "d"))
 
 
-def test_gan_test_on_a_pool_equal_to_the_real_data_is_high():
+@pytest.fixture(scope="module")
+def blob_scorer():
+    """The scoring network of the blob dataset, trained as the GAN stage trains it."""
+    return scoring.train_network(_blobs(100, seed=0), _blobs(20, seed=5))
+
+
+def test_gan_test_on_a_pool_equal_to_the_real_data_is_high_and_on_mislabelled_is_low(blob_scorer):
     real = _blobs(100, seed=0)
-    accuracy, _model = quality.gan_test_accuracy(real, real, seed=0)
-    assert accuracy > 0.9
+    assert blob_scorer.meta["test_acc"] > 0.9
+    assert quality.gan_test_accuracy(blob_scorer.model, real) > 0.9
+    wrong = data.ImageSet(real.images, (real.labels + 1) % 4, real.classes)
+    assert quality.gan_test_accuracy(blob_scorer.model, wrong) < 0.1
 
 
 def test_gan_train_on_real_like_pool_is_high_and_on_mislabelled_pool_is_low():
@@ -92,15 +52,15 @@ def test_gan_train_on_real_like_pool_is_high_and_on_mislabelled_pool_is_low():
     assert quality.gan_train_accuracy(wrong, test, seed=0) < 0.1
 
 
-def test_quality_scores_returns_every_field_for_meta():
-    real, test = _blobs(30, seed=3), _blobs(10, seed=4)
-    scores = quality.quality_scores(real, test, real, seed=0)
-    assert set(scores) >= {"gan_train_acc", "gan_test_acc", "frechet_distance", "sample_diversity",
-                           "sample_diversity_per_class", "quality_note", "collapsed_classes", "real_reference_acc",
-                           "num_classes"}
+def test_quality_scores_returns_every_field_for_meta(blob_scorer):
+    real, test = _blobs(30, seed=3), _blobs(30, seed=4)
+    scores = quality.quality_scores(real, test, real, blob_scorer, seed=0)
+    assert set(scores) >= {"gan_train_acc", "gan_test_acc", "frechet_distance", "kid", "coverage", "recall",
+                           "coverage_per_class", "sample_diversity", "sample_diversity_per_class", "quality_note",
+                           "collapsed_classes", "real_reference_acc", "num_classes", "scoring_key"}
     assert scores["collapsed_classes"] == [] and scores["real_reference_acc"] > 0.9
-    assert "FID" in scores["quality_note"]
-    assert scores["frechet_distance"] >= 0
+    assert "FID" in scores["quality_note"] and scores["scoring_key"] == blob_scorer.key
+    assert scores["frechet_distance"] >= 0 and scores["coverage"] > 0.5 and len(scores["coverage_per_class"]) == 4
 
 
 class _IgnoresItsNoise(nn.Module):
@@ -115,23 +75,31 @@ class _IgnoresItsNoise(nn.Module):
 
 
 def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_warns_first(mnist5k, tmp_path):
+    """A trained conditional GAN (40 epochs on 100 images) that draws every image from one noise
+    vector: the real failure mode, not a hand-written meta.json."""
     import json
 
     from analysis.gan_judgement import collapse_lines, weak_gans
     from analysis.load import load_gans
+    from bench._gan_loop import make_loop
     from trainables import gan_engine
 
     train, test = mnist5k
     real = data.subset(train, 100, seed=0)
     spec = gan_engine.GanSpec("abadi", "conditional", 0.5, real.shape, real.num_classes, "vmap", seed=0)
-    generator, _ = gan_engine.build_models(spec)
-    collapsed = gan_engine.generate(_IgnoresItsNoise(generator), spec, 10, seed=1, device=torch.device("cpu"),
+    loop = make_loop(real, alpha=0.5, seed=0)
+    for _ in range(40):
+        loop.run_epoch()
+    scorer = scoring.train_network(data.subset(train, 1000, seed=0), test)
+    collapsed = gan_engine.generate(_IgnoresItsNoise(loop.gen), spec, 10, seed=1, device=torch.device("cpu"),
                                     classes=real.classes)
-    scores = quality.quality_scores(real, test, collapsed, seed=0)
+    scores = quality.quality_scores(real, test, collapsed, scorer, seed=0)
     assert scores["collapsed_classes"] == list(real.classes)
     assert all(ratio < quality.COLLAPSE_RATIO for ratio in scores["sample_diversity_per_class"])
-    healthy = quality.quality_scores(real, test, data.subset(train, 100, seed=1), seed=0)
+    healthy = quality.quality_scores(real, test, data.subset(train, 100, seed=1), scorer, seed=0)
     assert healthy["collapsed_classes"] == []
+    # One image per class covers almost no real image; other real images cover many.
+    assert scores["coverage"] < 0.1 < healthy["coverage"] and scores["recall"] < 0.1 < healthy["recall"]
 
     # As the GAN stage writes it, as the report reads it.
     for key, meta in (("collapsedgan", scores), ("healthygan", healthy)):
@@ -141,5 +109,6 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
                                                       "seed": 0, "classes": list(real.classes), **meta}))
     gans = load_gans(tmp_path)
     (line,) = collapse_lines(gans)
-    assert "collapsedgan" in line and "0, 1, 2" in line and "samples_collapsedgan.png" in line
+    assert "collapsedgan" in line and "samples_collapsedgan.png" in line
+    assert "0 (grid row 1: diversity 0.00, coverage" in line and "9 (grid row 10" in line
     assert "collapsedgan" in weak_gans(gans) and "healthygan" not in weak_gans(gans)

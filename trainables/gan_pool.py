@@ -18,6 +18,7 @@ from dataclasses import replace as dataclasses_replace
 import torch
 
 from trainables import data, gan_engine, gan_train, quality
+from trainables.scoring import ScoringNet
 from trainables.storage import Store, json_safe
 
 META_FILE, POOL_FILE = "meta.json", "pool.pt"
@@ -43,7 +44,7 @@ def load_pool(store: Store, classes: list[str]) -> data.ImageSet:
     return _images(store.read_bytes(POOL_FILE), classes)
 
 
-def _device() -> torch.device:
+def compute_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -69,16 +70,17 @@ def _write_pool(store: Store, state: dict, spec: gan_engine.GanSpec, per_class: 
 
 
 def write_pool_and_scores(job, checkpoint, real: data.ImageSet, test: data.ImageSet, grouping: str,
-                          store: Store) -> dict:
-    """pool.pt from the final checkpoint's generator, then the quality scores; meta.json fields."""
-    device = _device()
+                          store: Store, scoring: ScoringNet) -> dict:
+    """pool.pt from the final checkpoint's generator, then the quality scores (`scoring`: the
+    dataset's scoring network); meta.json fields."""
+    device = compute_device()
     spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), real.shape, real.num_classes,
                               grouping, job.seed, job.spectral_norm)
     with checkpoint.as_directory() as directory:
         state = gan_train.read_state(directory)
     pool, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, real.classes, device)
     scored = data.take_balanced(pool, min(len(real), len(pool)))
-    scores = quality.quality_scores(real, test, scored, seed=job.seed, device=device)
+    scores = quality.quality_scores(real, test, scored, scoring, seed=job.seed, device=device)
     return {"pool": pool_meta, "image_shape": list(real.shape), "scored_images": len(scored),
             **scores}  # flat in meta.json: gan_train_acc, gan_test_acc, frechet_distance, ...
 
@@ -92,7 +94,7 @@ def grow_pool(job, store: Store, meta: dict) -> dict:
     classes = tuple(meta["classes"])
     spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(meta["image_shape"]),
                               len(classes), meta["grouping"], job.seed, job.spectral_norm)
-    _, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, classes, _device())
+    _, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, classes, compute_device())
     return write_meta(store, {**meta, "pool": pool_meta, "pool_per_class": job.pool_per_class})
 
 
@@ -125,7 +127,7 @@ def ensure_filtered(job, store: Store, meta: dict, real: data.ImageSet, threshol
     MAX_DRAW_FACTOR times the images kept; the kept images are the first that pass, so a filtered pool
     grows by prefix too. Returns the updated meta (written), whose `filtered_pools` entry records how
     many images were drawn per kept one, or an error naming how many were kept."""
-    device = _device()
+    device = compute_device()
     model = quality.real_classifier(real, seed=job.seed, device=device)
     needed, classes = job.pool_per_class, real.num_classes
     while True:

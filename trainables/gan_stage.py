@@ -26,7 +26,7 @@ from dataclasses import asdict
 
 import torch
 
-from trainables import cache_lock, data, gan_pool, gan_train, quality
+from trainables import cache_lock, data, gan_pool, gan_train, quality, scoring
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
 from trainables.grids import class_grid_png
 from trainables.storage import Store
@@ -306,6 +306,7 @@ def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) ->
     meta["classes"] = list(real.classes)
     store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes), "real_samples.png")
     if outcome["status"] == "ok":
-        meta |= gan_pool.write_pool_and_scores(job, result.checkpoint, real, test, grouping, store)
+        scorer = scoring.load_or_train(Store(cache_root), train, test, device=gan_pool.compute_device(), say=say)
+        meta |= gan_pool.write_pool_and_scores(job, result.checkpoint, real, test, grouping, store, scorer)
     meta["seconds"] = time.time() - started
     return gan_pool.write_meta(store, meta)  # last: marks the key complete

@@ -1,18 +1,18 @@
-"""GAN quality scores that need no download: GAN-train, GAN-test, a Frechet distance, diversity.
+"""GAN quality scores that need no download: GAN-train, GAN-test, FD, KID, coverage, recall, diversity.
 
 FID and the Inception Score need Inception-v3 weights from a model hub; this product runs offline,
-so it measures the same things with a small classifier it trains itself on the real data:
+so it measures the same things with small classifiers it trains itself on the real data:
 
 - GAN-train accuracy (Shmelkov, Schmid & Alahari, "How good is my GAN?", ECCV 2018, section 3.1):
-  a fixed small classifier trained on synthetic images only, tested on the real test set. High when
-  the synthetic images cover each class's variety and carry the right labels (the question our study
-  asks of the pool, Abadi's "fake" columns).
-- GAN-test accuracy (same paper): the classifier trained on the real subset, tested on synthetic
-  images. High when the samples look like their class (precision); it stays high under mode
-  collapse, which is why GAN-train and the diversity ratio sit beside it.
-- Frechet distance (Heusel et al. 2017, the formula behind FID) between Gaussians fitted to the
-  penultimate-layer features of that real-trained classifier, real test images vs synthetic ones.
-  Comparable between GANs of one dataset and classifier, not with published FID values.
+  a fixed small classifier (an MLP, QUALITY_EPOCHS epochs) trained on the GAN's synthetic images
+  only, tested on the real test set. High when the synthetic images cover each class's variety and
+  carry the right labels (the question our study asks of the pool, Abadi's "fake" columns). Its
+  reference is the same classifier trained on the GAN's real subset (`real_reference_acc`).
+- In the feature space of the dataset's scoring network (trainables.scoring: one CNN per dataset,
+  trained once on the whole training split, so these compare across n, seeds and recipes):
+  GAN-test accuracy (the network's accuracy on the synthetic images: precision of the labels), the
+  Frechet distance and KID against the real test set, and coverage and recall
+  (trainables.feature_metrics), overall and per class.
 - Sample diversity: per class, the mean pairwise L2 distance between synthetic images divided by the
   same for real images of the class; about 1 for a healthy GAN, near 0 under mode collapse.
 
@@ -23,17 +23,25 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
 from trainables import data, fit
 from trainables.classifiers import CLASSIFIERS
+from trainables.feature_metrics import (
+    NEIGHBOURS,
+    coverage,
+    frechet_distance,
+    kernel_inception_distance,
+    penultimate_features,
+    recall,
+)
+from trainables.scoring import ScoringNet
 
 QUALITY_NOTE = (
-    "GAN-train/GAN-test accuracies and a Frechet distance in the feature space of a small classifier "
-    "trained on the real subset replace FID/IS, which need Inception weights from a model hub; "
-    "values compare GANs of one study, not published FID numbers"
+    "GAN-train accuracy, and GAN-test, Frechet distance, KID, coverage and recall in the feature space "
+    "of one CNN per dataset (trained once on its training split), replace FID/IS, which need Inception "
+    "weights from a model hub; values compare GANs of one dataset, not published FID numbers"
 )
 QUALITY_CLASSIFIER = "mlp"
 QUALITY_EPOCHS = 5
@@ -45,63 +53,6 @@ DIVERSITY_PER_CLASS = 100
 # has collapsed: a generator that ignores its noise draws one image per class (ratio 0); the quick
 # preset's healthy 25-epoch GANs measure 0.7-1.0.
 COLLAPSE_RATIO = 0.5
-
-
-# ---------------------------------------------------------------------------------------------
-# Frechet distance
-
-
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix (tiny negative eigenvalues -> 0)."""
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-
-
-def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (N, D) and (M, D).
-
-    d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)). The trace of the cross term is
-    computed as Tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)), a symmetric PSD matrix, so an eigendecomposition
-    in float64 gives it without the complex round-off scipy.linalg.sqrtm can return for the
-    non-symmetric product S_a S_b (the numerical guard FID implementations add by hand).
-    """
-    a = features_a.detach().double().cpu().numpy()
-    b = features_b.detach().double().cpu().numpy()
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature sets must be (N, D) with the same D, got {a.shape} and {b.shape}")
-    if a.shape[0] < 2 or b.shape[0] < 2:
-        raise ValueError("a Frechet distance needs at least 2 feature vectors per set")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root_a = _psd_sqrt(cov_a)
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0, None)).sum()
-    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
-    return max(value, 0.0)  # round-off can leave -1e-12 for identical sets
-
-
-def _last_linear(model: nn.Module) -> nn.Linear:
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear layer to take features from")
-    return linears[-1]
-
-
-def penultimate_features(model: nn.Module, images_uint8: torch.Tensor, device: str | torch.device = "cpu",
-                         batch_size: int = fit.EVAL_BATCH_SIZE) -> torch.Tensor:
-    """The input of the model's last nn.Linear for each image, (N, D) float32 on the CPU.
-
-    A forward hook captures it during fit.predict (eval mode, no gradients), so any classifier in
-    the registry works without knowing its layer names.
-    """
-    captured: list[torch.Tensor] = []
-    hook = _last_linear(model).register_forward_hook(
-        lambda _module, inputs, _output: captured.append(inputs[0].detach().float().cpu())
-    )
-    try:
-        fit.predict(model, images_uint8, batch_size=batch_size, device=device)
-    finally:
-        hook.remove()
-    return torch.cat(captured) if captured else torch.empty(0, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,11 +86,10 @@ def gan_train_accuracy(synthetic: data.ImageSet, real_test: data.ImageSet, seed:
     return result.test_acc
 
 
-def gan_test_accuracy(real_train: data.ImageSet, synthetic: data.ImageSet, seed: int,
-                      device: str | torch.device = "cpu") -> tuple[float, nn.Module]:
-    """Accuracy on synthetic images of the quality classifier trained on the real subset, and that model."""
-    model, result = _train(real_train, _capped(synthetic, seed), seed, device)
-    return result.test_acc, model
+def gan_test_accuracy(scorer: nn.Module, synthetic: data.ImageSet, device: str | torch.device = "cpu") -> float:
+    """Accuracy of the scoring network on the synthetic images (their labels as the truth)."""
+    predicted = fit.predict(scorer, synthetic.images, device=device).argmax(1)
+    return float((predicted == synthetic.labels.cpu()).double().mean())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,30 +127,58 @@ def sample_diversity(synthetic: data.ImageSet, real: data.ImageSet,
 # all scores for one GAN
 
 
+def per_class_coverage(real_features: torch.Tensor, real_labels: torch.Tensor, fake_features: torch.Tensor,
+                       fake_labels: torch.Tensor, num_classes: int) -> list[float]:
+    """Coverage within each class, at equal counts (the smaller of the two); NaN where a class has
+    too few images on either side for the k-NN balls."""
+    values = []
+    for k in range(num_classes):
+        real_k, fake_k = real_features[real_labels == k], fake_features[fake_labels == k]
+        m = min(len(real_k), len(fake_k))
+        values.append(coverage(real_k[:m], fake_k[:m]) if m > NEIGHBOURS else math.nan)
+    return values
+
+
+def collapsed_classes(classes, diversity_per_class: list[float]) -> list[str]:
+    """Classes whose synthetic images are less than COLLAPSE_RATIO as diverse as their real ones."""
+    return [classes[k] for k, ratio in enumerate(diversity_per_class) if math.isfinite(ratio) and ratio < COLLAPSE_RATIO]
+
+
 def quality_scores(real_train: data.ImageSet, real_test: data.ImageSet, synthetic: data.ImageSet,
-                   seed: int, device: str | torch.device = "cpu") -> dict:
-    """Every score above for one synthetic pool, as a flat JSON-ready dict for meta.json."""
-    gan_test, real_model = gan_test_accuracy(real_train, synthetic, seed, device)
-    reference = _capped(real_test, seed)
-    # The same classifier on the real subset, tested on real images: what GAN-train is measured against.
-    real_reference = float((fit.predict(real_model, real_test.images, device=device).argmax(1)
-                            == real_test.labels.cpu()).double().mean())
-    frechet = frechet_distance(penultimate_features(real_model, reference.images, device),
-                               penultimate_features(real_model, _capped(synthetic, seed).images, device))
-    diversity, per_class = sample_diversity(synthetic, real_train)
-    collapsed = [real_train.classes[k] for k, ratio in enumerate(per_class)
-                 if math.isfinite(ratio) and ratio < COLLAPSE_RATIO]
+                   scoring: ScoringNet, seed: int, device: str | torch.device = "cpu") -> dict:
+    """Every score above for one synthetic pool, as a flat JSON-ready dict for meta.json.
+
+    `real_train` is the GAN's real subset, `synthetic` its pool at (up to) the same size, `scoring`
+    the dataset's network (trainables.scoring)."""
+    scored, reference = _capped(synthetic, seed), _capped(real_test, seed)
+    fake_features = penultimate_features(scoring.model, scored.images, device)
+    real_features = penultimate_features(scoring.model, reference.images, device)
+    # One scale for both sets, from the real test images (fixed per dataset): real features get unit
+    # mean square per dimension, so FD and KID do not depend on the network's activation scale and
+    # KID's kernel (x.y / d + 1)^3 sees inner products of order 1, as it does on Inception features.
+    scale = real_features.pow(2).mean().sqrt().clamp(min=1e-12)
+    real_features, fake_features = real_features / scale, fake_features / scale
+    # Coverage and recall at equal counts: both depend on the ratio of the two set sizes.
+    m = min(len(scored), len(reference))
+    diversity, diversity_per_class = sample_diversity(synthetic, real_train)
+    _model, real_fit = _train(real_train, real_test, seed, device)
     return {
         "gan_train_acc": gan_train_accuracy(synthetic, real_test, seed, device),
-        "gan_test_acc": gan_test,
-        "frechet_distance": frechet,
+        "real_reference_acc": float(real_fit.test_acc),
+        "gan_test_acc": gan_test_accuracy(scoring.model, scored, device),
+        "frechet_distance": frechet_distance(real_features, fake_features),
+        "kid": kernel_inception_distance(real_features, fake_features, seed=seed),
+        "coverage": coverage(real_features[:m], fake_features[:m]),
+        "recall": recall(real_features[:m], fake_features[:m]),
+        "coverage_per_class": per_class_coverage(real_features, reference.labels, fake_features, scored.labels,
+                                                 real_train.num_classes),
         "sample_diversity": diversity,
-        "sample_diversity_per_class": per_class,
-        "collapsed_classes": collapsed,
+        "sample_diversity_per_class": diversity_per_class,
+        "collapsed_classes": collapsed_classes(real_train.classes, diversity_per_class),
         "collapse_ratio": COLLAPSE_RATIO,
-        "real_reference_acc": real_reference,
         "num_classes": real_train.num_classes,
         "quality_classifier": QUALITY_CLASSIFIER,
         "quality_epochs": QUALITY_EPOCHS,
+        **scoring.describe(),
         "quality_note": QUALITY_NOTE,
     }
