@@ -75,16 +75,33 @@ def collapsed_classes(meta: dict) -> list[str]:
     return [str(classes[k]) for k, r in enumerate(ratios) if _number(r) is not None and r < DIVERSITY_COLLAPSE]
 
 
-def _class_detail(meta: dict, cls: str) -> str:
-    """`3 (grid row 4: diversity 0.02, coverage 0.00)` for one collapsed class."""
-    classes = [str(c) for c in meta.get("classes") or []]
-    if cls not in classes:
-        return cls
-    k = classes.index(cls)
-    figures = [f"{label} {values[k]:.2f}" for label, values in (
-        ("diversity", meta.get("sample_diversity_per_class")), ("coverage", meta.get("coverage_per_class")))
-        if isinstance(values, list) and k < len(values) and _number(values[k]) is not None]
-    return f"{cls} (grid row {k + 1}" + (": " + ", ".join(figures) if figures else "") + ")"
+MAX_NAMED_CLASSES = 4  # beyond this a collapse line gives ranges instead of one entry per class
+
+
+def _per_class(meta: dict, field: str, k: int) -> float | None:
+    values = meta.get(field)
+    return _number(values[k]) if isinstance(values, list) and k < len(values) else None
+
+
+def _class_details(meta: dict, classes: list[str]) -> str:
+    """`3 (grid row 4: diversity 0.02, coverage 0.00), ...`, or ranges when many classes collapsed."""
+    names = [str(c) for c in meta.get("classes") or []]
+    rows = [names.index(c) for c in classes if c in names]
+    figures = {label: [v for k in rows if (v := _per_class(meta, field, k)) is not None]
+               for label, field in (("diversity", "sample_diversity_per_class"), ("coverage", "coverage_per_class"))}
+    if len(classes) > MAX_NAMED_CLASSES or len(rows) < len(classes):
+        ranges = [f"{label} {min(v):.2f}-{max(v):.2f}" for label, v in figures.items() if v]
+        every = len(classes) == len(names)
+        where = "all grid rows" if every else (f"grid rows {', '.join(str(k + 1) for k in rows)}" if rows else "")
+        details = "; ".join(part for part in (where, ", ".join(ranges)) if part)
+        return f"{'every class' if every else 'classes ' + ', '.join(classes)}" + (f" ({details})" if details else "")
+    parts = []
+    for cls, k in zip(classes, rows, strict=True):
+        shown = [f"{label} {v:.2f}" for label, field in (("diversity", "sample_diversity_per_class"),
+                                                          ("coverage", "coverage_per_class"))
+                 if (v := _per_class(meta, field, k)) is not None]
+        parts.append(f"{cls} (grid row {k + 1}" + (": " + ", ".join(shown) if shown else "") + ")")
+    return "class(es) " + ", ".join(parts)
 
 
 def collapse_lines(gans: Iterable[GanRecord]) -> list[str]:
@@ -96,7 +113,6 @@ def collapse_lines(gans: Iterable[GanRecord]) -> list[str]:
         if classes:
             lines.append(f"**Mode collapse**: GAN `{gan.key}` ({gan.meta.get('arch', '?')}, n = "
                          f"{gan.meta.get('size', '?')}, seed {gan.meta.get('seed', '?')}) draws nearly the same "
-                         f"image for class(es) {', '.join(_class_detail(gan.meta, c) for c in classes)}: samples "
-                         f"less than half as diverse as the real ones; see those rows of "
-                         f"plots/samples_{gan.key}.png.")
+                         f"image for {_class_details(gan.meta, classes)}: samples less than half as diverse as the "
+                         f"real ones; see those rows of plots/samples_{gan.key}.png.")
     return lines

@@ -53,6 +53,8 @@ CANDIDATES = {
     "batch 32": {"batch_size": 32},
     "batch 16": {"batch_size": 16},
     "batch 32 + ema 0.99": {"batch_size": 32, "ema": 0.99},
+    "sn + ema 0.99": {"spectral_norm": True, "ema": 0.99},
+    "sn + batch 32 + ema 0.99": {"spectral_norm": True, "batch_size": 32, "ema": 0.99},
 }
 # Candidate keys that are [gan] settings of their own rather than GanOptions (a recipe cannot carry
 # them; a preset can set them).

@@ -7,8 +7,13 @@ import torch
 from torch import nn
 
 from trainables import data
-from trainables.feature_metrics import (coverage, frechet_distance, kernel_inception_distance,
-                                        penultimate_features, recall)
+from trainables.feature_metrics import (
+    coverage,
+    frechet_distance,
+    kernel_inception_distance,
+    penultimate_features,
+    recall,
+)
 
 
 def _features(n=400, d=5, seed=0):
