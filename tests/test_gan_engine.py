@@ -65,15 +65,29 @@ def test_dagan_trains_with_its_2k_class_loss_and_diffaugment():
     assert torch.isfinite(out).all()
 
 
-def test_ema_follows_the_generator_by_its_decay():
+def test_ema_follows_the_generator_by_its_decay_after_warm_up():
     gen = torch.nn.Linear(2, 2)
-    ema = Ema(gen, 0.75)
+    ema = Ema(gen, 0.75, updates=1000)                         # warm-up over: the decay itself
     before = ema.model.weight.clone()
     with torch.no_grad():
         gen.weight.add_(4.0)
     ema.update(gen)
     assert torch.allclose(ema.model.weight, before + 1.0)      # 0.25 of the way to the new weights
-    assert not ema.model.weight.requires_grad
+    assert not ema.model.weight.requires_grad and ema.updates == 1001
+
+
+def test_ema_warm_up_forgets_the_initial_weights_fast():
+    gen = torch.nn.Linear(2, 2)
+    ema = Ema(gen, 0.999)
+    assert ema.current_decay() == pytest.approx(0.1)            # (1 + 0) / (10 + 0)
+    before = ema.model.weight.clone()
+    with torch.no_grad():
+        gen.weight.add_(1.0)
+    ema.update(gen)
+    assert torch.allclose(ema.model.weight, before + 0.9)      # 90% of the way on the first update
+    for _ in range(10_000):
+        ema.updates += 1
+    assert ema.current_decay() == 0.999
 
 
 def test_diffaugment_keeps_shape_and_gradients_and_strength_zero_is_identity():

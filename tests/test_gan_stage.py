@@ -289,6 +289,8 @@ def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_mod
     folder = gan_stage.gan_dir(str(tmp_path), job.key())
     state = gan_train.read_state(os.path.join(folder, "checkpoint_epoch0002"))
     assert ("generator_ema" in state) == (job.options().ema > 0)
+    if job.options().ema > 0:
+        assert state["ema_updates"] > 0      # the warm-up counter resumes with the weights
     assert meta["key_fields"] == job.key_fields() and any(k.startswith("option_") for k in meta["key_fields"])
 
 

@@ -97,16 +97,28 @@ def resolve_options(recipe: str, overrides: dict) -> GanOptions:
 
 
 class Ema:
-    """An exponential moving average of a generator group's weights (buffers copied as they are)."""
+    """An exponential moving average of a generator group's weights (buffers copied as they are).
 
-    def __init__(self, generator: nn.Module, decay: float):
-        self.decay = decay
+    The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates (TensorFlow's
+    ExponentialMovingAverage with num_updates): without it the average still remembers the random
+    initial weights for hundreds of steps, and short CPU budgets drew grids from it (measured in
+    bench/gan_quality.py: spectral norm + EMA 0.99 without warm-up had coverage 0.04 after 25 epochs
+    on 500 images, 0.47 after 50). `updates` is checkpointed with the weights.
+    """
+
+    def __init__(self, generator: nn.Module, decay: float, updates: int = 0):
+        self.decay, self.updates = decay, updates
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
+
+    def current_decay(self) -> float:
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
     def update(self, generator: nn.Module) -> None:
+        decay = self.current_decay()
+        self.updates += 1
         for average, current in zip(self.model.parameters(), generator.parameters(), strict=True):
-            average.lerp_(current, 1.0 - self.decay)
+            average.lerp_(current, 1.0 - decay)
         for average, current in zip(self.model.buffers(), generator.buffers(), strict=True):
             average.copy_(current)
 

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, fields
 
 from trainables import gan_engine
 
-GAN_CODE_VERSION = 3  # 2: BatchNorm in the abadi generator; 3: global batch, validation split, pool blocks
+GAN_CODE_VERSION = 4  # 2: BatchNorm in the abadi generator; 3: global batch, validation split, pool blocks;
+# 4: EMA warm-up
 KEY_FIELDS = ("dataset", "validation", "size", "seed", "arch", "conditioning", "alpha", "epochs", "batch_size",
               "lr", "beta1")
 

@@ -157,6 +157,7 @@ def train_loop_per_worker(config: dict) -> dict:
     ema = Ema(unwrap(gen), options.ema) if options.ema > 0 else None
     if ema is not None and checkpoint is not None:
         ema.model.load_state_dict(state["generator_ema"])
+        ema.updates = int(state["ema_updates"])
 
     store = Store(config["gan_dir"])
     real_images, real_labels = real.images.to(device), real.labels.to(device)
@@ -219,7 +220,7 @@ def train_loop_per_worker(config: dict) -> dict:
                          "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
                          "history": history, "rng": {"seed": spec.seed, "derived_from": "seed, epoch, rank"}}
                 if ema is not None:
-                    state["generator_ema"] = ema.model.state_dict()
+                    state["generator_ema"], state["ema_updates"] = ema.model.state_dict(), ema.updates
                 torch.save(state, os.path.join(directory, STATE_FILE))
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
                              checkpoint_dir_name=f"checkpoint_epoch{epoch:04d}")
