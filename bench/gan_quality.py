@@ -22,9 +22,12 @@ Modes:
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -77,7 +80,7 @@ def scores(loop, real, test, scorer, seed: int) -> dict:
     return quality.quality_scores(real, test, pool, scorer, seed=seed)
 
 
-def run(options: dict, seed: int, checkpoints: list[int], real, test, scorer) -> list[dict]:
+def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test, scorer) -> list[dict]:
     """[{epoch, cpu_seconds, *SCORES}] per checkpoint."""
     settings = {k: v for k, v in options.items() if k in LOOP_KEYS}
     loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**{k: v for k, v in options.items()
@@ -90,7 +93,7 @@ def run(options: dict, seed: int, checkpoints: list[int], real, test, scorer) ->
         if epoch in checkpoints:
             s = scores(loop, real, test, scorer, seed)
             rows.append({"epoch": epoch, "cpu_seconds": cpu, **{k: s[k] for k in SCORES}})
-            print(f"  epoch {epoch:4d}  cpu {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
+            print(f"  {label}epoch {epoch:4d}  cpu {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
                   f"{s['gan_test_acc']:.3f}  FD {s['frechet_distance']:.2f}  KID {s['kid']:.3f}  coverage "
                   f"{s['coverage']:.2f}  recall {s['recall']:.2f}  diversity {s['sample_diversity']:.2f}", flush=True)
     return rows
@@ -107,6 +110,20 @@ def at_time(rows: list[dict], seconds: float) -> float:
     return within[-1]["gan_train_acc"] if within else float("nan")
 
 
+def print_table(curves: dict[str, list[list[dict]]]) -> None:
+    """Mean (sd over seeds) of every score at every checkpoint, one row per recipe and checkpoint."""
+    print("| recipe | GAN epochs | CPU-s | " + " | ".join(SCORES) + " |")
+    print("|---" * (3 + len(SCORES)) + "|")
+    for name, runs in curves.items():
+        for i, checkpoint in enumerate(runs[0]):
+            cells = []
+            for score in ("cpu_seconds", *SCORES):
+                values = [r[i][score] for r in runs]
+                spread = f" ({statistics.stdev(values):.3f})" if len(values) > 1 and score != "cpu_seconds" else ""
+                cells.append(f"{statistics.mean(values):.{0 if score == 'cpu_seconds' else 3}f}{spread}")
+            print(f"| {name} | {checkpoint['epoch']} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--search", action="store_true", help="one seed over CANDIDATES instead of paper vs modern")
@@ -114,7 +131,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=25, help="epochs between checkpoints")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="candidate names to run (search mode)")
-    parser.add_argument("--recipe", default="ema 0.99", help="what to compare with paper: a recipe or a candidate")
+    parser.add_argument("--recipe", default="modern", help="what to compare with paper: a recipe or a candidate")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (one thread each; CPU "
+                        "seconds are per process, so they stay comparable)")
     args = parser.parse_args()
     _timing.configure_threads()
     real, test, scorer = real_data()
@@ -127,23 +146,31 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             print(f"{name}: {options}", flush=True)
-            run(options, 0, checkpoints, real, test, scorer)
+            run(options, 0, "", checkpoints, real, test, scorer)
         return
-    options = {"paper": {}, "other": gan_engine.RECIPES.get(args.recipe, CANDIDATES.get(args.recipe))}
-    if options["other"] is None:
+    other = gan_engine.RECIPES.get(args.recipe, CANDIDATES.get(args.recipe))
+    if other is None or args.recipe == "paper":
         raise SystemExit(f"--recipe {args.recipe!r}: not a recipe ({', '.join(gan_engine.RECIPES)}) or a candidate "
-                         f"({', '.join(CANDIDATES)})")
-    curves = {name: [run(values, seed, checkpoints, real, test, scorer) for seed in range(args.seeds)]
-              for name, values in options.items()}
+                         f"({', '.join(CANDIDATES)}) other than paper")
+    options = {"paper": {}, args.recipe: other}
+    runs = [(name, seed) for name in options for seed in range(args.seeds)]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_timing.configure_threads) as pool:
+        finished = pool.map(partial(run, checkpoints=checkpoints, real=real, test=test, scorer=scorer),
+                            [options[name] for name, _ in runs], [seed for _, seed in runs],
+                            [f"{name} seed {seed}: " for name, seed in runs])
+        rows = dict(zip(runs, finished, strict=True))
+    curves = {name: [rows[name, seed] for seed in range(args.seeds)] for name in options}
+    print_table(curves)
     mean = {recipe: [{"cpu_seconds": statistics.mean(r[i]["cpu_seconds"] for r in runs),
                       "gan_train_acc": statistics.mean(r[i]["gan_train_acc"] for r in runs)}
                      for i in range(len(checkpoints))] for recipe, runs in curves.items()}
     target = mean["paper"][-1]["gan_train_acc"]
-    paper_s, other_s = seconds_to_reach(mean["paper"], target), seconds_to_reach(mean["other"], target)
-    equal = min(mean["paper"][-1]["cpu_seconds"], mean["other"][-1]["cpu_seconds"])
+    paper_s, other_s = seconds_to_reach(mean["paper"], target), seconds_to_reach(mean[args.recipe], target)
+    equal = min(mean["paper"][-1]["cpu_seconds"], mean[args.recipe][-1]["cpu_seconds"])
     print(f"gan_quality: mean over {args.seeds} seeds; paper's final GAN-train {target:.3f}; at {equal:.0f} CPU-s "
-          f"paper {at_time(mean['paper'], equal):.3f}, {args.recipe} {at_time(mean['other'], equal):.3f}; "
-          f"{args.recipe}'s best {max(r['gan_train_acc'] for r in mean['other']):.3f} (goal 0.83 within 300 CPU-s)",
+          f"paper {at_time(mean['paper'], equal):.3f}, {args.recipe} {at_time(mean[args.recipe], equal):.3f}; "
+          f"{args.recipe}'s best {max(r['gan_train_acc'] for r in mean[args.recipe]):.3f} (goal 0.83 within 300 CPU-s)",
           flush=True)
     name = "".join(c if c.isalnum() else "_" for c in args.recipe)
     _timing.result(f"gan_quality_{name}_vs_paper", other_s, paper_s, paper_s / other_s)

@@ -76,11 +76,15 @@ def _no_augment(x: torch.Tensor) -> torch.Tensor:
 
 
 # Named bundles of options (`gan.recipe`); a key the user sets overrides its recipe's value.
-# "paper": exactly as the papers trained (GanOptions' defaults). A bundle joins this registry only
-# once bench/gan_quality.py shows it beating "paper" at equal CPU time; none has yet at the CPU
-# budgets measured so far (see BENCHMARKS.md, gan_quality), so "paper" is the only recipe.
+# "paper": exactly as the papers trained (GanOptions' defaults).
+# "modern": the best bundle bench/gan_quality.py measured on 500 mnist-5k images (BENCHMARKS.md,
+# gan_quality): spectral norm on D (Miyato et al. 2018) steadies D, and an EMA of G (decay 0.99 with
+# warm-up; Yazici et al. 2019) smooths the oscillation spectral norm alone leaves. Tried and left
+# out, each worse than this at equal CPU time: DiffAugment (translation, cutout), EMA 0.999, hinge
+# loss, TTUR (lr_d 4e-4, lr_g 1e-4), a larger learning rate (5e-4).
 RECIPES: dict[str, dict] = {
     "paper": {},
+    "modern": {"spectral_norm": True, "ema": 0.99},
 }
 OPTION_NAMES = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
 
