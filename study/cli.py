@@ -117,6 +117,7 @@ def cmd_run(args) -> int:
     spec = S.load_spec(args.spec, args.overrides)
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
+    args.study_dir = f"{args.storage.rstrip('/')}/{spec.name}"   # for the resume line if interrupted
     folder = driver.run_study(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache)
     _finish(folder, args.no_report)
     return 0
@@ -199,19 +200,32 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (S.SpecError, StudyError, DataError, StudyDirError)
 
 
+def _resume_hint(args) -> str:
+    if args.command == "resume":
+        return f"study resume {args.dir}"
+    if getattr(args, "study_dir", None):
+        return f"study resume {args.study_dir}"
+    return "the same command"
+
+
 def main(argv: list[str] | None = None) -> int:
+    from study import interrupts
+
     args = _parser().parse_args(argv)
     command = args.command or "run"
     if args.command is None:  # `study` alone runs the quick preset
         args = _parser().parse_args(["run", *(argv or [])])
+    interrupts.install()
     try:
         return COMMANDS[command](args)
     except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("\ninterrupted; continue with `study resume <study folder>`", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, interrupts.StudyInterrupted) as err:
+        where = f" ({err})" if str(err) else ""
+        print(f"\n[study] interrupted{where}; finished work is saved, nothing final was written; continue with "
+              f"`{_resume_hint(args)}`", file=sys.stderr)
+        return interrupts.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

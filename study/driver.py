@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from study import plan
+from study import interrupts, plan
 from study.cluster import check_gpu_request, connect_ray, trials_that_fit  # noqa: F401  (re-exported)
 from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.results import results_frames, write_results
@@ -51,26 +51,29 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
     connect_ray(address)
     check_gpu_request(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))
-    folder.prepare(spec, resume=resume, gan_cache=cache_root)
-    print(f"[study] {spec.name}: {'continuing' if resume else 'writing'} {folder.root}", flush=True)
-    print(f"[study] {spec.dataset}: {len(train)} training, {len(validation)} validation and {len(test)} test "
-          f"images, {train.num_classes} classes, shape {tuple(train.shape)}", flush=True)
-    skipped = plan.skipped_combinations(spec)
-    if skipped:
-        print(f"[study] {skipped} combination(s) left out of the grid: synthetic only at R = 0 trains on nothing",
-              flush=True)
-
-    real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
-    gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs)
-    for key, meta in gan_meta.items():
-        if meta.get("status") != "ok":
-            print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are skipped",
+    with folder.running():  # one driver per study: a second run or resume is refused, naming this one
+        folder.prepare(spec, resume=resume, gan_cache=cache_root)
+        print(f"[study] {spec.name}: {'continuing' if resume else 'writing'} {folder.root}", flush=True)
+        print(f"[study] {spec.dataset}: {len(train)} training, {len(validation)} validation and {len(test)} test "
+              f"images, {train.num_classes} classes, shape {tuple(train.shape)}", flush=True)
+        skipped = plan.skipped_combinations(spec)
+        if skipped:
+            print(f"[study] {skipped} combination(s) left out of the grid: synthetic only at R = 0 trains on nothing",
                   flush=True)
 
-    outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume)
-    results, curves = results_frames(spec, folder, outcome)
-    write_results(folder, results, curves)
-    print(f"[study] results: {len(results)} trial(s) -> {folder.store.uri('results.csv')}", flush=True)
+        real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
+        gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs)
+        interrupts.check("during the GAN stage")  # a stopped stage's unfinished GANs are not failures
+        for key, meta in gan_meta.items():
+            if meta.get("status") != "ok":
+                print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are skipped",
+                      flush=True)
+
+        outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume)
+        interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
+        results, curves = results_frames(spec, folder, outcome)
+        write_results(folder, results, curves)
+        print(f"[study] results: {len(results)} trial(s) -> {folder.store.uri('results.csv')}", flush=True)
     return folder
 
 

@@ -3,18 +3,22 @@ and run.json (where the study's GANs live, so `study resume` finds the same cach
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from study.spec import spec_to_toml
+from trainables import cache_lock
 from trainables.storage import Store
 
 RUN_FILE = "run.json"
 CACHE_FOLDER = "gan-cache"
+LOCK_FILE = ".study.lock"   # held (fcntl) by the one driver running this study
 
 
 class StudyError(ValueError):
@@ -53,6 +57,17 @@ class StudyFolder:
                 f"{self.root}: holds a study with a different spec; allowed: --name NEW to start "
                 f"another study, or `study resume {self.root}` to continue this one")
         return text
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Hold the study's lock for the block; StudyError naming the holder when another live run or
+        resume of this study holds it (a dead one's lock is taken over: the kernel released it)."""
+        try:
+            with cache_lock.hold_or_refuse(self.store, LOCK_FILE):
+                yield
+        except cache_lock.LockBusy as busy:
+            raise StudyError(f"{self.root}: this study is running ({busy}); allowed: wait for it to finish, "
+                             f"or stop it and then `study resume {self.root}`") from None
 
     def recorded_cache(self) -> str | None:
         """The GAN cache an earlier run of this study used, if any."""

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from study import plan
+from study import interrupts, plan
 from study.cluster import trials_that_fit
 from study.folder import StudyFolder
 from study.schema import as_values
@@ -112,7 +112,8 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
             tuner = tune.Tuner(trainable, param_space=plan.optuna_space(spec),
                                tune_config=optuna_tune_config(spec, concurrent),
                                run_config=tune.RunConfig(name=EXPERIMENT, **run_config))
-        return StageOutcome(points=[], grids=[tuner.fit()])
+        with interrupts.tune_run():
+            return StageOutcome(points=[], grids=[tuner.fit()])
 
     points = plan.grid_points(spec)
     pending = pending_points(folder, points)
@@ -128,4 +129,6 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
                                     trial_name_creator=_grid_trial_name, trial_dirname_creator=_grid_trial_name),
         run_config=tune.RunConfig(name=_next_experiment(folder), **run_config),
     )
-    return StageOutcome(points=points, grids=[tuner.fit()])
+    with interrupts.tune_run():
+        grid = tuner.fit()
+    return StageOutcome(points=points, grids=[grid])

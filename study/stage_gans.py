@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from study import interrupts
 from study.cluster import gans_use_gpu, trials_that_fit
 from study.folder import StudyFolder
 from trainables.storage import Store
@@ -86,7 +87,8 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
                 name="gans", storage_path=folder.store.uri("tune"),
                 failure_config=ray.tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1),
         )
-        tuner.fit()
+        with interrupts.tune_run():
+            tuner.fit()
     metas = {}
     for key in jobs:
         if is_complete(cache_root, key):

@@ -100,7 +100,7 @@ def test_a_partial_section_keeps_the_other_defaults():
 # ---------------------------------------------------------------- presets
 
 
-EXPECTED_PRESETS = {"quick", "abadi-mnist", "abadi-mnist-synthetic", "abadi-cifar10", "xing-cifar10",
+EXPECTED_PRESETS = {"quick", "quick-paper", "abadi-mnist", "abadi-mnist-synthetic", "abadi-cifar10", "xing-cifar10",
                     "hooda-cifar10", "dagan-cifar10", "dagan-svhn", "fashion-full", "optuna-mnist"}
 
 

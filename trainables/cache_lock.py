@@ -1,4 +1,6 @@
-"""One lock per GAN key in the cache, so that two studies needing the same GAN train it once.
+"""Locks on shared storage: one per GAN key in the cache, so that two studies needing the same GAN
+train it once (`hold` waits for the holder), and one per study folder, so that a second run or resume
+of a running study is refused (`hold_or_refuse`).
 
 On a local (or shared POSIX) cache the lock is `fcntl.flock` on `<cache>/.locks/<key>.lock`: the
 kernel releases it when its holder dies, so a crashed study never leaves a stale lock behind. The
@@ -21,6 +23,39 @@ from trainables.storage import Store
 LOCK_FOLDER = ".locks"
 
 
+class LockBusy(RuntimeError):
+    """Another live process holds the lock; str() names it (host, pid)."""
+
+
+@contextlib.contextmanager
+def hold_or_refuse(store: Store, name: str) -> Iterator[None]:
+    """Hold `<store>/<name>` for the block, or raise LockBusy naming the holder at once. A lock left by
+    a dead process is free (the kernel dropped its flock), so it is simply taken over."""
+    if not store.is_local:
+        yield
+        return
+    path = store.local_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise LockBusy(_describe(handle.read())) from None
+        _write_holder(handle)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_holder(handle) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    handle.flush()
+
+
 @contextlib.contextmanager
 def hold(cache: Store, key: str, on_wait: Callable[[str], None] = print) -> Iterator[None]:
     """Hold the key's lock for the block; when another process holds it, call on_wait(holder) once
@@ -37,10 +72,7 @@ def hold(cache: Store, key: str, on_wait: Callable[[str], None] = print) -> Iter
             handle.seek(0)
             on_wait(_describe(handle.read()))
             fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
-        handle.flush()
+        _write_holder(handle)
         try:
             yield
         finally:

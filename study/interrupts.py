@@ -1,0 +1,92 @@
+"""Ctrl-C and SIGTERM: the first stops the study cleanly, a second aborts at once.
+
+Ray Tune catches SIGINT inside `Tuner.fit()`, saves its experiment state and returns as if the
+experiment had ended; the driver then wrote results.csv and a report over a half-run study and exited
+0. So the tool owns the signal instead:
+
+- `install()` (the CLI, before any work) sets our handler for SIGINT and SIGTERM (`ray job stop`
+  sends SIGTERM) and turns Tune's own SIGINT handler off (TUNE_DISABLE_SIGINT_HANDLER=1).
+- The first signal marks the study as stopping. Inside a Tune run it asks Tune for the same clean
+  stop its Ctrl-C handler makes (Tune's SIGUSR1 handler: the experiment state is saved, running
+  trials end), so `fit()` returns and the driver's next `check()` raises StudyInterrupted before
+  anything that looks final (results.csv, report/) is written. Outside Tune it raises
+  KeyboardInterrupt where the program is.
+- A second signal raises KeyboardInterrupt at once.
+
+The CLI turns both into exit code 130 and the line that says how to resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+EXIT_INTERRUPTED = 130
+_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+class StudyInterrupted(Exception):
+    """The user stopped the study (Ctrl-C or SIGTERM); its finished work is saved."""
+
+
+class _State:
+    stopping = threading.Event()
+    in_tune = False   # inside a Tune run, whose stop handler is then live on SIGUSR1
+
+
+def requested() -> bool:
+    return _State.stopping.is_set()
+
+
+def check(where: str) -> None:
+    """StudyInterrupted when a stop was asked for; the driver calls it between stages."""
+    if requested():
+        raise StudyInterrupted(f"stopped {where}")
+
+
+@contextlib.contextmanager
+def tune_run() -> Iterator[None]:
+    """Around every `Tuner.fit()`: a stop asked for inside it goes to Tune's clean stop."""
+    _State.in_tune = True
+    try:
+        yield
+    finally:
+        _State.in_tune = False
+
+
+def _tune_stop_handler():
+    """Tune's stop handler while a Tune run is in progress (it registers it on SIGUSR1 for the run and
+    never unregisters it, hence the in_tune flag), else None."""
+    usr1 = getattr(signal, "SIGUSR1", None)
+    handler = signal.getsignal(usr1) if usr1 is not None and _State.in_tune else None
+    return handler if callable(handler) and handler is not _handle else None
+
+
+def _handle(signum, frame) -> None:
+    if requested():
+        raise KeyboardInterrupt  # the second signal: abort now
+    _State.stopping.set()
+    name = signal.Signals(signum).name
+    print(f"\n[study] {name}: stopping cleanly (finished work is kept); press Ctrl-C again to abort at once",
+          file=sys.stderr, flush=True)
+    tune_stop = _tune_stop_handler()
+    if tune_stop is None:
+        raise KeyboardInterrupt
+    tune_stop(signum, frame)
+    # Tune's handler puts back the SIGINT handler it saw when the run began (ours); keep SIGTERM too.
+    for sig in _SIGNALS:
+        signal.signal(sig, _handle)
+
+
+def install() -> None:
+    """Own SIGINT and SIGTERM for this process (main thread only; a no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    _State.stopping.clear()
+    for sig in _SIGNALS:
+        signal.signal(sig, _handle)
