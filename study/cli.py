@@ -116,7 +116,9 @@ def cmd_run(args) -> int:
 
     spec = S.load_spec(args.spec, args.overrides)
     if args.name:
-        spec = dataclasses.replace(spec, name=args.name)
+        from study.schema import checked_name
+
+        spec = dataclasses.replace(spec, name=checked_name(args.name))
     args.study_dir = f"{args.storage.rstrip('/')}/{spec.name}"   # for the resume line if interrupted
     folder = driver.run_study(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache)
     _finish(folder, args.no_report)
@@ -196,8 +198,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from analysis import StudyDirError
     from study.driver import StudyError
     from trainables.data import DataError
+    from trainables.storage import StorageError
 
-    return (S.SpecError, StudyError, DataError, StudyDirError)
+    return (S.SpecError, StudyError, DataError, StudyDirError, StorageError)
 
 
 def _resume_hint(args) -> str:

@@ -205,6 +205,12 @@ def _field_check(cls: type, name: str):
     return next(f.metadata["check"] for f in dataclasses.fields(cls) if f.name == name)
 
 
+def checked_name(value: str, where: str = "--name") -> str:
+    """A study name as the `name` key allows it (no path separators, no leading dot: the folder
+    `<storage>/<name>` stays inside the storage), for names that come from outside the spec."""
+    return _field_check(Spec, "name")(where, value)
+
+
 def _build_sub_tables(raw: Mapping[str, Any], prefix: str) -> dict:
     """[classifier.NAME] tables: scalar overrides of PER_CLASSIFIER_KEYS for one classifier."""
     result = {}

@@ -303,7 +303,15 @@ def read_raw(path_or_preset: str | Path) -> dict:
             raise SpecError(text_arg, "no such study file",
                             f"a path to a .toml file, or a preset: {', '.join(preset_names())} "
                             "(see `study presets`)")
-        return _parse_toml(path.read_text(encoding="utf-8"), text_arg)
+        try:
+            # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the TOML
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise SpecError(text_arg, f"is not UTF-8 text (byte {err.start}: {err.reason}); is it a binary file?",
+                            "a TOML study file saved as UTF-8") from None
+        except OSError as err:
+            raise SpecError(text_arg, f"cannot be read ({err.strerror or err})", "a readable .toml file") from None
+        return _parse_toml(text, text_arg)
     names = preset_names()
     if text_arg not in names:
         raise SpecError(text_arg, f"no such study file or preset{suggest(text_arg, names)}",

@@ -205,6 +205,14 @@ def _temp_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
 
+def test_an_unknown_storage_scheme_is_refused_instead_of_becoming_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(storage_module.StorageError, match="'ftp://' is not supported; allowed: a local path or s3://"):
+        Store("ftp://host/studies")
+    assert list(tmp_path.iterdir()) == []
+    assert Store("studies/a").is_local and Store("file:///tmp/x").uri().startswith("file://")
+
+
 def test_written_files_get_normal_permissions_not_mkstemps_0600(tmp_path):
     old = os.umask(0o022)
     try:
@@ -275,9 +283,10 @@ def test_a_kill_during_a_large_write_never_leaves_a_partial_file(tmp_path, delay
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), str(size)], cwd=REPO,
                             env=cli_env(), start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STUDY_TIMEOUT  # a bound for a loaded machine's imports, not a speed claim
         while not target.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
+        assert target.exists(), f"the writer wrote nothing (exit {proc.poll()})"
         time.sleep(delay)  # somewhere inside a later write
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -432,6 +441,11 @@ BAD_INPUTS = {
     "empty-folder": (["--set", "dataset='folder:@folders/empty'"], "no class subfolders"),
     "single-class-folder": (["--set", "dataset='folder:@folders/single'"], "single class"),
     "unreadable-image": (["--set", "dataset='folder:@folders/unreadable'"], "broken.png"),
+    # issue 14: each of these was a traceback or a silent misuse
+    "binary-spec": (["@binary.toml"], "is not UTF-8 text"),
+    "overflowing-ratio": (["--set", "mix.ratios=[0, 1e307]"], "mix.ratios"),
+    "name-leaves-storage": (["--name", "../escaped"], "--name"),
+    "unknown-storage-scheme": (["--storage", "ftp://host/studies"], "'ftp://' is not supported"),
 }
 
 
@@ -443,6 +457,7 @@ def bad_input_runs(tmp_path_factory):
     _folder_cases(root / "folders")
     (root / "bad.toml").write_text('name = "broken\n[gan\nepochs = 2\n')
     (root / "a-file").write_text("not a folder")
+    (root / "binary.toml").write_bytes(bytes(range(256)))
     existing = root / "existing"
     driver.StudyFolder.for_spec(str(existing), "quick").prepare(S.load_spec("quick"), resume=False,
                                                                 gan_cache=str(existing / "gan-cache"))
@@ -475,8 +490,9 @@ def bad_input_runs(tmp_path_factory):
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(bad_input_runs, name):
     process, storage = bad_input_runs[0][name]
     assert_one_error_line(process, BAD_INPUTS[name][1])
-    # Refused before anything was written: no study folder at all.
+    # Refused before anything was written: no study folder at all (nor one beside the storage).
     assert not storage.exists() or not any(storage.iterdir())
+    assert not (storage.parent / "escaped").exists()
 
 
 @pytest.mark.slow

@@ -351,6 +351,25 @@ def test_load_spec_reads_a_file_and_applies_overrides(tmp_path):
     assert (spec.name, spec.gan.epochs, spec.classifier.epochs) == ("mine", 3, 2)
 
 
+def test_a_byte_order_mark_is_not_part_of_the_toml_and_a_binary_file_is_refused(tmp_path):
+    bom = tmp_path / "windows.toml"
+    bom.write_bytes(b"\xef\xbb\xbfname = \"mine\"\n")
+    assert load_spec(bom, check_registries=False).name == "mine"
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(SpecError, match="is not UTF-8 text"):
+        load_spec(binary, check_registries=False)
+
+
+def test_a_name_from_outside_the_spec_cannot_leave_the_storage():
+    from study.schema import checked_name
+
+    assert checked_name("my-study.v2") == "my-study.v2"
+    for bad in ("../escaped", "a/b", ".hidden", ""):
+        with pytest.raises(SpecError, match="--name"):
+            checked_name(bad)
+
+
 # ---------------------------------------------------------------- --set
 
 

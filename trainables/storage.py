@@ -32,8 +32,22 @@ def json_safe(value):
     return value
 
 
+class StorageError(ValueError):
+    """A storage location this tool cannot use (exit code 2 on the command line)."""
+
+
 def is_uri(path: str) -> bool:
     return str(path).startswith(_URI_SCHEMES)
+
+
+def check_location(path: str) -> None:
+    """StorageError for a `scheme://` this tool does not read (a typo or ftp:// would otherwise become
+    a local folder named `ftp:`)."""
+    text = str(path)
+    if "://" in text and not is_uri(text):
+        scheme = text.split("://", 1)[0]
+        raise StorageError(f"{text}: storage scheme {scheme + '://'!r} is not supported; allowed: a local path or "
+                           + ", ".join(_URI_SCHEMES))
 
 
 def _local(path: str) -> str:
@@ -59,6 +73,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike):
         root = str(root)
+        check_location(root)
         if is_uri(root):
             self.fs, base = pafs.FileSystem.from_uri(root)
             self.scheme = root.split("://", 1)[0] + "://"
