@@ -15,7 +15,7 @@ Modes:
       candidate of CANDIDATES), --seeds seeds, --epochs budget: prints
       RESULT gan_quality_<name>_vs_paper ours=<NAME's CPU-s to reach paper's final GAN-train>
           baseline=<paper CPU-s to reach it> ratio=<paper seconds / NAME's seconds>
-      and the GAN-train each reaches at equal CPU time.
+      and the GAN-train each reaches at equal CPU time (--baseline OTHER compares with OTHER instead).
   python bench/gan_quality.py --search           one seed, a table over CANDIDATES
 """
 
@@ -104,9 +104,12 @@ def seconds_to_reach(rows: list[dict], target: float) -> float:
     return next((r["cpu_seconds"] for r in rows if r["gan_train_acc"] >= target), float("inf"))
 
 
+EQUAL_TIME_TOLERANCE = 1.05  # two runs' checkpoints at the same epoch differ by a few % of CPU time
+
+
 def at_time(rows: list[dict], seconds: float) -> float:
-    """GAN-train at the last checkpoint within `seconds` of CPU time."""
-    within = [r for r in rows if r["cpu_seconds"] <= seconds + 1e-9]
+    """GAN-train at the last checkpoint within `seconds` (give or take EQUAL_TIME_TOLERANCE) of CPU time."""
+    within = [r for r in rows if r["cpu_seconds"] <= seconds * EQUAL_TIME_TOLERANCE]
     return within[-1]["gan_train_acc"] if within else float("nan")
 
 
@@ -132,6 +135,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="candidate names to run (search mode)")
     parser.add_argument("--recipe", default="modern", help="what to compare with paper: a recipe or a candidate")
+    parser.add_argument("--baseline", default="paper", help="what --recipe is compared with (a recipe or a "
+                        "candidate; default: paper)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (one thread each; CPU "
                         "seconds are per process, so they stay comparable)")
     args = parser.parse_args()
@@ -148,11 +153,13 @@ def main() -> None:
             print(f"{name}: {options}", flush=True)
             run(options, 0, "", checkpoints, real, test, scorer)
         return
-    other = gan_engine.RECIPES.get(args.recipe, CANDIDATES.get(args.recipe))
-    if other is None or args.recipe == "paper":
-        raise SystemExit(f"--recipe {args.recipe!r}: not a recipe ({', '.join(gan_engine.RECIPES)}) or a candidate "
-                         f"({', '.join(CANDIDATES)}) other than paper")
-    options = {"paper": {}, args.recipe: other}
+    options = {name: gan_engine.RECIPES.get(name, CANDIDATES.get(name)) for name in (args.baseline, args.recipe)}
+    for flag, name in (("--baseline", args.baseline), ("--recipe", args.recipe)):
+        if options[name] is None:
+            raise SystemExit(f"{flag} {name!r}: not a recipe ({', '.join(gan_engine.RECIPES)}) or a candidate "
+                             f"({', '.join(CANDIDATES)})")
+    if args.baseline == args.recipe:
+        raise SystemExit(f"--recipe and --baseline are both {args.recipe!r}; compare two different ones")
     runs = [(name, seed) for name in options for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_timing.configure_threads) as pool:
@@ -165,15 +172,16 @@ def main() -> None:
     mean = {recipe: [{"cpu_seconds": statistics.mean(r[i]["cpu_seconds"] for r in runs),
                       "gan_train_acc": statistics.mean(r[i]["gan_train_acc"] for r in runs)}
                      for i in range(len(checkpoints))] for recipe, runs in curves.items()}
-    target = mean["paper"][-1]["gan_train_acc"]
-    paper_s, other_s = seconds_to_reach(mean["paper"], target), seconds_to_reach(mean[args.recipe], target)
-    equal = min(mean["paper"][-1]["cpu_seconds"], mean[args.recipe][-1]["cpu_seconds"])
-    print(f"gan_quality: mean over {args.seeds} seeds; paper's final GAN-train {target:.3f}; at {equal:.0f} CPU-s "
-          f"paper {at_time(mean['paper'], equal):.3f}, {args.recipe} {at_time(mean[args.recipe], equal):.3f}; "
-          f"{args.recipe}'s best {max(r['gan_train_acc'] for r in mean[args.recipe]):.3f} (goal 0.83 within 300 CPU-s)",
-          flush=True)
-    name = "".join(c if c.isalnum() else "_" for c in args.recipe)
-    _timing.result(f"gan_quality_{name}_vs_paper", other_s, paper_s, paper_s / other_s)
+    base, ours = mean[args.baseline], mean[args.recipe]
+    target = base[-1]["gan_train_acc"]
+    base_s, ours_s = seconds_to_reach(base, target), seconds_to_reach(ours, target)
+    equal = min(base[-1]["cpu_seconds"], ours[-1]["cpu_seconds"])
+    print(f"gan_quality: mean over {args.seeds} seeds; {args.baseline}'s final GAN-train {target:.3f}; at {equal:.0f} "
+          f"CPU-s {args.baseline} {at_time(base, equal):.3f}, {args.recipe} {at_time(ours, equal):.3f}; "
+          f"{args.recipe}'s best {max(r['gan_train_acc'] for r in ours):.3f} (goal 0.83 within 300 CPU-s)", flush=True)
+    slug = "".join(c if c.isalnum() else "_" for c in args.recipe)
+    against = "".join(c if c.isalnum() else "_" for c in args.baseline)
+    _timing.result(f"gan_quality_{slug}_vs_{against}", ours_s, base_s, base_s / ours_s)
 
 
 if __name__ == "__main__":
