@@ -221,14 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install()
     try:
         return COMMANDS[command](args)
-    except _user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    # First: matching _user_errors() imports the analysis package, which a second Ctrl-C could interrupt.
     except (KeyboardInterrupt, interrupts.StudyInterrupted) as err:
+        interrupts.abort_on_next()
         where = f" ({err})" if str(err) else ""
         print(f"\n[study] interrupted{where}; finished work is saved, nothing final was written; continue with "
               f"`{_resume_hint(args)}`", file=sys.stderr)
         return interrupts.EXIT_INTERRUPTED
+    except _user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     train, test, validation, info = load_real_data(spec)
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
     connect_ray(address)
+    interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
     check_gpu_request(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)

@@ -82,11 +82,19 @@ def _handle(signum, frame) -> None:
         signal.signal(sig, _handle)
 
 
+def abort_on_next() -> None:
+    """While the tool winds down after a stop (Ray shutting its workers down), a further signal exits
+    at once with 130 instead of raising inside the clean-up."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in _SIGNALS:
+            signal.signal(sig, lambda *_: os._exit(EXIT_INTERRUPTED))
+
+
 def install() -> None:
-    """Own SIGINT and SIGTERM for this process (main thread only; a no-op elsewhere)."""
+    """Own SIGINT and SIGTERM for this process (main thread only; a no-op elsewhere). Call it again
+    after `ray.init`: Ray's core installs a SIGTERM handler that logs and aborts the driver (exit -6)."""
     if threading.current_thread() is not threading.main_thread():
         return
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    _State.stopping.clear()
     for sig in _SIGNALS:
         signal.signal(sig, _handle)
