@@ -28,55 +28,45 @@ class LockBusy(RuntimeError):
 
 
 @contextlib.contextmanager
-def hold_or_refuse(store: Store, name: str) -> Iterator[None]:
-    """Hold `<store>/<name>` for the block, or raise LockBusy naming the holder at once. A lock left by
-    a dead process is free (the kernel dropped its flock), so it is simply taken over."""
+def _locked(store: Store, path_parts: tuple[str, ...], on_busy: Callable[[str], None]) -> Iterator[None]:
+    """flock `<store>/<path_parts>` for the block. When another process holds it, on_busy(holder) runs
+    first: it raises to refuse, or returns to wait for the lock."""
     if not store.is_local:
         yield
         return
-    path = store.local_path(name)
+    path = store.local_path(*path_parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            raise LockBusy(_describe(handle.read())) from None
-        _write_holder(handle)
+            on_busy(_describe(handle.read()))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+        handle.flush()
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write_holder(handle) -> None:
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
-    handle.flush()
+def _refuse(holder: str) -> None:
+    raise LockBusy(holder)
 
 
-@contextlib.contextmanager
-def hold(cache: Store, key: str, on_wait: Callable[[str], None] = print) -> Iterator[None]:
+def hold_or_refuse(store: Store, name: str) -> contextlib.AbstractContextManager[None]:
+    """Hold `<store>/<name>` for the block, or raise LockBusy naming the holder at once. A lock left by
+    a dead process is free (the kernel dropped its flock), so it is simply taken over."""
+    return _locked(store, (name,), _refuse)
+
+
+def hold(cache: Store, key: str, on_wait: Callable[[str], None] = print) -> contextlib.AbstractContextManager[None]:
     """Hold the key's lock for the block; when another process holds it, call on_wait(holder) once
     and block until it is released."""
-    if not cache.is_local:
-        yield
-        return
-    path = cache.local_path(LOCK_FOLDER, f"{key}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            on_wait(_describe(handle.read()))
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        _write_holder(handle)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return _locked(cache, (LOCK_FOLDER, f"{key}.lock"), on_wait)
 
 
 def _describe(text: str) -> str:
