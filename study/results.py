@@ -26,15 +26,9 @@ def setting_columns(spec) -> list[str]:
 
 
 def _read_record(folder: StudyFolder, name: str) -> dict | None:
-    from trainables.classifier_trial import trial_record
+    from trainables.trial_records import read_trial_record
 
-    path = trial_record(name)
-    if not folder.store.exists(path):
-        return None
-    try:
-        return json.loads(folder.store.read_text(path))
-    except ValueError:
-        return None     # a damaged record: the trial counts as not finished, and resume reruns it
+    return read_trial_record(folder.store, name)   # a damaged one is set aside: resume reruns it
 
 
 def _tune_results(outcome: StageOutcome) -> dict:

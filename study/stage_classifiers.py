@@ -9,6 +9,7 @@ keeps one experiment and restores it on resume, so the searcher continues where 
 from __future__ import annotations
 
 import functools
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,10 +74,11 @@ def optuna_tune_config(spec, concurrent: int | None):
 
 
 def pending_points(folder: StudyFolder, points: list[dict]) -> list[dict]:
-    """The points without a final record (ok, diverged or a failed GAN): what this run must train."""
-    from trainables.classifier_trial import trial_record
+    """The points without a final record (ok, diverged or a failed GAN): what this run must train. A
+    damaged record is set aside here, before any trial starts, and its point runs again."""
+    from trainables.trial_records import read_trial_record
 
-    return [p for p in points if not folder.store.exists(trial_record(plan.trial_name(p)))]
+    return [p for p in points if read_trial_record(folder.store, plan.trial_name(p)) is None]
 
 
 def _next_experiment(folder: StudyFolder) -> str:
@@ -84,6 +86,25 @@ def _next_experiment(folder: StudyFolder) -> str:
     if EXPERIMENT not in existing:
         return EXPERIMENT
     return next(f"{EXPERIMENT}-{i}" for i in range(2, 10_000) if f"{EXPERIMENT}-{i}" not in existing)
+
+
+def _restored(folder: StudyFolder, experiment: str, trainable):
+    """The Optuna experiment restored, or None after setting a damaged one aside (a 0-byte tuner.pkl
+    from a full disk made every resume die with EOFError): the search then starts afresh, and the
+    trials that finished keep their records."""
+    from ray import tune
+
+    from trainables.trial_records import set_aside
+
+    try:
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    except (EOFError, pickle.UnpicklingError, ValueError, OSError, AttributeError) as err:
+        moved = set_aside(folder.store, f"tune/{EXPERIMENT}")
+        print(f"[study] classifier stage: the Optuna experiment cannot be restored ({type(err).__name__}: "
+              f"{str(err)[:120]}); set aside as {moved}, the search starts afresh", flush=True)
+        return None
+    print("[study] classifier stage: restoring the Optuna experiment; finished trials are kept", flush=True)
+    return tuner
 
 
 def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, info, validation: int,
@@ -105,10 +126,8 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
 
     if spec.search.mode == "optuna":
         experiment = folder.store.uri("tune", EXPERIMENT)
-        if resume and tune.Tuner.can_restore(experiment):
-            print("[study] classifier stage: restoring the Optuna experiment; finished trials are kept", flush=True)
-            tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
-        else:
+        tuner = _restored(folder, experiment, trainable) if resume and tune.Tuner.can_restore(experiment) else None
+        if tuner is None:
             tuner = tune.Tuner(trainable, param_space=plan.optuna_space(spec),
                                tune_config=optuna_tune_config(spec, concurrent),
                                run_config=tune.RunConfig(name=EXPERIMENT, **run_config))

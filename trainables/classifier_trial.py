@@ -32,6 +32,7 @@ from trainables import data as D
 from trainables import fit
 from trainables.classifiers import CLASSIFIERS
 from trainables.storage import Store, json_safe
+from trainables.trial_records import read_trial_record, trial_record
 
 # Set by the fault tests: a trial whose name contains this string raises on its first attempts.
 _INJECT_ERROR_ENV = "STUDY_INJECT_TRIAL_ERROR"
@@ -77,11 +78,6 @@ class EpochReports:
         return True
 
 
-def trial_record(trial: str) -> str:
-    """Where a finished trial's final metrics and curve live, relative to the study folder."""
-    return f"trials/{trial}.json"
-
-
 def _maybe_inject_error(trial: str) -> None:
     marker = os.environ.get(_INJECT_ERROR_ENV)
     if marker and marker in trial:
@@ -106,8 +102,9 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     # A trial that finished before a driver crash has a record; report it again instead of retraining
     # (Tune's experiment state may be a few seconds older than the trial's end).
     store, record = Store(ctx["study_root"]), trial_record(trial)
-    if store.exists(record):
-        ray.tune.report(json.loads(store.read_text(record)))
+    finished = read_trial_record(store, trial)
+    if finished is not None:
+        ray.tune.report(finished)
         return
     seed = int(point["seed"])
     torch.set_num_threads(max(1, int(math.floor(ctx["cpus_per_trial"]))))

@@ -170,6 +170,13 @@ class Store:
     def write_text(self, text: str, *parts: str) -> None:
         self.write_bytes(text.encode("utf-8"), *parts)
 
+    def move(self, source: str, target: str) -> None:
+        """Rename a file or folder (relative paths; the target must not exist)."""
+        if self.is_local:
+            os.replace(self._path(source), self._path(target))
+        else:
+            self.fs.move(self._path(source), self._path(target))
+
     def delete(self, *parts: str) -> None:
         """Remove a file or folder if present."""
         if not self.exists(*parts):
