@@ -134,6 +134,7 @@ def cmd_resume(args) -> int:
     if not store.exists("spec.toml"):
         raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
     text = store.read_text("spec.toml")
+    driver.StudyFolder(store).check_unedited(S.loads_spec(text, check_registries=False))
     spec = S.loads_spec(text, args.overrides)
     if args.overrides:
         from study.extend import check_extension

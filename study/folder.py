@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.spec import spec_to_toml
+from study.spec import spec_to_dict, spec_to_toml
 from trainables import cache_lock
 from trainables.storage import Store
 
@@ -69,6 +69,20 @@ class StudyFolder:
             raise StudyError(f"{self.root}: this study is running ({busy}); allowed: wait for it to finish, "
                              f"or stop it and then `study resume {self.root}`") from None
 
+    def check_unedited(self, spec) -> None:
+        """StudyError with the changed keys when spec.toml no longer says what the study ran with."""
+        if not self.store.exists(RUN_FILE):
+            return
+        recorded = json.loads(self.store.read_text(RUN_FILE)).get("spec")
+        if recorded is None:
+            return   # a study from before specs were recorded
+        changes = spec_differences(recorded, spec_to_dict(spec))
+        if changes:
+            shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+            raise StudyError(f"{self.root}/spec.toml was edited after the study ran ({shown}); allowed: put it "
+                             f"back, or extend the study with `study resume {self.root} --set KEY=VALUE`, or start "
+                             "a new one with `study run FILE --name NEW`")
+
     def recorded_cache(self) -> str | None:
         """The GAN cache an earlier run of this study used, if any."""
         if not self.store.exists(RUN_FILE):
@@ -80,8 +94,28 @@ class StudyFolder:
         text = self.check(spec, resume=resume)
         if not self.store.exists("spec.toml") or self.store.read_text("spec.toml") != text:
             self.store.write_text(text, "spec.toml")
-        self.store.write_text(json.dumps({"gan_cache": gan_cache}, indent=2) + "\n", RUN_FILE)
+        # The spec as this run resolved it: `study resume` compares spec.toml with it, so an edited
+        # spec.toml is refused with the difference instead of silently changing the study.
+        self.store.write_text(json.dumps({"gan_cache": gan_cache, "spec": spec_to_dict(spec)}, indent=2) + "\n",
+                              RUN_FILE)
         self.store.write_text(json.dumps(environment_info(), indent=2, sort_keys=True) + "\n", "env.json")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def spec_differences(before: dict, after: dict) -> list[str]:
+    """`gan.epochs: 25 -> 30` for every key whose value differs (absent keys shown as `-`)."""
+    a, b = _flat(before), _flat(after)
+    return [f"{key}: {json.dumps(a.get(key, '-'))} -> {json.dumps(b.get(key, '-'))}"
+            for key in sorted(set(a) | set(b)) if a.get(key, "-") != b.get(key, "-")]
 
 
 def environment_info() -> dict:
