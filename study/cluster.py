@@ -30,10 +30,19 @@ def connect_ray(address: str | None) -> None:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
 
 
-def check_gpu_request(spec, joined_cluster: bool) -> None:
-    """GPU trials on a machine without GPUs would wait forever: refuse them up front on an embedded
-    cluster (nothing will ever add a GPU); on a joined cluster an autoscaler may still add GPU nodes."""
-    _, gpus = cluster_capacity()
+def check_resources(spec, joined_cluster: bool) -> None:
+    """Trials (or GAN workers) that ask for more than the machine has would wait forever: refuse them up
+    front on an embedded cluster (nothing will ever add a CPU or a GPU); on a joined cluster an
+    autoscaler may still add nodes, so say what waits for it."""
+    cpus, gpus = cluster_capacity()
+    wanted = max(spec.resources.cpus_per_trial, 1.0)   # a GAN worker takes a whole CPU
+    if wanted > cpus:
+        if not joined_cluster:
+            raise StudyError(
+                f"resources.cpus_per_trial: {spec.resources.cpus_per_trial:g} but this machine has {cpus:g} CPU(s): "
+                f"no trial could ever start; allowed: at most {cpus:g} (fractions such as 0.5 pack trials)")
+        print(f"[study] the cluster has {cpus:g} CPU(s) now: trials of {wanted:g} CPUs wait for the autoscaler",
+              flush=True)
     if spec.resources.gpus_per_trial > 0 and gpus == 0:
         if not joined_cluster:
             raise StudyError(

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from study import interrupts, plan
-from study.cluster import check_gpu_request, connect_ray, trials_that_fit  # noqa: F401  (re-exported)
+from study.cluster import check_resources, connect_ray, trials_that_fit  # noqa: F401  (re-exported)
 from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.results import results_frames, write_results
 from study.spec import resolve_validation
@@ -51,7 +51,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
     connect_ray(address)
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
-    check_gpu_request(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))
+    check_resources(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
         print(f"[study] {spec.name}: {'continuing' if resume else 'writing'} {folder.root}", flush=True)

@@ -154,7 +154,8 @@ class SearchSpec:
 class ResourcesSpec:
     """What one classifier trial reserves; fractional GPUs pack small trials onto one GPU."""
 
-    cpus_per_trial: float = _field(1.0, Float(0.0, exclusive=True))
+    # Ray counts resources in steps of 1e-4; a share below 0.01 of a core is a typo, not a plan.
+    cpus_per_trial: float = _field(1.0, Float(0.01))
     gpus_per_trial: float = _field(0.0, Float(0.0))
 
 
