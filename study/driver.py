@@ -22,7 +22,7 @@ from study import interrupts, plan
 from study.cluster import check_resources, connect_ray, trials_that_fit  # noqa: F401  (re-exported)
 from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.results import results_frames, write_results
-from study.spec import resolve_validation
+from study.spec import check_loaded_data, resolve_validation
 from study.stage_classifiers import run_classifier_stage
 from study.stage_gans import run_gan_stage
 from trainables import data as D
@@ -48,6 +48,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     folder.check(spec, resume=resume)
     cache_root = gan_cache or folder.recorded_cache() or default_cache(storage)
     train, test, validation, info = load_real_data(spec)
+    check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
     connect_ray(address)
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts

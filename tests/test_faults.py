@@ -423,7 +423,11 @@ def _folder_cases(root: Path) -> dict[str, Path]:
         for i in range(3):
             _png(unreadable / label / f"{i}.png", 10 * i)
     (unreadable / "dog" / "broken.png").write_bytes(b"this is not a png")
-    return {"empty": empty, "single": single, "unreadable": unreadable}
+    small = root / "small"      # a valid folder dataset of 2 x 20 images
+    for label in ("cat", "dog"):
+        for i in range(20):
+            _png(small / label / f"{i}.png", 5 * i + (100 if label == "dog" else 0))
+    return {"empty": empty, "single": single, "unreadable": unreadable, "small": small}
 
 
 BAD_INPUTS = {
@@ -448,6 +452,8 @@ BAD_INPUTS = {
     "unknown-storage-scheme": (["--storage", "ftp://host/studies"], "'ftp://' is not supported"),
     "more-cpus-than-the-machine": (["--set", "resources.cpus_per_trial=64"], "resources.cpus_per_trial"),
     "a-hundred-thousandth-of-a-cpu": (["--set", "resources.cpus_per_trial=0.00001"], "resources.cpus_per_trial"),
+    "sizes-beyond-a-folder-dataset": (["--set", "dataset='folder:@folders/small'", "--set", "sizes=[500]"],
+                                      "is more than"),
 }
 
 

@@ -468,3 +468,17 @@ def test_spec_to_dict_is_plain_data():
 def test_search_spec_defaults_document_optuna_keys():
     search = SearchSpec()
     assert (search.trials, search.seed, search.asha) == (20, 0, False)
+
+
+def test_loaded_data_is_checked_before_anything_is_written():
+    from study.spec import check_loaded_data
+
+    spec = load_spec("quick", ["sizes=[100, 500]"], check_registries=False)
+    check_loaded_data(spec, [50] * 10, 1000)                      # 500 class-balanced: fits exactly
+    with pytest.raises(SpecError, match="sizes: 500 is more than .* \\(490 class-balanced training images: 49 in its "
+                                        "smallest class\\)"):
+        check_loaded_data(spec, [50] * 9 + [49], 1000)
+    with pytest.raises(SpecError, match="has no test images"):
+        check_loaded_data(spec, [50] * 10, 0)
+    with pytest.raises(SpecError, match="eval.validation: the validation split leaves a class"):
+        check_loaded_data(spec, [50] * 9 + [0], 1000)
