@@ -139,23 +139,6 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
                         f"{largest}", f"at most {room} (or smaller sizes)")
 
 
-def check_loaded_data(spec: Spec, train_per_class: Sequence[int], test_size: int) -> None:
-    """What a folder dataset's files decide, checked once the data is loaded and the validation split
-    held out, before anything is written: a test split to measure on, and every size drawable
-    class-balanced from the training split (each trial would otherwise fail on its own)."""
-    if test_size == 0:
-        raise SpecError("dataset", f"{spec.dataset} has no test images", "a test/ split with images of every class")
-    if not train_per_class or min(train_per_class) == 0:
-        raise SpecError("eval.validation", f"the validation split leaves a class of {spec.dataset} without "
-                        "training images", "a smaller eval.validation, or 0")
-    room = min(train_per_class) * len(train_per_class)
-    largest = max((s for s in spec.sizes if s != FULL), default=0)
-    if largest > room:
-        raise SpecError("sizes", f"{largest} is more than {spec.dataset} has after the validation split ({room} "
-                        f"class-balanced training images: {min(train_per_class)} in its smallest class)",
-                        f"at most {room}, or a smaller eval.validation")
-
-
 FOLDER_ALLOWED = "folder:PATH where PATH is a directory with one subfolder of images per class"
 
 

@@ -471,7 +471,7 @@ def test_search_spec_defaults_document_optuna_keys():
 
 
 def test_loaded_data_is_checked_before_anything_is_written():
-    from study.spec import check_loaded_data
+    from study.preflight import check_loaded_data
 
     spec = load_spec("quick", ["sizes=[100, 500]"], check_registries=False)
     check_loaded_data(spec, [50] * 10, 1000)                      # 500 class-balanced: fits exactly
@@ -482,3 +482,15 @@ def test_loaded_data_is_checked_before_anything_is_written():
         check_loaded_data(spec, [50] * 10, 0)
     with pytest.raises(SpecError, match="eval.validation: the validation split leaves a class"):
         check_loaded_data(spec, [50] * 9 + [0], 1000)
+
+
+def test_a_gan_that_cannot_take_the_image_shape_is_refused_before_training():
+    from study import plan
+    from study.preflight import check_models
+
+    spec = load_spec("quick", check_registries=False)
+    jobs = plan.gan_jobs(spec, 3600, 10, 400)
+    check_models(spec, jobs, (1, 28, 28), 10)
+    with pytest.raises(SpecError, match=r"gan.arch: abadi cannot train on mnist-5k's 10x10 images \(abadi: image "
+                                        r"sides must be multiples of 4"):
+        check_models(spec, jobs, (1, 10, 10), 10)

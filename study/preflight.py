@@ -1,0 +1,59 @@
+"""Pre-flight checks that need the loaded data: run once the dataset is decoded and the validation split
+held out, before anything is written to the study folder.
+
+A folder dataset's class sizes and image shape are known only from its files, and whether a GAN or a
+classifier accepts an image shape only from building it; without these checks each problem surfaced
+as a finished study whose every trial was `error` (exit 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from study.checks import FULL, SpecError
+from study.schema import Spec, as_values
+
+
+def check_loaded_data(spec: Spec, train_per_class: Sequence[int], test_size: int) -> None:
+    """What a folder dataset's files decide, checked once the data is loaded and the validation split
+    held out, before anything is written: a test split to measure on, and every size drawable
+    class-balanced from the training split (each trial would otherwise fail on its own)."""
+    if test_size == 0:
+        raise SpecError("dataset", f"{spec.dataset} has no test images", "a test/ split with images of every class")
+    if not train_per_class or min(train_per_class) == 0:
+        raise SpecError("eval.validation", f"the validation split leaves a class of {spec.dataset} without "
+                        "training images", "a smaller eval.validation, or 0")
+    room = min(train_per_class) * len(train_per_class)
+    largest = max((s for s in spec.sizes if s != FULL), default=0)
+    if largest > room:
+        raise SpecError("sizes", f"{largest} is more than {spec.dataset} has after the validation split ({room} "
+                        f"class-balanced training images: {min(train_per_class)} in its smallest class)",
+                        f"at most {room}, or a smaller eval.validation")
+
+
+def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classes: int) -> None:
+    """Every GAN the plan trains and every classifier it fits, built once on the real image shape
+    (cheap: no training), so a shape one cannot take is refused naming the key."""
+    from trainables import gan_engine
+    from trainables.classifiers import CLASSIFIERS
+
+    seen = set()
+    for job in jobs.values():
+        built = (job.arch, job.conditioning, float(job.alpha), bool(job.options().spectral_norm))
+        if built in seen:
+            continue
+        seen.add(built)
+        try:
+            job.check()
+            gan_engine.build_models(gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(shape),
+                                                       num_classes, "loop", 0, job.options().spectral_norm))
+        except (ValueError, RuntimeError) as err:
+            raise SpecError("gan.arch", f"{job.arch} cannot train on {spec.dataset}'s {shape[1]}x{shape[2]} images "
+                            f"({str(err).splitlines()[0]})", "a GAN that takes this image size, or resized "
+                            "images") from None
+    for name in as_values(spec.classifier.name):
+        try:
+            CLASSIFIERS[name](*shape, num_classes)
+        except (ValueError, RuntimeError) as err:
+            raise SpecError("classifier.name", f"{name} cannot take {spec.dataset}'s {shape[1]}x{shape[2]} images "
+                            f"({str(err).splitlines()[0]})", "a classifier that takes this image size") from None
