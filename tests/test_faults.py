@@ -405,11 +405,11 @@ def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, dam
 # --------------------------------------------------------------------------------------------------
 # 5. Bad input through the real command: exit 2, one line, no traceback, nothing overwritten
 # --------------------------------------------------------------------------------------------------
-def _png(path: Path, value: int) -> None:
+def _png(path: Path, value: int, side: int = 28) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("L", (28, 28), color=value).save(path)
+    Image.new("L", (side, side), color=value).save(path)
 
 
 def _folder_cases(root: Path) -> dict[str, Path]:
@@ -427,7 +427,11 @@ def _folder_cases(root: Path) -> dict[str, Path]:
     for label in ("cat", "dog"):
         for i in range(20):
             _png(small / label / f"{i}.png", 5 * i + (100 if label == "dog" else 0))
-    return {"empty": empty, "single": single, "unreadable": unreadable, "small": small}
+    tiny = root / "tiny"        # 10x10 images: no multiple of 4 for the abadi GAN
+    for label in ("cat", "dog"):
+        for i in range(20):
+            _png(tiny / label / f"{i}.png", 5 * i + (100 if label == "dog" else 0), side=10)
+    return {"empty": empty, "single": single, "unreadable": unreadable, "small": small, "tiny": tiny}
 
 
 BAD_INPUTS = {
@@ -454,6 +458,8 @@ BAD_INPUTS = {
     "a-hundred-thousandth-of-a-cpu": (["--set", "resources.cpus_per_trial=0.00001"], "resources.cpus_per_trial"),
     "sizes-beyond-a-folder-dataset": (["--set", "dataset='folder:@folders/small'", "--set", "sizes=[500]"],
                                       "is more than"),
+    "images-a-gan-cannot-take": (["--set", "dataset='folder:@folders/tiny'", "--set", "sizes=[20]"],
+                                 "abadi cannot train on"),
 }
 
 
