@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from study import spec as S
 
 DEFAULT_STORAGE = "studies"
 EXIT_USAGE = 2
+EXIT_BUG = 1
 
 EPILOG = """\
 examples:
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                     "alpha, the real sample size n and the classifier with Ray Tune, and reports the "
                     "answer with confidence intervals.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the full traceback of an unexpected error instead of one line and a log file")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a study from a TOML file or a bundled preset")
@@ -218,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     if args.command is None:  # `study` alone runs the quick preset
-        args = _parser().parse_args(["run", *(argv or [])])
+        args = _parser().parse_args([*(argv or []), "run"])   # only top-level options (-v) can be in argv
     interrupts.install()
     try:
         return COMMANDS[command](args)
@@ -232,6 +236,25 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as err:
+        if args.verbose:
+            raise
+        return _report_bug(err)
+
+
+def _report_bug(err: Exception) -> int:
+    """Anything not a user error is a bug in this tool: one line naming it, the traceback in a file."""
+    import tempfile
+    import time
+    import traceback
+
+    log = os.path.join(tempfile.gettempdir(), f"study-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+    with open(log, "w") as handle:
+        traceback.print_exc(file=handle)
+    first = str(err).splitlines()[0] if str(err) else ""
+    print(f"error: unexpected {type(err).__name__}: {first} (a bug in study; the traceback is in {log}, "
+          "rerun with -v to see it here; please report it)", file=sys.stderr)
+    return EXIT_BUG
 
 
 if __name__ == "__main__":

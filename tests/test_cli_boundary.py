@@ -1,0 +1,36 @@
+"""The CLI boundary (issue 14): a bug in the tool is one line naming it, with the traceback in a log
+file (or on screen with -v); user errors stay exit 2."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from study import cli
+
+
+def _broken(args):
+    raise KeyError("a bug somewhere deep")
+
+
+def test_an_unexpected_error_is_one_line_with_a_log_file_and_exit_1(monkeypatch, capsys):
+    monkeypatch.setitem(cli.COMMANDS, "presets", _broken)
+    assert cli.main(["presets"]) == cli.EXIT_BUG
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: unexpected KeyError: 'a bug somewhere deep' (a bug in study; the traceback is in ")
+    log = re.search(r"the traceback is in (\S+),", err).group(1)
+    assert "KeyError" in open(log).read() and "_broken" in open(log).read()
+
+
+def test_with_v_the_traceback_is_shown(monkeypatch):
+    monkeypatch.setitem(cli.COMMANDS, "presets", _broken)
+    with pytest.raises(KeyError, match="a bug somewhere deep"):
+        cli.main(["-v", "presets"])
+
+
+def test_a_user_error_stays_exit_2_one_line(capsys):
+    assert cli.main(["show", "no-such-preset"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
