@@ -261,8 +261,11 @@ def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypatch):
             self.handle.close()
 
     monkeypatch.setattr(storage_module.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(storage_module.DiskFull, match=r"pool.pt: the disk is full \(\d+ MiB free, 0.0 MiB to write\); "
+                                                      r"finished work is kept; allowed: free some space, then `study "
+                                                      r"resume") as raised:
         store.write_bytes(b"B" * 10_000, "pool.pt")
+    assert isinstance(raised.value, OSError) and raised.value.__cause__.errno == 28   # still an OSError to callers
     assert (tmp_path / "pool.pt").read_bytes() == b"A" * 100
     assert _temp_files(tmp_path) == []
 

@@ -9,9 +9,11 @@ completes, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import posixpath
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -34,6 +36,22 @@ def json_safe(value):
 
 class StorageError(ValueError):
     """A storage location this tool cannot use (exit code 2 on the command line)."""
+
+
+class DiskFull(StorageError, OSError):
+    """A write failed for lack of space (the old file, if any, is intact)."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full_message(target: str, size: int) -> str:
+    try:
+        free = shutil.disk_usage(os.path.dirname(target)).free
+    except OSError:
+        free = 0
+    return (f"{target}: the disk is full ({free / 2**20:.0f} MiB free, {size / 2**20:.1f} MiB to write); finished "
+            "work is kept; allowed: free some space, then `study resume <study folder>`")
 
 
 def is_uri(path: str) -> bool:
@@ -162,9 +180,11 @@ class Store:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as err:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            if isinstance(err, OSError) and err.errno in _DISK_FULL:
+                raise DiskFull(_disk_full_message(target, len(data))) from err
             raise
 
     def write_text(self, text: str, *parts: str) -> None:
@@ -184,8 +204,6 @@ class Store:
         if self.is_local:
             path = self._path(*parts)
             if os.path.isdir(path):
-                import shutil
-
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
