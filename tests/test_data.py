@@ -416,7 +416,7 @@ def test_folder_dataset_decodes_and_holds_out_20_percent(tmp_path):
     make_folder(tmp_path / "imgs", classes=("eel",), per_class=11)
     grown, _ = data.load_dataset(name, tmp_path / "root")
     assert grown.class_counts().tolist() == [8, 8, 9]
-    assert len(list((tmp_path / "root" / ".cache").glob("folder-*.pt"))) == 2
+    assert len(list((tmp_path / "root" / ".cache").glob("folder2-*.pt"))) == 2
 
 
 def test_folder_with_train_and_test_subfolders_and_grayscale(tmp_path):
@@ -456,3 +456,67 @@ def test_folder_errors_name_the_problem(tmp_path, case, message):
         make_folder(root / "test", classes=("a", "zebra"), per_class=2)
     with pytest.raises(DataError, match=message):
         data.load_dataset(f"folder:{root}", tmp_path / "root")
+
+
+# ---------------------------------------------------------------------------------------------
+# folder:PATH safety (issue 14): links, bit depths, palettes, sizes
+# ---------------------------------------------------------------------------------------------
+
+def test_a_symlink_out_of_the_folder_is_refused_naming_it(tmp_path):
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
+    write_png(tmp_path / "elsewhere" / "secret.png", np.zeros((8, 6, 3), dtype=np.uint8))
+    (tmp_path / "imgs" / "a" / "link.png").symlink_to(tmp_path / "elsewhere" / "secret.png")
+    with pytest.raises(DataError, match=r"link\.png is a symlink to .*secret\.png, outside the image folder"):
+        data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+
+
+def test_a_symlink_loop_and_a_dangling_link_are_handled(tmp_path):
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
+    (tmp_path / "imgs" / "a" / "again").symlink_to(tmp_path / "imgs" / "a")      # a directory loop: walked once
+    info = data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+    train, test = data.load_dataset(info.name, tmp_path / "root")
+    assert len(train) + len(test) == 6          # the link leads back into a/: its images count once
+    (tmp_path / "imgs" / "b" / "gone.png").symlink_to(tmp_path / "imgs" / "b" / "missing.png")
+    with pytest.raises(DataError, match=r"gone\.png is a broken or looping symlink"):
+        data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+
+
+def test_sixteen_bit_grey_images_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    for label, value in (("dark", 8192), ("bright", 57344)):
+        for i in range(5):
+            path = tmp_path / "imgs" / label / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8), value, dtype=np.uint16)).save(path)
+    assert Image.open(tmp_path / "imgs" / "dark" / "0.png").mode.startswith("I")
+    train, test = data.load_dataset(f"folder:{tmp_path / 'imgs'}", tmp_path / "root")
+    both = torch.cat([train.images, test.images]).reshape(10, -1)[:, 0]
+    labels = torch.cat([train.labels, test.labels])
+    dark, bright = train.classes.index("dark"), train.classes.index("bright")
+    assert set(both[labels == dark].tolist()) == {32} and set(both[labels == bright].tolist()) == {223}
+
+
+def test_palette_images_decode_through_their_palette(tmp_path):
+    from PIL import Image
+
+    for label, colour in (("red", (200, 10, 10)), ("blue", (10, 10, 200))):
+        for i in range(5):
+            image = Image.new("RGB", (8, 8), colour).convert("P", palette=Image.Palette.ADAPTIVE)
+            path = tmp_path / "imgs" / label / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path)
+    train, _ = data.load_dataset(f"folder:{tmp_path / 'imgs'}", tmp_path / "root")
+    red = train.images[train.labels == train.classes.index("red")][0]
+    assert train.shape == (3, 8, 8) and red[:, 0, 0].tolist() == [200, 10, 10]
+
+
+def test_an_oversized_image_is_refused_from_its_header(tmp_path):
+    from PIL import Image
+
+    from trainables.folders import MAX_IMAGE_SIDE
+
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
+    Image.new("L", (MAX_IMAGE_SIDE + 1, 2)).save(tmp_path / "imgs" / "a" / "huge.png")
+    with pytest.raises(DataError, match=rf"huge\.png is 2x{MAX_IMAGE_SIDE + 1}; at most {MAX_IMAGE_SIDE} pixels"):
+        data.dataset_info(f"folder:{tmp_path / 'imgs'}")

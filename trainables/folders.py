@@ -4,6 +4,7 @@ headers and decoded once to uint8 tensors."""
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,12 @@ FOLDER_PREFIX = "folder:"
 
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I"}   # scaled to 8 bits (PIL's convert("L") would clip)
+_REFUSED_MODES = {"F": "32-bit floating-point pixels have no fixed range to map to 0-255"}
+# A bound on what one image may decode to: a study trains on small images, and a decompression bomb
+# (or a stray photograph) would otherwise take the machine's memory.
+MAX_IMAGE_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,39 @@ class _FolderLayout:
     fingerprint: str  # changes when any file is added, removed or modified
 
 
-def _class_files(split_dir: Path) -> dict[str, list[Path]]:
-    """{class name: image files} for every subfolder of split_dir (recursive, like ImageFolder)."""
+def _inside(path: Path, root: Path) -> Path:
+    """The real path of `path`; DataError naming it when it is a symlink that loops, dangles or leads
+    out of `root` (a dataset must not read files the user did not put in it)."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as err:
+        raise DataError(f"{path} is a broken or looping symlink ({err}); fix or remove it") from None
+    if real != root and root not in real.parents:
+        raise DataError(f"{path} is a symlink to {real}, outside the image folder {root}; copy the file in or "
+                        "remove the link")
+    return real
+
+
+def _class_files(split_dir: Path, root: Path) -> dict[str, list[Path]]:
+    """{class name: image files} for every subfolder of split_dir (recursive, like ImageFolder). Walks
+    without following directory symlinks into loops; every symlink must stay inside `root`."""
     found = {}
+    real_root = root.resolve()
     for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found[class_dir.name] = sorted(p for p in class_dir.rglob("*")
-                                       if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+        _inside(class_dir, real_root)
+        files, seen = [], set()
+        for folder, dirs, names in os.walk(class_dir, followlinks=True):
+            real_folder = _inside(Path(folder), real_root)
+            if real_folder in seen:          # a directory link back up the tree: walk it once
+                dirs[:] = []
+                continue
+            seen.add(real_folder)
+            for name in names:
+                file = Path(folder) / name
+                if file.suffix.lower() in _IMAGE_SUFFIXES:
+                    _inside(file, real_root)
+                    files.append(file)
+        found[class_dir.name] = sorted(files)
     return found
 
 
@@ -51,7 +84,7 @@ def _scan_folder(path_text: str) -> _FolderLayout:
         raise DataError(f"image folder {root} does not exist; {usage}")
     has_split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
     split_dirs = {"train": root / "train", "test": root / "test"} if has_split_dirs else {"all": root}
-    per_split = {split: _class_files(directory) for split, directory in split_dirs.items()}
+    per_split = {split: _class_files(directory, root) for split, directory in split_dirs.items()}
     first = per_split["train" if has_split_dirs else "all"]
     if not first:
         raise DataError(f"image folder {split_dirs.get('train', root)} has no class subfolders; {usage}")
@@ -79,8 +112,14 @@ def _scan_folder(path_text: str) -> _FolderLayout:
                     with Image.open(file) as image:
                         modes.add(image.mode)
                         file_size = (image.height, image.width)
-                except (UnidentifiedImageError, OSError) as err:
+                except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
                     raise DataError(f"cannot read image {file}: {err}; fix or remove the file") from err
+                if image.mode in _REFUSED_MODES:
+                    raise DataError(f"image {file} has mode {image.mode}: {_REFUSED_MODES[image.mode]}; save it as "
+                                    "8- or 16-bit grey or RGB")
+                if max(file_size) > MAX_IMAGE_SIDE:
+                    raise DataError(f"image {file} is {file_size[0]}x{file_size[1]}; at most {MAX_IMAGE_SIDE} pixels "
+                                    "a side (resize the images first)")
                 if size is None:
                     size, size_source = file_size, file
                 elif file_size != size:
@@ -94,6 +133,19 @@ def _scan_folder(path_text: str) -> _FolderLayout:
     return _FolderLayout(root, classes, splits, mode, size, digest.hexdigest()[:16])
 
 
+def _eight_bit(image, mode: str, file: Path) -> np.ndarray:
+    """The image's pixels as uint8 in `mode` ("L" or "RGB"). 16-bit grey is scaled by 255/65535 (PIL's
+    convert("L") clips it at 255, which turned most 16-bit images white); palette images go through
+    their palette."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(image, dtype=np.int64)
+        if wide.min() < 0 or wide.max() > 65535:
+            raise DataError(f"image {file} has 32-bit pixel values outside 0-65535; save it as 8- or 16-bit")
+        grey = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return grey if mode == "L" else np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(image.convert(mode))
+
+
 def _decode_folder(layout: _FolderLayout) -> tuple[ImageSet, ImageSet]:
     """Decode every image once into one uint8 tensor per split (PIL; the only per-file loop)."""
     from PIL import Image
@@ -104,7 +156,7 @@ def _decode_folder(layout: _FolderLayout) -> tuple[ImageSet, ImageSet]:
         for i, (file, _) in enumerate(pairs):
             try:
                 with Image.open(file) as image:
-                    pixels = np.asarray(image.convert(layout.mode))
+                    pixels = _eight_bit(image, layout.mode, file)
             except OSError as err:  # truncated data shows up only when pixels are decoded
                 raise DataError(f"cannot decode image {file}: {err}; fix or remove the file") from err
             images[i] = torch.from_numpy(pixels.reshape(*layout.size, channels).copy()).permute(2, 0, 1)
@@ -125,4 +177,4 @@ def folder_info(name: str) -> DatasetInfo:
         name=name, shape=(channels, *layout.size), num_classes=len(layout.classes), hflip=True,
         source=f"user image folder {layout.root} (torchvision ImageFolder layout)",
         load=lambda _root: _decode_folder(layout), known_train_per_class=None,
-        cache_key=f"folder-{layout.fingerprint}")
+        cache_key=f"folder2-{layout.fingerprint}")  # 2: 16-bit images scaled, not clipped
