@@ -21,7 +21,7 @@ from pathlib import Path
 from study import interrupts, plan
 from study.cluster import check_resources, connect_ray, trials_that_fit  # noqa: F401  (re-exported)
 from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
-from study.preflight import check_loaded_data, check_models
+from study.preflight import check_loaded_data, check_models, check_pool_memory
 from study.results import results_frames, write_results
 from study.spec import resolve_validation
 from study.stage_classifiers import run_classifier_stage
@@ -52,6 +52,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
     check_models(spec, jobs, tuple(train.shape), train.num_classes)
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        check_pool_memory(spec, jobs, tuple(train.shape), train.num_classes)
     connect_ray(address)
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
     check_resources(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))

@@ -57,3 +57,32 @@ def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classe
         except (ValueError, RuntimeError) as err:
             raise SpecError("classifier.name", f"{name} cannot take {spec.dataset}'s {shape[1]}x{shape[2]} images "
                             f"({str(err).splitlines()[0]})", "a classifier that takes this image size") from None
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where there is no such file)."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_pool_memory(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classes: int,
+                      available: int | None = None) -> None:
+    """The largest synthetic pool is generated in one process and read whole by every trial that mixes
+    it in: refuse a study whose largest pool cannot fit in this machine's free memory (an embedded
+    cluster; a joined cluster's nodes are other machines), with the estimate."""
+    available = _available_memory() if available is None else available
+    if not jobs or available is None:
+        return
+    largest = max(jobs.values(), key=lambda job: job.pool_per_class)
+    images = largest.pool_per_class * num_classes
+    needed = images * shape[0] * shape[1] * shape[2]          # uint8 pixels
+    if needed > available:
+        raise SpecError("mix.ratios", f"the largest synthetic pool ({images:,} images of {shape[1]}x{shape[2]}x"
+                        f"{shape[0]}, {needed / 2**30:.1f} GiB) cannot fit in this machine's "
+                        f"{available / 2**30:.1f} GiB of free memory", "smaller ratios or sizes, or a machine "
+                        "with more memory")

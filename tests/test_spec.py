@@ -494,3 +494,15 @@ def test_a_gan_that_cannot_take_the_image_shape_is_refused_before_training():
     with pytest.raises(SpecError, match=r"gan.arch: abadi cannot train on mnist-5k's 10x10 images \(abadi: image "
                                         r"sides must be multiples of 4"):
         check_models(spec, jobs, (1, 10, 10), 10)
+
+
+def test_a_pool_that_cannot_fit_in_memory_is_refused_with_the_estimate():
+    from study import plan
+    from study.preflight import check_pool_memory
+
+    spec = load_spec("quick", ["mix.ratios=[0, 1000]", "sizes=[1000]"], check_registries=False)
+    jobs = plan.gan_jobs(spec, 3600, 10, 400)
+    check_pool_memory(spec, jobs, (1, 28, 28), 10, available=2**31)     # 1e6 images x 784 B: 0.73 GiB
+    with pytest.raises(SpecError, match=r"mix.ratios: the largest synthetic pool \(1,00\d,\d+ images of 28x28x1, "
+                                        r"0.7 GiB\) cannot fit in this machine's 0.5 GiB of free memory"):
+        check_pool_memory(spec, jobs, (1, 28, 28), 10, available=2**29)
