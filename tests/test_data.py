@@ -520,3 +520,17 @@ def test_an_oversized_image_is_refused_from_its_header(tmp_path):
     Image.new("L", (MAX_IMAGE_SIDE + 1, 2)).save(tmp_path / "imgs" / "a" / "huge.png")
     with pytest.raises(DataError, match=rf"huge\.png is 2x{MAX_IMAGE_SIDE + 1}; at most {MAX_IMAGE_SIDE} pixels"):
         data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+
+
+def test_a_foreign_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, capsys):
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
+    name = f"folder:{tmp_path / 'imgs'}"
+    train, _ = data.load_dataset(name, tmp_path / "root")
+    path = data.cache_path(data.dataset_info(name), tmp_path / "root")
+    # Another dataset's splits under this dataset's cache name (a copied data_root, an old tool version).
+    other = data.ImageSet(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64), ("x",))
+    torch.save({"format": data.CACHE_FORMAT_VERSION, "train": data._split_payload(other),
+                "test": data._split_payload(other)}, path)
+    again, _ = data.load_dataset(name, tmp_path / "root")
+    assert torch.equal(again.images, train.images)
+    assert "does not match" in capsys.readouterr().out and path.with_name(path.name + ".damaged").exists()

@@ -250,18 +250,46 @@ def _split_payload(data: ImageSet) -> dict:
     return {"images": data.images.contiguous(), "labels": data.labels, "classes": list(data.classes)}
 
 
-def _read_cache(path: Path) -> tuple[ImageSet, ImageSet] | None:
-    """The cached splits, or None when the file is missing or unreadable (then we decode again)."""
+def _cache_problem(splits: tuple[ImageSet, ImageSet], info: DatasetInfo) -> str | None:
+    """Why cached splits do not belong to `info` (a stale or foreign file), or None."""
+    for split, images in zip(("train", "test"), splits, strict=True):
+        if images.images.dtype != torch.uint8 or images.images.ndim != 4:
+            return f"its {split} images are {images.images.dtype} {tuple(images.images.shape)}, not uint8 (N, C, H, W)"
+        if tuple(images.images.shape[1:]) != tuple(info.shape):
+            return f"its {split} images are {tuple(images.images.shape[1:])}, the dataset's are {tuple(info.shape)}"
+        if len(images.labels) != len(images.images) or len(images.classes) != info.num_classes:
+            return f"its {split} split has {len(images.labels)} labels for {len(images.images)} images and " \
+                   f"{len(images.classes)} classes (the dataset has {info.num_classes})"
+        if len(images.labels) and not (0 <= int(images.labels.min()) and int(images.labels.max()) < info.num_classes):
+            return f"its {split} labels fall outside 0..{info.num_classes - 1}"
+    return None
+
+
+def _read_cache(path: Path, info: DatasetInfo) -> tuple[ImageSet, ImageSet] | None:
+    """The cached splits, or None when the file is missing or unreadable (then we decode again). A file
+    that reads but does not match the dataset (stale or foreign) is set aside as `.damaged`, with a line
+    saying why, and decoded again."""
     if not path.is_file():
         return None
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
         if payload.get("format") != CACHE_FORMAT_VERSION:
             return None
-        return tuple(ImageSet(s["images"], s["labels"], tuple(s["classes"]))
-                     for s in (payload["train"], payload["test"]))
+        splits = tuple(ImageSet(s["images"], s["labels"], tuple(s["classes"]))
+                       for s in (payload["train"], payload["test"]))
     except Exception:  # a torn or foreign file is only a cache miss, never a failure
         return None
+    problem = _cache_problem(splits, info)
+    if problem is None:
+        return splits
+    aside = path.with_name(path.name + ".damaged")
+    try:
+        os.replace(path, aside)
+    except OSError:
+        aside = path
+    print(f"[study] dataset cache {path} does not match {info.name} ({problem}); set aside as {aside.name}, "
+          "decoding again", flush=True)
+    return None
 
 
 def _write_cache(path: Path, train: ImageSet, test: ImageSet) -> None:
@@ -285,7 +313,7 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None) -> tuple
     """(train, test) for a registry name or folder:PATH; decoded once, then read from the disk cache."""
     info = dataset_info(name)
     path = cache_path(info, data_root)
-    cached = _read_cache(path)
+    cached = _read_cache(path, info)
     if cached is not None:
         return cached
     train, test = info.load(resolve_data_root(data_root))
