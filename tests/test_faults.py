@@ -30,6 +30,7 @@ from study import driver
 from study import spec as S
 from trainables import gan_stage
 from trainables import storage as storage_module
+from trainables.scoring import SCORING_FOLDER
 from trainables.storage import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,7 +183,8 @@ def losses_epochs(gan_dir: Path) -> list[int]:
 
 def the_gan_dir(study: Path) -> Path:
     """The study's one GAN, in the storage root's shared cache (the study holds a view of it)."""
-    (gan_dir,) = [p for p in (study.parent / "gan-cache").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    (gan_dir,) = [p for p in (study.parent / "gan-cache").iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != SCORING_FOLDER]  # the scoring network
     return gan_dir
 
 
