@@ -30,11 +30,26 @@ def connect_ray(address: str | None) -> None:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
 
 
-def check_resources(spec, joined_cluster: bool) -> None:
-    """Trials (or GAN workers) that ask for more than the machine has would wait forever: refuse them up
-    front on an embedded cluster (nothing will ever add a CPU or a GPU); on a joined cluster an
-    autoscaler may still add nodes, so say what waits for it."""
-    cpus, gpus = cluster_capacity()
+def local_capacity() -> tuple[float, float]:
+    """(CPUs, GPUs) an embedded Ray would have on this machine, without starting it: Ray's own CPU
+    count (cgroup quotas included) and torch's GPU count."""
+    import torch
+
+    try:
+        from ray._private.utils import get_num_cpus  # what ray.init would register
+
+        cpus = float(get_num_cpus())
+    except (ImportError, AttributeError):
+        cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return cpus, float(torch.cuda.device_count())
+
+
+def check_resources(spec, joined_cluster: bool, capacity: tuple[float, float] | None = None) -> None:
+    """Trials (or GAN workers) that ask for more than the machine has would wait forever. Embedded
+    cluster: refused before Ray starts (nothing will ever add a CPU or a GPU), so the refusal is the
+    command's only output. Joined cluster (`capacity` from it): an autoscaler may still add nodes, so
+    say what waits for it."""
+    cpus, gpus = capacity if capacity is not None else local_capacity()
     wanted = max(spec.resources.cpus_per_trial, 1.0)   # a GAN worker takes a whole CPU
     if wanted > cpus:
         if not joined_cluster:

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from study import interrupts, plan
-from study.cluster import check_resources, connect_ray, trials_that_fit  # noqa: F401  (re-exported)
+from study.cluster import check_resources, cluster_capacity, connect_ray, trials_that_fit  # noqa: F401
 from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.preflight import check_loaded_data, check_models, check_pool_memory
 from study.results import results_frames, write_results
@@ -54,9 +54,13 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     check_models(spec, jobs, tuple(train.shape), train.num_classes)
     if not (address or os.environ.get("RAY_ADDRESS")):
         check_pool_memory(spec, jobs, tuple(train.shape), train.num_classes)
+    joined = bool(address or os.environ.get("RAY_ADDRESS"))
+    if not joined:
+        check_resources(spec, joined_cluster=False)     # before Ray starts: the refusal is all the user sees
     connect_ray(address)
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
-    check_resources(spec, joined_cluster=bool(address or os.environ.get("RAY_ADDRESS")))
+    if joined:
+        check_resources(spec, joined_cluster=True, capacity=cluster_capacity())
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
         print(f"[study] {spec.name}: {'continuing' if resume else 'writing'} {folder.root}", flush=True)

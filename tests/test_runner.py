@@ -254,6 +254,19 @@ def test_gpu_trials_on_a_machine_without_gpus_are_refused_before_anything_is_wri
     assert not (tmp_path / "quick" / "spec.toml").exists()
 
 
+def test_cpu_requests_beyond_the_machine_are_refused_and_on_a_joined_cluster_wait(capsys):
+    from study import cluster
+    from study import spec as S
+    from study.folder import StudyError
+
+    spec = S.load_spec("quick", ["resources.cpus_per_trial=4"], check_registries=False)
+    with pytest.raises(StudyError, match=r"resources.cpus_per_trial: 4 but this machine has 2 CPU\(s\)"):
+        cluster.check_resources(spec, joined_cluster=False, capacity=(2.0, 0.0))
+    cluster.check_resources(spec, joined_cluster=True, capacity=(2.0, 0.0))      # an autoscaler may add nodes
+    assert "trials of 4 CPUs wait for the autoscaler" in capsys.readouterr().out
+    cluster.check_resources(spec, joined_cluster=False, capacity=(8.0, 0.0))
+
+
 def test_trials_queue_on_a_cluster_whose_gpus_are_not_up_yet(monkeypatch):
     from study import cluster
 
