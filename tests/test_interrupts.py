@@ -39,8 +39,9 @@ def _send(process: StudyProcess, signum: int, group: bool) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, group", [(signal.SIGINT, True), (signal.SIGTERM, False)],
-                         ids=["ctrl-c to the process group", "sigterm to the driver"])
+# Ctrl-C to the whole process group is exercised at four points below, with the resumed results compared;
+# here SIGTERM (`ray job stop`) to the driver alone.
+@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False)], ids=["sigterm to the driver"])
 def test_a_signal_mid_study_stops_cleanly_exits_130_and_resume_finishes_it(tmp_path, signum, group):
     logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
     args = ["run", "quick", *ARGS, "--storage", str(tmp_path / "s")]
