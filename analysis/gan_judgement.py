@@ -78,6 +78,10 @@ def collapsed_classes(meta: dict) -> list[str]:
 MAX_NAMED_CLASSES = 4  # beyond this a collapse line gives ranges instead of one entry per class
 
 
+# What a collapse line shows per class: (label, meta.json field).
+PER_CLASS_FIGURES = (("diversity", "sample_diversity_per_class"), ("coverage", "coverage_per_class"))
+
+
 def _per_class(meta: dict, field: str, k: int) -> float | None:
     values = meta.get(field)
     return _number(values[k]) if isinstance(values, list) and k < len(values) else None
@@ -88,7 +92,7 @@ def _class_details(meta: dict, classes: list[str]) -> str:
     names = [str(c) for c in meta.get("classes") or []]
     rows = [names.index(c) for c in classes if c in names]
     figures = {label: [v for k in rows if (v := _per_class(meta, field, k)) is not None]
-               for label, field in (("diversity", "sample_diversity_per_class"), ("coverage", "coverage_per_class"))}
+               for label, field in PER_CLASS_FIGURES}
     if len(classes) > MAX_NAMED_CLASSES or len(rows) < len(classes):
         ranges = [f"{label} {min(v):.2f}-{max(v):.2f}" for label, v in figures.items() if v]
         every = len(classes) == len(names)
@@ -97,9 +101,7 @@ def _class_details(meta: dict, classes: list[str]) -> str:
         return f"{'every class' if every else 'classes ' + ', '.join(classes)}" + (f" ({details})" if details else "")
     parts = []
     for cls, k in zip(classes, rows, strict=True):
-        shown = [f"{label} {v:.2f}" for label, field in (("diversity", "sample_diversity_per_class"),
-                                                          ("coverage", "coverage_per_class"))
-                 if (v := _per_class(meta, field, k)) is not None]
+        shown = [f"{label} {v:.2f}" for label, field in PER_CLASS_FIGURES if (v := _per_class(meta, field, k)) is not None]
         parts.append(f"{cls} (grid row {k + 1}" + (": " + ", ".join(shown) if shown else "") + ")")
     return "class(es) " + ", ".join(parts)
 

@@ -39,14 +39,15 @@ def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classe
 
     seen = set()
     for job in jobs.values():
-        built = (job.arch, job.conditioning, float(job.alpha), bool(job.options().spectral_norm))
+        spectral_norm = bool(job.options().spectral_norm)
+        built = (job.arch, job.conditioning, float(job.alpha), spectral_norm)
         if built in seen:
             continue
         seen.add(built)
         try:
             job.check()
             gan_engine.build_models(gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(shape),
-                                                       num_classes, "loop", 0, job.options().spectral_norm))
+                                                       num_classes, "loop", 0, spectral_norm))
         except (ValueError, RuntimeError) as err:
             raise SpecError("gan.arch", f"{job.arch} cannot train on {spec.dataset}'s {shape[1]}x{shape[2]} images "
                             f"({str(err).splitlines()[0]})", "a GAN that takes this image size, or resized "
