@@ -138,12 +138,13 @@ def cmd_resume(args) -> int:
     if not store.exists("spec.toml"):
         raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
     text = store.read_text("spec.toml")
-    driver.StudyFolder(store).check_unedited(S.loads_spec(text, check_registries=False))
+    stored = S.loads_spec(text, check_registries=False)
+    driver.StudyFolder(store).check_unedited(stored)
     spec = S.loads_spec(text, args.overrides)
     if args.overrides:
         from study.extend import check_extension
 
-        check_extension(S.loads_spec(text, check_registries=False), spec)
+        check_extension(stored, spec)
     if spec.name != name:
         spec = dataclasses.replace(spec, name=name)
     folder = driver.run_study(spec, storage=storage, address=args.address, resume=True)
