@@ -238,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as err:
+        from trainables.storage import disk_full_from
+
+        full = disk_full_from(err)  # a full disk under a write that is not ours (a plot, Ray's files)
+        if full is not None:
+            print(f"error: {full}", file=sys.stderr)
+            return EXIT_USAGE
         if args.verbose:
             raise
         return _report_bug(err)

@@ -16,15 +16,17 @@ in the cache, finished classifier trials by their record in `trials/`.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from study import interrupts, plan
 from study.cluster import check_resources, cluster_capacity, connect_ray, trials_that_fit  # noqa: F401
+from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.preflight import check_loaded_data, check_models, check_pool_memory
 from study.results import results_frames, write_results
 from study.spec import resolve_validation
-from study.stage_classifiers import run_classifier_stage
+from study.stage_classifiers import run_classifier_stage, unfinished_trials
 from study.stage_gans import run_gan_stage
 from trainables import data as D
 from trainables.storage import Store
@@ -71,18 +73,23 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
             print(f"[study] {skipped} combination(s) left out of the grid: synthetic only at R = 0 trains on nothing",
                   flush=True)
 
-        real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
-        gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs)
-        interrupts.check("during the GAN stage")  # a stopped stage's unfinished GANs are not failures
-        for key, meta in gan_meta.items():
-            if meta.get("status") != "ok":
-                print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are skipped",
-                      flush=True)
+        written_to = [folder.root, cache_root]
+        with failures_name_a_full_disk(written_to, folder.root):
+            real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
+            gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs)
+            interrupts.check("during the GAN stage")  # a stopped stage's unfinished GANs are not failures
+            failed = [key for key, meta in gan_meta.items() if meta.get("status") not in ("ok", "diverged")]
+            stop_if_full(written_to, folder.root, failed=bool(failed))
+            for key, meta in gan_meta.items():
+                if meta.get("status") != "ok":
+                    print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are "
+                          "skipped", flush=True)
 
-        outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume)
-        interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
-        results, curves = results_frames(spec, folder, outcome)
-        write_results(folder, results, curves)
+            outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume)
+            interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
+            stop_if_full(written_to, folder.root, failed=unfinished_trials(folder, outcome) > 0)
+            results, curves = results_frames(spec, folder, outcome)
+            write_results(folder, results, curves)
         print(f"[study] results: {len(results)} trial(s) -> {folder.store.uri('results.csv')}", flush=True)
     return folder
 
@@ -91,12 +98,15 @@ def build_report(folder: StudyFolder) -> str | None:
     """Build report/ with the analysis package (which reads files only)."""
     from analysis import build_report as analysis_report
 
+    with failures_name_a_full_disk([folder.root, tempfile.gettempdir()], folder.root):
+        return _build_report(folder, analysis_report)
+
+
+def _build_report(folder: StudyFolder, analysis_report) -> str | None:
     if folder.store.is_local:
         return str(analysis_report(folder.store.local_path()))
     # Remote storage (s3://, gs://, ...): the analysis reads files, so it works on a local copy of what
     # it needs (not the checkpoints or pools), and the report goes back next to the results.
-    import tempfile
-
     had_results = folder.store.exists("results.csv")
     with tempfile.TemporaryDirectory(prefix="study-report-") as local:
         for name in folder.store.listdir():

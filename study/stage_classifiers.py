@@ -74,11 +74,21 @@ def optuna_tune_config(spec, concurrent: int | None):
 
 
 def pending_points(folder: StudyFolder, points: list[dict]) -> list[dict]:
-    """The points without a final record (ok, diverged or a failed GAN): what this run must train. A
+    """The points without a final record (ok, diverged, or a GAN that diverged or cannot fill its
+    filter): what this run must train, a failed GAN's points included (it retrains first). A
     damaged record is set aside here, before any trial starts, and its point runs again."""
     from trainables.trial_records import read_trial_record
 
     return [p for p in points if read_trial_record(folder.store, plan.trial_name(p)) is None]
+
+
+def unfinished_trials(folder: StudyFolder, outcome: StageOutcome) -> int:
+    """How many trials of this run ended without their result: no record (grid mode), or a Tune error."""
+    from trainables.trial_records import trial_record
+
+    if outcome.points:
+        return sum(not folder.store.exists(trial_record(plan.trial_name(p))) for p in outcome.points)
+    return sum(result.error is not None for grid in outcome.grids for result in grid)
 
 
 def _next_experiment(folder: StudyFolder) -> str:

@@ -7,10 +7,18 @@ driver) send them.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import os
 import re
 import signal
+import subprocess
 import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -39,7 +47,7 @@ def _send(process: StudyProcess, signum: int, group: bool) -> None:
 
 
 @pytest.mark.slow
-# Ctrl-C to the whole process group is exercised at four points below, with the resumed results compared;
+# Ctrl-C to the whole process group is exercised at four points below (and a full disk at a fifth), with the resumed results compared;
 # here SIGTERM (`ray job stop`) to the driver alone.
 @pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False)], ids=["sigterm to the driver"])
 def test_a_signal_mid_study_stops_cleanly_exits_130_and_resume_finishes_it(tmp_path, signum, group):
@@ -79,10 +87,46 @@ STABLE_COLUMNS = ["trial", "size", "ratio", "seed", "status", "val_acc_max", "be
                   "test_acc", "test_acc_max"]
 
 
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str = "256m"):
+    """A tmpfs of `size` mounted at `path` (True), so that a test can fill a real disk; False where this
+    process may not mount (not root): the caller then runs without the full-disk case."""
+    path.mkdir(parents=True)
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(filesystem: Path) -> Path:
+    """Write zeros until the filesystem has no space left; returns the filler file."""
+    filler = filesystem / "filler"
+    chunk = b"\0" * 2**20
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(chunk)
+                handle.flush()
+        except OSError as err:
+            assert err.errno == errno.ENOSPC, err
+    return filler
+
+
+@dataclass
+class StopPoint:
+    where: str
+    reached: Callable[[StudyProcess, int], bool]   # (the running study, trial records when it started)
+    disk_full: bool = False                         # fill the disk there instead of pressing Ctrl-C
+
+
 @pytest.mark.slow
-def test_a_study_stopped_at_four_points_resumes_to_the_same_results_as_an_uninterrupted_run(tmp_path):
-    """Ctrl-C in the GAN stage, as the classifier stage starts, mid-trial and while the report is written;
-    each time `study resume` continues; results.csv equals an uninterrupted run's (timings aside)."""
+def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninterrupted_run(tmp_path):
+    """Ctrl-C in the GAN stage and as the classifier stage starts, a full disk as the next run's classifier
+    stage starts, Ctrl-C mid-trial and while the report is written; each time `study resume` continues;
+    results.csv equals an uninterrupted run's (timings aside)."""
     args = [*TINY, "--set", "mix.ratios=[0, 1, 2]", "--set", "gan.epochs=6", "--set", "classifier.epochs=6",
             "--set", "classifier.patience=6"]
     logs = tmp_path / "logs"
@@ -90,24 +134,45 @@ def test_a_study_stopped_at_four_points_resumes_to_the_same_results_as_an_uninte
     assert plain.proc.returncode == 0, plain.err[-3000:]
     expected = pd.read_csv(tmp_path / "plain" / "quick" / "results.csv")[STABLE_COLUMNS]
 
-    storage, study = tmp_path / "stopped", tmp_path / "stopped" / "quick"
+    storage = tmp_path / "stopped"
+    study = storage / "quick"
+
+    def records() -> int:
+        return len(list((study / "trials").glob("*.json")))
+
     points = [
-        ("GAN stage", lambda: list(storage.glob("gan-cache/*/checkpoint_epoch0002"))),
-        ("classifier stage start", lambda: "[study] classifier stage:" in process.out),
-        ("mid-trial", lambda: list((study / "trials").glob("*.json"))),
-        ("report", lambda: (study / "results.csv").exists()),
+        StopPoint("GAN stage", lambda p, _: bool(list(storage.glob("gan-cache/*/checkpoint_epoch0002")))),
+        StopPoint("classifier stage start", lambda p, _: "[study] classifier stage:" in p.out),
+        StopPoint("classifier stage start", lambda p, _: "[study] classifier stage:" in p.out, disk_full=True),
+        StopPoint("mid-trial", lambda p, before: records() > before),
+        StopPoint("report", lambda p, _: (study / "results.csv").exists()),
     ]
-    command = ["run", "quick", *args, "--storage", str(storage)]
-    for i, (where, reached) in enumerate(points):
-        with StudyProcess(command, logs, f"stop-{i}") as process:
-            wait_for(reached, process, f"the {where}")
-            _send(process, signal.SIGINT, True)
-            code = process.wait()
-        assert code in (interrupts.EXIT_INTERRUPTED, 0), f"{where}: exit {code}\n{process.err[-3000:]}"
-        command = ["resume", str(study)]
-    final = run_cli(command, logs, "final")
-    assert final.proc.returncode == 0, final.err[-3000:]
-    got = pd.read_csv(study / "results.csv")[STABLE_COLUMNS]
-    pd.testing.assert_frame_equal(got.sort_values("trial").reset_index(drop=True),
-                                  expected.sort_values("trial").reset_index(drop=True))
-    assert (study / "report" / "report.md").exists()
+    with small_filesystem(storage) as mounted:
+        if not mounted:
+            warnings.warn("not root: the full-disk point is left out (it needs a tmpfs mount)", stacklevel=1)
+            points = [point for point in points if not point.disk_full]
+        command = ["run", "quick", *args, "--storage", str(storage)]
+        for i, point in enumerate(points):
+            before = records()
+            with StudyProcess(command, logs, f"stop-{i}") as process:
+                wait_for(functools.partial(point.reached, process, before), process, f"the {point.where}")
+                if point.disk_full:
+                    filler = fill(storage)
+                else:
+                    _send(process, signal.SIGINT, True)
+                code = process.wait()
+            if point.disk_full:
+                assert code == 2 and f"{storage}" in process.err and "the disk is full" in process.err, \
+                    f"full disk: exit {code}\n{process.err[-3000:]}"
+                assert "Traceback" not in driver_lines(process.err).split("\nerror: ")[-1]
+                assert not (study / "results.csv").exists()
+                filler.unlink()   # space is back
+            else:
+                assert code in (interrupts.EXIT_INTERRUPTED, 0), f"{point.where}: exit {code}\n{process.err[-3000:]}"
+            command = ["resume", str(study)]
+        final = run_cli(command, logs, "final")
+        assert final.proc.returncode == 0, final.err[-3000:]
+        got = pd.read_csv(study / "results.csv")[STABLE_COLUMNS]
+        pd.testing.assert_frame_equal(got.sort_values("trial").reset_index(drop=True),
+                                      expected.sort_values("trial").reset_index(drop=True))
+        assert (study / "report" / "report.md").exists()

@@ -110,19 +110,19 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     torch.set_num_threads(max(1, int(math.floor(ctx["cpus_per_trial"]))))
     _maybe_inject_error(trial)
 
-    real_ref = ctx["real_ref"]
-    train_full, test, validation = ray.get(real_ref) if isinstance(real_ref, ray.ObjectRef) else real_ref
-    real = D.subset(train_full, point["size"], ctx["subset_seed"])
-
     from trainables.gan_stage import load_filtered_pool, load_pool, read_meta  # Ray Train: trials only
 
     pool = None
     if gan_key is not None:
         meta = read_meta(ctx["cache_root"], gan_key)
         if meta.get("status") != "ok":
-            # final: rerunning it would read the same GAN
-            return _end(store, record, {"status": meta.get("status", "error"), "gan_key": gan_key,
-                                        "reason": f"GAN {gan_key} {meta.get('status')}: {meta.get('reason', 'no pool')}"})
+            outcome = {"status": meta.get("status", "error"), "gan_key": gan_key,
+                       "reason": f"GAN {gan_key} {meta.get('status')}: {meta.get('reason', 'no pool')}"}
+            if meta.get("status") == "diverged":   # final: a rerun would train the same GAN and diverge again
+                return _end(store, record, outcome)
+            # not final: the GAN failed (a crash, a full disk) and `study resume` retrains it, then this trial
+            ray.tune.report(json_safe(outcome))
+            return None
         if point.get("mix_filter") == "confident":
             try:
                 pool = load_filtered_pool(ctx["cache_root"], gan_key, float(point["mix_filter_threshold"]))
@@ -131,6 +131,9 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
         else:
             pool = load_pool(ctx["cache_root"], gan_key)
 
+    real_ref = ctx["real_ref"]
+    train_full, test, validation = ray.get(real_ref) if isinstance(real_ref, ray.ObjectRef) else real_ref
+    real = D.subset(train_full, point["size"], ctx["subset_seed"])
     ratio = float(point["ratio"])
     train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"

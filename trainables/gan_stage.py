@@ -60,8 +60,6 @@ def read_meta(cache_root: str, key: str) -> dict:
     return json.loads(_store(cache_root, key).read_text(META_FILE))
 
 
-
-
 def is_complete(cache_root: str, key: str) -> bool:
     """meta.json says ok or diverged, and for ok the pool's size and sha256 match the meta."""
     return completion_problem(cache_root, key) is None
