@@ -76,12 +76,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _split_study_dir(path: str) -> tuple[str, str]:
-    """'studies/quick' -> ('studies', 'quick'); works for URIs too."""
+    """'studies/quick' -> ('studies', 'quick'); works for URIs too, whose filesystem options
+    ('s3://b/runs/quick?endpoint_override=h:9000' -> ('s3://b/runs?endpoint_override=h:9000', 'quick'))
+    stay with the storage."""
+    from trainables.storage import is_uri
+
+    path, options = (path.split("?", 1) + [""])[:2] if is_uri(path) else (path, "")
+    query = f"?{options}" if options else ""
     trimmed = path.rstrip("/")
     if "/" not in trimmed:
-        return ".", trimmed
+        return "." + query, trimmed
     parent, name = trimmed.rsplit("/", 1)
-    return parent or "/", name
+    return (parent or "/") + query, name
 
 
 def _finish(folder, no_report: bool) -> None:
@@ -134,7 +140,7 @@ def cmd_resume(args) -> int:
     from trainables.storage import Store
 
     storage, name = _split_study_dir(args.dir)
-    store = Store(storage).sub(name)
+    store = Store.reachable(storage).sub(name)
     if not store.exists("spec.toml"):
         raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
     text = store.read_text("spec.toml")

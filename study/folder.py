@@ -36,7 +36,7 @@ class StudyFolder:
 
     @classmethod
     def for_spec(cls, storage: str, name: str) -> StudyFolder:
-        return cls(Store(storage).sub(name))
+        return cls(Store.reachable(storage).sub(name))
 
     @property
     def root(self) -> str:

@@ -14,6 +14,8 @@ import math
 import os
 import posixpath
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -43,6 +45,18 @@ class DiskFull(StorageError, OSError):
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# How long a remote storage may take to answer its first request before the study refuses it.
+REACH_TIMEOUT_S = 30.0
+# The reachability probe (run in a child): one metadata request; the error's type and first line on failure.
+_PROBE = """
+import sys
+import pyarrow.fs as pafs
+try:
+    fs, path = pafs.FileSystem.from_uri(sys.argv[1])
+    fs.get_file_info(path)
+except Exception as err:
+    sys.exit(f"{type(err).__name__}: " + (str(err).strip().splitlines() or [''])[0])
+"""
 
 
 def _disk_full_message(target: str, size: int) -> str:
@@ -103,13 +117,40 @@ class Store:
     def __init__(self, root: str | os.PathLike):
         root = str(root)
         check_location(root)
+        self.query = ""
         if is_uri(root):
+            # Options after "?" (s3://bucket/runs?endpoint_override=host:9000&scheme=http for MinIO) belong
+            # to the filesystem, not the path: kept aside and put back on every URI handed out.
             self.fs, base = pafs.FileSystem.from_uri(root)
             self.scheme = root.split("://", 1)[0] + "://"
+            self.query = "?" + root.partition("?")[2] if "?" in root else ""
             self.root = base.rstrip("/")
         else:
             self.fs, self.scheme = None, ""
             self.root = _local(root)
+
+    @classmethod
+    def reachable(cls, root: str | os.PathLike, timeout: float | None = None) -> Store:
+        """The Store at `root`, after proving a remote one answers within `timeout` seconds (StorageError
+        naming the URI otherwise): an unreachable endpoint would make pyarrow retry for minutes, and a
+        silent one hang, before the study had written anything. The probe runs in a child process,
+        which can be killed: a request stuck in pyarrow's S3 client would also hold this one's exit."""
+        root = str(root)
+        if not is_uri(root):
+            return cls(root)
+        check_location(root)
+        timeout = REACH_TIMEOUT_S if timeout is None else timeout
+        hint = "allowed: check the address, the credentials and the network, or use a local path"
+        try:
+            probe = subprocess.run([sys.executable, "-c", _PROBE, root], capture_output=True, text=True,
+                                   timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise StorageError(f"{root}: the storage did not answer within {timeout:.0f} s; {hint}") from None
+        if probe.returncode != 0:
+            lines = probe.stderr.strip().splitlines()
+            raise StorageError(f"{root}: the storage cannot be reached ({(lines[-1] if lines else '')[:300]}); "
+                               f"{hint}")
+        return cls(root)
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -118,7 +159,7 @@ class Store:
 
     def uri(self, *parts: str) -> str:
         """The full path or URI of `parts` below the root (what Ray's storage_path accepts)."""
-        return self.scheme + self._path(*parts)
+        return self.scheme + self._path(*parts) + self.query
 
     def _path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts) if parts else self.root
