@@ -140,12 +140,12 @@ def cmd_resume(args) -> int:
     from trainables.storage import Store
 
     storage, name = _split_study_dir(args.dir)
-    store = Store.reachable(storage).sub(name)
-    if not store.exists("spec.toml"):
+    folder = driver.StudyFolder(Store.reachable(storage).sub(name))
+    if not folder.store.exists(driver.SPEC_FILE):
         raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
-    text = store.read_text("spec.toml")
+    text = folder.stored_spec_text()
     stored = S.loads_spec(text, check_registries=False)
-    driver.StudyFolder(store).check_unedited(stored)
+    folder.check_unedited(stored)
     spec = S.loads_spec(text, args.overrides)
     if args.overrides:
         from study.extend import check_extension

@@ -22,7 +22,7 @@ from pathlib import Path
 from study import interrupts, plan
 from study.cluster import check_resources, cluster_capacity, connect_ray, trials_that_fit  # noqa: F401
 from study.disk_space import failures_name_a_full_disk, stop_if_full
-from study.folder import StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
+from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.preflight import check_loaded_data, check_models, check_pool_memory
 from study.results import results_frames, write_results
 from study.spec import resolve_validation

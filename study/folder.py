@@ -8,15 +8,17 @@ import json
 import os
 import platform
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.spec import spec_to_dict, spec_to_toml
+from study.spec import spec_from_dict, spec_to_dict, spec_to_toml
 from trainables import cache_lock
 from trainables.storage import Store
 
 RUN_FILE = "run.json"
+SPEC_FILE = "spec.toml"
 CACHE_FOLDER = "gan-cache"
 LOCK_FILE = ".study.lock"   # held (fcntl) by the one driver running this study
 
@@ -52,7 +54,7 @@ class StudyFolder:
             raise StudyError(f"--storage: cannot write to {self.root} ({err.strerror or err}); "
                              "allowed: a writable folder or an s3:// / gs:// URI") from None
         text = spec_to_toml(spec)
-        if self.store.exists("spec.toml") and self.store.read_text("spec.toml") != text and not resume:
+        if self.store.exists(SPEC_FILE) and self.store.read_text(SPEC_FILE) != text and not resume:
             raise StudyError(
                 f"{self.root}: holds a study with a different spec; allowed: --name NEW to start "
                 f"another study, or `study resume {self.root}` to continue this one")
@@ -69,31 +71,66 @@ class StudyFolder:
             raise StudyError(f"{self.root}: this study is running ({busy}); allowed: wait for it to finish, "
                              f"or stop it and then `study resume {self.root}`") from None
 
+    def run_record(self) -> dict:
+        """run.json: the GAN cache and the resolved spec the study ran with. {} when there is none, or
+        when it cannot be read back: then it is set aside (renamed, kept) with a line saying what the
+        resume goes without, and the next run writes a fresh one."""
+        if not self.store.exists(RUN_FILE):
+            return {}
+        try:
+            record = json.loads(self.store.read_text(RUN_FILE))
+            problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+        except (ValueError, UnicodeDecodeError) as err:
+            record, problem = {}, f"not valid JSON ({err})"
+        if problem is None:
+            return record
+        moved = self.store.set_aside(RUN_FILE)
+        print(f"[study] {self.root}/{RUN_FILE} is damaged ({problem}); set aside as {moved}; this resume cannot "
+              "check spec.toml against it and uses the default GAN cache (or --gan-cache)", flush=True)
+        return {}
+
+    def stored_spec_text(self) -> str:
+        """spec.toml's text. One that is no longer TOML (a bad copy, a torn write on a filesystem without
+        atomic rename) is set aside and written again from the spec run.json recorded; an edited but
+        readable one is left for check_unedited to refuse."""
+        try:
+            text = self.store.read_text(SPEC_FILE)
+            tomllib.loads(text)
+            return text
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            problem = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+        recorded = self.run_record().get("spec")
+        if recorded is None:
+            raise StudyError(f"{self.root}/{SPEC_FILE} cannot be read ({problem}) and {RUN_FILE} holds no copy; "
+                             f"allowed: restore {SPEC_FILE} from a copy of the study file it was run with")
+        text = spec_to_toml(spec_from_dict(recorded, check_registries=False))
+        moved = self.store.set_aside(SPEC_FILE)
+        self.store.write_text(text, SPEC_FILE)
+        print(f"[study] {self.root}/{SPEC_FILE} cannot be read ({problem}); set aside as {moved} and written "
+              f"again from {RUN_FILE}", flush=True)
+        return text
+
     def check_unedited(self, spec) -> None:
         """StudyError with the changed keys when spec.toml no longer says what the study ran with."""
-        if not self.store.exists(RUN_FILE):
-            return
-        recorded = json.loads(self.store.read_text(RUN_FILE)).get("spec")
+        recorded = self.run_record().get("spec")
         if recorded is None:
-            return   # a study from before specs were recorded
+            return   # a study from before specs were recorded, or a damaged run.json (said when set aside)
         changes = spec_differences(recorded, spec_to_dict(spec))
         if changes:
             shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
-            raise StudyError(f"{self.root}/spec.toml was edited after the study ran ({shown}); allowed: put it "
+            raise StudyError(f"{self.root}/{SPEC_FILE} was edited after the study ran ({shown}); allowed: put it "
                              f"back, or extend the study with `study resume {self.root} --set KEY=VALUE`, or start "
                              "a new one with `study run FILE --name NEW`")
 
     def recorded_cache(self) -> str | None:
         """The GAN cache an earlier run of this study used, if any."""
-        if not self.store.exists(RUN_FILE):
-            return None
-        return json.loads(self.store.read_text(RUN_FILE)).get("gan_cache")
+        return self.run_record().get("gan_cache")
 
     def prepare(self, spec, *, resume: bool, gan_cache: str) -> None:
         """Write spec.toml (once, or the extended spec of `resume --set`), run.json and env.json."""
         text = self.check(spec, resume=resume)
-        if not self.store.exists("spec.toml") or self.store.read_text("spec.toml") != text:
-            self.store.write_text(text, "spec.toml")
+        if not self.store.exists(SPEC_FILE) or self.store.read_text(SPEC_FILE) != text:
+            self.store.write_text(text, SPEC_FILE)
         # The spec as this run resolved it: `study resume` compares spec.toml with it, so an edited
         # spec.toml is refused with the difference instead of silently changing the study.
         self.store.write_text(json.dumps({"gan_cache": gan_cache, "spec": spec_to_dict(spec)}, indent=2) + "\n",

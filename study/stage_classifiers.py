@@ -104,12 +104,10 @@ def _restored(folder: StudyFolder, experiment: str, trainable):
     trials that finished keep their records."""
     from ray import tune
 
-    from trainables.trial_records import set_aside
-
     try:
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
     except (EOFError, pickle.UnpicklingError, ValueError, OSError, AttributeError) as err:
-        moved = set_aside(folder.store, f"tune/{EXPERIMENT}")
+        moved = folder.store.set_aside(f"tune/{EXPERIMENT}")
         print(f"[study] classifier stage: the Optuna experiment cannot be restored ({type(err).__name__}: "
               f"{str(err)[:120]}); set aside as {moved}, the search starts afresh", flush=True)
         return None

@@ -38,9 +38,9 @@ def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
     complete ones whose pool is too small or not yet filtered for this study (grown from the
     checkpoint, never retrained). A key that was written before but is no longer usable (a truncated
     pool.pt, an unreadable meta.json, a failed run) is said so on the console: the user learns why
-    it reruns."""
+    it reruns. Damaged files are set aside (renamed `.damaged`), never overwritten."""
     from trainables.gan_pool import needs_filtering
-    from trainables.gan_stage import META_FILE, completion_problem, read_meta
+    from trainables.gan_stage import META_FILE, completion_problem, damage, read_meta, set_aside_outputs
 
     cache = Store(cache_root)
     train, extend = [], []
@@ -54,7 +54,9 @@ def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
                 extend.append(job)
             continue
         if cache.exists(key, META_FILE):
-            print(f"[study] GAN {key}: {problem}; retraining it", flush=True)
+            damaged = damage(cache_root, key) is not None
+            aside = f"; set aside as {', '.join(set_aside_outputs(cache_root, key))}" if damaged else ""
+            print(f"[study] GAN {key}: {problem}{aside}; retraining it", flush=True)
         train.append(job)
     return train, extend
 

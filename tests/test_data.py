@@ -534,3 +534,18 @@ def test_a_foreign_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_pat
     again, _ = data.load_dataset(name, tmp_path / "root")
     assert torch.equal(again.images, train.images)
     assert "does not match" in capsys.readouterr().out and path.with_name(path.name + ".damaged").exists()
+
+
+def test_a_torn_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, capsys):
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
+    name = f"folder:{tmp_path / 'imgs'}"
+    train, _ = data.load_dataset(name, tmp_path / "root")
+    path = data.cache_path(data.dataset_info(name), tmp_path / "root")
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])   # a crash or a full disk in the middle of a copy
+    again, _ = data.load_dataset(name, tmp_path / "root")
+    assert torch.equal(again.images, train.images)
+    out = capsys.readouterr().out
+    assert "unreadable" in out and "set aside as" in out
+    assert path.with_name(path.name + ".damaged").read_bytes() == whole[: len(whole) // 2]
+    assert path.read_bytes() == whole   # written again, whole

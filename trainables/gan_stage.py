@@ -21,6 +21,7 @@ import io
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import asdict
 
@@ -67,19 +68,31 @@ def is_complete(cache_root: str, key: str) -> bool:
 
 def completion_problem(cache_root: str, key: str) -> str | None:
     """None when the key is complete; else why not, in words a user can act on ("not trained yet",
-    "pool.pt is 812 bytes but meta.json says 30613", ...). A truncated or altered pool is caught
-    by its size and sha256 recorded in meta.json."""
+    "pool.pt is 812 bytes but meta.json says 30613", ...)."""
     store = _store(cache_root, key)
     if not store.exists(META_FILE):
         return "not trained yet"
-    try:
-        meta = json.loads(store.read_text(META_FILE))
-    except ValueError as err:
-        return f"{META_FILE} is unreadable ({err})"
+    damaged = damage(cache_root, key)
+    if damaged is not None:
+        return damaged
+    meta = read_meta(cache_root, key)
     if meta.get("status") not in COMPLETE_STATUSES:
         return f"the last run ended with status {meta.get('status')!r} ({meta.get('reason', 'no reason')})"
-    if meta["status"] == "diverged":
-        return None  # a diverged GAN has no pool; rerunning it would diverge again
+    return None
+
+
+def damage(cache_root: str, key: str) -> str | None:
+    """What is wrong with the key's written outputs, or None: an unreadable meta.json, or for an ok GAN
+    a pool that is missing, truncated or altered (caught by the size and sha256 meta.json records)."""
+    store = _store(cache_root, key)
+    try:
+        meta = json.loads(store.read_text(META_FILE))
+    except (ValueError, UnicodeDecodeError) as err:
+        return f"{META_FILE} is unreadable ({err})"
+    if not isinstance(meta, dict):
+        return f"{META_FILE} is a JSON {type(meta).__name__}, not an object"
+    if meta.get("status") != "ok":
+        return None   # a diverged GAN has no pool; a failed one is retrained, not damaged
     pool = meta.get("pool") or {}
     if not store.exists(POOL_FILE):
         return f"{POOL_FILE} is missing"
@@ -91,17 +104,28 @@ def completion_problem(cache_root: str, key: str) -> str | None:
     return None
 
 
+def set_aside_outputs(cache_root: str, key: str) -> list[str]:
+    """Rename a damaged key's meta.json and pool.pt to `.damaged` (kept, never read again), so its
+    retraining writes fresh ones; returns the new names."""
+    store = _store(cache_root, key)
+    return [store.set_aside(name) for name in (META_FILE, POOL_FILE) if store.exists(name)]
+
+
+def _is_checkpoint(name: str) -> bool:
+    return re.fullmatch(r"checkpoint_epoch\d+", name) is not None
+
+
 def discard_unusable_checkpoints(cache_root: str, key: str) -> str | None:
     """Make sure a rerun of the key does not restore from a checkpoint it cannot read.
 
     Ray Train restores the newest checkpoint its snapshot file lists; a truncated state.pt (a disk
     that filled up, a copy that was cut short) would make every retry fail the same way, and an
     unreadable snapshot fails the run before it starts. When either is found, the snapshot and
-    every checkpoint of the key are removed, so the run starts from scratch. Returns what was
-    wrong, or None when there was nothing to discard.
+    every checkpoint of the key are set aside (renamed `.damaged`, which Ray Train never reads), so
+    the run starts from scratch. Returns what was wrong, or None when there was nothing to set aside.
     """
     store = _store(cache_root, key)
-    checkpoints = [name for name in store.listdir() if name.startswith("checkpoint_epoch")]
+    checkpoints = sorted(name for name in store.listdir() if _is_checkpoint(name))
     problem = None
     if store.exists(TRAIN_SNAPSHOT_FILE):
         try:
@@ -117,7 +141,8 @@ def discard_unusable_checkpoints(cache_root: str, key: str) -> str | None:
             problem = f"checkpoint {name}/{gan_train.STATE_FILE} is unreadable ({str(err).splitlines()[0][:120]})"
     if problem:
         for name in [TRAIN_SNAPSHOT_FILE, *checkpoints]:
-            store.delete(name)
+            if store.exists(name):
+                store.set_aside(name)
     return problem
 
 

@@ -45,6 +45,7 @@ class DiskFull(StorageError, OSError):
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+DAMAGED_SUFFIX = ".damaged"   # what a file that cannot be read back is renamed to (Store.set_aside)
 # How long a remote storage may take to answer its first request before the study refuses it.
 REACH_TIMEOUT_S = 30.0
 # The reachability probe (run in a child): one metadata request; the error's type and first line on failure.
@@ -248,6 +249,17 @@ class Store:
             os.replace(self._path(source), self._path(target))
         else:
             self.fs.move(self._path(source), self._path(target))
+
+    def set_aside(self, path: str) -> str:
+        """Rename the damaged file or folder `path` to the first free `<path>.damaged[-N]` (kept for a
+        look, never deleted, never read again); returns the new name."""
+        target = path + DAMAGED_SUFFIX
+        n = 1
+        while self.exists(target):
+            n += 1
+            target = f"{path}{DAMAGED_SUFFIX}-{n}"
+        self.move(path, target)
+        return target
 
     def delete(self, *parts: str) -> None:
         """Remove a file or folder if present."""

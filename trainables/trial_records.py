@@ -13,8 +13,6 @@ import json
 
 from trainables.storage import Store
 
-DAMAGED_SUFFIX = ".damaged"
-
 
 def trial_record(trial: str) -> str:
     """Where a finished trial's final metrics and curve live, relative to the study folder."""
@@ -29,17 +27,6 @@ def _problem(text: str) -> str | None:
     return None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
 
 
-def set_aside(store: Store, path: str) -> str:
-    """Rename the file or folder `path` to the first free `<path>.damaged[-N]`; returns the new name."""
-    target = path + DAMAGED_SUFFIX
-    n = 1
-    while store.exists(target):
-        n += 1
-        target = f"{path}{DAMAGED_SUFFIX}-{n}"
-    store.move(path, target)
-    return target
-
-
 def read_trial_record(store: Store, trial: str, say=lambda text: print(text, flush=True)) -> dict | None:
     """The trial's record; None when it has none or when it was damaged (then set aside)."""
     path = trial_record(trial)
@@ -52,7 +39,7 @@ def read_trial_record(store: Store, trial: str, say=lambda text: print(text, flu
         problem = f"unreadable ({err})"
     if problem is None:
         return json.loads(text)
-    moved = set_aside(store, path)
+    moved = store.set_aside(path)
     say(f"[study] trial {trial}: its record {path} is damaged ({problem}); set aside as {moved}, "
         "the trial runs again")
     return None
