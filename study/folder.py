@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -46,13 +47,18 @@ class StudyFolder:
 
     def check(self, spec, *, resume: bool) -> str:
         """Refuse an unwritable storage or a folder holding a different spec; returns the spec's TOML.
-        Writes nothing but the (empty) folder, so a refused run leaves nothing a rerun could trip on."""
+        Leaves nothing behind: the folders made to prove the storage writable are removed again (a later
+        refusal must not leave an empty study folder); `prepare` makes them once every check passed."""
+        made = self._first_missing_folder()
         try:
             self.store.makedirs()
             self.store.check_writable()
         except OSError as err:
             raise StudyError(f"--storage: cannot write to {self.root} ({err.strerror or err}); "
                              "allowed: a writable folder or an s3:// / gs:// URI") from None
+        finally:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
         text = spec_to_toml(spec)
         if self.store.exists(SPEC_FILE) and self.store.read_text(SPEC_FILE) != text and not resume:
             raise StudyError(
@@ -70,6 +76,15 @@ class StudyFolder:
         except cache_lock.LockBusy as busy:
             raise StudyError(f"{self.root}: this study is running ({busy}); allowed: wait for it to finish, "
                              f"or stop it and then `study resume {self.root}`") from None
+
+    def _first_missing_folder(self) -> Path | None:
+        """The outermost folder of a local study path that does not exist yet (None: all exist, or remote)."""
+        if not self.store.is_local:
+            return None
+        path, missing = self.store.local_path(), None
+        while not path.exists() and path != path.parent:
+            path, missing = path.parent, path
+        return missing
 
     def run_record(self) -> dict:
         """run.json: the GAN cache and the resolved spec the study ran with. {} when there is none, or

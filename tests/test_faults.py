@@ -516,9 +516,9 @@ def bad_input_runs(tmp_path_factory):
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(bad_input_runs, name):
     process, storage = bad_input_runs[0][name]
     assert_one_error_line(process, BAD_INPUTS[name][1])
-    # Refused before anything was written: no file at all (the writability check may leave an empty
-    # folder), nor a study folder beside the storage.
-    assert not storage.exists() or not [p for p in storage.rglob("*") if not p.is_dir()]
+    # Refused before anything was written: not even the empty folders the writability check made, nor a
+    # study folder beside the storage.
+    assert not storage.exists(), sorted(str(p) for p in storage.rglob("*"))
     assert not (storage.parent / "escaped").exists()
 
 
