@@ -274,7 +274,8 @@ def load_study(study_dir: str | Path) -> Study:
     """Read a study folder. When results.csv is missing it is rebuilt from tune/ and written (once)."""
     root = Path(study_dir).expanduser()
     if not root.is_dir():
-        raise StudyDirError(f"study folder not found: {root} (pass the folder `study run` wrote)")
+        what = "is a file, not a study folder" if root.exists() else "does not exist"
+        raise StudyDirError(f"{root}: {what}; allowed: a folder written by `study run`")
     results_path, curves_path = root / "results.csv", root / "curves.csv"
     source = "results.csv"
     if results_path.exists():

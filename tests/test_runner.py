@@ -323,8 +323,11 @@ def test_a_merged_report_of_remote_or_missing_folders_exits_2(tmp_path, capsys):
     assert cli.main(["report", "s3://bucket/a", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: s3://bucket/a: a report over several folders reads local")
     assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
-    assert "study folder not found" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'a'}: does not exist; allowed: a folder written by `study run`" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+    (tmp_path / "a-file").write_text("x")
+    assert cli.main(["report", str(tmp_path / "a-file")]) == 2
+    assert f"{tmp_path / 'a-file'}: is a file, not a study folder" in capsys.readouterr().err
 
 
 @pytest.mark.slow
