@@ -164,11 +164,25 @@ def _read_json_lines(path: Path) -> list[dict]:
     return rows
 
 
-def _trial_from_dir(trial_dir: Path) -> tuple[dict, list[dict]] | None:
+def _trial_record(records_dir: Path, trial: str) -> dict | None:
+    """The trial's record (trials/<trial>.json: its final metrics, per-class accuracies and whole
+    curve, which Tune's reports leave out), or None when it has none or it cannot be read."""
+    path = records_dir / f"{trial}.json"
+    try:
+        record = json.loads(path.read_text()) if path.is_file() else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _trial_from_dir(trial_dir: Path, records_dir: Path) -> tuple[dict, list[dict]] | None:
     config = _flatten(json.loads((trial_dir / "params.json").read_text()))
     if "ratio" not in config:
         return None     # not a classifier trial (e.g. a Ray Train run stored under tune/)
     reports = _read_json_lines(trial_dir / "result.json")
+    record = _trial_record(records_dir, trial_dir.name)
+    if record is not None:
+        reports.append(record)      # the final outcome, with the curve
     row = {k: v for k, v in config.items() if k in CORE_AXES or k == "seed" or not isinstance(v, list | dict)}
     row["trial"] = str(reports[-1].get("trial_id", trial_dir.name)) if reports else trial_dir.name
     for report in reports:      # last reported value of each metric wins
@@ -184,8 +198,8 @@ def _trial_from_dir(trial_dir: Path) -> tuple[dict, list[dict]] | None:
         row["status"], row["reason"] = "error", (lines[-1].strip() if lines else "error.txt")
     elif not reports and "status" not in row:
         row["status"], row["reason"] = "error", "no result reported (trial never started or was killed)"
-    # A finished trial's final report carries its whole curve; epochs reported along the way (at most
-    # one a second) are all an unfinished one has.
+    # A finished trial's record (or, from older runners, its final report) carries its whole curve;
+    # epochs reported along the way (at most one a second) are all an unfinished one has.
     final_curve = reports[-1].get("curve") if reports else None
     points = final_curve if isinstance(final_curve, list) else [r for r in reports if r.get("test_acc") is not None]
     curves = [{"trial": row["trial"], "epoch": r.get("epoch", r.get("training_iteration")),
@@ -215,7 +229,7 @@ def load_tune_folder(tune_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every Tune trial folder below `tune_dir` (any experiment) -> (results, curves) DataFrames."""
     rows, curve_rows = [], []
     for params in sorted(tune_dir.rglob("params.json")):
-        parsed = _trial_from_dir(params.parent)
+        parsed = _trial_from_dir(params.parent, tune_dir.parent / "trials")
         if parsed is not None:
             rows.append(parsed[0])
             curve_rows.extend(parsed[1])

@@ -8,9 +8,11 @@ already computed is touched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Iterator
 
 from study import spec as S
 
@@ -40,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                     "answer with confidence intervals.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show the full traceback of an unexpected error instead of one line and a log file")
+                        help="show Ray's and Tune's output (status tables, worker logs) on the console instead "
+                             "of only in the study's study.log, and the full traceback of an unexpected error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a study from a TOML file or a bundled preset")
@@ -121,6 +124,20 @@ def print_summary(folder) -> None:
         print(table.to_string(index=False))
 
 
+@contextlib.contextmanager
+def _quiet(args) -> Iterator[None]:
+    """A study run with a quiet console (Ray's and Tune's output in the study's log), unless -v; Ray
+    started for it is stopped before the summary, so nothing of it prints afterwards."""
+    from study import console
+    from study.cluster import release_ray
+
+    with console.quiet(enabled=not args.verbose):
+        try:
+            yield
+        finally:
+            release_ray()
+
+
 def cmd_run(args) -> int:
     from study import driver
 
@@ -130,7 +147,8 @@ def cmd_run(args) -> int:
 
         spec = dataclasses.replace(spec, name=checked_name(args.name))
     args.study_dir = f"{args.storage.rstrip('/')}/{spec.name}"   # for the resume line if interrupted
-    folder = driver.run_study(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache)
+    with _quiet(args):
+        folder = driver.run_study(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache)
     _finish(folder, args.no_report)
     return 0
 
@@ -153,7 +171,8 @@ def cmd_resume(args) -> int:
         check_extension(stored, spec)
     if spec.name != name:
         spec = dataclasses.replace(spec, name=name)
-    folder = driver.run_study(spec, storage=storage, address=args.address, resume=True)
+    with _quiet(args):
+        folder = driver.run_study(spec, storage=storage, address=args.address, resume=True)
     _finish(folder, args.no_report)
     return 0
 

@@ -9,6 +9,20 @@ import os
 from study.folder import StudyError
 
 
+class _Embedded:
+    started = False   # this process started the embedded cluster (not a test's, not a joined one)
+
+
+def release_ray() -> None:
+    """Stop the embedded cluster this process started, so that nothing of Ray writes to the console
+    after the study (a joined cluster, or one the caller started, is left as it is)."""
+    import ray
+
+    if _Embedded.started:
+        ray.shutdown()
+        _Embedded.started = False
+
+
 def connect_ray(address: str | None) -> None:
     """Join a cluster when one is named (or when running inside `ray job submit`), else start one."""
     import ray
@@ -26,6 +40,7 @@ def connect_ray(address: str | None) -> None:
     # queries actor state through it: without it, that cleaner logs a warning every few seconds.
     context = ray.init(include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=runtime_env,
                        log_to_driver=True)
+    _Embedded.started = True
     if context.dashboard_url:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
 

@@ -19,7 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from study import interrupts, plan
+from study import console, interrupts, plan
 from study.cluster import check_resources, cluster_capacity, connect_ray, trials_that_fit  # noqa: F401
 from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
@@ -65,6 +65,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
         check_resources(spec, joined_cluster=True, capacity=cluster_capacity())
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
+        console.move_into(folder.store)   # Ray's and Tune's output continues in <study>/study.log
         print(f"[study] {spec.name}: {'continuing' if resume else 'writing'} {folder.root}", flush=True)
         print(f"[study] {spec.dataset}: {len(train)} training, {len(validation)} validation and {len(test)} test "
               f"images, {train.num_classes} classes, shape {tuple(train.shape)}", flush=True)

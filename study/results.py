@@ -55,8 +55,7 @@ def _curve(record: dict | None, result) -> list[dict]:
         return record.get("curve", [])
     if result is None:
         return []
-    if isinstance((result.metrics or {}).get("curve"), list):
-        return result.metrics["curve"]
+    # No record: a trial an ASHA scheduler stopped early; its curve is in its per-epoch reports.
     frame = result.metrics_dataframe
     if frame is None or "status" not in frame:
         return []

@@ -13,7 +13,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from study import interrupts, plan
+from study import interrupts, plan, progress
 from study.cluster import trials_that_fit
 from study.folder import StudyFolder
 from study.schema import as_values
@@ -135,12 +135,13 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
     if spec.search.mode == "optuna":
         experiment = folder.store.uri("tune", EXPERIMENT)
         tuner = _restored(folder, experiment, trainable) if resume and tune.Tuner.can_restore(experiment) else None
+        trials = None   # a restored experiment keeps its RunConfig: no callback can join it
         if tuner is None:
+            trials = progress.trial_progress_callback(spec.search.trials, spec.search.metric)
             tuner = tune.Tuner(trainable, param_space=plan.optuna_space(spec),
                                tune_config=optuna_tune_config(spec, concurrent),
-                               run_config=tune.RunConfig(name=EXPERIMENT, **run_config))
-        with interrupts.tune_run():
-            return StageOutcome(points=[], grids=[tuner.fit()])
+                               run_config=tune.RunConfig(name=EXPERIMENT, callbacks=[trials], **run_config))
+        return StageOutcome(points=[], grids=[_fit(tuner, trials)])
 
     points = plan.grid_points(spec)
     pending = pending_points(folder, points)
@@ -149,13 +150,23 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
           flush=True)
     if not pending:
         return StageOutcome(points=points, grids=[])
+    trials = progress.trial_progress_callback(len(pending), spec.search.metric)
     tuner = tune.Tuner(
         trainable,
         param_space={"point": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                     trial_name_creator=_grid_trial_name, trial_dirname_creator=_grid_trial_name),
-        run_config=tune.RunConfig(name=_next_experiment(folder), **run_config),
+        run_config=tune.RunConfig(name=_next_experiment(folder), callbacks=[trials], **run_config),
     )
-    with interrupts.tune_run():
+    return StageOutcome(points=points, grids=[_fit(tuner, trials)])
+
+
+def _fit(tuner, trials):
+    """Tuner.fit() with its progress line (and the stage's last line once it ends)."""
+    if trials is None:
+        with interrupts.tune_run():
+            return tuner.fit()
+    with interrupts.tune_run(), progress.ticking(trials.line):
         grid = tuner.fit()
-    return StageOutcome(points=points, grids=[grid])
+    print(trials.line(final=True), flush=True)
+    return grid

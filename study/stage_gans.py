@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from study import interrupts
+from study import interrupts, progress
 from study.cluster import gans_use_gpu, trials_that_fit
 from study.folder import StudyFolder
 from trainables.storage import Store
@@ -89,8 +89,10 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
                 name="gans", storage_path=folder.store.uri("tune"),
                 failure_config=ray.tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1),
         )
-        with interrupts.tune_run():
+        gans = progress.GanProgress(cache_root, missing, {job.key() for job in train})
+        with interrupts.tune_run(), progress.ticking(gans.line):
             tuner.fit()
+        print(gans.line(final=True), flush=True)
     metas = {}
     for key in jobs:
         if is_complete(cache_root, key):

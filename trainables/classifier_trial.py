@@ -104,7 +104,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     store, record = Store(ctx["study_root"]), trial_record(trial)
     finished = read_trial_record(store, trial)
     if finished is not None:
-        ray.tune.report(finished)
+        ray.tune.report(_scalars(finished))
         return
     seed = int(point["seed"])
     torch.set_num_threads(max(1, int(math.floor(ctx["cpus_per_trial"]))))
@@ -181,8 +181,14 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     _end(store, record, final)
 
 
+def _scalars(outcome: dict) -> dict:
+    """What a trial reports to Tune: its scalars. The curve and the per-class accuracies travel in the
+    record (Tune's loggers would flatten or refuse a list, and the console would say so)."""
+    return {key: value for key, value in outcome.items() if not isinstance(value, list | tuple | dict)}
+
+
 def _end(store: Store, record: str, outcome: dict) -> None:
     """A trial's final outcome (ok, diverged, or a GAN it cannot use): its record, then its last report."""
     outcome = json_safe(outcome)
     store.write_text(json.dumps(outcome), record)
-    ray.tune.report(outcome)
+    ray.tune.report(_scalars(outcome))
