@@ -27,7 +27,15 @@ from analysis.metrics import (
 from analysis.protocol_gap import GAP_METHOD, protocol_gap, protocol_gap_table
 from analysis.render import Table, to_markdown
 from analysis.selection import BEST_COLUMNS
-from analysis.stats import ALPHA_LEVEL, VERDICT_HELPS, VERDICT_WEAK
+from analysis.stats import (
+    ALPHA_LEVEL,
+    MAX_CI_HALF_WIDTH,
+    MIN_SEEDS_TO_CONCLUDE,
+    VERDICT_HELPS,
+    VERDICT_HURTS,
+    VERDICT_INCONCLUSIVE,
+    VERDICT_WEAK,
+)
 
 GAP_ROWS_SHOWN = 40     # the per-cell gap table beyond this lives in tables/protocol_gap.csv only
 
@@ -36,6 +44,16 @@ def fmt(x: float, signed: bool = False) -> str:
     if x is None or not np.isfinite(x):
         return "n/a"
     return f"{x:+.4f}" if signed else f"{x:.4f}"
+
+
+def pts(x: float) -> str:
+    """A gain in accuracy as signed percentage points: +1.2 pts."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{x * 100:+.1f} pts"
+
+
+def pct(x: float) -> str:
+    """An accuracy as a percentage: 91.2%."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{x * 100:.1f}%"
 
 
 def fmt_p(p: float, name: str = "p") -> str:
@@ -54,9 +72,10 @@ def _group_label(row: pd.Series, group_axes: list[str]) -> str:
 
 
 def answer_lines(best: pd.DataFrame, metric: str, weak: Mapping[str, str] | None = None) -> list[str]:
-    """Plain-words answer: best R per size (chosen on validation), its test gain with CI, raw and Holm
-    p, and whether anything helped (judged on the Holm-adjusted p). Cells whose GAN was too weak to
-    judge (`weak`: GAN key -> reason) are inconclusive and the answer says so first."""
+    """Plain-words answer: best R per size (chosen on validation), its test gain in points with CI, raw
+    and Holm p, how many ratios helped or hurt, and whether anything helped (judged on the Holm-adjusted
+    p). Where every R > 0 fell below R = 0 it says R = 0 is best and names the least harmful R. Cells
+    whose GAN was too weak to judge (`weak`: GAN key -> reason) are inconclusive and it says so first."""
     real = best[best["real"].astype(bool)] if "real" in best else best
     if best.empty:
         return ["No trial with synthetic images finished, so there is nothing to compare with R = 0 yet."]
@@ -64,54 +83,84 @@ def answer_lines(best: pd.DataFrame, metric: str, weak: Mapping[str, str] | None
         return ["This study trained on synthetic images only (no real + synthetic trials); "
                 "see Abadi Tables 1-3 below for how close synthetic-only training gets to real data."]
     group_axes = _group_axes(real)
-    helped = real[real["verdict"] == VERDICT_HELPS]
-    label = metric_label(metric)
-    test = f"paired t-test, Holm-adjusted over the ratios of each size, p < {ALPHA_LEVEL}"
-    untested = real["verdict"].astype(str).str.startswith("untested")
+    lines = [_headline(real, metric, weak), ""]
     inconclusive = real["verdict"] == VERDICT_WEAK
-    if inconclusive.all():
-        head = (f"**Inconclusive: the GANs were too weak to judge** ({len(weak or {})} GAN key(s)): their samples "
-                "teach a classifier less than half of what the real images teach above chance, so whether GAN "
-                "images help cannot be told from these GANs. Train them longer or with a better recipe "
-                "(`gan.epochs`, `gan.recipe`); the GAN quality table below says which keys and why.")
-    elif untested.all():
-        head = ("**Not enough repeats to tell yet**: every cell has fewer than 2 paired seeds, so no gain over "
-                "R = 0 can be tested; rerun with `--set seeds=3` (or more) for an answer with error bars.")
-    elif helped.empty:
-        head = (f"**Adding synthetic images did not help at any size**: no ratio R beat R = 0 significantly "
-                f"({test}) on {label}.")
-    elif len(helped) == len(real):
-        head = f"**Adding synthetic images helped at every size tested** ({label}, {test})."
-    else:
-        where = ", ".join(_group_label(r, group_axes) for _, r in helped.iterrows())
-        head = (f"**Adding synthetic images helped only for {where}** ({test}); elsewhere no R beat R = 0 "
-                "significantly.")
-    lines = [head, ""]
     if inconclusive.any() and not inconclusive.all():
         lines += [f"**{int(inconclusive.sum())} of {len(real)} cell(s) are inconclusive**: their GAN was too weak "
                   "to judge (see the GAN quality table); the verdict above covers the others.", ""]
-    for _, row in real.iterrows():
-        ci = f"95% CI {fmt(row['gain_lo'], True)} to {fmt(row['gain_hi'], True)}"
-        how = "chosen on test: optimistic" if row.get("chosen_on_test", True) else "chosen on validation"
-        lines.append(
-            f"- {_group_label(row, group_axes)}: best R = {row['best_ratio']:g} ({how}) reaches {fmt(row['mean'])} "
-            f"vs {fmt(row['baseline'])} without synthetic images: gain {fmt(row['gain'], True)} ({ci}, "
-            f"{fmt_p(row['p_value'])}, {fmt_p(row['p_holm'], 'Holm p')}, {row['n']} seeds) — {row['verdict']}.")
-    return lines
+    return lines + [_size_line(row, group_axes, metric) for _, row in real.iterrows()]
+
+
+def _headline(real: pd.DataFrame, metric: str, weak: Mapping[str, str] | None) -> str:
+    label = metric_label(metric)
+    test = f"paired t-test, Holm-adjusted over the ratios of each size, p < {ALPHA_LEVEL}"
+    verdicts = real["verdict"].astype(str)
+    helped = real[verdicts == VERDICT_HELPS]
+    if (verdicts == VERDICT_WEAK).all():
+        return (f"**Inconclusive: the GANs were too weak to judge** ({len(weak or {})} GAN key(s)): their samples "
+                "teach a classifier less than half of what the real images teach above chance, so whether GAN "
+                "images help cannot be told from these GANs. Train them longer or with a better recipe "
+                "(`gan.epochs`, `gan.recipe`); the GAN quality table below says which keys and why.")
+    if verdicts.str.startswith("untested").all():
+        return ("**Not enough repeats to tell yet**: every cell has fewer than 2 paired seeds, so no gain over "
+                "R = 0 can be tested; rerun with `--set seeds=3` (or more) for an answer with error bars.")
+    if len(helped) == len(real):
+        return f"**Adding synthetic images helped at every size tested** ({label}, {test})."
+    if len(helped):
+        where = ", ".join(_group_label(r, _group_axes(real)) for _, r in helped.iterrows())
+        return (f"**Adding synthetic images helped only for {where}** ({test}); elsewhere no R beat R = 0 "
+                "significantly.")
+    zero_best = bool((real["ratios_lower"] == real["ratios_tested"]).all()) if "ratios_lower" in real else False
+    if (verdicts == VERDICT_HURTS).all():
+        return (f"**Adding synthetic images hurt at every size**: R = 0 is best; even the least harmful R lowered "
+                f"{label} significantly ({test}).")
+    wide = int((verdicts == VERDICT_INCONCLUSIVE).sum())
+    if wide:
+        return (f"**Inconclusive**: no ratio R beat R = 0 significantly, but at {wide} of {len(real)} size(s) "
+                f"too few seeds (under {MIN_SEEDS_TO_CONCLUDE}) or too wide a 95% CI (over "
+                f"±{MAX_CI_HALF_WIDTH * 100:.0f} pts) leave a gain as possible as a loss; extend the study with "
+                "`study resume DIR --set seeds=5`.")
+    return (f"**Adding synthetic images did not help at any size**: no ratio R beat R = 0 significantly ({test}) "
+            f"on {label}" + ("; R = 0 is best at every size." if zero_best else "."))
+
+
+def _size_line(row: pd.Series, group_axes: list[str], metric: str) -> str:
+    ci = f"95% CI {pts(row['gain_lo'])} to {pts(row['gain_hi'])}"
+    stats = f"{ci}, {fmt_p(row['p_value'])}, {fmt_p(row['p_holm'], 'Holm p')}, {row['n']} seeds"
+    tested, lower = int(row.get("ratios_tested", 0) or 0), int(row.get("ratios_lower", 0) or 0)
+    counts = (f"{int(row.get('ratios_helped', 0))} of {tested} ratio(s) helped, {int(row.get('ratios_hurt', 0))} "
+              "hurt (Holm)")
+    if tested and lower == tested:
+        return (f"- {_group_label(row, group_axes)}: **R = 0 is best**: every R > 0 lowered "
+                f"{metric_label(metric)} ({counts}); the least harmful, R = {row['best_ratio']:g}, reaches "
+                f"{pct(row['mean'])} vs {pct(row['baseline'])}: {pts(row['gain'])} ({stats}) — {row['verdict']}.")
+    how = "chosen on test: optimistic" if row.get("chosen_on_test", True) else "chosen on validation"
+    return (f"- {_group_label(row, group_axes)}: best R = {row['best_ratio']:g} ({how}) reaches {pct(row['mean'])} "
+            f"vs {pct(row['baseline'])} without synthetic images: {pts(row['gain'])} ({stats}) — "
+            f"{row['verdict']}; {counts}.")
+
+
+def console_lines(best: pd.DataFrame, metric: str, weak: Mapping[str, str] | None = None) -> list[str]:
+    """The answer as the console prints it after a run: the report's words without markdown."""
+    return [line.replace("**", "").replace("`", "") for line in answer_lines(best, metric, weak) if line]
 
 
 def best_display(best: pd.DataFrame) -> pd.DataFrame:
     if best.empty:
         return pd.DataFrame({"result": ["no R > 0 cell with a successful trial"]})
     out = best.drop(columns=["gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "baseline", "mean",
-                             "gain", "select_mean", "chosen_on", "chosen_on_test"])
+                             "gain", "select_mean", "chosen_on", "chosen_on_test", "ratios_tested", "ratios_helped",
+                             "ratios_hurt", "ratios_lower"], errors="ignore")
     out.insert(out.columns.get_loc("n"), "mean", best["mean"].map(fmt))
     out.insert(out.columns.get_loc("best_ratio") + 1, "chosen on",
                [f"{c} (test: optimistic)" if t else f"{c} = {fmt(v)}"
                 for c, t, v in zip(best["chosen_on"], best["chosen_on_test"], best["select_mean"], strict=True)])
     out["R = 0 mean"] = best["baseline"].map(fmt)
-    out["gain (95% CI)"] = [f"{fmt(g, True)} ({fmt(lo, True)} to {fmt(hi, True)})"
+    out["gain (95% CI)"] = [f"{pts(g)} ({pts(lo)} to {pts(hi)})"
                             for g, lo, hi in zip(best["gain"], best["gain_lo"], best["gain_hi"], strict=True)]
+    if "ratios_tested" in best:
+        out["R > 0 helped / hurt"] = [f"{h} / {u} of {t}" for h, u, t in
+                                      zip(best["ratios_helped"], best["ratios_hurt"], best["ratios_tested"], strict=True)]
     out["p"] = best["p_value"].map(fmt_p)
     out["Holm p"] = best["p_holm"].map(lambda p: fmt_p(p, "p"))
     out = out[[c for c in out if c != "verdict"] + ["verdict"]]

@@ -57,6 +57,7 @@ class Study:
     spec: dict = field(default_factory=dict)
     spec_text: str = ""
     env: dict = field(default_factory=dict)
+    runs: tuple[dict, ...] = ()     # run.json's runs: when each `study run` / `resume` started, its wall time
     gans: tuple[GanRecord, ...] = ()
     source: str = "results.csv"     # or "tune/" when rebuilt from Tune's folder
     parts: tuple[Study, ...] = ()   # the folders a merged study was read from (analysis/merge.py)
@@ -313,5 +314,14 @@ def load_study(study_dir: str | Path) -> Study:
     return Study(
         root=root, trials=trials, curves=tidy_curves(raw_curves, trials),
         spec=tomllib.loads(spec_text) if spec_text else {}, spec_text=spec_text,
-        env=json.loads(env_path.read_text()) if env_path.exists() else {},
+        env=json.loads(env_path.read_text()) if env_path.exists() else {}, runs=_runs(root / "run.json"),
         gans=load_gans(root), source=source)
+
+
+def _runs(path: Path) -> tuple[dict, ...]:
+    """The runs run.json recorded (none for a damaged or older file: the report then gives no wall time)."""
+    try:
+        runs = json.loads(path.read_text()).get("runs", []) if path.exists() else []
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(r for r in runs if isinstance(r, dict) and isinstance(r.get("wall_seconds"), int | float))

@@ -19,10 +19,11 @@ from analysis.cells import cells_with_gains, sort_key, varying_axes
 from analysis.columns import is_gan_axis
 from analysis.load import tidy_trials
 from analysis.metrics import SELECTION_METRIC, choose_metrics
-from analysis.stats import VERDICT_WEAK, verdict
+from analysis.stats import VERDICT_HELPS, VERDICT_HURTS, VERDICT_WEAK, verdict
 
 BEST_COLUMNS = ("best_ratio", "chosen_on", "chosen_on_test", "select_mean", "mean", "n", "baseline", "gain",
-                "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "verdict")
+                "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "verdict", "ratios_tested",
+                "ratios_helped", "ratios_hurt", "ratios_lower")
 
 
 def pick_best(candidates: pd.DataFrame) -> tuple[pd.Series | None, bool]:
@@ -49,13 +50,23 @@ def _uses_weak_gan(df: pd.DataFrame, values: dict, weak: Mapping[str, str]) -> b
     return bool(df.loc[mask, "gan_key"].isin(list(weak)).any())
 
 
+def _ratio_counts(group: pd.DataFrame) -> dict:
+    """How the R > 0 cells of one size fared against R = 0: tested, helped and hurt (Holm), and how many
+    had a lower mean than R = 0 (all of them: R = 0 is the best choice there)."""
+    tested = group[group["gain"].notna()]
+    verdicts = [verdict(r["gain"], r["p_holm"]) for _, r in tested.iterrows()]
+    return {"ratios_tested": len(tested), "ratios_helped": verdicts.count(VERDICT_HELPS),
+            "ratios_hurt": verdicts.count(VERDICT_HURTS), "ratios_lower": int((tested["gain"] < 0).sum())}
+
+
 def best_ratio_table(df: pd.DataFrame, metric: str | None = None, select_on: str | None = None,
                      weak: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Best R > 0 per size (and per any other varying non-GAN axis: classifier, real, augment, ...).
 
     Columns: the grouping axes (size first), best_ratio, the GAN settings of the winner when they vary,
     chosen_on (the selection metric), chosen_on_test, select_mean (its mean), mean (of `metric`), n,
-    baseline (R = 0 mean), gain, gain_lo, gain_hi (t CI), boot_lo, boot_hi, p_value, p_holm, verdict.
+    baseline (R = 0 mean), gain, gain_lo, gain_hi (t CI), boot_lo, boot_hi, p_value, p_holm, verdict, and
+    for the whole size: ratios_tested, ratios_helped, ratios_hurt (Holm), ratios_lower (mean below R = 0).
     Only ok trials rank; a cell whose every trial diverged or errored cannot be best. `weak` (GAN key ->
     reason, analysis.gan_judgement.weak_gans) makes the verdict of a cell that read such a GAN
     VERDICT_WEAK, never "helps" or "hurts".
@@ -86,6 +97,7 @@ def best_ratio_table(df: pd.DataFrame, metric: str | None = None, select_on: str
                      "verdict": VERDICT_WEAK if _uses_weak_gan(
                          df, {**dict(zip(group_axes, key, strict=True)), "ratio": best["ratio"],
                               **{a: best[a] for a in gan_shown}}, weak or {})
-                     else verdict(best["gain"], best["p_holm"])})
+                     else verdict(best["gain"], best["p_holm"], best["gain_lo"], best["gain_hi"], int(best["n"])),
+                     **_ratio_counts(group)})
     out = pd.DataFrame(rows)
     return out.sort_values(group_axes, key=sort_key).reset_index(drop=True)

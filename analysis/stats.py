@@ -23,6 +23,9 @@ VERDICT_HELPS, VERDICT_HURTS = "helps", "hurts"
 VERDICT_NONE = "no significant difference"
 VERDICT_UNTESTED = "untested (fewer than 2 paired seeds)"
 VERDICT_WEAK = "inconclusive: the GAN was too weak"
+VERDICT_INCONCLUSIVE = "inconclusive: too few seeds or too wide a CI"
+MIN_SEEDS_TO_CONCLUDE = 3       # below this, no difference is "no difference", only "inconclusive"
+MAX_CI_HALF_WIDTH = 0.05        # accuracy (5 points): a wider 95% CI cannot rule out a real gain
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,19 @@ def stars(p: float) -> str:
     return "**" if p < 0.01 else "*" if p < ALPHA_LEVEL else ""
 
 
-def verdict(gain: float, p_holm: float) -> str:
-    """Words for a gain, judged on the Holm-adjusted p-value of its family of ratios."""
+def verdict(gain: float, p_holm: float, lo: float = np.nan, hi: float = np.nan, n: int | None = None) -> str:
+    """Words for a gain, judged on the Holm-adjusted p-value of its family of ratios.
+
+    A significant gain or loss stands on its test. "No significant difference" is only said when the
+    data could have shown one: at least MIN_SEEDS_TO_CONCLUDE seeds and a 95% CI no wider than
+    +/- MAX_CI_HALF_WIDTH; otherwise the cell is inconclusive (2 seeds with a CI of -43 to +37 points
+    rule out nothing)."""
     if p_holm is None or not np.isfinite(p_holm):
         return VERDICT_UNTESTED
     if p_holm < ALPHA_LEVEL and gain > 0:
         return VERDICT_HELPS
     if p_holm < ALPHA_LEVEL and gain < 0:
         return VERDICT_HURTS
-    return VERDICT_NONE
+    too_few = n is not None and n < MIN_SEEDS_TO_CONCLUDE
+    too_wide = bool(np.isfinite(lo) and np.isfinite(hi) and (hi - lo) / 2 > MAX_CI_HALF_WIDTH)
+    return VERDICT_INCONCLUSIVE if too_few or too_wide else VERDICT_NONE

@@ -113,15 +113,18 @@ def print_summary(folder) -> None:
     results = pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
     try:
         from analysis import best_ratio_table
+        from analysis.answer import console_lines
         from analysis.gan_judgement import weak_gans
-        from analysis.load import load_gans
+        from analysis.load import load_gans, tidy_trials
+        from analysis.metrics import choose_metrics
     except ImportError:  # the analysis package is optional for the runner itself
         return
     weak = weak_gans(load_gans(folder.store.local_path())) if folder.store.is_local else {}
     table = best_ratio_table(results, weak=weak)
     if len(table):
-        print("\n[study] best synthetic-to-real ratio R per real sample size:")
-        print(table.to_string(index=False))
+        print("\n[study] the answer (details and tables in the report):")
+        for line in console_lines(table, choose_metrics(tidy_trials(results)).reported, weak):
+            print(line)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from study import console, interrupts, plan
@@ -47,6 +48,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
 
     # Everything the user can get wrong is checked before anything is written: the folder, the data
     # (a missing download), then the resources (which need Ray up); only then spec.toml is written.
+    started_at = time.time()
     folder = StudyFolder.for_spec(storage, spec.name)
     folder.check(spec, resume=resume)
     cache_root = gan_cache or folder.recorded_cache() or default_cache(storage)
@@ -91,6 +93,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
             stop_if_full(written_to, folder.root, failed=unfinished_trials(folder, outcome) > 0)
             results, curves = results_frames(spec, folder, outcome)
             write_results(folder, results, curves)
+            folder.record_run(started_at, time.time() - started_at, resume)
         print(f"[study] results: {len(results)} trial(s) -> {folder.store.uri('results.csv')}", flush=True)
     return folder
 

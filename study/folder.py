@@ -137,6 +137,14 @@ class StudyFolder:
                              f"back, or extend the study with `study resume {self.root} --set KEY=VALUE`, or start "
                              "a new one with `study run FILE --name NEW`")
 
+    def record_run(self, started_at: float, wall_seconds: float, resume: bool) -> None:
+        """Append this run's wall time to run.json: the report says how long the study took, which the
+        compute summed over parallel GANs and trials does not tell."""
+        record = self.run_record()
+        record["runs"] = [*record.get("runs", []), {"started_at": round(started_at, 3),
+                                                     "wall_seconds": round(wall_seconds, 3), "resume": resume}]
+        self.store.write_text(json.dumps(record, indent=2) + "\n", RUN_FILE)
+
     def recorded_cache(self) -> str | None:
         """The GAN cache an earlier run of this study used, if any."""
         return self.run_record().get("gan_cache")
@@ -148,8 +156,9 @@ class StudyFolder:
             self.store.write_text(text, SPEC_FILE)
         # The spec as this run resolved it: `study resume` compares spec.toml with it, so an edited
         # spec.toml is refused with the difference instead of silently changing the study.
-        self.store.write_text(json.dumps({"gan_cache": gan_cache, "spec": spec_to_dict(spec)}, indent=2) + "\n",
-                              RUN_FILE)
+        runs = self.run_record().get("runs", [])
+        self.store.write_text(json.dumps({"gan_cache": gan_cache, "spec": spec_to_dict(spec), "runs": runs},
+                                         indent=2) + "\n", RUN_FILE)
         self.store.write_text(json.dumps(environment_info(), indent=2, sort_keys=True) + "\n", "env.json")
 
 

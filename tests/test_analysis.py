@@ -189,7 +189,10 @@ def test_report_says_plainly_when_nothing_helps(tmp_path):
     trials.loc[trials.index[-1], ["status", "reason"]] = ["error", "worker died"]
     report = build_report(make_study.write_study_dir(tmp_path / "s", trials, with_gans=False))
     text = report.read_text()
-    assert text.splitlines()[2].startswith("**Adding synthetic images did not help at any size**")
+    # Every R > 0 lowered accuracy significantly: the answer says R = 0 is best, never "best R = 0.5".
+    assert text.splitlines()[2].startswith("**Adding synthetic images hurt at every size**: R = 0 is best")
+    assert "n = 500 real images: **R = 0 is best**: every R > 0 lowered" in text
+    assert "the least harmful, R = 0.5, reaches" in text and "-1.0 pts" in text
     assert "worker died" in text and "1 trial(s) did not finish ok" in text
 
 

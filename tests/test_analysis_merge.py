@@ -96,7 +96,7 @@ def test_refuses_a_merge_without_an_output_folder_or_with_a_folder_twice(tmp_pat
         build_report([a, b])
     with pytest.raises(StudyDirError, match="given twice"):
         build_report([a, a], tmp_path / "out")
-    with pytest.raises(StudyDirError, match="not found"):
+    with pytest.raises(StudyDirError, match="nope: does not exist"):
         build_report([a, tmp_path / "nope"], tmp_path / "out")
 
 
