@@ -126,7 +126,8 @@ def _headline(real: pd.DataFrame, metric: str, weak: Mapping[str, str] | None) -
 
 def _size_line(row: pd.Series, group_axes: list[str], metric: str) -> str:
     ci = f"95% CI {pts(row['gain_lo'])} to {pts(row['gain_hi'])}"
-    stats = f"{ci}, {fmt_p(row['p_value'])}, {fmt_p(row['p_holm'], 'Holm p')}, {row['n']} seeds"
+    seeds = f"{row['n']} seed{'' if row['n'] == 1 else 's'}"
+    stats = f"{ci}, {fmt_p(row['p_value'])}, {fmt_p(row['p_holm'], 'Holm p')}, {seeds}"
     tested, lower = int(row.get("ratios_tested", 0) or 0), int(row.get("ratios_lower", 0) or 0)
     counts = (f"{int(row.get('ratios_helped', 0))} of {tested} ratio(s) helped, {int(row.get('ratios_hurt', 0))} "
               "hurt (Holm)")

@@ -9,6 +9,7 @@ carry units. Paper figures reproduced: Abadi Fig. 3/6 (accuracy vs R per size), 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,11 @@ class PlotSpec:
     description: str
     needs: Callable[[PlotData], bool]
     draw: Callable[[PlotData, Path], list[Path]]
+    # The report's caption of one drawn file, when files of one plot differ (one per GAN): what differs.
+    caption: Callable[[PlotData, Path], str] | None = None
+
+    def caption_of(self, data: PlotData, path: Path) -> str:
+        return self.caption(data, path) if self.caption else self.description
 
 
 def _save(fig, path: Path) -> Path:
@@ -162,6 +168,7 @@ def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
             ax.set_ylabel("accuracy")
             ax.set_title(f"{panel['classifier']}, n = {panel['size']} real images", fontsize=10)
             ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        _share_y(axes)
         fig.suptitle("Accuracy per epoch with and without synthetic images\n(solid: test, bands: 95% CI over "
                      f"seeds; dashed: validation, mean over seeds; best R {data.chosen_on})")
         fig.tight_layout()
@@ -256,8 +263,24 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
     return [_save(fig, out_dir / "gain_heatmap.png")]
 
 
+def _share_y(axes) -> None:
+    """One y-range for panels a reader compares side by side (matplotlib picks one per panel)."""
+    if len(axes) > 1:
+        lows, highs = zip(*(ax.get_ylim() for ax in axes), strict=True)
+        for ax in axes:
+            ax.set_ylim(min(lows), max(highs))
+
+
 def _numeric_first(column: pd.Series) -> pd.Series:
     return column.map(lambda v: (1, str(v)) if isinstance(v, str) else (0, v))
+
+
+def _gan_order(gan) -> tuple:
+    """Panels and grids by real sample size, then seed, then the GAN's settings (not by key hash)."""
+    meta = gan.meta or {}
+    size = meta.get("size")
+    return (0 if isinstance(size, int | float) else 1, size if isinstance(size, int | float) else str(size),
+            meta.get("seed", 0), str(meta.get("arch", "")), float(meta.get("alpha", 0) or 0), gan.key)
 
 
 def _gan_label(gan) -> str:
@@ -272,7 +295,8 @@ def _gan_label(gan) -> str:
 
 # ---------------------------------------------------------------- GAN losses (Hooda Fig. 3)
 def draw_gan_losses(data: PlotData, out_dir: Path) -> list[Path]:
-    gans = [g for g in data.gans if g.losses is not None and {"d_loss", "g_loss"} <= set(g.losses)]
+    gans = sorted((g for g in data.gans if g.losses is not None and {"d_loss", "g_loss"} <= set(g.losses)),
+                  key=_gan_order)
     with sns.axes_style("whitegrid"):
         fig, axes = _grid(min(len(gans), MAX_PANELS), width=4.8, height=3.4)
         for ax, gan in zip(axes, gans[:MAX_PANELS], strict=False):
@@ -292,25 +316,60 @@ def draw_gan_losses(data: PlotData, out_dir: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- sample grids (Abadi Fig. 4/5)
+STRIP_EPOCHS = 6   # per-epoch grids shown under a GAN's final samples, evenly spaced over its training
+
+
+def _epoch_grids(gan) -> list[tuple[int, Path]]:
+    found = sorted((int(m.group(1)), p) for p in gan.path.glob("samples_epoch*.png")
+                   if (m := re.search(r"samples_epoch(\d+)\.png$", p.name)))
+    if len(found) <= STRIP_EPOCHS:
+        return found
+    picks = np.unique(np.linspace(0, len(found) - 1, STRIP_EPOCHS).round().astype(int))
+    return [found[i] for i in picks]
+
+
+def _show(ax, path: Path, title: str, fontsize: int) -> None:
+    image = plt.imread(path)
+    # Grayscale grids (MNIST) are 2-D arrays: without an explicit gray map matplotlib paints them viridis.
+    gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if image.ndim == 2 else {}
+    ax.imshow(image, interpolation="nearest", **gray)
+    ax.set_title(title, fontsize=fontsize)
+    ax.axis("off")
+
+
 def draw_sample_grids(data: PlotData, out_dir: Path) -> list[Path]:
+    """Per GAN (by n, then seed): real images beside its final samples, and under them a strip of its
+    samples over the epochs, so a reader sees when it was best. Rows of every grid are the classes."""
     paths = []
-    for gan in [g for g in data.gans if g.latest_samples is not None][:MAX_PANELS]:
-        images = ([("real images", gan.real_samples)] if gan.real_samples else [])
+    for gan in sorted((g for g in data.gans if g.latest_samples is not None), key=_gan_order)[:MAX_PANELS]:
+        top = ([("real images (one row per class)", gan.real_samples)] if gan.real_samples else [])
         epoch = int(gan.latest_samples.stem.removeprefix("samples_epoch"))
-        images.append((f"synthetic (GAN after epoch {epoch})", gan.latest_samples))
-        fig, axes = plt.subplots(1, len(images), figsize=(5 * len(images), 5.4), squeeze=False)
-        for ax, (title, path) in zip(axes[0], images, strict=True):
-            image = plt.imread(path)
-            # Grayscale grids (MNIST) are 2-D arrays: without an explicit gray map matplotlib paints them viridis.
-            gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if image.ndim == 2 else {}
-            ax.imshow(image, interpolation="nearest", **gray)
-            ax.set_title(title, fontsize=11)
-            ax.axis("off")
+        top.append((f"synthetic, GAN after epoch {epoch} (same rows)", gan.latest_samples))
+        strip = _epoch_grids(gan)
+        cols = max(len(strip), 1)
+        fig = plt.figure(figsize=(max(10.0, 1.9 * cols), 5.4 + (2.4 if len(strip) > 1 else 0)))
+        rows = 2 if len(strip) > 1 else 1
+        grid = fig.add_gridspec(rows, 2 * cols, height_ratios=[2.2, 1][:rows])
+        half = cols
+        for i, (title, path) in enumerate(top):
+            start = 0 if len(top) == 1 else i * half
+            span = 2 * cols if len(top) == 1 else half
+            _show(fig.add_subplot(grid[0, start:start + span]), path, title, 11)
+        if len(strip) > 1:
+            for i, (number, path) in enumerate(strip):
+                _show(fig.add_subplot(grid[1, 2 * i:2 * i + 2]), path, f"epoch {number}", 9)
         note = "" if gan.real_samples else " (no real_samples.png found)"
         fig.suptitle(f"Samples per class, GAN {_gan_label(gan)}{note}", fontsize=11)
         fig.tight_layout()
         paths.append(_save(fig, out_dir / f"samples_{gan.key}.png"))
     return paths
+
+
+def _sample_grid_caption(data: PlotData, path: Path) -> str:
+    key = path.stem.removeprefix("samples_")
+    gan = next((g for g in data.gans if g.key == key), None)
+    label = _gan_label(gan) if gan is not None else key
+    return f"Samples per class of GAN {label}: real beside synthetic, and its samples over the epochs"
 
 
 PLOTS: dict[str, PlotSpec] = {p.name: p for p in (
@@ -326,7 +385,8 @@ PLOTS: dict[str, PlotSpec] = {p.name: p for p in (
     PlotSpec("gan_losses", "GAN discriminator/generator loss curves (Hooda Fig. 3)",
              needs=lambda d: any(g.losses is not None for g in d.gans), draw=draw_gan_losses),
     PlotSpec("sample_grids", "Samples per class, real beside synthetic (Abadi Fig. 4/5)",
-             needs=lambda d: any(g.latest_samples is not None for g in d.gans), draw=draw_sample_grids),
+             needs=lambda d: any(g.latest_samples is not None for g in d.gans), draw=draw_sample_grids,
+             caption=_sample_grid_caption),
 )}
 
 

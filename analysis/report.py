@@ -103,8 +103,8 @@ def _write_report(study: Study, report_dir: Path) -> None:
     method = method_section(study, choice, extra)
     for table in [best_tab, *extra, *tables]:
         write_table(table, tables_dir)
-    plots = draw_plots(PlotData(study.trials, study.curves, ctx.cells, metric, study.gans, ctx.selection_note),
-                       plots_dir)
+    plot_data = PlotData(study.trials, study.curves, ctx.cells, metric, study.gans, ctx.selection_note)
+    plots = draw_plots(plot_data, plots_dir)
 
     lines = [f"# {study.name}: does adding GAN-generated images help the classifier?", ""]
     for warning in collapse_lines(study.gans):   # each its own quoted paragraph, at the very top
@@ -120,6 +120,6 @@ def _write_report(study: Study, report_dir: Path) -> None:
     lines += ["## Plots", ""]
     for plot_name, paths in plots.items():
         for path in paths:
-            lines += [f"**{PLOTS[plot_name].description}**", "", f"![{path.stem}](plots/{path.name})", ""]
+            lines += [f"**{PLOTS[plot_name].caption_of(plot_data, path)}**", "", f"![{path.stem}](plots/{path.name})", ""]
     lines += disagreements(tables) + failures(study)
     write_text_atomic("\n".join(lines).rstrip() + "\n", report_dir / "report.md")

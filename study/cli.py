@@ -131,7 +131,7 @@ def print_summary(folder) -> None:
 def _quiet(args) -> Iterator[None]:
     """A study run with a quiet console (Ray's and Tune's output in the study's log), unless -v; Ray
     started for it is stopped before the summary, so nothing of it prints afterwards."""
-    from study import console
+    from study import console, interrupts
     from study.cluster import release_ray
 
     with console.quiet(enabled=not args.verbose):
@@ -139,6 +139,8 @@ def _quiet(args) -> Iterator[None]:
             yield
         finally:
             release_ray()
+            interrupts.install()   # ray.shutdown() puts the default SIGINT handler back: Ctrl-C during the
+            #                        report would kill the process instead of stopping it cleanly
 
 
 def cmd_run(args) -> int:

@@ -68,8 +68,7 @@ class Console:
                 self.stream.write(text + "\n")
                 self.stream.flush()
             if self.log is not None and text and text != self._progress:
-                self.log.write(text + "\n")
-                self.log.flush()
+                _log_write(self.log, text + "\n")
             self._progress = text
 
 
@@ -86,7 +85,8 @@ class _Filtered(io.TextIOBase):
 
     def write(self, text: str) -> int:
         with self._lock:
-            self.log.write(_COLOUR.sub("", text))   # Ray colours its worker prefixes; a log file has no use for it
+            # Ray colours its worker prefixes; a log file has no use for it.
+            _log_write(self.log, _COLOUR.sub("", text))
             lines = (self._partial + text).split("\n")
             self._partial = lines.pop()
         for line in lines:
@@ -96,13 +96,22 @@ class _Filtered(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self.log.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.log.flush()
 
     def isatty(self) -> bool:
         return False
 
     def fileno(self) -> int:   # for libraries that ask: the log (fd 1 and 2 point there anyway)
         return self.log.fileno()
+
+
+def _log_write(log, text: str) -> None:
+    """Write to the log unless it cannot take it: a full disk (the log lives in the study folder) must
+    neither crash the study nor hide the line that says the disk is full, which the console still shows."""
+    with contextlib.suppress(OSError, ValueError):
+        log.write(text)
+        log.flush()
 
 
 class _State:
@@ -172,9 +181,11 @@ class QuietRun:
         self.console.message(f"[study] Ray's and Tune's output: {self.final} (`study -v` shows it here)")
 
     def close(self) -> None:
-        self.console.progress("")
-        sys.stdout.flush()
-        sys.stderr.flush()
+        """Give the terminal back first (whatever else fails, later output must reach it), then the log."""
+        with contextlib.suppress(OSError, ValueError):
+            self.console.progress("")
+            sys.stdout.flush()
+            sys.stderr.flush()
         out, err, fd1, fd2 = self._saved
         os.dup2(fd1, 1)
         os.dup2(fd2, 2)
@@ -182,7 +193,8 @@ class QuietRun:
         os.close(fd2)
         sys.stdout, sys.stderr = out, err
         _State.run = None
-        self.log.close()
+        with contextlib.suppress(OSError, ValueError):
+            self.log.close()
         store = getattr(self, "_store", None)
         if store is not None and not store.is_local:
             with contextlib.suppress(OSError):

@@ -168,5 +168,6 @@ def _fit(tuner, trials):
             return tuner.fit()
     with interrupts.tune_run(), progress.ticking(trials.line):
         grid = tuner.fit()
-    print(trials.line(final=True), flush=True)
+    if not interrupts.requested():   # a stopped stage's count would read as a result
+        print(trials.line(final=True), flush=True)
     return grid

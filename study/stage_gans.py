@@ -92,7 +92,8 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
         gans = progress.GanProgress(cache_root, missing, {job.key() for job in train})
         with interrupts.tune_run(), progress.ticking(gans.line):
             tuner.fit()
-        print(gans.line(final=True), flush=True)
+        if not interrupts.requested():   # a stopped stage's count would read as a result
+            print(gans.line(final=True), flush=True)
     metas = {}
     for key in jobs:
         if is_complete(cache_root, key):

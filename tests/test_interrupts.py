@@ -118,7 +118,7 @@ def fill(filesystem: Path) -> Path:
 @dataclass
 class StopPoint:
     where: str
-    reached: Callable[[StudyProcess, int], bool]   # (the running study, trial records when it started)
+    reached: Callable[[StudyProcess, int], bool]   # (the running study, its trial records or start time)
     disk_full: bool = False                         # fill the disk there instead of pressing Ctrl-C
 
 
@@ -140,12 +140,18 @@ def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninte
     def records() -> int:
         return len(list((study / "trials").glob("*.json")))
 
+    def results_written_since(before: int) -> bool:
+        """results.csv written by the running process (one from an earlier run that finished before its
+        Ctrl-C arrived would otherwise trigger the next stop before that process installed its handler)."""
+        path = study / "results.csv"
+        return path.exists() and path.stat().st_mtime_ns > before
+
     points = [
         StopPoint("GAN stage", lambda p, _: bool(list(storage.glob("gan-cache/*/checkpoint_epoch0002")))),
         StopPoint("classifier stage start", lambda p, _: "[study] classifier stage:" in p.out),
         StopPoint("classifier stage start", lambda p, _: "[study] classifier stage:" in p.out, disk_full=True),
         StopPoint("mid-trial", lambda p, before: records() > before),
-        StopPoint("report", lambda p, _: (study / "results.csv").exists()),
+        StopPoint("report", lambda p, started_ns: results_written_since(started_ns)),
     ]
     with small_filesystem(storage) as mounted:
         if not mounted:
@@ -153,7 +159,7 @@ def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninte
             points = [point for point in points if not point.disk_full]
         command = ["run", "quick", *args, "--storage", str(storage)]
         for i, point in enumerate(points):
-            before = records()
+            before = time.time_ns() if point.where == "report" else records()
             with StudyProcess(command, logs, f"stop-{i}") as process:
                 wait_for(functools.partial(point.reached, process, before), process, f"the {point.where}")
                 if point.disk_full:

@@ -327,7 +327,8 @@ def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) ->
     train, test = gan_train.resolve_real(ref)
     real = data.subset(train, job.size, job.seed)
     meta["classes"] = list(real.classes)
-    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes), "real_samples.png")
+    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes, title="real images the GAN learnt "
+                                     "from (one row per class)", class_names=real.classes), "real_samples.png")
     if outcome["status"] == "ok":
         scorer = scoring.load_or_train(Store(cache_root), train, test, device=gan_pool.compute_device(), say=say)
         meta |= gan_pool.write_pool_and_scores(job, result.checkpoint, real, test, grouping, store, scorer)

@@ -33,6 +33,7 @@ exist yet, it is created first), to exercise FailureConfig and resume.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -215,7 +216,7 @@ def train_loop_per_worker(config: dict) -> dict:
             if rank == 0:
                 # The EMA weights, when kept, are the generator the study uses: they draw the grids.
                 _write_epoch_outputs(store, ema.model if ema else unwrap(gen), spec, grid_z, grid_labels, device,
-                                     epoch, history, class_grid_png)
+                                     epoch, history, functools.partial(class_grid_png, class_names=real.classes))
                 state = {"generator": unwrap(gen).state_dict(), "discriminator": unwrap(disc).state_dict(),
                          "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
                          "history": history, "rng": {"seed": spec.seed, "derived_from": "seed, epoch, rank"}}
@@ -241,6 +242,7 @@ def _write_epoch_outputs(store, gen: nn.Module, spec: GanSpec, grid_z: torch.Ten
     with torch.no_grad(), fit._autocast(device):
         images = gen(grid_z.to(device), grid_labels.to(device)).float()
     gen.train(was_training)
-    png = grid_png(data.to_uint8(images.flatten(0, 1)).cpu(), grid_labels.reshape(-1), spec.num_classes)
+    png = grid_png(data.to_uint8(images.flatten(0, 1)).cpu(), grid_labels.reshape(-1), spec.num_classes,
+                   title=f"GAN samples after epoch {epoch} (fixed noise; one row per class)")
     store.write_bytes(png, f"samples_epoch{epoch:03d}.png")
     store.write_text(losses_csv(history), "losses.csv")

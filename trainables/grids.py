@@ -11,6 +11,8 @@ bytes go through `storage.Store` so grids land on s3:// or gs:// as well as a lo
 
 from __future__ import annotations
 
+import io
+
 import torch
 
 GRID_COLUMNS = 10
@@ -49,7 +51,47 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return encode_png(image.cpu().contiguous()).numpy().tobytes()
 
 
+MIN_WIDTH = 600      # pixels: a 28x28 grid is scaled up (nearest) until a person can see the strokes
+LABEL_SIZE = 14      # font size of the title and class labels
+
+
+def labelled_png(grid: torch.Tensor, title: str, row_labels: list[str], cell_height: int) -> bytes:
+    """A tiled grid (C, H, W) uint8, scaled up by a whole factor, with `title` above it and one label per
+    row at its left (the class of that row), as PNG."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    channels, height, width = grid.shape
+    scale = max(1, -(-MIN_WIDTH // width))
+    array = grid.permute(1, 2, 0).cpu().numpy()
+    image = Image.fromarray(array[..., 0] if channels == 1 else array)
+    image = image.resize((width * scale, height * scale), Image.NEAREST)
+    try:
+        font = ImageFont.load_default(size=LABEL_SIZE)
+    except TypeError:   # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    measure = ImageDraw.Draw(image)
+    left = 8 + max((measure.textlength(label, font=font) for label in row_labels), default=0)
+    top = LABEL_SIZE + 12
+    canvas = Image.new(image.mode, (int(left) + image.width, top + image.height), color=255 if channels == 1
+                       else (255, 255, 255))
+    canvas.paste(image, (int(left), top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((int(left), 4), title, fill=0 if channels == 1 else (0, 0, 0), font=font)
+    for row, label in enumerate(row_labels):
+        middle = top + (PAD + row * (cell_height + PAD) + cell_height / 2) * scale
+        draw.text((4, middle - LABEL_SIZE / 2), label, fill=0 if channels == 1 else (0, 0, 0), font=font)
+    out = io.BytesIO()
+    canvas.save(out, format="PNG")
+    return out.getvalue()
+
+
 def class_grid_png(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                   columns: int = GRID_COLUMNS) -> bytes:
-    """PNG of a class-per-row grid of uint8 images (N, C, H, W) with int labels (N,)."""
-    return png_bytes(tile(rows_by_class(images, labels, num_classes, columns)))
+                   columns: int = GRID_COLUMNS, title: str | None = None,
+                   class_names: tuple[str, ...] | list[str] | None = None) -> bytes:
+    """PNG of a class-per-row grid of uint8 images (N, C, H, W) with int labels (N,); with a `title`,
+    scaled up and labelled (the title above, each row's class at its left)."""
+    grid = tile(rows_by_class(images, labels, num_classes, columns))
+    if title is None:
+        return png_bytes(grid)
+    names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+    return labelled_png(grid, title, names, images.shape[-2])
