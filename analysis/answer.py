@@ -51,6 +51,13 @@ def pts(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x * 100:+.1f} pts"
 
 
+def pts_range(lo: float, hi: float) -> str:
+    """A CI in points: -9.8 to -0.9 pts."""
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return "n/a"
+    return f"{lo * 100:+.1f} to {hi * 100:+.1f} pts"
+
+
 def pct(x: float) -> str:
     """An accuracy as a percentage: 91.2%."""
     return "n/a" if x is None or not np.isfinite(x) else f"{x * 100:.1f}%"
@@ -125,12 +132,12 @@ def _headline(real: pd.DataFrame, metric: str, weak: Mapping[str, str] | None) -
 
 
 def _size_line(row: pd.Series, group_axes: list[str], metric: str) -> str:
-    ci = f"95% CI {pts(row['gain_lo'])} to {pts(row['gain_hi'])}"
+    ci = f"95% CI {pts_range(row['gain_lo'], row['gain_hi'])}"
     seeds = f"{row['n']} seed{'' if row['n'] == 1 else 's'}"
     stats = f"{ci}, {fmt_p(row['p_value'])}, {fmt_p(row['p_holm'], 'Holm p')}, {seeds}"
     tested, lower = int(row.get("ratios_tested", 0) or 0), int(row.get("ratios_lower", 0) or 0)
-    counts = (f"{int(row.get('ratios_helped', 0))} of {tested} ratio(s) helped, {int(row.get('ratios_hurt', 0))} "
-              "hurt (Holm)")
+    counts = (f"of {tested} ratio{'' if tested == 1 else 's'} tried, {int(row.get('ratios_helped', 0))} helped and "
+              f"{int(row.get('ratios_hurt', 0))} hurt significantly")
     if tested and lower == tested:
         return (f"- {_group_label(row, group_axes)}: **R = 0 is best**: every R > 0 lowered "
                 f"{metric_label(metric)} ({counts}); the least harmful, R = {row['best_ratio']:g}, reaches "
@@ -157,7 +164,7 @@ def best_display(best: pd.DataFrame) -> pd.DataFrame:
                [f"{c} (test: optimistic)" if t else f"{c} = {fmt(v)}"
                 for c, t, v in zip(best["chosen_on"], best["chosen_on_test"], best["select_mean"], strict=True)])
     out["R = 0 mean"] = best["baseline"].map(fmt)
-    out["gain (95% CI)"] = [f"{pts(g)} ({pts(lo)} to {pts(hi)})"
+    out["gain (95% CI)"] = [f"{pts(g)} ({pts_range(lo, hi)})"
                             for g, lo, hi in zip(best["gain"], best["gain_lo"], best["gain_hi"], strict=True)]
     if "ratios_tested" in best:
         out["R > 0 helped / hurt"] = [f"{h} / {u} of {t}" for h, u, t in

@@ -149,7 +149,7 @@ def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
             lines = [("R = 0 (no synthetic)", mine["ratio"] == 0, "tab:gray")]
             if top is not None:
                 r = top["ratio"]
-                lines.append((f"best R = {r:g}", mine["ratio"] == r, "tab:orange"))
+                lines.append((f"best R > 0 (R = {r:g})", mine["ratio"] == r, "tab:orange"))
             for label, mask, color in lines:
                 per_epoch = mine[mask].groupby("epoch")["test_acc"]
                 epochs = np.array(sorted(per_epoch.groups))
@@ -245,19 +245,21 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
     cells["R"] = cells["ratio"].map(lambda r: f"{r:g}")
     order_rows = list(dict.fromkeys(cells.sort_values(row_axes, key=_numeric_first)["row"]))
     order_cols = [f"{r:g}" for r in sorted(cells["ratio"].unique())]
-    gain = cells.pivot_table(index="row", columns="R", values="gain").reindex(index=order_rows, columns=order_cols)
-    cells["text"] = [f"{g:+.3f}{stars(p)}" for g, p in zip(cells["gain"], cells["p_holm"], strict=True)]
+    # In percentage points, as the report's words are.
+    gain = (cells.pivot_table(index="row", columns="R", values="gain") * 100).reindex(index=order_rows,
+                                                                                      columns=order_cols)
+    cells["text"] = [f"{g * 100:+.1f}{stars(p)}" for g, p in zip(cells["gain"], cells["p_holm"], strict=True)]
     text = cells.pivot_table(index="row", columns="R", values="text", aggfunc="first")
     text = text.reindex(index=order_rows, columns=order_cols).fillna("")
-    limit = float(np.nanmax(np.abs(gain.to_numpy()))) or 0.01
-    # Cells wide enough for "+0.031**" and room for the longest row label (seen clipped otherwise).
+    limit = float(np.nanmax(np.abs(gain.to_numpy()))) or 1.0
+    # Cells wide enough for "+3.1**" and room for the longest row label (seen clipped otherwise).
     label_inches = 0.08 * max(len(r) for r in order_rows)
     fig, ax = plt.subplots(figsize=(1.6 * len(order_cols) + label_inches + 2.5, max(3.6, 0.55 * len(order_rows) + 2)))
     sns.heatmap(gain, annot=text.to_numpy(), fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit,
-                linewidths=0.5, ax=ax, cbar_kws={"label": "gain over R = 0 (accuracy)"})
+                linewidths=0.5, ax=ax, cbar_kws={"label": "gain over R = 0 (percentage points)"})
     ax.set_xlabel("R = synthetic / real images")
     ax.set_ylabel("")
-    ax.set_title(f"Gain over R = 0 in {metric_label(data.metric)}, paired by seed\n"
+    ax.set_title(f"Gain over R = 0 in {metric_label(data.metric)} (points), paired by seed\n"
                  "(Holm-adjusted over the ratios of each row: * p < 0.05, ** p < 0.01)", fontsize=10)
     fig.tight_layout()
     return [_save(fig, out_dir / "gain_heatmap.png")]
@@ -309,6 +311,7 @@ def draw_gan_losses(data: PlotData, out_dir: Path) -> list[Path]:
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss (BCE)")
             ax.legend(fontsize=8)
+        _share_y(axes)
         more = f" (first {MAX_PANELS} of {len(gans)})" if len(gans) > MAX_PANELS else ""
         fig.suptitle(f"GAN discriminator and generator loss per epoch{more}")
         fig.tight_layout()

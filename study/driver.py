@@ -68,7 +68,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
         console.move_into(folder.store)   # Ray's and Tune's output continues in <study>/study.log
-        print(f"[study] {spec.name}: {'continuing' if resume else 'writing'} {folder.root}", flush=True)
+        print(f"[study] {spec.name}: {'continuing the study in' if resume else 'a new study in'} {folder.root}",
+              flush=True)
         print(f"[study] {spec.dataset}: {len(train)} training, {len(validation)} validation and {len(test)} test "
               f"images, {train.num_classes} classes, shape {tuple(train.shape)}", flush=True)
         skipped = plan.skipped_combinations(spec)

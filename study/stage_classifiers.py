@@ -149,6 +149,8 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
     print(f"[study] classifier stage: {len(points)} trial(s), {done} already finished, {len(pending)} to run",
           flush=True)
     if not pending:
+        print("[study] every trial has finished: nothing is trained again; results.csv and the report are written "
+              "again from the trial records", flush=True)
         return StageOutcome(points=points, grids=[])
     trials = progress.trial_progress_callback(len(pending), spec.search.metric)
     tuner = tune.Tuner(

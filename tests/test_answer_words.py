@@ -10,7 +10,7 @@ import pytest
 from fixtures.analysis import make_study
 
 from analysis import best_ratio_table
-from analysis.answer import answer_lines, console_lines, pct, pts
+from analysis.answer import answer_lines, console_lines, pct, pts, pts_range
 from analysis.load import tidy_trials
 from analysis.stats import MAX_CI_HALF_WIDTH, VERDICT_INCONCLUSIVE, VERDICT_NONE, verdict
 
@@ -24,6 +24,7 @@ def _answer(**kwargs) -> tuple[list[str], object]:
 
 def test_points_and_percentages():
     assert pts(0.0123) == "+1.2 pts" and pts(-0.039) == "-3.9 pts" and pts(np.nan) == "n/a"
+    assert pts_range(-0.098, -0.009) == "-9.8 to -0.9 pts" and pts_range(np.nan, 0.1) == "n/a"
     assert pct(0.9123) == "91.2%"
 
 
@@ -52,7 +53,7 @@ def test_a_flat_study_says_no_help_and_that_r0_is_best_when_every_ratio_is_lower
     assert lines[0].endswith("R = 0 is best at every size.")
     size_lines = [line for line in lines if line.startswith("- n = ")]
     assert len(size_lines) == 2 and all("**R = 0 is best**: every R > 0 lowered" in line for line in size_lines)
-    assert all("0 of 4 ratio(s) helped, 0 hurt (Holm)" in line for line in size_lines)
+    assert all("of 4 ratios tried, 0 helped and 0 hurt significantly" in line for line in size_lines)
 
 
 def test_a_helping_ratio_is_counted_and_the_gain_given_in_points():
@@ -60,7 +61,7 @@ def test_a_helping_ratio_is_counted_and_the_gain_given_in_points():
     assert lines[0].startswith("**Adding synthetic images helped at every size tested**")
     row = next(line for line in lines if line.startswith("- n = 500"))
     assert "best R = 1 (chosen on validation)" in row and "+3.0 pts" in row and "— helps;" in row
-    assert "2 of 4 ratio(s) helped, 2 hurt (Holm)" in row
+    assert "of 4 ratios tried, 2 helped and 2 hurt significantly" in row and "(95% CI +" in row
 
 
 def test_the_console_prints_the_same_words_without_markdown():
