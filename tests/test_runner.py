@@ -200,6 +200,13 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
     assert (root / "spec.toml").exists() and (root / "env.json").exists()
     out = capsys.readouterr().out
     assert "report" in out
+    # The console: the [study] lines, progress and the answer in the report's words; Ray's and Tune's
+    # output (status tables, "Trial ... completed") only in study.log.
+    assert "[study] the answer" in out and "Inconclusive: the GANs were too weak to judge" in out   # 3 GAN epochs
+    assert "Trial status" not in out and "Trial status" in (root / "study.log").read_text()
+    assert json.loads((root / "run.json").read_text())["runs"][0]["wall_seconds"] > 0
+    report = (root / "report" / "report.md").read_text()
+    assert "the study took" in report and "min of wall time" in report
 
 
 @pytest.mark.slow
