@@ -45,6 +45,31 @@ def connect_ray(address: str | None) -> None:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
 
 
+def check_gpus_usable(spec) -> None:
+    """On a cluster whose nodes offer GPUs to Ray, prove torch can use them before any work starts: a
+    node whose driver does not match its CUDA build would otherwise run GPU trials on its CPU, silently,
+    for hours. One tiny task per GPU node; StudyError (exit 2) naming the node and what torch says."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from trainables.devices import cuda_report
+
+    if spec.resources.gpus_per_trial <= 0 and not gans_use_gpu(spec):
+        return
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("GPU", 0) > 0]
+    report = ray.remote(cuda_report)
+    probes = [(node["NodeManagerAddress"], report.options(
+        # A sliver of a GPU: Ray hides every GPU from a task that asks for none (CUDA_VISIBLE_DEVICES="").
+        num_gpus=0.01, num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+    ).remote()) for node in nodes]
+    for address, probe in probes:
+        usable, said = ray.get(probe, timeout=120)
+        if not usable:
+            raise StudyError(f"resources.gpus_per_trial: node {address} offers GPUs to Ray but torch cannot use "
+                             f"them ({said}); allowed: fix the node's NVIDIA driver or torch build, or "
+                             "resources.gpus_per_trial = 0")
+
+
 def local_capacity() -> tuple[float, float]:
     """(CPUs, GPUs) an embedded Ray would have on this machine, without starting it: Ray's own CPU
     count (cgroup quotas included) and torch's GPU count."""
@@ -96,7 +121,19 @@ def cluster_capacity() -> tuple[float, float]:
     return float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
 
 
+def may_grow() -> bool:
+    """Whether nodes may join the cluster during the study: any cluster this process joined (an
+    autoscaler may run behind it); never the embedded one this process started."""
+    return not _Embedded.started
+
+
 def trials_that_fit(cpus_per_trial: float, gpus_per_trial: float) -> int | None:
+    """Tune's max_concurrent_trials. On the embedded cluster: what its fixed resources hold (fewer trial
+    actors waiting). On a cluster that may grow: no cap (None). Tune then keeps every trial pending with
+    its resource request, and that queued demand is what makes an autoscaler add nodes; a cap from the
+    nodes up at the start would freeze the cluster at its size."""
+    if may_grow():
+        return None
     cpus, gpus = cluster_capacity()
     fits = math.floor(cpus / cpus_per_trial) if cpus_per_trial > 0 else 10**6
     if gpus_per_trial > 0:

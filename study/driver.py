@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 
 from study import console, interrupts, plan
-from study.cluster import check_resources, cluster_capacity, connect_ray, trials_that_fit  # noqa: F401
+from study.cluster import (  # noqa: F401
+    check_gpus_usable,
+    check_resources,
+    cluster_capacity,
+    connect_ray,
+    trials_that_fit,
+)
 from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.preflight import check_loaded_data, check_models, check_pool_memory
@@ -65,6 +71,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
     if joined:
         check_resources(spec, joined_cluster=True, capacity=cluster_capacity())
+    check_gpus_usable(spec)   # every GPU node's CUDA works, before anything is written
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
         console.move_into(folder.store)   # Ray's and Tune's output continues in <study>/study.log

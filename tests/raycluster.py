@@ -198,7 +198,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def ray_head(tmp_path: Path, token: bool = True, num_cpus: int = 2,
+def ray_head(tmp_path: Path, token: bool = True, num_cpus: int = 2, num_gpus: int = 0,
              object_store_bytes: int = 300 * 1024 * 1024,
              startup_timeout: float = STARTUP_TIMEOUT_S) -> Iterator[RayHead]:
     """Start a real Ray head on 127.0.0.1 (token auth on unless token=False) and yield a RayHead.
@@ -244,7 +244,7 @@ def ray_head(tmp_path: Path, token: bool = True, num_cpus: int = 2,
         f"--ray-client-server-port={free_port()}",
         f"--temp-dir={temp_dir}",
         f"--num-cpus={num_cpus}",
-        "--num-gpus=0",
+        f"--num-gpus={num_gpus}",   # > 0 on a machine without CUDA: a node whose GPUs torch cannot use
         f"--object-store-memory={object_store_bytes}",
     ]
     with open(log_path, "wb") as log:

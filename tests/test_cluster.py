@@ -331,3 +331,23 @@ def test_study_submitted_with_the_job_submission_client(head, tmp_path):
     outcome = submit_and_wait(head, entrypoint, working_dir=ROOT, timeout=STUDY_JOB_TIMEOUT_S)
     assert outcome.status == "SUCCEEDED", outcome.logs[-3000:]
     _check_study_folder(storage / "sdk-job")
+
+
+# --- GPUs or a clear failure (issue 16) -------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_node_whose_gpus_torch_cannot_use_is_refused_before_anything_is_written(tmp_path):
+    """A real head that offers Ray one GPU on this CUDA-less machine (what a driver mismatch looks like
+    to Ray): the study refuses with one line naming the node and what torch says, exit 2."""
+    with ray_head(tmp_path / "head", token=False, num_gpus=1) as gpu_head:
+        storage = tmp_path / "studies"
+        run = subprocess.run([sys.executable, "-m", "study.cli", "run", "quick", "--storage", str(storage),
+                              "--set", "resources.gpus_per_trial=0.5"],
+                             env={**gpu_head.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert run.returncode == 2, run.stderr[-3000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.match(r"error: resources.gpus_per_trial: node [\d.]+ offers GPUs to Ray but torch "
+                                         r"cannot use them \(torch ", errors[0]), errors
+    assert "torch.cuda.is_available() = False" in errors[0]
+    assert not storage.exists()

@@ -285,9 +285,20 @@ def test_cpu_requests_beyond_the_machine_are_refused_and_on_a_joined_cluster_wai
     cluster.check_resources(spec, joined_cluster=False, capacity=(8.0, 0.0))
 
 
-def test_trials_queue_on_a_cluster_whose_gpus_are_not_up_yet(monkeypatch):
+def test_a_cluster_that_may_grow_gets_no_concurrency_cap(monkeypatch):
+    """Joined clusters (an autoscaler may be behind them): Tune queues every trial with its resource
+    request, and that queued demand is what makes the autoscaler add nodes."""
     from study import cluster
 
+    monkeypatch.setattr(cluster._Embedded, "started", False)
+    monkeypatch.setattr(cluster, "cluster_capacity", lambda: (2.0, 0.0))
+    assert cluster.trials_that_fit(1, 0) is None and cluster.trials_that_fit(1, 0.5) is None
+
+
+def test_the_embedded_cluster_caps_concurrency_at_what_it_holds(monkeypatch):
+    from study import cluster
+
+    monkeypatch.setattr(cluster._Embedded, "started", True)
     monkeypatch.setattr(cluster, "cluster_capacity", lambda: (8.0, 0.0))
     assert cluster.trials_that_fit(1, 0.25) is None  # Tune queues them until the autoscaler adds GPUs
     assert cluster.trials_that_fit(1, 0) == 8

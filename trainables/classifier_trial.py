@@ -31,6 +31,7 @@ import torch
 from trainables import data as D
 from trainables import fit
 from trainables.classifiers import CLASSIFIERS
+from trainables.devices import cuda_or_fail
 from trainables.storage import Store, json_safe
 from trainables.trial_records import read_trial_record, trial_record
 
@@ -136,7 +137,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     real = D.subset(train_full, point["size"], ctx["subset_seed"])
     ratio = float(point["ratio"])
     train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = cuda_or_fail(ray.get_gpu_ids())   # GPUs asked for and unusable: an error, never the CPU
     shape = train_set.shape
     with fit.seeded(seed):
         model = CLASSIFIERS[point["classifier"]](shape[0], shape[1], shape[2], train_set.num_classes)
