@@ -29,6 +29,7 @@ examples:
   study resume studies/quick --set seeds=5   extend it: only the new trials and GANs run
   study report studies/quick             rebuild results.csv (if missing) and report/ from the folder
   study report studies/a studies/b       one report over several study folders of one dataset
+  study plan abadi-mnist                 GANs, trials, resources, a time estimate and every check; runs nothing
   study presets                          what is bundled;  study show quick  prints one as TOML
 """
 
@@ -71,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("dirs", nargs="+", metavar="DIR", help="the study folder(s)")
     report.add_argument("--out", metavar="DIR",
                         help="where a report over several folders goes (default: <storage>/report-<a>+<b>...)")
+
+    plan = commands.add_parser("plan", help="what a study would run and cost, and every check `study run` "
+                                            "makes; nothing is run or written (exit 2 on any problem)")
+    plan.add_argument("spec", nargs="?", default="quick", help="a study file (.toml) or a preset name")
+    plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a study-file key, as for `study run`")
+    plan.add_argument("--storage", default=DEFAULT_STORAGE, help="the storage root whose GAN cache and earlier "
+                                                                 "studies the plan reads")
+    plan.add_argument("--gan-cache", metavar="DIR|URI", help="the GAN cache (default: <storage>/gan-cache)")
 
     commands.add_parser("presets", help="list the bundled presets")
     show = commands.add_parser("show", help="print a bundled preset's TOML")
@@ -214,6 +224,20 @@ def _merged_report(dirs: list[str], out: str | None) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from study.plan_view import describe
+
+    spec = S.load_spec(args.spec, args.overrides)
+    lines, problems = describe(spec, args.storage, args.gan_cache)
+    print("\n".join(lines))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    print("[plan] every check `study run` makes before it starts passed")
+    return 0
+
+
 def cmd_presets(args) -> int:
     presets = S.list_presets()
     width = max(len(name) for name, _ in presets)
@@ -227,7 +251,8 @@ def cmd_show(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "presets": cmd_presets, "show": cmd_show}
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": cmd_plan, "presets": cmd_presets,
+            "show": cmd_show}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -1,0 +1,166 @@
+"""`study plan`: what a study will run and cost, and every check `study run` makes, without running it.
+
+Prints the GAN keys (which ones the cache already holds), the trials, the resources each asks for,
+and an estimate of the time from throughput measured on this storage root (the GAN cache's loss logs
+and earlier studies' results.csv), saying where the figures come from or that there are none. Then
+the pre-flight checks, all of them, so one run of `study plan` lists every problem at once; the
+command exits 2 when there is any. Nothing is written and Ray is not started.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import statistics
+from collections.abc import Callable
+
+from study import plan
+from study.checks import SpecError
+from study.folder import StudyError, default_cache
+from study.schema import Spec, as_values
+from trainables.storage import Store
+
+GAN_ROWS_SHOWN = 20
+
+
+def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str | None]:
+    """(train size after the validation split, validation size, image shape, problem) without Ray: the
+    loaded data when it is there, else the registry's known sizes (a missing download is a problem)."""
+    from study.driver import load_real_data
+    from study.preflight import check_loaded_data
+    from trainables import data as D
+    from trainables.images import DataError
+
+    try:
+        train, test, validation, _ = load_real_data(spec)
+    except DataError as err:
+        info = D.dataset_info(spec.dataset)
+        total = info.max_train_size or 0
+        from study.spec import resolve_validation
+
+        validation = resolve_validation(spec.eval.validation, total) if total else 0
+        return total - validation, validation, tuple(info.shape), f"dataset: {err}"
+    try:
+        check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
+    except SpecError as err:
+        return len(train), len(validation), tuple(train.shape), str(err)
+    return len(train), len(validation), tuple(train.shape), None
+
+
+def _measured_gan_speed(cache_root: str) -> tuple[float | None, int]:
+    """Median images/s of one GAN worker over the cache's loss logs, and how many keys that covers."""
+    store = Store(cache_root)
+    if not store.is_local or not store.exists():
+        return None, 0
+    speeds = []
+    for path in glob.glob(os.path.join(store.local_path(), "*", "losses.csv")):
+        rows = [line.split(",") for line in open(path).read().strip().splitlines()]
+        if len(rows) > 1 and "images_per_second" in rows[0]:
+            column = rows[0].index("images_per_second")
+            speeds.append(statistics.median(float(r[column]) for r in rows[1:]))
+    return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
+
+
+def _measured_trial_speed(storage: str) -> tuple[float | None, int]:
+    """Median images/s of classifier trials in earlier studies of this storage root, and their count."""
+    import pandas as pd
+
+    if not Store(storage).is_local:
+        return None, 0
+    speeds = []
+    for path in glob.glob(os.path.join(Store(storage).local_path(), "*", "results.csv")):
+        frame = pd.read_csv(path)
+        if "images_per_second" in frame:
+            speeds += pd.to_numeric(frame["images_per_second"], errors="coerce").dropna().tolist()
+    return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
+
+
+def _hours(seconds: float) -> str:
+    from study.progress import duration
+
+    return duration(seconds)
+
+
+def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[list[str], list[str]]:
+    """(the plan's lines, the problems the checks found)."""
+    from trainables import data as D
+    from trainables.gan_stage import is_complete
+
+    problems: list[str] = []
+    train_size, validation, shape, problem = _known_train_size(spec)
+    if problem:
+        problems.append(problem)
+    info = D.dataset_info(spec.dataset)
+    cache_root = gan_cache or default_cache(storage)
+    jobs = plan.gan_jobs(spec, train_size, info.num_classes, validation) if train_size else {}
+    points = plan.trial_points(spec)
+    cached = {key for key in jobs if is_complete(cache_root, key)}
+
+    lines = [f"[plan] {spec.name}: dataset {spec.dataset} ({train_size} training images after {validation} held out "
+             f"for validation, shape {shape}), {len(jobs)} GAN key(s) ({len(cached)} already in {cache_root}), "
+             f"{len(points)} classifier trial(s) ({spec.search.mode})"]
+    gpu = "1 GPU" if spec.resources.gpus_per_trial > 0 else "no GPU (unless the cluster has GPUs)"
+    lines.append(f"[plan] each GAN: a Ray Train TorchTrainer of {spec.gan.workers} worker(s), each 1 CPU and {gpu}; "
+                 f"each trial: {spec.resources.cpus_per_trial:g} CPU and {spec.resources.gpus_per_trial:g} GPU")
+    lines += _gan_table(jobs, cached)
+    lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
+    for check in _checks(spec, jobs, shape, info.num_classes):
+        try:
+            check()
+        except (SpecError, StudyError, ValueError) as err:
+            problems.append(str(err))
+    return lines, problems
+
+
+def _gan_table(jobs: dict, cached: set) -> list[str]:
+    if not jobs:
+        return ["[plan] no GAN: every trial trains on real images only"]
+    import pandas as pd
+
+    rows = [{"key": key, "arch": job.arch, "alpha": job.alpha, "n": job.size, "seed": job.seed, "epochs": job.epochs,
+             "conditioning": job.conditioning, "recipe": job.recipe, "pool/class": job.pool_per_class,
+             "cached": "yes" if key in cached else "no"} for key, job in jobs.items()]
+    table = pd.DataFrame(rows).to_string(index=False).splitlines()
+    more = len(rows) - GAN_ROWS_SHOWN
+    return ["[plan] GAN keys:", *[f"  {line}" for line in table[:GAN_ROWS_SHOWN + 1]],
+            *([f"  ... and {more} more"] if more > 0 else [])]
+
+
+def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set, points: list,
+              train_size: int) -> list[str]:
+    """Compute estimates from throughput measured on this storage root (no guess where none exists)."""
+    lines = []
+
+    def n(size) -> int:
+        return plan.resolved_size(size, train_size)
+
+    gan_speed, gan_keys = _measured_gan_speed(cache_root)
+    to_train = [job for key, job in jobs.items() if key not in cached]
+    if to_train and gan_speed:
+        images = sum(n(job.size) * job.epochs for job in to_train)
+        lines.append(f"[plan] GANs to train: {len(to_train)}, about {_hours(images / gan_speed)} of one worker's "
+                     f"compute at {gan_speed:.0f} images/s (the median of {gan_keys} GAN(s) in the cache; measured "
+                     "on whichever machine trained them)")
+    elif to_train:
+        lines.append(f"[plan] GANs to train: {len(to_train)}; no time estimate: the cache holds no GAN trained "
+                     "before (run a small study here once to measure)")
+    trial_speed, trials = _measured_trial_speed(storage)
+    epochs = max(as_values(spec.classifier.epochs))
+    if points and trial_speed:
+        images = sum(n(p["size"]) * (1 + float(p["ratio"])) * epochs for p in points)
+        lines.append(f"[plan] classifier trials: at most {_hours(images / trial_speed)} of compute ({epochs} epochs "
+                     f"each, early stopping ends most sooner) at {trial_speed:.0f} images/s (the median of {trials} "
+                     "earlier trial(s) in this storage root)")
+    elif points:
+        lines.append("[plan] classifier trials: no time estimate: no earlier study in this storage root")
+    return lines
+
+
+def _checks(spec: Spec, jobs: dict, shape: tuple, num_classes: int) -> list[Callable[[], None]]:
+    """The checks `study run` makes before it writes anything, as calls (all run; every problem listed)."""
+    from study.cluster import check_resources
+    from study.preflight import check_models, check_pool_memory
+
+    return [lambda: check_models(spec, jobs, shape, num_classes),
+            lambda: check_pool_memory(spec, jobs, shape, num_classes),
+            lambda: check_resources(spec, joined_cluster=bool(os.environ.get("RAY_ADDRESS")))]

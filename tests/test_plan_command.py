@@ -1,0 +1,67 @@
+"""`study plan` (issue 16): the GANs and trials a study would run, their resources, an estimate from
+measured throughput (or the plain statement that there is none), and every check `study run` makes,
+all without starting Ray or writing anything."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from study import cli
+
+
+@pytest.fixture
+def no_ray_started():
+    yield
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
+
+
+def test_the_plan_of_the_quick_study_lists_its_gans_and_trials_and_writes_nothing(tmp_path, capsys, no_ray_started):
+    storage = tmp_path / "studies"
+    assert cli.main(["plan", "quick", "--storage", str(storage)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[plan] quick: dataset mnist-5k (3600 training images after 400 held out for "
+                             "validation, shape (1, 28, 28)), 6 GAN key(s) (0 already in")
+    assert out[0].endswith("24 classifier trial(s) (grid)")
+    table = [line for line in out if line.startswith("  ") and "abadi" in line]
+    assert len(table) == 6 and all(line.rstrip().endswith("no") for line in table)
+    assert "no time estimate: the cache holds no GAN trained before" in "\n".join(out)
+    assert out[-1] == "[plan] every check `study run` makes before it starts passed"
+    assert not storage.exists()
+
+
+def test_every_problem_is_listed_and_the_plan_exits_2(tmp_path, capsys):
+    args = ["plan", "quick", "--storage", str(tmp_path), "--set", "resources.cpus_per_trial=64",
+            "--set", "resources.gpus_per_trial=1"]
+    assert cli.main(args) == cli.EXIT_USAGE
+    captured = capsys.readouterr()
+    errors = captured.err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: resources.cpus_per_trial: 64 but this machine has")
+    assert captured.out.startswith("[plan] quick:")    # the plan is still shown
+
+
+def test_a_missing_download_is_a_problem_but_the_plan_is_still_printed(tmp_path, capsys):
+    # An empty data root: MNIST is not there and cannot be downloaded (no network here, and in CI).
+    assert cli.main(["plan", "abadi-mnist", "--storage", str(tmp_path / "s"), "--set", "resources.gpus_per_trial=0",
+                     "--set", f"data_root='{tmp_path / 'data'}'"]) == cli.EXIT_USAGE
+    captured = capsys.readouterr()
+    assert "5 GAN key(s) (0 already in" in captured.out and " full " in captured.out   # the sizes' keys, n = full too
+    (error,) = captured.err.splitlines()
+    assert error.startswith("error: dataset: dataset 'mnist' not found under")
+
+
+def test_the_estimate_comes_from_the_cache_and_earlier_studies(tmp_path, capsys):
+    from trainables.gan_train import losses_csv
+
+    (tmp_path / "gan-cache" / "aaaaaaaaaaaa").mkdir(parents=True)
+    rows = [{"epoch": e, "d_loss": 1.0, "g_loss": 1.0, "seconds": 2.0, "images_per_second": 250.0, "started_at": 0.0}
+            for e in (1, 2)]
+    (tmp_path / "gan-cache" / "aaaaaaaaaaaa" / "losses.csv").write_text(losses_csv(rows))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.csv").write_text("trial,images_per_second\na,20000\nb,30000\n")
+    assert cli.main(["plan", "quick", "--storage", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    # 6 GANs of n = 500 or 1000 x 25 epochs = 112,500 images at 250/s: 7m30s
+    assert "GANs to train: 6, about 7m30s of one worker's compute at 250 images/s (the median of 1 GAN(s)" in out
+    assert "at 25000 images/s (the median of 2 earlier trial(s) in this storage root)" in out
