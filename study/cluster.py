@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
+import shutil
+from pathlib import Path
 
 from study.folder import StudyError
 
@@ -43,6 +46,49 @@ def connect_ray(address: str | None) -> None:
     _Embedded.started = True
     if context.dashboard_url:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
+
+
+def check_storage_shared(storage: str) -> None:
+    """On a cluster of more than one node, prove every node sees the storage: GAN checkpoints, pools and
+    trial records written on one node are read on others. A marker with a random token is written at
+    the storage root and one task per node reads it back; StudyError (exit 2) naming the nodes that
+    cannot. Object stores (s3://, gs://) are shared by construction."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from trainables.storage import is_uri
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) < 2 or (is_uri(storage) and not str(storage).startswith("file://")):
+        return
+    root = Path(str(storage).removeprefix("file://")).expanduser().absolute()
+    made = next((p for p in reversed([root, *root.parents]) if not p.exists()), None)
+    token = secrets.token_hex(16)
+    marker = root / f".shared-storage-check-{token}"
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text(token)
+    try:
+        read = ray.remote(_read_marker)
+        probes = [(node["NodeManagerAddress"], node["NodeID"][:8], read.options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ).remote(str(marker))) for node in nodes]
+        blind = [f"{address} (node {node_id})" for address, node_id, probe in probes
+                 if ray.get(probe, timeout=120) != token]
+    finally:
+        marker.unlink(missing_ok=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+    if blind:
+        raise StudyError(f"--storage {storage}: {len(blind)} of {len(nodes)} node(s) cannot see it: "
+                         f"{', '.join(blind)} (a path on one node's own disk); allowed: s3://, gs:// or a folder "
+                         "every node mounts (NFS)")
+
+
+def _read_marker(path: str) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
 
 
 def check_gpus_usable(spec) -> None:

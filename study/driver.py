@@ -24,6 +24,7 @@ from study import console, interrupts, plan
 from study.cluster import (  # noqa: F401
     check_gpus_usable,
     check_resources,
+    check_storage_shared,
     cluster_capacity,
     connect_ray,
     trials_that_fit,
@@ -72,6 +73,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     if joined:
         check_resources(spec, joined_cluster=True, capacity=cluster_capacity())
     check_gpus_usable(spec)   # every GPU node's CUDA works, before anything is written
+    for shared in dict.fromkeys([storage, cache_root]):   # every node sees them: checkpoints, pools, records
+        check_storage_shared(shared)
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
         console.move_into(folder.store)   # Ray's and Tune's output continues in <study>/study.log

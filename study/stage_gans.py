@@ -87,7 +87,10 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
                                             trial_dirname_creator=_gan_trial_name),
             run_config=ray.tune.RunConfig(
                 name="gans", storage_path=folder.store.uri("tune"),
-                failure_config=ray.tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1),
+                # Retries at one level: the TorchTrainer inside the trial restarts its workers from the last
+                # checkpoint up to faults.max_failures times; a Tune retry around it would multiply that to
+                # (1 + m)^2 tries of a failure that always recurs.
+                failure_config=ray.tune.FailureConfig(max_failures=0), verbose=1),
         )
         gans = progress.GanProgress(cache_root, missing, {job.key() for job in train})
         with interrupts.tune_run(), progress.ticking(gans.line):

@@ -7,8 +7,11 @@ the way a laptop does through `ray dashboard cluster.yaml`'s SSH tunnel.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -351,3 +354,64 @@ def test_a_node_whose_gpus_torch_cannot_use_is_refused_before_anything_is_writte
                                          r"cannot use them \(torch ", errors[0]), errors
     assert "torch.cuda.is_available() = False" in errors[0]
     assert not storage.exists()
+
+
+# --- storage every node sees (issue 16) -----------------------------------------------------------
+
+@contextlib.contextmanager
+def worker_node(head, hidden: Path | None = None):
+    """A second Ray node joined to `head`. With `hidden`, it runs in its own mount namespace where an
+    empty tmpfs covers that folder: a node that cannot see the driver's files there, as a node-local
+    disk on another machine would be."""
+    command = [RAY_CLI, "start", f"--address={head.address}", "--num-cpus=1", "--num-gpus=0", "--block",
+               "--disable-usage-stats"]
+    if hidden is not None:
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   f"mount -t tmpfs tmpfs {shlex.quote(str(hidden))} && exec {shlex.join(command)}"]
+    proc = subprocess.Popen(command, env=head.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        # Counted from a separate process: this one may hold the test session's own Ray.
+        count = ("import ray, time\nray.init()\nfor _ in range(240):\n"
+                 "    if len([n for n in ray.nodes() if n['Alive']]) >= 2: break\n    time.sleep(0.5)\n"
+                 "print(len([n for n in ray.nodes() if n['Alive']]))")
+        joined = subprocess.run([sys.executable, "-c", count], env=head.env, capture_output=True, text=True,
+                                timeout=180)
+        assert joined.stdout.strip() == "2", joined.stderr[-2000:]
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _can_hide_a_folder() -> bool:
+    return os.geteuid() == 0 and subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _can_hide_a_folder(), reason="needs root and mount namespaces (unshare)")
+def test_a_storage_one_node_cannot_see_is_refused_and_a_shared_one_passes(tmp_path):
+    storage = tmp_path / "shared-or-not" / "studies"
+    storage.parent.mkdir(parents=True)
+    with ray_head(tmp_path / "head", token=False, num_cpus=1) as head:
+        with worker_node(head):          # same filesystem: shared
+            shared = _storage_check(head, storage)
+            assert shared.returncode == 0, shared.stderr
+        with worker_node(head, hidden=storage.parent):
+            run = subprocess.run([sys.executable, "-m", "study.cli", "run", "quick", "--storage", str(storage)],
+                                 env={**head.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True,
+                                 text=True, timeout=300)
+    assert run.returncode == 2, run.stdout + run.stderr
+    (line,) = run.stderr.splitlines()
+    assert re.match(rf"error: --storage {re.escape(str(storage))}: 1 of 2 node\(s\) cannot see it: [\d.]+ \(node \w+\) "
+                    r"\(a path on one node's own disk\); allowed: s3://, gs:// or a folder every node mounts", line), line
+    assert not storage.exists() and list(storage.parent.iterdir()) == []   # nothing written, marker removed
+
+
+def _storage_check(head, storage: Path) -> subprocess.CompletedProcess:
+    """The driver's check alone (a whole `study run` would go on to train when the storage is shared)."""
+    code = ("import sys, ray\nfrom study import cli, cluster\nfrom study.folder import StudyError\n"
+            "ray.init()\ntry:\n    cluster.check_storage_shared(sys.argv[1])\nexcept StudyError as err:\n"
+            "    print(f'error: {err}', file=sys.stderr); sys.exit(2)\n")
+    return subprocess.run([sys.executable, "-c", code, str(storage)], env={**head.env, "PYTHONPATH": str(ROOT)},
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
