@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import shutil
-import subprocess
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from study.environment import environment_info
 from study.spec import spec_from_dict, spec_to_dict, spec_to_toml
 from trainables import cache_lock
 from trainables.storage import Store
@@ -177,23 +175,3 @@ def spec_differences(before: dict, after: dict) -> list[str]:
     a, b = _flat(before), _flat(after)
     return [f"{key}: {json.dumps(a.get(key, '-'))} -> {json.dumps(b.get(key, '-'))}"
             for key in sorted(set(a) | set(b)) if a.get(key, "-") != b.get(key, "-")]
-
-
-def environment_info() -> dict:
-    """Versions, git sha and devices: what a reader needs to trust (or rerun) the numbers."""
-    import optuna
-    import ray
-    import torch
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        sha = None
-    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return {
-        "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
-        "optuna": optuna.__version__, "git_sha": sha, "platform": platform.platform(),
-        "cpus": os.cpu_count(), "gpus": devices,
-        "devices": [f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})", *devices],
-    }

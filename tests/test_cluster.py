@@ -8,6 +8,7 @@ the way a laptop does through `ray dashboard cluster.yaml`'s SSH tunnel.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -397,6 +398,10 @@ def test_a_storage_one_node_cannot_see_is_refused_and_a_shared_one_passes(tmp_pa
         with worker_node(head):          # same filesystem: shared
             shared = _storage_check(head, storage)
             assert shared.returncode == 0, shared.stderr
+            # env.json's view of the cluster: every node, not the driver's machine.
+            env = json.loads(shared.stdout)
+            assert len(env["nodes"]) == 2 and sorted(n["cpus"] for n in env["nodes"]) == [1.0, 1.0]
+            assert len(env["devices"]) == 2 and all(d.startswith("node ") for d in env["devices"])
         with worker_node(head, hidden=storage.parent):
             run = subprocess.run([sys.executable, "-m", "study.cli", "run", "quick", "--storage", str(storage)],
                                  env={**head.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True,
@@ -409,9 +414,11 @@ def test_a_storage_one_node_cannot_see_is_refused_and_a_shared_one_passes(tmp_pa
 
 
 def _storage_check(head, storage: Path) -> subprocess.CompletedProcess:
-    """The driver's check alone (a whole `study run` would go on to train when the storage is shared)."""
+    """The driver's check alone (a whole `study run` would go on to train when the storage is shared), then
+    what env.json would record on this cluster, as JSON on stdout."""
     code = ("import sys, ray\nfrom study import cli, cluster\nfrom study.folder import StudyError\n"
             "ray.init()\ntry:\n    cluster.check_storage_shared(sys.argv[1])\nexcept StudyError as err:\n"
-            "    print(f'error: {err}', file=sys.stderr); sys.exit(2)\n")
+            "    print(f'error: {err}', file=sys.stderr); sys.exit(2)\n"
+            "import json\nfrom study.environment import environment_info\nprint(json.dumps(environment_info()))\n")
     return subprocess.run([sys.executable, "-c", code, str(storage)], env={**head.env, "PYTHONPATH": str(ROOT)},
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
