@@ -200,7 +200,8 @@ def _stop(proc: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def ray_head(tmp_path: Path, token: bool = True, num_cpus: int = 2, num_gpus: int = 0,
              object_store_bytes: int = 300 * 1024 * 1024,
-             startup_timeout: float = STARTUP_TIMEOUT_S) -> Iterator[RayHead]:
+             startup_timeout: float = STARTUP_TIMEOUT_S, gcs_port: int | None = None,
+             extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> Iterator[RayHead]:
     """Start a real Ray head on 127.0.0.1 (token auth on unless token=False) and yield a RayHead.
 
     All ports are picked free, so parallel test sessions and other local clusters do not collide.
@@ -211,9 +212,9 @@ def ray_head(tmp_path: Path, token: bool = True, num_cpus: int = 2, num_gpus: in
     tmp_path.mkdir(parents=True, exist_ok=True)
     temp_dir = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))
     log_path = tmp_path / "ray_head.log"
-    gcs_port, dashboard_port = free_port(), free_port()
+    gcs_port, dashboard_port = gcs_port or free_port(), free_port()
 
-    head_env = _base_env()
+    head_env = {**_base_env(), **(extra_env or {})}
     client_env = _base_env()
     secret = None
     if token:
@@ -246,6 +247,7 @@ def ray_head(tmp_path: Path, token: bool = True, num_cpus: int = 2, num_gpus: in
         f"--num-cpus={num_cpus}",
         f"--num-gpus={num_gpus}",   # > 0 on a machine without CUDA: a node whose GPUs torch cannot use
         f"--object-store-memory={object_store_bytes}",
+        *extra_args,
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=head_env, stdout=log, stderr=subprocess.STDOUT,

@@ -422,3 +422,54 @@ def _storage_check(head, storage: Path) -> subprocess.CompletedProcess:
             "import json\nfrom study.environment import environment_info\nprint(json.dumps(environment_info()))\n")
     return subprocess.run([sys.executable, "-c", code, str(storage)], env={**head.env, "PYTHONPATH": str(ROOT)},
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+# --- scale-out through an autoscaler (issue 16) ---------------------------------------------------
+
+def _fake_autoscaling_config(gcs_port: int) -> dict:
+    """Ray's fake multi-node provider: "worker nodes" are raylets it starts on this machine when
+    pending demand asks for them, exactly as a cloud provider would start machines."""
+    return {
+        "cluster_name": "fake-study", "max_workers": 2,
+        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
+                     "disable_launch_config_check": True, "gcs_address": f"127.0.0.1:{gcs_port}"},
+        "available_node_types": {
+            "ray.head.default": {"resources": {"CPU": 1}, "node_config": {}, "max_workers": 0},
+            "worker.cpu2": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 2}},
+        "head_node_type": "ray.head.default", "auth": {}, "upscaling_speed": 1.0, "idle_timeout_minutes": 5,
+        "docker": {}, "initialization_commands": [], "setup_commands": [], "head_setup_commands": [],
+        "worker_setup_commands": [], "head_start_ray_commands": [], "worker_start_ray_commands": [],
+        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
+        "rsync_exclude": [], "rsync_filter": []}
+
+
+@pytest.mark.slow
+def test_a_study_whose_trials_need_more_than_the_head_makes_the_autoscaler_add_nodes(tmp_path):
+    """The head holds 1 CPU, each classifier trial asks for 2: only queued trials (no concurrency cap
+    from the resources present at the start) make the autoscaler start worker nodes, and the study ends."""
+    from raycluster import free_port
+
+    port = free_port()
+    config = tmp_path / "autoscaling.json"
+    config.write_text(json.dumps(_fake_autoscaling_config(port)))
+    with ray_head(tmp_path / "head", token=False, num_cpus=1, gcs_port=port,
+                  extra_args=(f"--autoscaling-config={config}",),
+                  extra_env={"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}) as head:
+        run = subprocess.run([sys.executable, "-m", "study.cli", "run", "quick", "--storage", str(tmp_path / "s"),
+                              "--no-report", "--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2",
+                              "--set", "mix.ratios=[0, 1]", "--set", "classifier.epochs=2",
+                              "--set", "resources.cpus_per_trial=2"],
+                             env={**head.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True, text=True,
+                             timeout=900)
+        count = ("import ray\nray.init()\nnodes = ray.nodes()\n"
+                 "print(len(nodes), sum(n['Resources'].get('CPU', 0) == 2 for n in nodes))")
+        nodes = subprocess.run([sys.executable, "-c", count], env=head.env, capture_output=True, text=True,
+                               timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "trials of 2 CPUs wait for the autoscaler" in run.stdout
+    total, workers = (int(x) for x in nodes.stdout.split()[-2:])
+    # Two trials of 2 CPUs queued at once: two worker nodes (a cap at what the 1-CPU head holds would let
+    # one trial wait at a time, and the autoscaler would never go past one node).
+    assert workers == 2 and total == 3, nodes.stdout
+    results = (tmp_path / "s" / "quick" / "results.csv").read_text().splitlines()
+    assert len(results) == 3 and all(",ok," in line for line in results[1:])
