@@ -128,6 +128,10 @@ class StudyFolder:
         recorded = self.run_record().get("spec")
         if recorded is None:
             return   # a study from before specs were recorded, or a damaged run.json (said when set aside)
+        try:   # through today's schema: a key added since the study ran takes its default, not a "change"
+            recorded = spec_to_dict(spec_from_dict(recorded, check_registries=False))
+        except ValueError:
+            pass   # a key this version no longer knows: compare as recorded
         changes = spec_differences(recorded, spec_to_dict(spec))
         if changes:
             shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")

@@ -148,6 +148,10 @@ class SearchSpec:
     max_concurrent: int = _field(0, Int(0))
     asha: bool = _field(False, Bool())
     ratio_range: tuple[float, float] | None = _field(None, OptionalRange())
+    # An Optuna RDB URL: the search's trials persist there as an Optuna study named after the study,
+    # which optuna-dashboard opens (`optuna-dashboard sqlite:///optuna.db`). Empty: in memory.
+    storage: str = _field("", Str(r"|(sqlite|postgresql|mysql)(\+\w+)?://.*",
+                                  "empty, or an Optuna RDB URL: sqlite:///optuna.db, postgresql://..., mysql://..."))
 
 
 @dataclass(frozen=True)

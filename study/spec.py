@@ -67,6 +67,12 @@ def _check_validation_use(spec: Spec) -> None:
                         f"{' | '.join(sorted(TEST_METRICS))}, or eval.validation > 0")
 
 
+def _check_search_storage(spec: Spec) -> None:
+    if spec.search.storage and spec.search.mode != "optuna":
+        raise SpecError("search.storage", f"{spec.search.storage} is set but search.mode = {spec.search.mode!r} "
+                        "(a grid search has no Optuna study to keep)", 'search.mode = "optuna", or storage = ""')
+
+
 def _all_classifier_values(spec: Spec, key: str) -> set:
     values = set(as_values(getattr(spec.classifier, key)))
     values |= {table[key] for table in spec.classifier.by_name.values() if key in table}
@@ -215,6 +221,7 @@ def spec_from_dict(raw: Mapping[str, Any], *, check_registries: bool = True) -> 
     spec = build(Spec, raw)
     _check_per_classifier_tables(spec)
     _check_validation_use(spec)
+    _check_search_storage(spec)
     _check_workers(spec)
     _check_grid(spec)
     if check_registries:

@@ -58,8 +58,12 @@ def optuna_tune_config(spec, concurrent: int | None):
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    # A persistent Optuna study (search.storage) is named after the study, so optuna-dashboard lists it
+    # by that name and a resume adds to the same one.
+    storage = optuna.storages.RDBStorage(spec.search.storage) if spec.search.storage else None
     searcher = OptunaSearch(metric=spec.search.metric, mode="max",
-                            sampler=optuna.samplers.TPESampler(seed=spec.search.seed))
+                            sampler=optuna.samplers.TPESampler(seed=spec.search.seed),
+                            study_name=spec.name if storage else None, storage=storage)
     scheduler = None
     if spec.search.asha:
         from ray.tune.schedulers import ASHAScheduler

@@ -210,18 +210,30 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-def test_optuna_study_runs_the_requested_number_of_trials(ray_local, tmp_path):
+def test_optuna_study_runs_the_requested_number_of_trials(ray_local, tmp_path, monkeypatch):
+    import optuna
+
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")   # Tune's result.json, as users get it
+    database = f"sqlite:///{tmp_path / 'optuna.db'}"
     args = ["run", "quick", *TINY, "--set", "search.mode='optuna'", "--set", "search.trials=3",
             "--set", "search.asha=true", "--set", "mix.ratios=[0, 0.5, 1]", "--storage", str(tmp_path),
-            "--no-report"]
+            "--set", f"search.storage='{database}'", "--no-report"]
     assert cli.main(args) == 0
     results = _results(tmp_path / "quick")
     assert len(results) == 3 and set(results["status"]) == {"ok"}
     assert set(results["ratio"]) <= {0, 0.5, 1}
     # ASHA decides at epoch milestones, so its trials report every epoch (the last one as the final report).
-    for result_file in (tmp_path / "quick" / "tune" / "classifiers").glob("*/result.json"):
+    result_files = sorted((tmp_path / "quick" / "tune" / "classifiers").glob("*/result.json"))
+    assert len(result_files) == 3
+    for result_file in result_files:
         reports = [json.loads(line) for line in result_file.read_text().splitlines()]
         assert [r["epoch"] for r in reports] == list(range(1, len(reports) + 1))
+    # search.storage: a persistent Optuna study, named after the study, that optuna-dashboard opens
+    # through the same storage API (a fresh process reads it).
+    assert optuna.study.get_all_study_names(database) == ["quick"]
+    stored = optuna.load_study(study_name="quick", storage=database)
+    assert len(stored.trials) == 3 and {t.state.name for t in stored.trials} == {"COMPLETE"}
+    assert all(0 < t.value <= 1 for t in stored.trials)
 
 
 @pytest.mark.slow

@@ -506,3 +506,15 @@ def test_a_pool_that_cannot_fit_in_memory_is_refused_with_the_estimate():
     with pytest.raises(SpecError, match=r"mix.ratios: the largest synthetic pool \(1,00\d,\d+ images of 28x28x1, "
                                         r"0.7 GiB\) cannot fit in this machine's 0.5 GiB of free memory"):
         check_pool_memory(spec, jobs, (1, 28, 28), 10, available=2**29)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["search.storage='sqlite:///optuna.db'"], r"search.storage: sqlite:///optuna.db is set but search.mode = 'grid'"),
+    (["search.mode='optuna'", "search.storage='optuna.db'"], r"search.storage: \"optuna.db\" is not valid; allowed: "
+                                                             r"empty, or an Optuna RDB URL"),
+])
+def test_an_optuna_storage_must_be_an_rdb_url_of_an_optuna_search(overrides, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec("quick", overrides, check_registries=False)
+    assert load_spec("quick", ["search.mode='optuna'", "search.storage='sqlite:///o.db'"],
+                     check_registries=False).search.storage == "sqlite:///o.db"
