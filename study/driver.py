@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from study import console, interrupts, plan
+from study import console, interrupts, plan, tracking
 from study.cluster import (  # noqa: F401
     check_gpus_usable,
     check_resources,
@@ -63,6 +63,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
     check_models(spec, jobs, tuple(train.shape), train.num_classes)
+    tracking.check_installed(spec)
     if not (address or os.environ.get("RAY_ADDRESS")):
         check_pool_memory(spec, jobs, tuple(train.shape), train.num_classes)
     joined = bool(address or os.environ.get("RAY_ADDRESS"))

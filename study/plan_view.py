@@ -158,9 +158,10 @@ def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set
 
 def _checks(spec: Spec, jobs: dict, shape: tuple, num_classes: int) -> list[Callable[[], None]]:
     """The checks `study run` makes before it writes anything, as calls (all run; every problem listed)."""
+    from study import tracking
     from study.cluster import check_resources
     from study.preflight import check_models, check_pool_memory
 
-    return [lambda: check_models(spec, jobs, shape, num_classes),
+    return [lambda: check_models(spec, jobs, shape, num_classes), lambda: tracking.check_installed(spec),
             lambda: check_pool_memory(spec, jobs, shape, num_classes),
             lambda: check_resources(spec, joined_cluster=bool(os.environ.get("RAY_ADDRESS")))]

@@ -171,6 +171,15 @@ class FaultsSpec:
 
 
 @dataclass(frozen=True)
+class TrackingSpec:
+    """Experiment trackers the classifier trials also report to, through Ray Tune's logger callbacks
+    (optional extras: `pip install 'gan-augment-study[mlflow]'` or `[wandb]`)."""
+
+    mlflow: str = _field("", Str(r".*", "empty, or an MLflow tracking URI: sqlite:///mlflow.db, http://host:5000"))
+    wandb: str = _field("", Str(r"|[\w.-]+", "empty, or a Weights & Biases project name"))
+
+
+@dataclass(frozen=True)
 class Spec:
     """A resolved, validated study file."""
 
@@ -187,6 +196,7 @@ class Spec:
     search: SearchSpec = _section(SearchSpec)
     resources: ResourcesSpec = _section(ResourcesSpec)
     faults: FaultsSpec = _section(FaultsSpec)
+    tracking: TrackingSpec = _section(TrackingSpec)
 
     @property
     def max_failures(self) -> int:

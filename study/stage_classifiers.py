@@ -13,7 +13,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from study import interrupts, plan, progress
+from study import interrupts, plan, progress, tracking
 from study.cluster import trials_that_fit
 from study.folder import StudyFolder
 from study.schema import as_values
@@ -47,9 +47,9 @@ def _optuna_trial_name(spec, trial) -> str:
 
 
 def reports_every_epoch(spec) -> bool:
-    """ASHA stops trials at epoch milestones, so it must see every epoch; otherwise trials report at
-    most once a second (see trainables.classifier_trial.EpochReports)."""
-    return spec.search.mode == "optuna" and spec.search.asha
+    """ASHA stops trials at epoch milestones, and a tracker draws a curve per epoch, so both see every
+    epoch; otherwise trials report at most once a second (see trainables.classifier_trial.EpochReports)."""
+    return (spec.search.mode == "optuna" and spec.search.asha) or bool(tracking.enabled(spec))
 
 
 def optuna_tune_config(spec, concurrent: int | None):
@@ -133,6 +133,7 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
         tune.with_parameters(_classifier_trial, real_ref=real_ref, context=context), resources)
     concurrent = spec.search.max_concurrent or trials_that_fit(
         spec.resources.cpus_per_trial, spec.resources.gpus_per_trial)
+    trackers = tracking.callbacks(spec)
     run_config = dict(storage_path=folder.store.uri("tune"),
                       failure_config=tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1)
 
@@ -144,7 +145,8 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
             trials = progress.trial_progress_callback(spec.search.trials, spec.search.metric)
             tuner = tune.Tuner(trainable, param_space=plan.optuna_space(spec),
                                tune_config=optuna_tune_config(spec, concurrent),
-                               run_config=tune.RunConfig(name=EXPERIMENT, callbacks=[trials], **run_config))
+                               run_config=tune.RunConfig(name=EXPERIMENT, callbacks=[trials, *trackers],
+                                                         **run_config))
         return StageOutcome(points=[], grids=[_fit(tuner, trials)])
 
     points = plan.grid_points(spec)
@@ -162,7 +164,7 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
         param_space={"point": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                     trial_name_creator=_grid_trial_name, trial_dirname_creator=_grid_trial_name),
-        run_config=tune.RunConfig(name=_next_experiment(folder), callbacks=[trials], **run_config),
+        run_config=tune.RunConfig(name=_next_experiment(folder), callbacks=[trials, *trackers], **run_config),
     )
     return StageOutcome(points=points, grids=[_fit(tuner, trials)])
 

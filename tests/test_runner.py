@@ -390,3 +390,43 @@ def test_a_filter_a_weak_gan_cannot_fill_fails_its_trials_with_how_many_it_kept(
     (meta_path,) = (tmp_path / "gan-cache").glob("*/meta.json")
     entry = json.loads(meta_path.read_text())["filtered_pools"]["confident-0.1"]
     assert entry["status"] == "error" and entry["drawn_per_class"] == 220
+
+
+@pytest.mark.slow
+def test_a_study_with_mlflow_tracking_leaves_one_run_per_trial_in_a_real_store(ray_local, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"   # MLflow 3 refuses a plain file store
+    args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 1]", "--set", f"tracking.mlflow='{store}'",
+            "--storage", str(tmp_path / "s"), "--no-report"]
+    assert cli.main(args) == 0
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("quick")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    for run in runs:
+        # Every epoch reaches the tracker (2 epochs), with the final metrics of the trial's record.
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")] == [1, 2]
+        assert 0 < run.data.metrics["test_acc_at_best_val"] <= 1
+
+
+def test_an_mlflow_uri_that_cannot_be_used_is_refused_before_the_study(tmp_path):
+    from study import tracking
+
+    spec = S.load_spec("quick", [f"tracking.mlflow='file://{tmp_path}/mlruns'"], check_registries=False)
+    with pytest.raises(S.SpecError, match=r"tracking.mlflow: file://.+/mlruns cannot be used \(The filesystem "
+                                          r"tracking backend .+\); allowed: an MLflow tracking URI that answers"):
+        tracking.check_installed(spec)
+
+
+def test_a_tracker_whose_package_is_missing_is_refused_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    from study import tracking
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    spec = S.load_spec("quick", ["tracking.wandb='my-project'"], check_registries=False)
+    with pytest.raises(S.SpecError, match=r"tracking.wandb: needs the wandb package, which is not installed; allowed: "
+                                          r"pip install 'gan-augment-study\[wandb\]'"):
+        tracking.check_installed(spec)

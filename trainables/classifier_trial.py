@@ -66,7 +66,7 @@ def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, 
 class EpochReports:
     """Which epochs a trial reports to Tune as they finish: none closer than `interval_s` seconds to
     the previous report (0: every epoch), and never the last one, whose metrics go out in the final
-    report with the whole curve."""
+    report (the whole curve is in the trial's record)."""
 
     epochs: int
     interval_s: float
@@ -183,9 +183,11 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
 
 
 def _scalars(outcome: dict) -> dict:
-    """What a trial reports to Tune: its scalars. The curve and the per-class accuracies travel in the
+    """What a trial reports to Tune: its scalars, and the last epoch's metrics (the one epoch no
+    running report carries, see EpochReports). The curve and the per-class accuracies travel in the
     record (Tune's loggers would flatten or refuse a list, and the console would say so)."""
-    return {key: value for key, value in outcome.items() if not isinstance(value, list | tuple | dict)}
+    curve = outcome.get("curve") or [{}]
+    return {**curve[-1], **{key: value for key, value in outcome.items() if not isinstance(value, list | tuple | dict)}}
 
 
 def _end(store: Store, record: str, outcome: dict) -> None:
