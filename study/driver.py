@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from study import console, interrupts, plan, tracking
+from study import console, interrupts, plan
 from study.cluster import (  # noqa: F401
     check_gpus_usable,
     check_resources,
@@ -31,7 +31,7 @@ from study.cluster import (  # noqa: F401
 )
 from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
-from study.preflight import check_loaded_data, check_models, check_pool_memory
+from study.preflight import check_loaded_data, checks_before_ray
 from study.results import results_frames, write_results
 from study.spec import resolve_validation
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
@@ -62,13 +62,9 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     train, test, validation, info = load_real_data(spec)
     check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
-    check_models(spec, jobs, tuple(train.shape), train.num_classes)
-    tracking.check_installed(spec)
-    if not (address or os.environ.get("RAY_ADDRESS")):
-        check_pool_memory(spec, jobs, tuple(train.shape), train.num_classes)
     joined = bool(address or os.environ.get("RAY_ADDRESS"))
-    if not joined:
-        check_resources(spec, joined_cluster=False)     # before Ray starts: the refusal is all the user sees
+    for check in checks_before_ray(spec, jobs, tuple(train.shape), train.num_classes, joined):
+        check()
     connect_ray(address)
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
     if joined:

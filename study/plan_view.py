@@ -12,11 +12,11 @@ from __future__ import annotations
 import glob
 import os
 import statistics
-from collections.abc import Callable
 
 from study import plan
 from study.checks import SpecError
 from study.folder import StudyError, default_cache
+from study.preflight import checks_before_ray
 from study.schema import Spec, as_values
 from trainables.storage import Store
 
@@ -104,7 +104,7 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
                  f"each trial: {spec.resources.cpus_per_trial:g} CPU and {spec.resources.gpus_per_trial:g} GPU")
     lines += _gan_table(jobs, cached)
     lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
-    for check in _checks(spec, jobs, shape, info.num_classes):
+    for check in checks_before_ray(spec, jobs, shape, info.num_classes, joined=bool(os.environ.get("RAY_ADDRESS"))):
         try:
             check()
         except (SpecError, StudyError, ValueError) as err:
@@ -154,14 +154,3 @@ def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set
     elif points:
         lines.append("[plan] classifier trials: no time estimate: no earlier study in this storage root")
     return lines
-
-
-def _checks(spec: Spec, jobs: dict, shape: tuple, num_classes: int) -> list[Callable[[], None]]:
-    """The checks `study run` makes before it writes anything, as calls (all run; every problem listed)."""
-    from study import tracking
-    from study.cluster import check_resources
-    from study.preflight import check_models, check_pool_memory
-
-    return [lambda: check_models(spec, jobs, shape, num_classes), lambda: tracking.check_installed(spec),
-            lambda: check_pool_memory(spec, jobs, shape, num_classes),
-            lambda: check_resources(spec, joined_cluster=bool(os.environ.get("RAY_ADDRESS")))]

@@ -8,7 +8,7 @@ as a finished study whose every trial was `error` (exit 0).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from study.checks import FULL, SpecError
 from study.schema import Spec, as_values
@@ -87,3 +87,18 @@ def check_pool_memory(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_c
                         f"{shape[0]}, {needed / 2**30:.1f} GiB) cannot fit in this machine's "
                         f"{available / 2**30:.1f} GiB of free memory", "smaller ratios or sizes, or a machine "
                         "with more memory")
+
+
+def checks_before_ray(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classes: int,
+                      joined: bool) -> list[Callable[[], None]]:
+    """The checks that need the data but not Ray, in the order `study run` makes them (each raises on
+    its problem); `study plan` runs the same list and reports every problem. A joined cluster's memory
+    and resources are its nodes', checked once connected (study.cluster)."""
+    from study import tracking
+    from study.cluster import check_resources
+
+    checks = [lambda: check_models(spec, jobs, shape, num_classes), lambda: tracking.check_installed(spec)]
+    if not joined:
+        checks += [lambda: check_pool_memory(spec, jobs, shape, num_classes),
+                   lambda: check_resources(spec, joined_cluster=False)]   # before Ray: the refusal is all one sees
+    return checks
