@@ -50,7 +50,15 @@ def check(where: str) -> None:
 
 @contextlib.contextmanager
 def tune_run() -> Iterator[None]:
-    """Around every `Tuner.fit()`: a stop asked for inside it goes to Tune's clean stop."""
+    """Around every `Tuner.fit()`: a stop asked for inside it goes to Tune's clean stop. Tune registers
+    its stop handler on SIGUSR1 only once its run loop starts and never removes it, so the handler of
+    the previous run (the GAN stage's) is cleared first: a Ctrl-C in the moment before this run's loop
+    starts then raises KeyboardInterrupt instead of stopping a run that has already ended, which let
+    every trial of the stage run (seen in a test)."""
+    check("as the stage started")
+    usr1 = getattr(signal, "SIGUSR1", None)
+    if usr1 is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(usr1, signal.SIG_DFL)
     _State.in_tune = True
     try:
         yield
