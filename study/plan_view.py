@@ -17,6 +17,7 @@ from study import plan
 from study.checks import SpecError
 from study.folder import StudyError, default_cache
 from study.preflight import checks_before_ray
+from study.progress import duration
 from study.schema import Spec, as_values
 from trainables.storage import Store
 
@@ -73,12 +74,6 @@ def _measured_trial_speed(storage: str) -> tuple[float | None, int]:
         if "images_per_second" in frame:
             speeds += pd.to_numeric(frame["images_per_second"], errors="coerce").dropna().tolist()
     return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
-
-
-def _hours(seconds: float) -> str:
-    from study.progress import duration
-
-    return duration(seconds)
 
 
 def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[list[str], list[str]]:
@@ -138,7 +133,7 @@ def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set
     to_train = [job for key, job in jobs.items() if key not in cached]
     if to_train and gan_speed:
         images = sum(n(job.size) * job.epochs for job in to_train)
-        lines.append(f"[plan] GANs to train: {len(to_train)}, about {_hours(images / gan_speed)} of one worker's "
+        lines.append(f"[plan] GANs to train: {len(to_train)}, about {duration(images / gan_speed)} of one worker's "
                      f"compute at {gan_speed:.0f} images/s (the median of {gan_keys} GAN(s) in the cache; measured "
                      "on whichever machine trained them)")
     elif to_train:
@@ -148,7 +143,7 @@ def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set
     epochs = max(as_values(spec.classifier.epochs))
     if points and trial_speed:
         images = sum(n(p["size"]) * (1 + float(p["ratio"])) * epochs for p in points)
-        lines.append(f"[plan] classifier trials: at most {_hours(images / trial_speed)} of compute ({epochs} epochs "
+        lines.append(f"[plan] classifier trials: at most {duration(images / trial_speed)} of compute ({epochs} epochs "
                      f"each, early stopping ends most sooner) at {trial_speed:.0f} images/s (the median of {trials} "
                      "earlier trial(s) in this storage root)")
     elif points:
