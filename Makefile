@@ -6,13 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean constraints image
 
-# Reinstall only when the project's dependencies change.
-$(STAMP): pyproject.toml
+# Reinstall only when the project's dependencies change. constraints.txt holds the tested versions.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,3 +34,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# After changing dependencies in pyproject.toml: pin what now installs, as the tested set.
+constraints: install
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+# The product image (Dockerfile): make image IMAGE=registry/gan-augment-study:TAG [TORCH_INDEX=...]
+IMAGE       ?= gan-augment-study:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+TORCH_INDEX ?= https://pypi.org/simple
+image:
+	docker build --build-arg GIT_SHA=$$(git rev-parse HEAD 2>/dev/null) --build-arg TORCH_INDEX=$(TORCH_INDEX) -t $(IMAGE) .

@@ -34,6 +34,12 @@ examples:
 """
 
 
+def _package_version() -> str:
+    from study.environment import package_version
+
+    return package_version() or "(source tree, not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="study",
@@ -45,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show Ray's and Tune's output (status tables, worker logs) on the console instead "
                              "of only in the study's study.log, and the full traceback of an unexpected error")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a study from a TOML file or a bundled preset")
@@ -275,13 +282,14 @@ def _resume_hint(args) -> str:
 def main(argv: list[str] | None = None) -> int:
     from study import interrupts
 
-    args = _parser().parse_args(argv)
-    command = args.command or "run"
-    if args.command is None:  # `study` alone runs the quick preset
-        args = _parser().parse_args([*(argv or []), "run"])   # only top-level options (-v) can be in argv
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:   # `study` alone: what it can do, never a study started by accident
+        parser.print_help()
+        return 0
     interrupts.install()
     try:
-        return COMMANDS[command](args)
+        return COMMANDS[args.command](args)
     # First: matching _user_errors() imports the analysis package, which a second Ctrl-C could interrupt.
     except (KeyboardInterrupt, interrupts.StudyInterrupted) as err:
         interrupts.abort_on_next()

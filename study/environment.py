@@ -26,7 +26,7 @@ def environment_info() -> dict:
     devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     info = {
         "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
-        "optuna": optuna.__version__, "study": _package_version(), "git_sha": sha, "platform": platform.platform(),
+        "optuna": optuna.__version__, "study": package_version(), "git_sha": sha, "platform": platform.platform(),
         "cpus": os.cpu_count(), "gpus": devices,
         "devices": [f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})", *devices],
     }
@@ -38,7 +38,7 @@ def environment_info() -> dict:
     return info
 
 
-def _package_version() -> str | None:
+def package_version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

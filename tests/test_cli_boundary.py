@@ -34,3 +34,19 @@ def test_a_user_error_stays_exit_2_one_line(capsys):
     assert cli.main(["show", "no-such-preset"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_bare_study_prints_help_and_starts_nothing(monkeypatch, capsys):
+    monkeypatch.setitem(cli.COMMANDS, "run", _broken)   # a study started by accident would fail here
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: study") and "study run " in out
+
+
+def test_version_names_the_installed_package(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"study {version('gan-augment-study')}"
