@@ -421,3 +421,18 @@ def test_a_filter_that_keeps_too_few_says_how_many_it_kept(mnist5k, tmp_path):
     assert "lower mix.filter_threshold" in entry["reason"]
     assert gan_pool.filtered_error(meta, 0.9) == entry["reason"]
     assert not gan_pool.needs_filtering(meta, 0.9, 2)        # the same request would fail the same way
+
+
+def test_pool_and_scoring_work_holds_a_gan_workers_cpus_as_threads(ray_module):
+    """Drawing pools and training the scoring network reserve what they compute with (issue 16): the
+    Tune trial around the GAN holds nothing itself, so this work must not run on unreserved cores."""
+    def _what_the_task_holds() -> tuple[dict, int]:   # nested: pickled by value into the task
+        import ray
+        import torch
+
+        return ray.get_runtime_context().get_assigned_resources(), torch.get_num_threads()
+
+    held, threads = gan_stage.on_reserved(_job(cpus_per_worker=2), False, _what_the_task_holds)
+    assert held == {"CPU": 2.0} and threads == 2
+    held, threads = gan_stage.on_reserved(_job(cpus_per_worker=1), False, _what_the_task_holds)
+    assert held == {"CPU": 1.0} and threads == 1

@@ -259,27 +259,33 @@ def run_gan_job(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None = N
             if meta.get("status") == "ok" and meta["pool"]["per_class"] < job.pool_per_class:
                 say(f"[study] GAN {key}: growing its pool from {meta['pool']['per_class']} to "
                     f"{job.pool_per_class} images per class (no retraining)")
-                meta = gan_pool.grow_pool(job, _store(cache_root, key), meta)
+                meta = on_reserved(job, use_gpu, _grow_pool, job, cache_root, meta)
         else:
             meta = _train(job, cache_root, real_ref, use_gpu, say)
-        return _filter_pools(job, cache_root, real_ref, meta, say)
+        return _filter_pools(job, cache_root, real_ref, meta, use_gpu, say)
 
 
-def _filter_pools(job: GanJob, cache_root: str, real_ref, meta: dict, say) -> dict:
+def _grow_pool(job: GanJob, cache_root: str, meta: dict) -> dict:
+    return gan_pool.grow_pool(job, _store(cache_root, job.key()), meta)
+
+
+def _filter_pools(job: GanJob, cache_root: str, real_ref, meta: dict, use_gpu: bool | None, say) -> dict:
     """Make the filtered pools (mix.filter = "confident") the studies need; see gan_pool.ensure_filtered."""
     pending = [t for t in job.filters if meta.get("status") == "ok"
                and gan_pool.needs_filtering(meta, t, job.pool_per_class)]
-    if not pending:
-        return meta
-    train, _test = gan_train.resolve_real(real_ref)
-    real = data.subset(train, job.size, job.seed)
     for threshold in pending:
-        meta = gan_pool.ensure_filtered(job, _store(cache_root, job.key()), meta, real, threshold)
+        meta = on_reserved(job, use_gpu, _filter_pool, job, cache_root, real_ref, meta, threshold)
         entry = meta["filtered_pools"][gan_pool.filtered_name(threshold)]
         say(f"[study] GAN {job.key()}: filter confident >= {threshold:g}: "
             + (f"{entry['drawn_per_kept']:.2f} images drawn per kept one" if entry["status"] == "ok"
                else entry["reason"]))
     return meta
+
+
+def _filter_pool(job: GanJob, cache_root: str, real_ref, meta: dict, threshold: float) -> dict:
+    train, _test = gan_train.resolve_real(real_ref)
+    real = data.subset(train, job.size, job.seed)
+    return gan_pool.ensure_filtered(job, _store(cache_root, job.key()), meta, real, threshold)
 
 
 def load_filtered_pool(cache_root: str, key: str, threshold: float) -> data.ImageSet:
@@ -324,13 +330,40 @@ def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) ->
     # Epochs restored from a checkpoint an earlier driver wrote (0: trained from scratch in this call).
     meta["resumed_from_epoch"] = sum(1 for row in history if row.get("started_at", 0) < fit_started)
 
-    train, test = gan_train.resolve_real(ref)
-    real = data.subset(train, job.size, job.seed)
-    meta["classes"] = list(real.classes)
-    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes, title="real images the GAN learnt "
-                                     "from (one row per class)", class_names=real.classes), "real_samples.png")
-    if outcome["status"] == "ok":
-        scorer = scoring.load_or_train(Store(cache_root), train, test, device=gan_pool.compute_device(), say=say)
-        meta |= gan_pool.write_pool_and_scores(job, result.checkpoint, real, test, grouping, store, scorer)
+    meta |= on_reserved(job, use_gpu, _pool_and_scores, job, cache_root, ref, grouping,
+                        result.checkpoint if outcome["status"] == "ok" else None)
     meta["seconds"] = time.time() - started
     return gan_pool.write_meta(store, meta)  # last: marks the key complete
+
+
+def _pool_and_scores(job: GanJob, cache_root: str, real_ref, grouping: str, checkpoint) -> dict:
+    """The real images' grid, then (for a GAN that trained to the end: `checkpoint`) its pool and quality
+    scores; meta.json fields."""
+    store = _store(cache_root, job.key())
+    train, test = gan_train.resolve_real(real_ref)
+    real = data.subset(train, job.size, job.seed)
+    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes, title="real images the GAN learnt "
+                                     "from (one row per class)", class_names=real.classes), "real_samples.png")
+    fields = {"classes": list(real.classes)}
+    if checkpoint is not None:
+        scorer = scoring.load_or_train(Store(cache_root), train, test, device=gan_pool.compute_device())
+        fields |= gan_pool.write_pool_and_scores(job, checkpoint, real, test, grouping, store, scorer)
+    return fields
+
+
+def on_reserved(job: GanJob, use_gpu: bool | None, work, *args):
+    """work(*args) as a Ray task that holds what it computes with: one GAN worker's CPUs, as torch
+    threads, and a GPU when the GAN trained on GPUs. Drawing pools and training the scoring network
+    come after the fit, whose workers have given their resources back by then; the Tune trial that
+    calls this holds none itself, so two GAN trials on a 2-core machine never wait on each other."""
+    import ray
+
+    use_gpu = _gpus_present() if use_gpu is None else use_gpu
+    task = ray.remote(_with_threads).options(num_cpus=job.cpus_per_worker, num_gpus=1 if use_gpu else 0,
+                                              max_retries=0, name=f"gan-pool {job.key()}")
+    return ray.get(task.remote(job.cpus_per_worker, work, *args))
+
+
+def _with_threads(threads: int, work, *args):
+    torch.set_num_threads(max(1, int(threads)))
+    return work(*args)
