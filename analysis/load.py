@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +18,14 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.columns import ACCURACY_METRICS, CORE_AXES, COST_METRICS, FULL_TRAIN_SIZES, METRICS
+from trainables.storage import Store
+from trainables.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
 
 RESULTS_COLUMNS = (
     "trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch",
     "conditioning", "gan_key", "status", "reason", *ACCURACY_METRICS, "per_class_acc", *COST_METRICS,
 )
-CURVE_COLUMNS = ("trial", "epoch", "test_acc", "test_loss", "train_loss", "val_acc", "val_loss")
+CURVE_COLUMNS = ("trial", *RECORD_CURVE_COLUMNS)
 CURVE_AXES = ("dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment")
 
 # Names a Tune config may use for our columns (the driver's config keys are flattened to their leaf).
@@ -264,17 +264,9 @@ def load_gans(root: Path) -> tuple[GanRecord, ...]:
 
 
 def write_bytes_atomic(data: bytes, path: Path) -> None:
-    """Write next to the target then rename, so a reader never sees half a file (DESIGN.md, Faults)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide reports from other users of a shared folder
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Through the study's one writer (Store.write_bytes: next to the target, fsynced, renamed), so a
+    reader never sees half a file and a full disk is named (DESIGN.md, Faults)."""
+    Store(path.parent).write_bytes(data, path.name)
 
 
 def write_text_atomic(text: str, path: Path) -> None:

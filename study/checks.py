@@ -8,14 +8,14 @@ defaults and the validation live in one place; `describe()` is the "allowed" par
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from study.tomlio import toml_value
+from trainables.registry import suggest
 
 FULL = "full"
 
@@ -246,9 +246,3 @@ class CountOrAuto:
         if value < 0:
             raise SpecError(key, f"{value} is negative", self.describe())
         return value
-
-
-def suggest(word: str, options: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for a close match among `options`, else ''."""
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

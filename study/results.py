@@ -59,7 +59,7 @@ def _curve(record: dict | None, result) -> list[dict]:
     frame = result.metrics_dataframe
     if frame is None or "status" not in frame:
         return []
-    from trainables.classifier_trial import CURVE_COLUMNS
+    from trainables.trial_records import CURVE_COLUMNS
 
     return [{c: row.get(c) for c in CURVE_COLUMNS} for _, row in frame[frame["status"] == "running"].iterrows()]
 

@@ -40,10 +40,9 @@ from study.checks import (
     suggest,
     type_name,
 )
+from trainables.choices import AUGMENTS, CONDITIONINGS
 
-CONDITIONINGS = ("per-class", "conditional")
 SEARCH_MODES = ("grid", "optuna")
-AUGMENTS = ("none", "classic")
 # epochs: the papers' protocol (epochs over the mixed set: R x n more images means more updates);
 # steps: every R of a cell gets the updates of `epochs` epochs over the real subset alone;
 # early-stop: evaluated every real-subset epoch's worth of updates, stopped after `patience`

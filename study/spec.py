@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from study.checks import FULL, SpecError, suggest
+from study.checks import FULL, SpecError
 from study.presets import DEFAULT_PRESET, list_presets, preset_names, preset_text
 from study.schema import (
     PER_CLASSIFIER_KEYS,
@@ -40,8 +40,8 @@ from study.schema import (
     sections,
 )
 from study.tomlio import toml_document
-
-FOLDER_PREFIX = "folder:"
+from trainables.choices import FOLDER_PREFIX
+from trainables.registry import suggest
 
 __all__ = [
     "DEFAULT_PRESET", "FOLDER_PREFIX", "FULL", "ClassifierSpec", "EvalSpec", "FaultsSpec", "GanSpec", "MixSpec",
@@ -162,12 +162,12 @@ def _check_registries(spec: Spec) -> None:
     from trainables import CLASSIFIERS, DATASETS, GANS
     from trainables.data import DataError, dataset_info
 
-    allowed = f"{' | '.join(sorted(DATASETS))} | {FOLDER_PREFIX}PATH"
+    allowed = DATASETS.allowed()
     if spec.dataset.startswith(FOLDER_PREFIX):
         _check_folder(spec)
         allowed = FOLDER_ALLOWED
-    elif spec.dataset not in DATASETS:
-        raise SpecError("dataset", f"unknown dataset {spec.dataset!r}{suggest(spec.dataset, DATASETS)}", allowed)
+    elif DATASETS.problem(spec.dataset):
+        raise SpecError("dataset", DATASETS.problem(spec.dataset), allowed)
     try:
         info = dataset_info(spec.dataset)   # for a folder: scans file headers, decodes nothing
     except DataError as error:
@@ -175,18 +175,17 @@ def _check_registries(spec: Spec) -> None:
     _check_sizes(spec, info.num_classes, getattr(info, "known_train_per_class", None))
 
     for arch in as_values(spec.gan.arch):
-        if arch not in GANS:
-            raise SpecError("gan.arch", f"unknown GAN {arch!r}{suggest(arch, GANS)}", " | ".join(sorted(GANS)))
+        if GANS.problem(arch):
+            raise SpecError("gan.arch", GANS.problem(arch), GANS.allowed())
         conditionings = set(as_values(spec.gan.conditioning))
         if getattr(GANS[arch], "conditional_only", False) and conditionings != {"conditional"}:
             raise SpecError("gan.conditioning", f"{arch} is a label-conditioned GAN and cannot be trained "
                             "per-class", "conditional")
     _check_gan_options(spec, info.shape[0])
     for name in [*spec.classifier.name, *spec.classifier.by_name]:
-        if name not in CLASSIFIERS:
+        if CLASSIFIERS.problem(name):
             key = "classifier.name" if name in spec.classifier.name else f"classifier.{name}"
-            raise SpecError(key, f"unknown classifier {name!r}{suggest(name, CLASSIFIERS)}",
-                            " | ".join(sorted(CLASSIFIERS)))
+            raise SpecError(key, CLASSIFIERS.problem(name), CLASSIFIERS.allowed())
 
 
 def _check_gan_options(spec: Spec, channels: int) -> None:

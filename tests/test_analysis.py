@@ -250,7 +250,7 @@ def test_analysis_imports_without_ray_or_torch():
 
 def test_a_report_rebuild_killed_at_a_rename_keeps_the_old_report_whole(tmp_path, monkeypatch):
     """report.md, tables and plots are written to a temp file and renamed (DESIGN.md, Faults)."""
-    import analysis.load as load_module
+    import trainables.storage as storage_module  # the one atomic writer analysis writes through
 
     root = make_study.write_study_dir(tmp_path / "study")
     report = build_report(root)
@@ -259,7 +259,7 @@ def test_a_report_rebuild_killed_at_a_rename_keeps_the_old_report_whole(tmp_path
     def crash(src, dst):
         raise OSError("simulated kill before the rename")
 
-    monkeypatch.setattr(load_module.os, "replace", crash)
+    monkeypatch.setattr(storage_module.os, "replace", crash)
     with pytest.raises(OSError, match="simulated"):
         build_report(root)
     after = {p: p.read_bytes() for p in report.parent.rglob("*") if p.is_file()}

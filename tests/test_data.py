@@ -386,7 +386,7 @@ def test_missing_files_without_network_is_a_clear_error(tmp_path, monkeypatch, n
 
 
 def test_unknown_dataset_names_the_choices():
-    with pytest.raises(DataError, match=r"unknown dataset 'mnsit'; choose one of mnist, .*folder:"):
+    with pytest.raises(DataError, match=r"unknown dataset 'mnsit' \(did you mean 'mnist'\?\); allowed: cifar10 \| .*folder:PATH"):
         data.dataset_info("mnsit")
     with pytest.raises(DataError):
         data.load_dataset("imagenet", "/nonexistent")

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import gan_engine, gan_losses, gan_stage, gan_train
+from trainables import fault_hooks, gan_engine, gan_losses, gan_stage, gan_train
 from trainables.gan_engine import GanSpec, build_models, epoch_shards, generate, group_indices
 from trainables.gans import GANS
 
@@ -41,8 +41,8 @@ def real(mnist5k):
 
 @pytest.fixture(autouse=True)
 def _no_test_hooks(monkeypatch):
-    monkeypatch.delenv(gan_train.ENV_INJECT_NAN, raising=False)
-    monkeypatch.delenv(gan_train.ENV_FAIL_ONCE, raising=False)
+    monkeypatch.delenv(fault_hooks.INJECT_NAN_EPOCH, raising=False)
+    monkeypatch.delenv(fault_hooks.FAIL_ONCE_MARKER, raising=False)
 
 
 def _losses(study_root, key) -> list[dict]:
@@ -80,7 +80,7 @@ def test_key_fields_are_readable_and_include_the_code_version():
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (dict(arch="gan9"), "unknown GAN arch"),
+    (dict(arch="gan9"), r"unknown GAN .gan9. \(did you mean .dcgan.\?\); allowed: abadi \| dagan"),
     (dict(conditioning="joint"), "unknown conditioning"),
     (dict(arch="dagan"), "label-conditioned only"),
     (dict(epochs=0), "epochs"),
@@ -261,7 +261,7 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
 
 
 def test_nan_loss_ends_the_gan_as_diverged(ray_module, real, tmp_path, monkeypatch):
-    monkeypatch.setenv(gan_train.ENV_INJECT_NAN, "2")
+    monkeypatch.setenv(fault_hooks.INJECT_NAN_EPOCH, "2")
     job = _job(epochs=3)
     meta = gan_stage.run_gan_job(job, str(tmp_path), real)
     assert meta["status"] == "diverged" and meta["diverged_epoch"] == 2
@@ -299,13 +299,13 @@ def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, tmp_path, 
     """Crash once after the epoch-1 checkpoint; the rerun resumes and ends like an uninterrupted run."""
     job = _job(epochs=3, max_failures=1)
     marker = tmp_path / "crashed-once"
-    monkeypatch.setenv(gan_train.ENV_FAIL_ONCE, str(marker))
+    monkeypatch.setenv(fault_hooks.FAIL_ONCE_MARKER, str(marker))
     meta = gan_stage.run_gan_job(job, str(tmp_path / "interrupted"), real)
     assert marker.exists()
     _check_outputs(str(tmp_path / "interrupted"), job, meta)
     assert [int(r["epoch"]) for r in _losses(str(tmp_path / "interrupted"), job.key())] == [1, 2, 3]
 
-    monkeypatch.delenv(gan_train.ENV_FAIL_ONCE)
+    monkeypatch.delenv(fault_hooks.FAIL_ONCE_MARKER)
     clean = gan_stage.run_gan_job(job, str(tmp_path / "clean"), real)
     # Epoch randomness is derived from (seed, epoch, rank), so the resumed GAN is the same GAN.
     assert clean["pool"]["sha256"] == meta["pool"]["sha256"]
@@ -432,7 +432,20 @@ def test_pool_and_scoring_work_holds_a_gan_workers_cpus_as_threads(ray_module):
 
         return ray.get_runtime_context().get_assigned_resources(), torch.get_num_threads()
 
+    from ray.util.placement_group import placement_group, remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
     held, threads = gan_stage.on_reserved(_job(cpus_per_worker=2), False, _what_the_task_holds)
     assert held == {"CPU": 2.0} and threads == 2
-    held, threads = gan_stage.on_reserved(_job(cpus_per_worker=1), False, _what_the_task_holds)
+
+    # From inside a Tune trial: its placement group (what stage_gans asks for) captures child tasks.
+    group = placement_group([{"memory": 1 << 20}])
+    ray_module.get(group.ready(), timeout=60)
+    try:
+        in_trial = ray_module.remote(lambda job, work: gan_stage.on_reserved(job, False, work))
+        held, threads = ray_module.get(in_trial.options(num_cpus=0, scheduling_strategy=PlacementGroupSchedulingStrategy(
+            group, placement_group_capture_child_tasks=True)).remote(_job(cpus_per_worker=1), _what_the_task_holds),
+            timeout=120)
+    finally:
+        remove_placement_group(group)
     assert held == {"CPU": 1.0} and threads == 1

@@ -1,10 +1,20 @@
 """Data, models and training code that Ray runs: the registries users name in a study file.
 
     from trainables import DATASETS, GANS, CLASSIFIERS
+
+The registries load on first use, so that importing a light module of this package (storage, for
+the analysis package's file writes) does not import torch.
 """
 
-from trainables.classifiers import CLASSIFIERS
-from trainables.data import DATASETS, DataError
-from trainables.gans import GANS
+from importlib import import_module
 
-__all__ = ["CLASSIFIERS", "DATASETS", "GANS", "DataError"]
+_REGISTRIES = {"CLASSIFIERS": "trainables.classifiers", "DATASETS": "trainables.data", "GANS": "trainables.gans",
+               "DataError": "trainables.data"}
+
+__all__ = sorted(_REGISTRIES)
+
+
+def __getattr__(name: str):
+    if name in _REGISTRIES:
+        return getattr(import_module(_REGISTRIES[name]), name)
+    raise AttributeError(f"module 'trainables' has no attribute {name!r}")

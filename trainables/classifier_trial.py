@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 
@@ -29,14 +28,13 @@ import ray
 import torch
 
 from trainables import data as D
-from trainables import fit
+from trainables import fault_hooks, fit
 from trainables.classifiers import CLASSIFIERS
 from trainables.devices import cuda_or_fail
 from trainables.storage import Store, json_safe
-from trainables.trial_records import read_trial_record, trial_record
+from trainables.trial_records import CURVE_COLUMNS, read_trial_record, trial_record
 
 # Set by the fault tests: a trial whose name contains this string raises on its first attempts.
-_INJECT_ERROR_ENV = "STUDY_INJECT_TRIAL_ERROR"
 # Live progress in Tune's table and dashboard for long trials, without a driver round trip per short epoch.
 REPORT_INTERVAL_S = 1.0
 
@@ -44,9 +42,6 @@ REPORT_INTERVAL_S = 1.0
 def synthetic_count(ratio: float, size: int) -> int:
     """Synthetic images a trial adds: round(R x n), the paper's definition of the ratio R."""
     return int(round(ratio * size))
-
-
-CURVE_COLUMNS = ("epoch", "val_acc", "val_loss", "test_acc", "test_loss", "train_loss")
 
 
 def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool, seed: int) -> D.ImageSet:
@@ -79,12 +74,6 @@ class EpochReports:
         return True
 
 
-def _maybe_inject_error(trial: str) -> None:
-    marker = os.environ.get(_INJECT_ERROR_ENV)
-    if marker and marker in trial:
-        raise RuntimeError(f"injected failure in trial {trial}")
-
-
 def _metrics_so_far(metrics: dict, best: dict) -> dict:
     """An epoch's metrics plus the running maxima Tune's searchers and schedulers read."""
     for name, source in (("test_acc_max", "test_acc"), ("val_acc_max", "val_acc")):
@@ -109,7 +98,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
         return
     seed = int(point["seed"])
     torch.set_num_threads(max(1, int(math.floor(ctx["cpus_per_trial"]))))
-    _maybe_inject_error(trial)
+    fault_hooks.trial_starts(trial)
 
     from trainables.gan_stage import load_filtered_pool, load_pool, read_meta  # Ray Train: trials only
 

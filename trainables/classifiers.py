@@ -7,10 +7,10 @@ architectures come from the papers in ../shared/papers (see each constructor's d
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
+
+from trainables.registry import Registry
 
 
 def _flat_features(features: nn.Module, channels: int, height: int, width: int) -> int:
@@ -171,11 +171,11 @@ def resnet18_small(channels: int, height: int, width: int, num_classes: int) -> 
     return model
 
 
-CLASSIFIERS: dict[str, Callable[[int, int, int, int], nn.Module]] = {
+CLASSIFIERS: Registry = Registry("classifier", {
     "mlp": mlp,
     "cnn2": cnn2,
     "lenet": lenet,
     "alexnet": alexnet,
     "inception": inception,
     "resnet18": resnet18_small,
-}
+})

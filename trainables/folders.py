@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.choices import FOLDER_PREFIX
 from trainables.images import DataError, DatasetInfo, ImageSet
 from trainables.sampling import stratified_split
-
-FOLDER_PREFIX = "folder:"
-
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}

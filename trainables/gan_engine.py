@@ -27,14 +27,14 @@ from torch import nn
 from torch.func import replace_all_batch_norm_modules_
 
 from trainables import data, fit
+from trainables.choices import CONDITIONINGS
 from trainables.gan_augment import check_policy, diff_augment, parse_policy
 from trainables.gan_groups import GROUP_CLASSES, LabelledGroup
 from trainables.gan_losses import check_loss
 from trainables.gans import GANS
+from trainables.grids import GRID_COLUMNS
 
-CONDITIONINGS = ("per-class", "conditional")
 GROUPINGS = ("vmap", "loop")
-GRID_COLUMNS = 10
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,7 @@ def _normalised(disc: nn.Module, spectral_norm: bool) -> nn.Module:
 
 def check_gan_choice(arch: str, conditioning: str, grouping: str = "vmap") -> None:
     """Raise ValueError naming the problem for an unknown arch/conditioning/grouping or dagan per-class."""
-    if arch not in GANS:
-        raise ValueError(f"unknown GAN arch {arch!r}; choose one of {', '.join(GANS)}")
+    GANS.check(arch)
     if conditioning not in CONDITIONINGS:
         raise ValueError(f"unknown conditioning {conditioning!r}; choose one of {', '.join(CONDITIONINGS)}")
     if grouping not in GROUPINGS:
@@ -217,7 +216,7 @@ def epoch_shards(groups: list[torch.Tensor], epoch_seed: int, rank: int, world: 
 
 
 def train_step(gen: nn.Module, disc: nn.Module, opt_g, opt_d, losses, x_real: torch.Tensor, labels: torch.Tensor,
-               z: torch.Tensor, num_classes: int, autocast, inject_nan: bool = False,
+               z: torch.Tensor, num_classes: int, autocast,
                augment: Callable[[torch.Tensor], torch.Tensor] = _no_augment, ema: Ema | None = None) -> torch.Tensor:
     """One discriminator and one generator update on a (G, b, ...) batch; returns detached
     [d_loss, g_loss], each the mean over the G GANs of the group. `augment` transforms every image D
@@ -230,8 +229,6 @@ def train_step(gen: nn.Module, disc: nn.Module, opt_g, opt_d, losses, x_real: to
     with autocast:
         fake = gen(z, labels)
         d_real = losses.real(disc(augment(x_real), labels).float(), labels, num_classes) * groups
-    if inject_nan:
-        d_real = d_real * float("nan")  # test hook: a diverging loss
     d_real.backward()
     with autocast:
         d_fake = losses.fake(disc(augment(fake.detach()), labels).float(), labels, num_classes) * groups

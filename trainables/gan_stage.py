@@ -27,7 +27,7 @@ from dataclasses import asdict
 
 import torch
 
-from trainables import cache_lock, data, gan_pool, gan_train, quality, scoring
+from trainables import cache_lock, data, fault_hooks, gan_pool, gan_train, quality, scoring
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
 from trainables.grids import class_grid_png
 from trainables.storage import Store
@@ -163,16 +163,15 @@ def resolve_grouping(job: GanJob, use_gpu: bool) -> str:
 
 
 def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> dict:
-    """The config every Train worker gets (plus the test hooks forwarded from this process's env)."""
-    nan_epoch, fail_marker = gan_train._test_hooks({})
+    """The config every Train worker gets (plus the faults a test set in this process's environment)."""
+    faults = fault_hooks.gan_faults_from_environment()
     return {
         "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
         "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
         "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
         "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
         "gan_dir": gan_dir(cache_root, job.key()), "options": asdict(job.options()),
-        "_inject_nan_at_epoch": nan_epoch, "_fail_once_marker": fail_marker,
-    }
+    } | ({"faults": faults} if faults else {})
 
 
 def _gpus_present() -> bool:
@@ -355,12 +354,15 @@ def on_reserved(job: GanJob, use_gpu: bool | None, work, *args):
     """work(*args) as a Ray task that holds what it computes with: one GAN worker's CPUs, as torch
     threads, and a GPU when the GAN trained on GPUs. Drawing pools and training the scoring network
     come after the fit, whose workers have given their resources back by then; the Tune trial that
-    calls this holds none itself, so two GAN trials on a 2-core machine never wait on each other."""
+    calls this holds none itself, so two GAN trials on a 2-core machine never wait on each other.
+    Scheduled outside the trial's placement group, which Tune makes capture child tasks and which
+    has no CPU to give."""
     import ray
 
     use_gpu = _gpus_present() if use_gpu is None else use_gpu
     task = ray.remote(_with_threads).options(num_cpus=job.cpus_per_worker, num_gpus=1 if use_gpu else 0,
-                                              max_retries=0, name=f"gan-pool {job.key()}")
+                                              max_retries=0, name=f"gan-pool {job.key()}",
+                                              scheduling_strategy="DEFAULT")
     return ray.get(task.remote(job.cpus_per_worker, work, *args))
 
 

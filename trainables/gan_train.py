@@ -26,9 +26,8 @@ Determinism and resume: batch order, noise and dropout are reseeded from (seed, 
 start of every epoch, so an epoch's random draws do not depend on what ran before; with G, D and
 both optimizer states restored from a checkpoint, a resumed run repeats an uninterrupted one.
 
-Test hooks (set through the driver's runtime env): STUDY_INJECT_NAN_EPOCH=N makes the loss NaN in
-epoch N; STUDY_FAIL_ONCE_MARKER=PATH raises once after the first checkpoint (when PATH does not
-exist yet, it is created first), to exercise FailureConfig and resume.
+Faults the tests inject (trainables/fault_hooks.py) arrive as config["faults"] and act through two
+hooks per epoch, never through the training step.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ import torch
 from torch import nn
 
 from trainables import data, fit
+from trainables.fault_hooks import GanFaults
 from trainables.gan_engine import (
     Ema,
     GanOptions,
@@ -62,8 +62,6 @@ from trainables.gans import GANS
 
 STATE_FILE = "state.pt"
 LOSS_COLUMNS = ("epoch", "d_loss", "g_loss", "seconds", "images_per_second")
-ENV_INJECT_NAN = "STUDY_INJECT_NAN_EPOCH"
-ENV_FAIL_ONCE = "STUDY_FAIL_ONCE_MARKER"
 
 
 def generator_state(state: dict) -> dict:
@@ -80,19 +78,6 @@ def losses_csv(history: list[dict]) -> str:
     lines += [",".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in LOSS_COLUMNS)
               for row in history]
     return "\n".join(lines) + "\n"
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else None
-
-
-def _test_hooks(config: dict) -> tuple[int | None, str | None]:
-    """(inject-NaN epoch, fail-once marker) from the config, else from the environment."""
-    nan_epoch = config.get("_inject_nan_at_epoch")
-    marker = config.get("_fail_once_marker")
-    return (nan_epoch if nan_epoch is not None else _env_int(ENV_INJECT_NAN),
-            marker if marker is not None else (os.environ.get(ENV_FAIL_ONCE) or None))
 
 
 def resolve_real(real_ref) -> tuple[data.ImageSet, data.ImageSet]:
@@ -166,7 +151,7 @@ def train_loop_per_worker(config: dict) -> dict:
     grid_z, grid_labels = fixed_noise(spec, latent_dim)
     batch_size, epochs = int(config["batch_size"]), int(config["epochs"])
     checkpoint_every = max(1, int(config["checkpoint_every"]))
-    nan_epoch, fail_marker = _test_hooks(config)
+    faults = GanFaults(**config.get("faults", {}))
     autocast = fit._autocast(device)
 
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -177,14 +162,15 @@ def train_loop_per_worker(config: dict) -> dict:
         sums = torch.zeros(3, device=device)  # d_loss, g_loss, steps: summed on the device, one sync per epoch
         gen.train()
         disc.train()
-        for step, start in enumerate(range(0, shards.shape[1], batch_size)):
+        faults.epoch_starts(epoch, unwrap(gen))
+        for start in range(0, shards.shape[1], batch_size):
             index = shards[:, start:start + batch_size].to(device)  # (G, b)
             x_real = data.to_model_input(real_images[index])  # (G, b, C, H, W)
             labels = real_labels[index]
             z = torch.randn(groups, index.shape[1], latent_dim, generator=noise_gen, device=device)
 
             step_losses = train_step(gen, disc, opt_g, opt_d, losses, x_real, labels, z, num_classes, autocast,
-                                     inject_nan=nan_epoch == epoch and step == 0, augment=augment, ema=ema)
+                                     augment=augment, ema=ema)
             sums += torch.cat([step_losses, torch.ones(1, device=device)])
         sums = _all_reduce_sum(sums, world)  # every rank gets the same numbers: all stop together
         if on_gpu:
@@ -225,10 +211,7 @@ def train_loop_per_worker(config: dict) -> dict:
                 torch.save(state, os.path.join(directory, STATE_FILE))
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
                              checkpoint_dir_name=f"checkpoint_epoch{epoch:04d}")
-        if fail_marker and not os.path.exists(fail_marker):
-            with open(fail_marker, "w") as marker:
-                marker.write(f"simulated worker crash after epoch {epoch}\n")
-            raise RuntimeError(f"simulated worker crash after the checkpoint of epoch {epoch} ({ENV_FAIL_ONCE})")
+        faults.checkpoint_written(epoch)
     # Rank 0's return value becomes Result.return_value (Result.metrics only covers checkpoints).
     return {"status": "ok", "diverged_epoch": None, "reason": "", "history": history}
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainables.registry import Registry
+
 Shape = tuple[int, int, int]
 
 
@@ -443,9 +445,9 @@ class DaganDiscriminator(_Conditioning):
         return self.fc(self.features(x))
 
 
-GANS: dict[str, GanArch] = {
+GANS: Registry = Registry("GAN", {
     "abadi": GanArch("abadi", 100, False, AbadiGenerator, AbadiDiscriminator),
     "dcgan": GanArch("dcgan", 100, False, DcganGenerator, DcganDiscriminator),
     "hooda": GanArch("hooda", 100, False, HoodaGenerator, HoodaDiscriminator),
     "dagan": GanArch("dagan", 100, True, DaganGenerator, DaganDiscriminator),
-}
+})

@@ -13,6 +13,9 @@ import json
 
 from trainables.storage import Store
 
+# One row of a record's "curve": a finished epoch's metrics (curves.csv adds the trial's name and axes).
+CURVE_COLUMNS = ("epoch", "test_acc", "test_loss", "train_loss", "val_acc", "val_loss")
+
 
 def trial_record(trial: str) -> str:
     """Where a finished trial's final metrics and curve live, relative to the study folder."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.resources
 from typing import Any
 
-from study.checks import SpecError, suggest
+from study.checks import SpecError
+from trainables.registry import suggest
 
 DEFAULT_PRESET = "quick"
 
