@@ -208,12 +208,11 @@ def _check_outputs(study_root, job, meta):
     assert gan_stage.is_complete(study_root, job.key())
 
 
+# Every test below that trains through Ray Train is slow: the fast set starts no Ray (conftest.py).
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,conditioning", [
-    # abadi per-class runs in test_outputs_checkpoints_and_cache; each run here costs Ray Train's
-    # start-up (tens of seconds on 2 cores), so only the 2K-class conditional one is in the fast set.
-    pytest.param("dcgan", "per-class", marks=pytest.mark.slow),
-    pytest.param("hooda", "conditional", marks=pytest.mark.slow),
-    ("dagan", "conditional"),
+    # abadi per-class runs in test_outputs_checkpoints_and_cache.
+    ("dcgan", "per-class"), ("hooda", "conditional"), ("dagan", "conditional"),
 ])
 def test_each_arch_trains_through_torch_trainer(ray_module, real, tmp_path, arch, conditioning):
     job = _job(arch=arch, conditioning=conditioning, epochs=1)
@@ -221,6 +220,7 @@ def test_each_arch_trains_through_torch_trainer(ray_module, real, tmp_path, arch
     _check_outputs(str(tmp_path), job, meta)
 
 
+@pytest.mark.slow
 def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     job = _job()
     meta = gan_stage.run_gan_job(job, str(tmp_path), ray_module.put(real))
@@ -260,6 +260,7 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     assert not gan_stage.is_complete(str(tmp_path), job.key())
 
 
+@pytest.mark.slow
 def test_nan_loss_ends_the_gan_as_diverged(ray_module, real, tmp_path, monkeypatch):
     monkeypatch.setenv(fault_hooks.INJECT_NAN_EPOCH, "2")
     job = _job(epochs=3)
@@ -423,6 +424,7 @@ def test_a_filter_that_keeps_too_few_says_how_many_it_kept(mnist5k, tmp_path):
     assert not gan_pool.needs_filtering(meta, 0.9, 2)        # the same request would fail the same way
 
 
+@pytest.mark.slow
 def test_pool_and_scoring_work_holds_a_gan_workers_cpus_as_threads(ray_module):
     """Drawing pools and training the scoring network reserve what they compute with (issue 16): the
     Tune trial around the GAN holds nothing itself, so this work must not run on unreserved cores."""

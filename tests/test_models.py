@@ -27,7 +27,8 @@ def _names_a_paper(fn) -> bool:
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name == "inception" else name
+                                  for name in sorted(CLASSIFIERS)])   # inception: seconds per step on 2 cores
 def test_classifier_logits_and_one_step_lowers_loss(name, shape):
     with seeded(0):
         model = CLASSIFIERS[name](*shape, K)

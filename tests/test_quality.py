@@ -73,6 +73,7 @@ class _IgnoresItsNoise(nn.Module):
         return self.generator(torch.zeros_like(z), labels)
 
 
+@pytest.mark.slow   # trains a GAN for 40 epochs (about 10 s)
 def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_warns_first(mnist5k, tmp_path):
     """A trained conditional GAN (40 epochs on 100 images) that draws every image from one noise
     vector: the real failure mode, not a hand-written meta.json."""

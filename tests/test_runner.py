@@ -274,7 +274,7 @@ def test_study_on_uri_storage_goes_through_pyarrow_end_to_end(ray_local, tmp_pat
     assert f"{uri}/remote/report/report.md" in capsys.readouterr().out
 
 
-def test_gpu_trials_on_a_machine_without_gpus_are_refused_before_anything_is_written(ray_local, tmp_path, capsys):
+def test_gpu_trials_on_a_machine_without_gpus_are_refused_before_anything_is_written(tmp_path, capsys):
     """They would wait forever on an embedded cluster; a rerun with gpus_per_trial=0 must not trip
     over a half-made folder either."""
     args = ["run", "quick", *TINY, "--storage", str(tmp_path)]
