@@ -175,12 +175,24 @@ def test_build_report_is_idempotent_and_answers_first(tmp_path):
     assert (root / "results.csv").read_bytes() == results_before
     lines = report.read_text().splitlines()
     # The collapsed GAN is the very first thing a reader sees, then the answer.
-    assert lines[2].startswith("> **Mode collapse**: GAN `mnist-500-a2-s0`") and "class(es) 0 " in lines[2]
+    collapsed = make_study.gan_key("mnist", 500, 2.0, 0)
+    assert lines[2].startswith(f"> **Mode collapse**: GAN `{collapsed}` (abadi, n = 500, seed 0)") \
+        and "class(es) 0 " in lines[2]
     assert "helped at every size" in lines[4]
     assert "n = 500 real images: best R = 1" in lines[6]
     text = report.read_text()
-    assert "near chance" in text and "mode collapse in class(es) 0" in text
-    assert "](plots/accuracy_vs_ratio.png)" in text and "](plots/samples_mnist-500-a2-s0.png)" in text
+    assert "mode collapse in class(es) 0" in text and "the GAN was too weak" not in text
+    assert "](plots/accuracy_vs_ratio.png)" in text and f"](plots/samples_{collapsed}.png)" in text
+
+
+def test_a_gan_too_weak_to_judge_is_named_and_its_cells_are_not_judged(tmp_path):
+    root = make_study.write_study_dir(tmp_path / "study", weak=((1000, 0), (1000, 1), (1000, 2)))
+    text = build_report(root).read_text()
+    assert "**1 of 2 cell(s) are inconclusive**: their GAN was too weak to judge" in text
+    (n500,) = [line for line in text.splitlines() if line.startswith("- n = 500 real images:")]
+    (n1000,) = [line for line in text.splitlines() if line.startswith("- n = 1000 real images:")]
+    assert n500.endswith("— helps; of 4 ratios tried, 2 helped and 1 hurt significantly.")   # its GANs are fine
+    assert "inconclusive: the GAN was too weak" in n1000
 
 
 def test_report_says_plainly_when_nothing_helps(tmp_path):

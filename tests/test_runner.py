@@ -207,6 +207,10 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
     assert json.loads((root / "run.json").read_text())["runs"][0]["wall_seconds"] > 0
     report = (root / "report" / "report.md").read_text()
     assert "the study took" in report and "min of wall time" in report
+    # The analysis tests' fixture still writes what this real study wrote.
+    from fixture_drift import differences
+
+    assert differences(root, tmp_path / "drift") == []
 
 
 @pytest.mark.slow
