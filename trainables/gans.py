@@ -28,9 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainables.gan_layers import (
+    Conditioning,
+    Shape,
+    check_alpha,
+    check_shape,
+    dcgan_init_,
+    strides,
+    tconv,
+    tconv_double,
+    tconv_same,
+    upsampling_plan,
+    width,
+)
 from trainables.registry import Registry
-
-Shape = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -45,116 +56,10 @@ class GanArch:
 
 
 # ---------------------------------------------------------------------------------------------
-# shared helpers
-
-
-def dcgan_init_(module: nn.Module) -> nn.Module:
-    """DCGAN initialisation (Radford et al. 2016, section 4): weights ~ N(0, 0.02), BN scale ~ N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-    return module
-
-
-def width(base: int, alpha: float) -> int:
-    """Channel count `base * alpha`, rounded, at least 1."""
-    return max(1, int(round(base * alpha)))
-
-
-def _check_shape(shape, arch: str) -> Shape:
-    if len(shape) != 3 or any(int(s) < 1 for s in shape):
-        raise ValueError(f"{arch}: image shape must be (C, H, W) with positive sizes, got {tuple(shape)}")
-    return int(shape[0]), int(shape[1]), int(shape[2])
-
-
-def _check_alpha(alpha: float, arch: str) -> float:
-    if not alpha > 0:
-        raise ValueError(f"{arch}: alpha must be > 0 (a width multiplier), got {alpha}")
-    return float(alpha)
-
-
-def upsampling_plan(height: int, width_: int, max_doublings: int, arch: str) -> tuple[int, int, int]:
-    """(start_h, start_w, doublings): halve both sides while they stay even and >= 4.
-
-    32 -> 4x4 and 3 doublings, 28 -> 7x7 and 2 doublings, 64 -> 4x4 and 4. The generator starts
-    from the small map and doubles it with stride-2 transposed convolutions; the discriminator
-    mirrors that with stride-2 convolutions.
-    """
-    h, w, doublings = height, width_, 0
-    while doublings < max_doublings and h % 2 == 0 and w % 2 == 0 and h // 2 >= 4 and w // 2 >= 4:
-        h, w, doublings = h // 2, w // 2, doublings + 1
-    if doublings == 0:
-        raise ValueError(
-            f"{arch}: image size {height}x{width_} cannot be halved (needs even sides >= 8); "
-            "resize the images (e.g. to 28x28 or 32x32)"
-        )
-    return h, w, doublings
-
-
-class _Conditioning(nn.Module):
-    """Label bookkeeping shared by every generator and discriminator."""
-
-    def __init__(self, num_classes: int | None):
-        super().__init__()
-        if num_classes is not None and num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2 for a conditional model, got {num_classes}")
-        self.num_classes = num_classes
-
-    @property
-    def label_dim(self) -> int:
-        return self.num_classes or 0
-
-    def _one_hot(self, labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
-        """One-hot labels (B, K) in like's dtype, or None for an unconditional model."""
-        if self.num_classes is None:
-            if labels is not None:
-                raise ValueError("this model is unconditional (num_classes=None); call it without labels")
-            return None
-        if labels is None:
-            raise ValueError(f"this model is conditioned on {self.num_classes} classes; pass labels")
-        return F.one_hot(labels.long(), self.num_classes).to(like.dtype)
-
-    def _with_label_vector(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        onehot = self._one_hot(labels, z)
-        return z if onehot is None else torch.cat([z, onehot], dim=1)
-
-    def _with_label_maps(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        onehot = self._one_hot(labels, x)
-        if onehot is None:
-            return x
-        maps = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        return torch.cat([x, maps], dim=1)
-
-
-def _tconv_double(c_in: int, c_out: int, kernel: int) -> nn.ConvTranspose2d:
-    """Transposed convolution that exactly doubles H and W ('same' padding, stride 2)."""
-    return nn.ConvTranspose2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, output_padding=1)
-
-
-def _tconv_same(c_in: int, c_out: int, kernel: int) -> nn.ConvTranspose2d:
-    """Transposed convolution that keeps H and W (odd kernel, stride 1)."""
-    return nn.ConvTranspose2d(c_in, c_out, kernel, stride=1, padding=kernel // 2)
-
-
-def _tconv(c_in: int, c_out: int, kernel: int, stride: int) -> nn.ConvTranspose2d:
-    return _tconv_double(c_in, c_out, kernel) if stride == 2 else _tconv_same(c_in, c_out, kernel)
-
-
-def _strides(layers: int, doublings: int) -> list[int]:
-    """Stride per layer: the last `doublings` layers upsample, the first ones keep the size."""
-    return [1] * (layers - doublings) + [2] * doublings
-
-
-# ---------------------------------------------------------------------------------------------
 # abadi
 
 
-class AbadiGenerator(_Conditioning):
+class AbadiGenerator(Conditioning):
     """Abadi section 3.2.3: z(100) -> FC 7x7x128a -> deconv 128a -> deconv 64a (s2) -> deconv C (s2) -> tanh.
 
     Leaky ReLU (slope 0.3) after the FC layer and the first two deconvolutions, each preceded by
@@ -169,8 +74,8 @@ class AbadiGenerator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
         super().__init__(num_classes)
-        alpha = _check_alpha(alpha, "abadi")
-        c, h, w = _check_shape(shape, "abadi")
+        alpha = check_alpha(alpha, "abadi")
+        c, h, w = check_shape(shape, "abadi")
         if h % 4 or w % 4:
             raise ValueError(f"abadi: image sides must be multiples of 4, got {h}x{w}; resize the images")
         self.latent_dim, self.shape = latent_dim, (c, h, w)
@@ -178,13 +83,13 @@ class AbadiGenerator(_Conditioning):
         self.fc = nn.Linear(latent_dim + self.label_dim, self.start[0] * self.start[1] * self.start[2])
         self.fc_norm = nn.BatchNorm1d(self.fc.out_features)
         self.deconvs = nn.Sequential(
-            _tconv_same(width(128, alpha), width(128, alpha), 5),
+            tconv_same(width(128, alpha), width(128, alpha), 5),
             nn.BatchNorm2d(width(128, alpha)),
             nn.LeakyReLU(0.3),
-            _tconv_double(width(128, alpha), width(64, alpha), 5),
+            tconv_double(width(128, alpha), width(64, alpha), 5),
             nn.BatchNorm2d(width(64, alpha)),
             nn.LeakyReLU(0.3),
-            _tconv_double(width(64, alpha), c, 5),
+            tconv_double(width(64, alpha), c, 5),
             nn.Tanh(),
         )
         dcgan_init_(self)
@@ -194,7 +99,7 @@ class AbadiGenerator(_Conditioning):
         return self.deconvs(x.view(-1, *self.start))
 
 
-class AbadiDiscriminator(_Conditioning):
+class AbadiDiscriminator(Conditioning):
     """Abadi section 3.2.2: conv 32a -> conv 64a, each Leaky ReLU 0.3 + dropout 0.3, FC -> 1.
 
     Both convolutions are 5x5 stride 2 (the Keras DCGAN discriminator the paper adapts; the paper
@@ -203,8 +108,8 @@ class AbadiDiscriminator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
         super().__init__(num_classes)
-        alpha = _check_alpha(alpha, "abadi")
-        c, h, w = _check_shape(shape, "abadi")
+        alpha = check_alpha(alpha, "abadi")
+        c, h, w = check_shape(shape, "abadi")
         self.out_dim = 1
         self.features = nn.Sequential(
             nn.Conv2d(c + self.label_dim, width(32, alpha), 5, stride=2, padding=2),
@@ -227,7 +132,7 @@ class AbadiDiscriminator(_Conditioning):
 # dcgan
 
 
-class DcganGenerator(_Conditioning):
+class DcganGenerator(Conditioning):
     """Radford-style DCGAN generator as in Xing section 2.2.2 (Fig. 1).
 
     z -> transposed conv 4x4 stride 1 from 1x1 to the start map -> 4x4 stride-2 transposed convs
@@ -240,8 +145,8 @@ class DcganGenerator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
         super().__init__(num_classes)
-        alpha = _check_alpha(alpha, "dcgan")
-        c, h, w = _check_shape(shape, "dcgan")
+        alpha = check_alpha(alpha, "dcgan")
+        c, h, w = check_shape(shape, "dcgan")
         start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=8, arch="dcgan")
         self.latent_dim, self.shape = latent_dim, (c, h, w)
         chans = [width(64 * 2 ** (doublings - 1 - i), alpha) for i in range(doublings)]
@@ -265,7 +170,7 @@ class DcganGenerator(_Conditioning):
         return self.net(z[:, :, None, None])
 
 
-class DcganDiscriminator(_Conditioning):
+class DcganDiscriminator(Conditioning):
     """Radford-style DCGAN discriminator as in Xing section 2.2.2: the generator mirrored.
 
     4x4 stride-2 convolutions halving the map (64a, 128a, 256a, ...), LeakyReLU(0.2) everywhere,
@@ -275,8 +180,8 @@ class DcganDiscriminator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
         super().__init__(num_classes)
-        alpha = _check_alpha(alpha, "dcgan")
-        c, h, w = _check_shape(shape, "dcgan")
+        alpha = check_alpha(alpha, "dcgan")
+        c, h, w = check_shape(shape, "dcgan")
         start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=8, arch="dcgan")
         self.out_dim = 1
         chans = [width(64 * 2**i, alpha) for i in range(doublings)]
@@ -302,7 +207,7 @@ class DcganDiscriminator(_Conditioning):
 # hooda
 
 
-class HoodaGenerator(_Conditioning):
+class HoodaGenerator(Conditioning):
     """Hooda section III.A: FC, then 4 transposed convs (3x3) with 256a/128a/64a/C filters.
 
     LeakyReLU (slope 0.2) after every layer but the last, tanh at the end; the paper names no
@@ -313,16 +218,16 @@ class HoodaGenerator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
         super().__init__(num_classes)
-        alpha = _check_alpha(alpha, "hooda")
-        c, h, w = _check_shape(shape, "hooda")
+        alpha = check_alpha(alpha, "hooda")
+        c, h, w = check_shape(shape, "hooda")
         start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=4, arch="hooda")
         self.latent_dim, self.shape = latent_dim, (c, h, w)
         chans = [width(256, alpha), width(256, alpha), width(128, alpha), width(64, alpha), c]
         self.start = (chans[0], start_h, start_w)
         self.fc = nn.Linear(latent_dim + self.label_dim, chans[0] * start_h * start_w)
         layers: list[nn.Module] = []
-        for i, stride in enumerate(_strides(4, doublings)):
-            layers += [_tconv(chans[i], chans[i + 1], 3, stride), nn.LeakyReLU(0.2) if i < 3 else nn.Tanh()]
+        for i, stride in enumerate(strides(4, doublings)):
+            layers += [tconv(chans[i], chans[i + 1], 3, stride), nn.LeakyReLU(0.2) if i < 3 else nn.Tanh()]
         self.deconvs = nn.Sequential(*layers)
         dcgan_init_(self)
 
@@ -331,7 +236,7 @@ class HoodaGenerator(_Conditioning):
         return self.deconvs(x.view(-1, *self.start))
 
 
-class HoodaDiscriminator(_Conditioning):
+class HoodaDiscriminator(Conditioning):
     """Hooda section III.B: a binary real/fake CNN (the paper gives only its role, Fig. 2).
 
     Mirror of the generator: 3x3 convolutions with 64a/128a/256a filters, stride 2 while the map
@@ -340,13 +245,13 @@ class HoodaDiscriminator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
         super().__init__(num_classes)
-        alpha = _check_alpha(alpha, "hooda")
-        c, h, w = _check_shape(shape, "hooda")
+        alpha = check_alpha(alpha, "hooda")
+        c, h, w = check_shape(shape, "hooda")
         start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=3, arch="hooda")
         self.out_dim = 1
         chans = [c + self.label_dim, width(64, alpha), width(128, alpha), width(256, alpha)]
         layers: list[nn.Module] = []
-        for i, stride in enumerate(reversed(_strides(3, doublings))):
+        for i, stride in enumerate(reversed(strides(3, doublings))):
             layers += [
                 nn.Conv2d(chans[i], chans[i + 1], 3, stride=stride, padding=1),
                 nn.LeakyReLU(0.2),
@@ -373,7 +278,7 @@ def _require_classes(num_classes: int | None) -> int:
     return num_classes
 
 
-class DaganGenerator(_Conditioning):
+class DaganGenerator(Conditioning):
     """Zhang & Wu (DAGAN), Table 2, generator: the label is concatenated at every stage.
 
     [z(100), one-hot] -> FC 512a x start map, ReLU -> [concat K label maps] -> 5x5 transposed
@@ -384,16 +289,16 @@ class DaganGenerator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
         super().__init__(_require_classes(num_classes))
-        alpha = _check_alpha(alpha, "dagan")
-        c, h, w = _check_shape(shape, "dagan")
+        alpha = check_alpha(alpha, "dagan")
+        c, h, w = check_shape(shape, "dagan")
         start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=3, arch="dagan")
         self.latent_dim, self.shape = latent_dim, (c, h, w)
         chans = [width(512, alpha), width(256, alpha), width(128, alpha), c]
         self.start = (chans[0], start_h, start_w)
         self.fc = nn.Linear(latent_dim + self.label_dim, chans[0] * start_h * start_w)
         self.deconvs = nn.ModuleList(
-            _tconv(chans[i] + self.label_dim, chans[i + 1], 5, stride)
-            for i, stride in enumerate(_strides(3, doublings))
+            tconv(chans[i] + self.label_dim, chans[i + 1], 5, stride)
+            for i, stride in enumerate(strides(3, doublings))
         )
         dcgan_init_(self)
 
@@ -417,7 +322,7 @@ class GaussianNoise(nn.Module):
         return x + self.std * torch.randn_like(x) if self.training else x
 
 
-class DaganDiscriminator(_Conditioning):
+class DaganDiscriminator(Conditioning):
     """Zhang & Wu (DAGAN), Table 2 and eq. (3)-(8), discriminator: a 2K-way classifier.
 
     Gaussian input noise -> 3x3 convs 96a, 96a, 96a (stride 2), 192a, 192a, 192a (stride 2),
@@ -428,8 +333,8 @@ class DaganDiscriminator(_Conditioning):
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
         super().__init__(_require_classes(num_classes))
-        alpha = _check_alpha(alpha, "dagan")
-        c, _, _ = _check_shape(shape, "dagan")
+        alpha = check_alpha(alpha, "dagan")
+        c, _, _ = check_shape(shape, "dagan")
         self.out_dim = 2 * self.label_dim
         a, b = width(96, alpha), width(192, alpha)
         spec = [(c, a, 3, 1, 1), (a, a, 3, 1, 1), (a, a, 3, 2, 1), (a, b, 3, 1, 1), (b, b, 3, 1, 1),
