@@ -1,10 +1,11 @@
 """Our GAN training epoch, in-process: the loop body of gan_train.train_loop_per_worker.
 
 train_loop_per_worker needs a Ray Train context (rank, checkpoints, reports), so the benches run
-its per-epoch body here for one worker on the CPU (rank 0, world 1: prepare_model leaves models
+its per-epoch body here for one worker on `device` (rank 0, world 1: prepare_model leaves models
 unwrapped, as it does under Ray Train with one worker), built from gan_train's own pieces
 (build_models, train_step, epoch_shards, LOSSES, derive_seed). Only Ray's reporting and checkpointing are
-left out; those are what `gan_train.py`'s Ray Train comparison measures.
+left out; those are what `gan_train.py`'s Ray Train comparison measures. On CUDA it runs as the
+worker does there: real images resident on the device, noise drawn on it, bf16 autocast, channels_last.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ class GanLoop:
     lr: float = 2e-4
     beta1: float = 0.5
     options: gan_engine.GanOptions = field(default_factory=gan_engine.GanOptions)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
-        self.gen, self.disc = map(gan_engine.to_channels_last, gan_engine.build_models(self.spec))
+        self.device = torch.device(self.device)
+        self.gen, self.disc = (gan_engine.to_channels_last(m.to(self.device)) for m in gan_engine.build_models(self.spec))
+        self.real = data.ImageSet(self.real.images.to(self.device), self.real.labels.to(self.device), self.real.classes)
+        self.autocast = fit._autocast(self.device)
         betas = (self.beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.options.lr_g or self.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.options.lr_d or self.lr, betas=betas)
@@ -37,14 +42,16 @@ class GanLoop:
                                                              self.options.loss)]
         self.augment = self.options.augmenter()
         self.ema = gan_engine.Ema(self.gen, self.options.ema) if self.options.ema > 0 else None
-        self.index_groups = gan_engine.group_indices(self.real.labels, self.spec.conditioning, self.spec.num_classes)
+        # Index bookkeeping stays on the CPU, as in the Train worker; each batch's index moves to the device.
+        self.index_groups = gan_engine.group_indices(self.real.labels.cpu(), self.spec.conditioning, self.spec.num_classes)
         self.latent_dim = GANS[self.spec.arch].latent_dim
         self.epoch = 0
 
     def batches(self, epoch: int):
         """(index (G, b), noise generator) of one epoch, exactly as train_loop_per_worker draws them."""
         shards = gan_engine.epoch_shards(self.index_groups, gan_engine.derive_seed(self.spec.seed, "order", epoch), 0, 1)
-        noise_gen = torch.Generator().manual_seed(gan_engine.derive_seed(self.spec.seed, "noise", epoch, 0))
+        shards = shards.to(self.device)
+        noise_gen = torch.Generator(device=self.device).manual_seed(gan_engine.derive_seed(self.spec.seed, "noise", epoch, 0))
         torch.manual_seed(gan_engine.derive_seed(self.spec.seed, "dropout", epoch, 0))
         for start in range(0, shards.shape[1], self.batch_size):
             yield shards[:, start:start + self.batch_size], noise_gen
@@ -54,11 +61,10 @@ class GanLoop:
         images at `index` (G, b); returns [d_loss, g_loss, 1] for the epoch's sums."""
         x_real = data.to_model_input(self.real.images[index])
         labels = self.real.labels[index]
-        z = torch.randn(self.spec.groups, index.shape[1], self.latent_dim, generator=noise_gen)
+        z = torch.randn(self.spec.groups, index.shape[1], self.latent_dim, generator=noise_gen, device=self.device)
         losses = gan_engine.train_step(self.gen, self.disc, self.opt_g, self.opt_d, self.losses, x_real, labels, z,
-                                       self.spec.num_classes, fit._autocast(torch.device("cpu")),
-                                       augment=self.augment, ema=self.ema)
-        return torch.cat([losses, torch.ones(1)])
+                                       self.spec.num_classes, self.autocast, augment=self.augment, ema=self.ema)
+        return torch.cat([losses, torch.ones(1, device=self.device)])
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -70,7 +76,7 @@ class GanLoop:
         self.epoch += 1
         self.gen.train()
         self.disc.train()
-        sums = torch.zeros(3)
+        sums = torch.zeros(3, device=self.device)
         for index, noise_gen in self.batches(self.epoch):
             sums += self.step(index, noise_gen)
         d_loss, g_loss = (sums[:2] / sums[2].clamp(min=1)).tolist()
@@ -87,9 +93,9 @@ def class_sets(real: data.ImageSet) -> list[data.ImageSet]:
 
 def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
               grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4, beta1: float = 0.5,
-              options: gan_engine.GanOptions | None = None) -> GanLoop:
+              options: gan_engine.GanOptions | None = None, device: str | torch.device = "cpu") -> GanLoop:
     options = options or gan_engine.GanOptions()
     spec = gan_engine.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed,
                               options.spectral_norm)
     with fit.seeded(seed):  # the loop reseeds the global RNG per epoch (dropout): keep the caller's state
-        return GanLoop(spec, real, batch_size=batch_size, lr=lr, beta1=beta1, options=options)
+        return GanLoop(spec, real, batch_size=batch_size, lr=lr, beta1=beta1, options=options, device=device)

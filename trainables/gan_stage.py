@@ -209,6 +209,7 @@ def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict
         "images_per_second": images / train_seconds if train_seconds > 0 else 0.0,
         "seconds_per_epoch": train_seconds / len(history) if history else None,
         "fit_seconds": fit_seconds,
+        "fit_started_at": fit_started,   # wall clock: where this fit sits in the study's timeline (bench)
     }
     if this_fit:
         timing["startup_seconds"] = min(row["started_at"] for row in this_fit) - fit_started
