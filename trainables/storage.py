@@ -60,24 +60,25 @@ except Exception as err:
 """
 
 
-def _disk_full_message(target: str, size: int) -> str:
-    try:
-        free = shutil.disk_usage(os.path.dirname(target) or ".").free
-    except OSError:
-        free = 0
-    writing = f", {size / 2**20:.1f} MiB to write" if size else ""
-    return (f"{target}: the disk is full ({free / 2**20:.0f} MiB free{writing}); finished work is kept; allowed: "
-            "free some space, then `study resume <study folder>`")
+def _disk_full_message(target: str | None, size: int) -> str:
+    """The one wording of a full disk: the file when known (pyarrow and some libraries do not say)."""
+    if target is None:
+        where = "a write failed: the disk is full"
+    else:
+        try:
+            free = shutil.disk_usage(os.path.dirname(target) or ".").free
+        except OSError:
+            free = 0
+        writing = f", {size / 2**20:.1f} MiB to write" if size else ""
+        where = f"{target}: the disk is full ({free / 2**20:.0f} MiB free{writing})"
+    return f"{where}; finished work is kept; allowed: free some space, then `study resume <study folder>`"
 
 
 def disk_full_from(err: BaseException) -> DiskFull | None:
     """A write that failed for lack of space anywhere (a plot, a log) as DiskFull naming its file, else None."""
     if isinstance(err, DiskFull) or not isinstance(err, OSError) or err.errno not in _DISK_FULL:
         return None
-    if not err.filename:   # pyarrow and some libraries do not say which file
-        return DiskFull("a write failed: the disk is full; finished work is kept; allowed: free some space, then "
-                        "`study resume <study folder>`")
-    return DiskFull(_disk_full_message(str(err.filename), 0))
+    return DiskFull(_disk_full_message(str(err.filename) if err.filename else None, 0))
 
 
 def is_uri(path: str) -> bool:
