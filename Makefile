@@ -21,7 +21,7 @@ demo: install
 	$(VENV)/bin/study run quick
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
