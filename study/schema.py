@@ -37,10 +37,10 @@ from study.checks import (
     SpecError,
     Str,
     show,
-    suggest,
     type_name,
 )
 from trainables.choices import AUGMENTS, CONDITIONINGS
+from trainables.registry import suggest
 
 SEARCH_MODES = ("grid", "optuna")
 # epochs: the papers' protocol (epochs over the mixed set: R x n more images means more updates);

@@ -166,8 +166,8 @@ def _check_registries(spec: Spec) -> None:
     if spec.dataset.startswith(FOLDER_PREFIX):
         _check_folder(spec)
         allowed = FOLDER_ALLOWED
-    elif DATASETS.problem(spec.dataset):
-        raise SpecError("dataset", DATASETS.problem(spec.dataset), allowed)
+    elif problem := DATASETS.problem(spec.dataset):
+        raise SpecError("dataset", problem, allowed)
     try:
         info = dataset_info(spec.dataset)   # for a folder: scans file headers, decodes nothing
     except DataError as error:
@@ -175,17 +175,17 @@ def _check_registries(spec: Spec) -> None:
     _check_sizes(spec, info.num_classes, getattr(info, "known_train_per_class", None))
 
     for arch in as_values(spec.gan.arch):
-        if GANS.problem(arch):
-            raise SpecError("gan.arch", GANS.problem(arch), GANS.allowed())
+        if problem := GANS.problem(arch):
+            raise SpecError("gan.arch", problem, GANS.allowed())
         conditionings = set(as_values(spec.gan.conditioning))
         if getattr(GANS[arch], "conditional_only", False) and conditionings != {"conditional"}:
             raise SpecError("gan.conditioning", f"{arch} is a label-conditioned GAN and cannot be trained "
                             "per-class", "conditional")
     _check_gan_options(spec, info.shape[0])
     for name in [*spec.classifier.name, *spec.classifier.by_name]:
-        if CLASSIFIERS.problem(name):
+        if problem := CLASSIFIERS.problem(name):
             key = "classifier.name" if name in spec.classifier.name else f"classifier.{name}"
-            raise SpecError(key, CLASSIFIERS.problem(name), CLASSIFIERS.allowed())
+            raise SpecError(key, problem, CLASSIFIERS.allowed())
 
 
 def _check_gan_options(spec: Spec, channels: int) -> None:

@@ -34,7 +34,6 @@ from trainables.devices import cuda_or_fail
 from trainables.storage import Store, json_safe
 from trainables.trial_records import CURVE_COLUMNS, read_trial_record, trial_record
 
-# Set by the fault tests: a trial whose name contains this string raises on its first attempts.
 # Live progress in Tune's table and dashboard for long trials, without a driver round trip per short epoch.
 REPORT_INTERVAL_S = 1.0
 
