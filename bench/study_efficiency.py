@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -55,26 +54,22 @@ def _gan_metas(cache: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(cache.glob("*/meta.json"))]
 
 
-def gan_floor(metas: list[dict], train, device) -> float:
+def gan_floor(metas: list[dict], train) -> float:
     """In-process seconds of every key's training epochs (sampled, times its epochs)."""
-    import torch
-
     from bench._gan_loop import make_loop
     from trainables import data
-    from trainables.gan_job import GanJob
+    from trainables.gan_job import job_from_dict
 
     total = 0.0
     for meta in metas:
         real = data.subset(train, int(meta["size"]), int(meta["seed"]))
-        job = GanJob(**{f.name: meta[f.name] for f in fields(GanJob) if f.name in meta})   # meta = the job + results
+        job = job_from_dict(meta)   # meta.json = the job's fields + its results
         loop = make_loop(real, arch=job.arch, conditioning=job.conditioning, alpha=float(job.alpha),
                          grouping=meta["grouping"], seed=job.seed, batch_size=job.batch_size // job.workers,
                          lr=float(job.lr), beta1=float(job.beta1), options=job.options())
         loop.run_epoch()   # warm-up: allocator, oneDNN primitives
         epoch = statistics.median(_timing.time_call(loop.run_epoch) for _ in range(GAN_SAMPLE_EPOCHS))
         total += epoch * int(meta["epochs_trained"])
-        del loop
-        torch.manual_seed(0)
     return total
 
 
@@ -131,10 +126,10 @@ def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: f
     parts (see the module docstring); each line is an estimate, and 'unaccounted' is what is left."""
     metas = _gan_metas(cache)
     gan_done = max(p.stat().st_mtime for p in cache.glob("*/meta.json"))
+    first_fit = min(m.get("fit_started_at", gan_done) for m in metas)
     records = sorted(root.glob("trials/*.json"))
     trials_done = max(p.stat().st_mtime for p in records)
     report_done = (root / "report" / "report.md").stat().st_mtime
-    first_fit = min(json.loads(p.read_text()).get("fit_started_at", gan_done) for p in cache.glob("*/meta.json"))
     trial_seconds = sum(json.loads(p.read_text()).get("trial_seconds", 0.0) for p in records)
     fixed = sum(float(m.get("fit_overhead_seconds", 0.0)) for m in metas)
     tasks = sum(float(m["seconds"]) - float(m["fit_seconds"]) for m in metas)
@@ -152,7 +147,7 @@ def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: f
         ("shutdown (Ray) and exit", launched_at + ours - report_done),
     ]
     floor = sum(parts.values()) / cores
-    return lines + [("unaccounted (GAN stage packing: 6 keys on 2 cores, trial start, ...)",
+    return lines + [(f"unaccounted (GAN stage packing: {len(metas)} keys on {cores:g} cores, trial start, ...)",
                      ours - floor - sum(seconds for _, seconds in lines))]
 
 
@@ -174,7 +169,7 @@ def main() -> None:
         cores = float(os.cpu_count() or 1)
         train, test, validation, info = driver.load_real_data(spec)
         metas = [m for m in _gan_metas(cache) if m.get("status") == "ok"]
-        parts = {"GAN training": gan_floor(metas, train, "cpu"),
+        parts = {"GAN training": gan_floor(metas, train),
                  "pools and scoring": scoring_floor(metas, cache, train, test),
                  "classifier trials": classifier_floor(root, cache, spec, train, test, validation, info.hflip)}
         floor = sum(parts.values()) / cores
