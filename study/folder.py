@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ class StudyFolder:
                              "allowed: a writable folder or an s3:// / gs:// URI") from None
         finally:
             if made is not None:
-                shutil.rmtree(made, ignore_errors=True)
+                _remove_empty_folders(self.store.local_path(), made)
         text = spec_to_toml(spec)
         if self.store.exists(SPEC_FILE) and self.store.read_text(SPEC_FILE) != text and not resume:
             raise StudyError(
@@ -179,3 +178,17 @@ def spec_differences(before: dict, after: dict) -> list[str]:
     a, b = _flat(before), _flat(after)
     return [f"{key}: {json.dumps(a.get(key, '-'))} -> {json.dumps(b.get(key, '-'))}"
             for key in sorted(set(a) | set(b)) if a.get(key, "-") != b.get(key, "-")]
+
+
+def _remove_empty_folders(folder: Path, outermost: Path) -> None:
+    """rmdir `folder` and its parents up to `outermost`, innermost first, while they are empty: only the
+    folders this check made. Another study starting beside this one in the same new storage root may
+    already be using a parent (rmtree there deleted its folder); a folder that is not empty stays."""
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == outermost or folder == folder.parent:
+            return
+        folder = folder.parent

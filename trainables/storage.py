@@ -211,7 +211,13 @@ class Store:
     # -- writing -------------------------------------------------------------------------------
     def makedirs(self, *parts: str) -> None:
         if self.is_local:
-            os.makedirs(self._path(*parts), exist_ok=True)
+            for attempt in range(3):
+                try:
+                    os.makedirs(self._path(*parts), exist_ok=True)
+                    return
+                except FileNotFoundError:   # a concurrent study removed an empty parent it had made, mid-way
+                    if attempt == 2:
+                        raise
         else:
             self.fs.create_dir(self._path(*parts), recursive=True)
 
