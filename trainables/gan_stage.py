@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import platform
 import re
 import time
@@ -27,8 +26,9 @@ from dataclasses import asdict
 
 import torch
 
-from trainables import cache_lock, data, fault_hooks, gan_pool, gan_train, quality, scoring
+from trainables import cache_lock, data, gan_pool, gan_train, quality, scoring
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
+from trainables.gan_trainer import build_trainer
 from trainables.grids import class_grid_png
 from trainables.storage import Store
 
@@ -41,11 +41,7 @@ TRAIN_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's list of 
 # CPU convolutions gain nothing from one big batched kernel. CUDA: vmap, which replaces K small
 # kernel launches per layer by one (not measured here: no GPU on the build machine).
 AUTO_GROUPING = {"cpu": "loop", "cuda": "vmap"}
-# How often Ray Train's controller polls its workers (Ray's default: 2 s). The controller also notices
-# the end of a run only at a poll, a few polls after the workers return: an empty TorchTrainer.fit()
-# took 10.2-11.2 s with 2 s, 7.2-8.1 s with 0.2 s on the 2-core build machine. A poll is one small
-# actor call, so a quarter second costs nothing measurable. A user's own setting wins.
-TRAIN_POLL_INTERVAL_S = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
+
 
 
 def gan_dir(cache_root: str, key: str) -> str:
@@ -162,34 +158,12 @@ def resolve_grouping(job: GanJob, use_gpu: bool) -> str:
     return "loop" if job.options().spectral_norm else AUTO_GROUPING["cuda" if use_gpu else "cpu"]
 
 
-def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> dict:
-    """The config every Train worker gets (plus the faults a test set in this process's environment)."""
-    faults = fault_hooks.gan_faults_from_environment()
-    return {
-        "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
-        "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
-        "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
-        "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
-        "gan_dir": gan_dir(cache_root, job.key()), "options": asdict(job.options()),
-    } | ({"faults": faults} if faults else {})
-
-
 def _gpus_present() -> bool:
     import ray
 
     if ray.is_initialized():
         return ray.cluster_resources().get("GPU", 0) > 0
     return torch.cuda.is_available()
-
-
-def _tune_callbacks() -> list:
-    """TuneReportCallback when running inside a Tune trial (forwards Train reports to Tune), else none."""
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    try:
-        return [TuneReportCallback()]
-    except RuntimeError:  # "must be used in a Tune session": run_gan_job was called outside Tune
-        return []
 
 
 def _versions() -> dict:
@@ -215,28 +189,6 @@ def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict
         timing["startup_seconds"] = min(row["started_at"] for row in this_fit) - fit_started
         timing["fit_overhead_seconds"] = fit_seconds - sum(row["seconds"] for row in this_fit)
     return timing
-
-
-def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu: bool):
-    """The TorchTrainer that trains job's key: one run named after the key under `<cache_root>/gans`."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
-    for name, value in TRAIN_POLL_INTERVAL_S.items():
-        os.environ.setdefault(name, value)  # read by fit(), which passes it on to the Train controller
-    return TorchTrainer(
-        gan_train.train_loop_per_worker,
-        train_loop_config=train_loop_config(job, real_ref, cache_root, grouping),
-        scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=use_gpu,
-                                     resources_per_worker={"CPU": job.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
-        run_config=RunConfig(
-            name=job.key(),  # deterministic: a rerun of the key finds and resumes its checkpoints
-            storage_path=Store(cache_root).uri(),
-            failure_config=FailureConfig(max_failures=job.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-            callbacks=_tune_callbacks(),
-        ),
-    )
 
 
 def run_gan_job(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None = None,

@@ -99,7 +99,7 @@ def _all_reduce_sum(values: torch.Tensor, world: int) -> torch.Tensor:
 
 def train_loop_per_worker(config: dict) -> dict:
     """One worker's share of training one GAN key. See the module docstring; config keys are set by
-    gan_stage.train_loop_config."""
+    gan_trainer.train_loop_config."""
     import ray.train
     import ray.train.torch
     from ray.train import Checkpoint

@@ -1,0 +1,109 @@
+"""The Ray Train run that trains one GAN key: its TorchTrainer, and what each fit pays for.
+
+A TorchTrainer.fit() is cheap per epoch (the loop runs in the worker at in-process speed) but each
+fit starts a handful of fresh processes, and on a 2-core laptop their start-up competes with the
+other GAN training next to it. Measured on the 2-core build machine (BENCHMARKS.md, "The study
+against its compute floor"): a fit with Ray's defaults used 17.7 CPU-seconds of the machine for 3.1
+seconds of epochs; the rest went to starting and running these processes: the Train controller, the worker, a
+synchronization actor (report barriers), a placement-group cleaner, a dataset manager and a
+preemption watcher, plus a Tune queue actor when a Tune callback forwards Train's reports.
+What this module keeps off a GAN run, and why each is safe:
+
+- `DatasetsCallback`: starts an actor that imports Ray Data to serve dataset shards; a GAN run
+  passes no Ray Datasets (the real subset comes from the object store), so it serves nothing.
+- `PlacementGroupCleanerCallback`: a detached actor polling the state API every second to remove
+  the worker group's placement group should the controller die ungracefully. A placement group
+  created without `lifetime="detached"` already fate-shares with its creator (the controller), and
+  an embedded cluster goes away with the study; the poll also loads the dashboard.
+- The preemption watcher (RAY_TRAIN_ENABLE_PREEMPTION_WATCHER) on a one-node cluster: it watches
+  for spot preemption of *other* nodes; a one-node cluster's only node takes the study with it.
+- TuneReportCallback: the GAN trial reports its key's outcome to Tune once, at the end; forwarding
+  every checkpoint report needed a queue actor per trial and showed nothing the progress line
+  (read from the cache) does not.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+from trainables import fault_hooks
+from trainables.gan_job import GanJob
+from trainables.storage import Store
+
+# How often Ray Train's controller polls its workers (Ray's default: 2 s). The controller also notices
+# the end of a run only at a poll, a few polls after the workers return: an empty TorchTrainer.fit()
+# took 10.2-11.2 s with 2 s, 7.2-8.1 s with 0.2 s on the 2-core build machine. A poll is one small
+# actor call, so a quarter second costs nothing measurable. A user's own setting wins.
+TRAIN_POLL_INTERVAL_S = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
+ONE_NODE_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}   # see the module docstring
+
+
+def unused_callback_types() -> tuple[type, ...]:
+    """The default Train callbacks a GAN run does not use (module docstring). Imported by name from
+    Ray's internals: a Ray upgrade that moves them fails tests/test_gan_trainer.py, not silently."""
+    from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    return DatasetsCallback, PlacementGroupCleanerCallback
+
+
+def _trainer_class():
+    from ray.train.torch import TorchTrainer
+
+    class GanTorchTrainer(TorchTrainer):
+        """A TorchTrainer without the default callbacks a GAN run does not use."""
+
+        def _create_default_callbacks(self):
+            callbacks = super()._create_default_callbacks()
+            if self.datasets:   # a caller that passes Ray Datasets gets them served as usual
+                return callbacks
+            unused = unused_callback_types()
+            return [callback for callback in callbacks if not isinstance(callback, unused)]
+
+    return GanTorchTrainer
+
+
+def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> dict:
+    """The config every Train worker gets (plus the faults a test set in this process's environment)."""
+    faults = fault_hooks.gan_faults_from_environment()
+    return {
+        "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
+        "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
+        "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
+        "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
+        "gan_dir": Store(cache_root).uri(job.key()), "options": asdict(job.options()),
+    } | ({"faults": faults} if faults else {})
+
+
+def _apply_settings() -> None:
+    """Ray Train reads these from the environment of the process calling fit() and passes them on to
+    its controller; a user's own setting wins."""
+    import ray
+
+    settings = dict(TRAIN_POLL_INTERVAL_S)
+    if ray.is_initialized() and len([node for node in ray.nodes() if node.get("Alive")]) == 1:
+        settings |= ONE_NODE_SETTINGS
+    for name, value in settings.items():
+        os.environ.setdefault(name, value)
+
+
+def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu: bool):
+    """The TorchTrainer that trains job's key: one run named after the key, in `<cache_root>/<key>`."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+
+    from trainables import gan_train
+
+    _apply_settings()
+    return _trainer_class()(
+        gan_train.train_loop_per_worker,
+        train_loop_config=train_loop_config(job, real_ref, cache_root, grouping),
+        scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": job.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
+        run_config=RunConfig(
+            name=job.key(),  # deterministic: a rerun of the key finds and resumes its checkpoints
+            storage_path=Store(cache_root).uri(),
+            failure_config=FailureConfig(max_failures=job.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
