@@ -58,11 +58,13 @@ class PlotSpec:
         return self.caption(data, path) if self.caption else self.description
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, tight: bool = True) -> Path:
+    """`tight`: crop to what was drawn (an extra draw pass); a figure laid out edge to edge by
+    fig.tight_layout() needs none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fixed metadata keeps PNG bytes identical across rebuilds (idempotent reports).
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None, metadata={"Software": None})
     plt.close(fig)
     write_bytes_atomic(buffer.getvalue(), path)
     return path
@@ -364,7 +366,7 @@ def draw_sample_grids(data: PlotData, out_dir: Path) -> list[Path]:
         note = "" if gan.real_samples else " (no real_samples.png found)"
         fig.suptitle(f"Samples per class, GAN {_gan_label(gan)}{note}", fontsize=11)
         fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"samples_{gan.key}.png"))
+        paths.append(_save(fig, out_dir / f"samples_{gan.key}.png", tight=False))
     return paths
 
 

@@ -99,7 +99,7 @@ def ray_fit_seconds(real_ref, root: str, run: int) -> tuple[float, list[float]]:
     job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=SEED, arch="abadi",
                            conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
                            beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
-    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/run{run}", "vmap", use_gpu=False)
+    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/run{run}", "vmap", use_gpu=False, draw_pool=False)
     started = time.perf_counter()
     result = trainer.fit()
     seconds = time.perf_counter() - started

@@ -103,7 +103,7 @@ def trainer_fit_seconds(real_ref, root: str, run: str, seed: int) -> float:
                            arch="abadi", conditioning="per-class", alpha=ALPHA, epochs=RAY_EPOCHS,
                            batch_size=BATCH_SIZE, lr=2e-4, beta1=0.5, pool_per_class=10,
                            checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
-    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/{run}", GROUPING, use_gpu=False)
+    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/{run}", GROUPING, use_gpu=False, draw_pool=False)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return _timing.time_call(trainer.fit)
 

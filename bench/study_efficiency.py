@@ -15,8 +15,8 @@
 
 A breakdown of ours, read from what the study wrote (meta.json timings, trial records, file times),
 says where the rest goes: start-up before the first GAN fit (imports, Ray start, data), each GAN
-fit's fixed cost (Train controller and worker start, checkpoints, teardown), the pool/scoring
-tasks, the classifier stage beyond its trials' training, and the report.
+fit's fixed cost (Train controller and worker start, checkpoints, teardown), the pools and scores
+(drawn by each key's Train worker), the classifier stage beyond its trials' training, and the report.
 
 Run: .venv/bin/python bench/study_efficiency.py   (about 10 minutes on 2 cores: the study, then the floor)
 """
@@ -132,7 +132,9 @@ def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: f
     report_done = (root / "report" / "report.md").stat().st_mtime
     trial_seconds = sum(json.loads(p.read_text()).get("trial_seconds", 0.0) for p in records)
     fixed = sum(float(m.get("fit_overhead_seconds", 0.0)) for m in metas)
-    tasks = sum(float(m["seconds"]) - float(m["fit_seconds"]) for m in metas)
+    # A key's pool and scores: drawn by its Train worker (outputs_seconds), plus what the trial did
+    # outside the fit (cache checks, meta.json).
+    tasks = sum(float(m["seconds"]) - float(m["fit_seconds"]) + float(m.get("outputs_seconds", 0.0)) for m in metas)
     epochs = sum(float(m["train_seconds"]) for m in metas)
     lines = [
         ("start-up before the first GAN fit (imports, Ray, data)", first_fit - launched_at),
@@ -140,7 +142,7 @@ def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: f
          fixed / cores),
         (f"GAN epochs slower than in-process ({epochs:.1f} s in the study vs {parts['GAN training']:.1f} s, "
          f"/ {cores:g} cores)", (epochs - parts["GAN training"]) / cores),
-        (f"pool and scoring tasks beyond their in-process time ({tasks:.1f} s vs {parts['pools and scoring']:.1f} s, "
+        (f"pools and scores beyond their in-process time ({tasks:.1f} s vs {parts['pools and scoring']:.1f} s, "
          f"/ {cores:g} cores)", (tasks - parts["pools and scoring"]) / cores),
         (f"classifier stage beyond its {len(records)} trials' work", (trials_done - gan_done) - trial_seconds / cores),
         ("report building", report_done - trials_done),

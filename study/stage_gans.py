@@ -99,8 +99,10 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
         tuner = ray.tune.Tuner(
             trainable,
             param_space={"job": ray.tune.grid_search([asdict(job) for job in missing])},
+            # reuse_actors: the next key's trial runs in the process the last one ran in (Ray's default
+            # is a fresh process per trial, which imports torch and Ray Train again: 2-3 s each).
             tune_config=ray.tune.TuneConfig(max_concurrent_trials=concurrent, trial_name_creator=_gan_trial_name,
-                                            trial_dirname_creator=_gan_trial_name),
+                                            trial_dirname_creator=_gan_trial_name, reuse_actors=True),
             run_config=ray.tune.RunConfig(
                 name="gans", storage_path=folder.store.uri("tune"),
                 # Retries at one level: the TorchTrainer inside the trial restarts its workers from the last

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import time
 from dataclasses import replace as dataclasses_replace
 
 import torch
 
 from trainables import data, gan_engine, gan_train, quality
-from trainables.scoring import ScoringNet
 from trainables.storage import Store, json_safe
 
 META_FILE, POOL_FILE = "meta.json", "pool.pt"
@@ -69,20 +69,37 @@ def _write_pool(store: Store, state: dict, spec: gan_engine.GanSpec, per_class: 
                   "checkpoint_epoch": int(state["epoch"])}
 
 
-def write_pool_and_scores(job, checkpoint, real: data.ImageSet, test: data.ImageSet, grouping: str,
-                          store: Store, scoring: ScoringNet) -> dict:
-    """pool.pt from the final checkpoint's generator, then the quality scores (`scoring`: the
-    dataset's scoring network); meta.json fields."""
-    device = compute_device()
-    spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), real.shape, real.num_classes,
-                              grouping, job.seed, job.spectral_norm)
-    with checkpoint.as_directory() as directory:
-        state = gan_train.read_state(directory)
-    pool, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, real.classes, device)
-    scored = data.take_balanced(pool, min(len(real), len(pool)))
-    scores = quality.quality_scores(real, test, scored, scoring, seed=job.seed, device=device)
-    return {"pool": pool_meta, "image_shape": list(real.shape), "scored_images": len(scored),
-            **scores}  # flat in meta.json: gan_train_acc, gan_test_acc, frechet_distance, ...
+def _say(text: str) -> None:
+    """One console line from a Train worker: straight to stdout, which Ray forwards to the driver (Ray
+    Train's patched print would also log it to stderr, and the console would show it twice)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def key_outputs(state: dict | None, spec: gan_engine.GanSpec, per_class: int, train: data.ImageSet,
+                real: data.ImageSet, test: data.ImageSet, store: Store, scoring_cache: Store) -> dict:
+    """What a key's run leaves besides its checkpoints, made by the Train worker of rank 0 at the end of
+    the run from the generator it holds (no second process, no checkpoint reload): the grid of the real
+    images it learnt from, and for a GAN that trained to the end (`state`: its final checkpoint's
+    state) pool.pt and the pool's quality scores, by the dataset's scoring network (trained into
+    `scoring_cache` on first use). meta.json fields, with the seconds this took."""
+    from trainables import scoring
+    from trainables.grids import class_grid_png
+
+    started = time.perf_counter()
+    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes, title="real images the GAN learnt "
+                                     "from (one row per class)", class_names=real.classes), "real_samples.png")
+    fields = {"classes": list(real.classes)}
+    if state is not None:
+        device = compute_device()
+        pool, pool_meta = _write_pool(store, state, spec, per_class, spec.seed, real.classes, device)
+        # After the pool: a key finishing while another trains the scoring network waits for it less.
+        scorer = scoring.load_or_train(scoring_cache, train, test, device=device, say=_say)
+        scored = data.take_balanced(pool, min(len(real), len(pool)))
+        scores = quality.quality_scores(real, test, scored, scorer, seed=spec.seed, device=device)
+        fields |= {"pool": pool_meta, "image_shape": list(real.shape), "scored_images": len(scored),
+                   **scores}  # flat in meta.json: gan_train_acc, gan_test_acc, frechet_distance, ...
+    return fields | {"outputs_seconds": time.perf_counter() - started}
 
 
 def grow_pool(job, store: Store, meta: dict) -> dict:

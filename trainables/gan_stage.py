@@ -26,10 +26,9 @@ from dataclasses import asdict
 
 import torch
 
-from trainables import cache_lock, data, gan_pool, gan_train, quality, scoring
+from trainables import cache_lock, data, gan_pool, gan_train, quality
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
 from trainables.gan_trainer import build_trainer
-from trainables.grids import class_grid_png
 from trainables.storage import Store
 
 COMPLETE_STATUSES = ("ok", "diverged")
@@ -173,8 +172,9 @@ def _versions() -> dict:
             "gan_code": GAN_CODE_VERSION}
 
 
-def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict:
-    """Throughput and Ray Train overhead from the per-epoch log of this fit() call."""
+def _timing(history: list[dict], fit_started: float, fit_seconds: float, outputs_seconds: float) -> dict:
+    """Throughput and Ray Train overhead from the per-epoch log of this fit() call: the overhead is the
+    fit's seconds beyond its epochs and the pool and scores its rank 0 drew (`outputs_seconds`)."""
     this_fit = [row for row in history if row.get("started_at", 0) >= fit_started]
     train_seconds = sum(row["seconds"] for row in history)
     images = sum(row["images_per_second"] * row["seconds"] for row in history)
@@ -187,7 +187,7 @@ def _timing(history: list[dict], fit_started: float, fit_seconds: float) -> dict
     }
     if this_fit:
         timing["startup_seconds"] = min(row["started_at"] for row in this_fit) - fit_started
-        timing["fit_overhead_seconds"] = fit_seconds - sum(row["seconds"] for row in this_fit)
+        timing["fit_overhead_seconds"] = fit_seconds - sum(row["seconds"] for row in this_fit) - outputs_seconds
     return timing
 
 
@@ -278,36 +278,20 @@ def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) ->
     meta |= {"status": outcome["status"], "diverged_epoch": outcome["diverged_epoch"],
              "reason": outcome["reason"], "epochs_trained": len(history),
              "losses": [{k: row[k] for k in gan_train.LOSS_COLUMNS} for row in history]}
-    meta |= _timing(history, fit_started, fit_seconds)
+    meta |= outcome["outputs"]   # the real grid, and for an ok GAN its pool and scores, made by rank 0
+    meta |= _timing(history, fit_started, fit_seconds, meta["outputs_seconds"])
     # Epochs restored from a checkpoint an earlier driver wrote (0: trained from scratch in this call).
     meta["resumed_from_epoch"] = sum(1 for row in history if row.get("started_at", 0) < fit_started)
-
-    meta |= on_reserved(job, use_gpu, _pool_and_scores, job, cache_root, ref, grouping,
-                        result.checkpoint if outcome["status"] == "ok" else None)
     meta["seconds"] = time.time() - started
     return gan_pool.write_meta(store, meta)  # last: marks the key complete
 
 
-def _pool_and_scores(job: GanJob, cache_root: str, real_ref, grouping: str, checkpoint) -> dict:
-    """The real images' grid, then (for a GAN that trained to the end: `checkpoint`) its pool and quality
-    scores; meta.json fields."""
-    store = _store(cache_root, job.key())
-    train, test = gan_train.resolve_real(real_ref)
-    real = data.subset(train, job.size, job.seed)
-    store.write_bytes(class_grid_png(real.images, real.labels, real.num_classes, title="real images the GAN learnt "
-                                     "from (one row per class)", class_names=real.classes), "real_samples.png")
-    fields = {"classes": list(real.classes)}
-    if checkpoint is not None:
-        scorer = scoring.load_or_train(Store(cache_root), train, test, device=gan_pool.compute_device())
-        fields |= gan_pool.write_pool_and_scores(job, checkpoint, real, test, grouping, store, scorer)
-    return fields
-
-
 def on_reserved(job: GanJob, use_gpu: bool | None, work, *args):
     """work(*args) as a Ray task that holds what it computes with: one GAN worker's CPUs, as torch
-    threads, and a GPU when the GAN trained on GPUs. Drawing pools and training the scoring network
-    come after the fit, whose workers have given their resources back by then; the Tune trial that
-    calls this holds none itself, so two GAN trials on a 2-core machine never wait on each other.
+    threads, and a GPU when the GAN trained on GPUs. Growing or filtering the pool of a key trained
+    earlier needs no Train run; the Tune trial that calls this holds no resources itself, so two GAN
+    trials on a 2-core machine never wait on each other. (A key trained now gets its pool from its
+    own Train worker, which holds the generator: gan_pool.key_outputs.)
     Scheduled outside the trial's placement group, which Tune makes capture child tasks and which
     has no CPU to give."""
     import ray

@@ -104,6 +104,7 @@ def train_loop_per_worker(config: dict) -> dict:
     import ray.train.torch
     from ray.train import Checkpoint
 
+    from trainables import gan_pool  # imports this module: imported here, not at the top
     from trainables.grids import class_grid_png
     from trainables.storage import Store
 
@@ -113,7 +114,7 @@ def train_loop_per_worker(config: dict) -> dict:
     device = ray.train.torch.get_device()
     on_gpu = device.type == "cuda"
 
-    train_set, _test = resolve_real(config["real_ref"])
+    train_set, test_set = resolve_real(config["real_ref"])
     real = data.subset(train_set, config["size"], config["seed"])
     options = GanOptions(**config.get("options", {}))
     spec = GanSpec(config["arch"], config["conditioning"], float(config["alpha"]), real.shape,
@@ -131,6 +132,7 @@ def train_loop_per_worker(config: dict) -> dict:
 
     history: list[dict] = []
     start_epoch = 0
+    state = None   # the latest checkpoint's state (restored here, or written by rank 0 below)
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -153,6 +155,10 @@ def train_loop_per_worker(config: dict) -> dict:
     checkpoint_every = max(1, int(config["checkpoint_every"]))
     faults = GanFaults(**config.get("faults", {}))
     autocast = fit._autocast(device)
+    # The key's pool and scores, drawn by rank 0 from the final state (see gan_pool.key_outputs).
+    finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=int(config["pool_per_class"]),
+                               train=train_set, real=real, test=test_set, store=store,
+                               scoring_cache=Store(config["cache_root"]))
 
     for epoch in range(start_epoch + 1, epochs + 1):
         started_at, started = time.time(), time.perf_counter()
@@ -190,7 +196,8 @@ def train_loop_per_worker(config: dict) -> dict:
             if rank == 0:
                 store.write_text(losses_csv(history), "losses.csv")
             ray.train.report(metrics)
-            return {"status": "diverged", "diverged_epoch": epoch, "reason": reason, "history": history}
+            return {"status": "diverged", "diverged_epoch": epoch, "reason": reason, "history": history,
+                    "outputs": finish(None) if rank == 0 else {}}
 
         if epoch % checkpoint_every and epoch != epochs:
             # No ray.train.report here: each report is a barrier across workers plus a round trip to
@@ -213,7 +220,8 @@ def train_loop_per_worker(config: dict) -> dict:
                              checkpoint_dir_name=f"checkpoint_epoch{epoch:04d}")
         faults.checkpoint_written(epoch)
     # Rank 0's return value becomes Result.return_value (Result.metrics only covers checkpoints).
-    return {"status": "ok", "diverged_epoch": None, "reason": "", "history": history}
+    return {"status": "ok", "diverged_epoch": None, "reason": "", "history": history,
+            "outputs": finish(state if config.get("draw_pool", True) else None) if rank == 0 else {}}
 
 
 def _write_epoch_outputs(store, gen: nn.Module, spec: GanSpec, grid_z: torch.Tensor, grid_labels: torch.Tensor,

@@ -64,8 +64,10 @@ def _trainer_class():
     return GanTorchTrainer
 
 
-def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> dict:
-    """The config every Train worker gets (plus the faults a test set in this process's environment)."""
+def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str, draw_pool: bool = True) -> dict:
+    """The config every Train worker gets (plus the faults a test set in this process's environment).
+    draw_pool=False ends the run at its last checkpoint without a pool or scores (benches timing the
+    fit alone)."""
     faults = fault_hooks.gan_faults_from_environment()
     return {
         "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
@@ -73,6 +75,7 @@ def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str) -> 
         "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
         "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
         "gan_dir": Store(cache_root).uri(job.key()), "options": asdict(job.options()),
+        "cache_root": Store(cache_root).uri(), "pool_per_class": job.pool_per_class, "draw_pool": draw_pool,
     } | ({"faults": faults} if faults else {})
 
 
@@ -88,8 +91,9 @@ def _apply_settings() -> None:
         os.environ.setdefault(name, value)
 
 
-def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu: bool):
-    """The TorchTrainer that trains job's key: one run named after the key, in `<cache_root>/<key>`."""
+def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu: bool, draw_pool: bool = True):
+    """The TorchTrainer that trains job's key: one run named after the key, in `<cache_root>/<key>`; its
+    rank 0 ends by drawing the key's pool and scores (gan_pool.key_outputs) unless draw_pool=False."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 
     from trainables import gan_train
@@ -97,7 +101,7 @@ def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu
     _apply_settings()
     return _trainer_class()(
         gan_train.train_loop_per_worker,
-        train_loop_config=train_loop_config(job, real_ref, cache_root, grouping),
+        train_loop_config=train_loop_config(job, real_ref, cache_root, grouping, draw_pool),
         scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": job.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
         run_config=RunConfig(
