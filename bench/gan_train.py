@@ -15,11 +15,18 @@ train_loop_per_worker, one checkpoint + sample grid at the end) vs in-process. R
 whole fit() (worker start-up, checkpoint, teardown included) and steady state (the per-epoch
 seconds the loop logs inside Ray vs the in-process epoch). ray.init itself is excluded.
 
+Third: the fit as the product runs it (gan_trainer.build_trainer: without the Ray Train parts a GAN
+run does not use) vs Ray's default TorchTrainer with the same loop, config and settings, fits
+interleaved; in wall seconds, and in CPU seconds of the whole machine per fit (what a fit takes from
+the GAN training next to it on a busy laptop).
+
 Run: .venv/bin/python bench/gan_train.py
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -34,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 from bench import _timing  # noqa: E402
 from bench._baseline import pil_loader  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, fit, gan_engine, gan_stage  # noqa: E402
+from trainables import data, fit, gan_engine, gan_stage, gan_trainer  # noqa: E402
 from trainables.gans import GANS  # noqa: E402
 
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
@@ -94,37 +101,72 @@ def loop_comparison(real: data.ImageSet) -> None:
     _timing.report_timings("gan_train", timings, "epoch")
 
 
-def ray_fit_seconds(real_ref, root: str, run: int) -> tuple[float, list[float]]:
-    """Wall seconds of one TorchTrainer.fit() of RAY_EPOCHS epochs, and the per-epoch seconds it logged."""
+def machine_cpu_seconds() -> float:
+    """CPU seconds every process on the machine has used since boot (/proc/stat; 0 where absent)."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
+    except OSError:
+        return 0.0
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def ray_defaults():
+    """Ray Train as it comes: none of gan_trainer's one-node settings in this process's environment."""
+    saved = {name: os.environ.pop(name) for name in gan_trainer.ONE_NODE_SETTINGS if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True) -> tuple[float, float, list[float]]:
+    """(wall seconds, machine CPU seconds) of one TorchTrainer.fit() of RAY_EPOCHS epochs, and the
+    per-epoch seconds it logged; lean=False runs the same loop and config on Ray's default TorchTrainer."""
+    from ray.train.torch import TorchTrainer
+
     job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=SEED, arch="abadi",
                            conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
                            beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
     trainer = gan_stage.build_trainer(job, real_ref, f"{root}/run{run}", "vmap", use_gpu=False, draw_pool=False)
-    started = time.perf_counter()
-    result = trainer.fit()
-    seconds = time.perf_counter() - started
-    return seconds, [row["seconds"] for row in result.return_value["history"]]
+    settings = contextlib.nullcontext()
+    if not lean:
+        trainer = TorchTrainer(trainer.train_loop_per_worker, train_loop_config=trainer.train_loop_config,
+                               scaling_config=trainer.scaling_config, run_config=trainer.run_config)
+        settings = ray_defaults()
+    with settings:
+        cpu, started = machine_cpu_seconds(), time.perf_counter()
+        result = trainer.fit()
+        seconds, cpu = time.perf_counter() - started, machine_cpu_seconds() - cpu
+    return seconds, cpu, [row["seconds"] for row in result.return_value["history"]]
 
 
 def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSet) -> None:
     import ray
 
     started = time.perf_counter()
-    ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
+    # As a study starts Ray on a laptop (the dashboard on): Ray's placement-group cleaner polls through it.
+    ray.init(include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False, num_cpus=2)
     init_seconds = time.perf_counter() - started
     try:
         real_ref = ray.put((train, test))
         ray_runs, in_process_runs, ray_epochs, in_process_epochs = [], [], [], []
+        default_runs, ray_cpu, default_cpu = [], [], []
         with tempfile.TemporaryDirectory(prefix="bench_gan_ray_") as root:
-            ray_fit_seconds(real_ref, root, -1)  # warm-up: first worker start imports torch, ray.train
+            ray_fit_seconds(real_ref, root, "warmup")  # warm-up: first worker start imports torch, ray.train
             for run in range(RAY_REPEATS):
-                seconds, epochs = ray_fit_seconds(real_ref, root, run)
+                seconds, cpu, epochs = ray_fit_seconds(real_ref, root, str(run))
                 ray_runs.append(seconds)
+                ray_cpu.append(cpu)
                 ray_epochs += epochs
                 loop = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE)
                 epoch_times = [_timing.time_call(loop.run_epoch) for _ in range(RAY_EPOCHS)]
                 in_process_runs.append(sum(epoch_times))
                 in_process_epochs += epoch_times
+                seconds, cpu, _ = ray_fit_seconds(real_ref, root, f"default{run}", lean=False)
+                default_runs.append(seconds)
+                default_cpu.append(cpu)
     finally:
         ray.shutdown()
     print(f"gan_train_ray: ray.init {init_seconds:.2f} s (excluded); {RAY_EPOCHS} epochs per run, "
@@ -139,6 +181,14 @@ def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSe
     print(f"gan_train_ray_per_epoch: seconds per epoch as logged inside the Ray Train worker vs in-process "
           f"(ours = Ray Train, baseline = in-process), median of {len(ray_epochs)} epochs")
     _timing.result("gan_train_ray_per_epoch", steady.ours_median, steady.baseline_median, steady.speedup)
+    lean = _timing.Timings(ray_runs, default_runs)
+    cpu = _timing.Timings(ray_cpu, default_cpu)
+    fixed_ours, fixed_default = lean.ours_median - e2e.baseline_median, lean.baseline_median - e2e.baseline_median
+    print(f"gan_train_ray_lean_vs_default: seconds per fit as the product runs it vs Ray's default TorchTrainer "
+          f"(same loop, config, scaling), interleaved, median of {RAY_REPEATS}; fixed cost {fixed_ours:.2f} s vs "
+          f"{fixed_default:.2f} s per fit; machine CPU {cpu.ours_median:.1f} vs {cpu.baseline_median:.1f} CPU-s per fit")
+    _timing.result("gan_train_ray_lean_vs_default", lean.ours_median, lean.baseline_median, lean.speedup)
+    _timing.result("gan_train_ray_lean_vs_default_cpu", cpu.ours_median, cpu.baseline_median, cpu.speedup)
 
 
 def main() -> None:
