@@ -28,7 +28,7 @@ import torch
 
 from trainables import cache_lock, data, gan_pool, gan_train, quality
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
-from trainables.gan_trainer import build_trainer
+from trainables.gan_trainer import build_trainer, gan_dir  # noqa: F401  (gan_dir re-exported)
 from trainables.storage import Store
 
 COMPLETE_STATUSES = ("ok", "diverged")
@@ -40,12 +40,6 @@ TRAIN_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's list of 
 # CPU convolutions gain nothing from one big batched kernel. CUDA: vmap, which replaces K small
 # kernel launches per layer by one (not measured here: no GPU on the build machine).
 AUTO_GROUPING = {"cpu": "loop", "cuda": "vmap"}
-
-
-
-def gan_dir(cache_root: str, key: str) -> str:
-    """`<cache_root>/<key>` (a path or URI)."""
-    return Store(cache_root).uri(key)
 
 
 def _store(cache_root: str, key: str) -> Store:

@@ -221,7 +221,7 @@ def train_loop_per_worker(config: dict) -> dict:
         faults.checkpoint_written(epoch)
     # Rank 0's return value becomes Result.return_value (Result.metrics only covers checkpoints).
     return {"status": "ok", "diverged_epoch": None, "reason": "", "history": history,
-            "outputs": finish(state if config.get("draw_pool", True) else None) if rank == 0 else {}}
+            "outputs": finish(state if config["draw_pool"] else None) if rank == 0 else {}}
 
 
 def _write_epoch_outputs(store, gen: nn.Module, spec: GanSpec, grid_z: torch.Tensor, grid_labels: torch.Tensor,

@@ -64,6 +64,12 @@ def _trainer_class():
     return GanTorchTrainer
 
 
+def gan_dir(cache_root: str, key: str) -> str:
+    """`<cache_root>/<key>` (a path or URI): the key's Ray Train run folder, and where its pool, grids and
+    meta.json live beside the run's checkpoints."""
+    return Store(cache_root).uri(key)
+
+
 def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str, draw_pool: bool = True) -> dict:
     """The config every Train worker gets (plus the faults a test set in this process's environment).
     draw_pool=False ends the run at its last checkpoint without a pool or scores (benches timing the
@@ -74,7 +80,7 @@ def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str, dra
         "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
         "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
         "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
-        "gan_dir": Store(cache_root).uri(job.key()), "options": asdict(job.options()),
+        "gan_dir": gan_dir(cache_root, job.key()), "options": asdict(job.options()),
         "cache_root": Store(cache_root).uri(), "pool_per_class": job.pool_per_class, "draw_pool": draw_pool,
     } | ({"faults": faults} if faults else {})
 
