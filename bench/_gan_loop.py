@@ -1,6 +1,6 @@
-"""Our GAN training epoch, in-process: the loop body of gan_train.train_loop_per_worker.
+"""Our GAN training epoch, in-process: the epoch loop of gan_train.train_key.
 
-train_loop_per_worker needs a Ray Train context (rank, checkpoints, reports), so the benches run
+train_key needs a Ray Train context (rank, DDP), so the benches run
 its per-epoch body here for one worker on `device` (rank 0, world 1: prepare_model leaves models
 unwrapped, as it does under Ray Train with one worker), built from gan_train's own pieces
 (build_models, train_step, epoch_shards, LOSSES, derive_seed). Only Ray's reporting and checkpointing are
@@ -48,7 +48,7 @@ class GanLoop:
         self.epoch = 0
 
     def batches(self, epoch: int):
-        """(index (G, b), noise generator) of one epoch, exactly as train_loop_per_worker draws them."""
+        """(index (G, b), noise generator) of one epoch, exactly as gan_train.train_key draws them."""
         shards = gan_engine.epoch_shards(self.index_groups, gan_engine.derive_seed(self.spec.seed, "order", epoch), 0, 1)
         shards = shards.to(self.device)
         noise_gen = torch.Generator(device=self.device).manual_seed(gan_engine.derive_seed(self.spec.seed, "noise", epoch, 0))

@@ -3,7 +3,7 @@
 Both train the same label-conditioned abadi GAN (alpha 1, G and D built from the same seed) on the
 same 500 mnist-5k images, batch 64, Adam(2e-4, betas (0.5, 0.999)), BCE on logits, one D step
 (real, then fake.detach()) and one G step per batch.
-- ours: `bench._gan_loop.GanLoop` = the per-epoch body of gan_train.train_loop_per_worker (uint8
+- ours: `bench._gan_loop.GanLoop` = the per-epoch body of gan_train.train_key (uint8
   tensors, randperm shards, losses summed on the device, read once per epoch).
 - baseline: written like pytorch/examples dcgan/main.py: a DataLoader over a Dataset with
   ToTensor + Normalize transforms (num_workers=0), netD.zero_grad / errD_real / errD_fake /
@@ -11,7 +11,7 @@ same 500 mnist-5k images, batch 64, Adam(2e-4, betas (0.5, 0.999)), BCE on logit
 Target: >= 1.0x.
 
 Second comparison: the same epochs run end to end by Ray Train (TorchTrainer, 1 worker with 1 CPU,
-train_loop_per_worker, one checkpoint + sample grid at the end) vs in-process. Reported twice:
+gan_run.train_loop_per_worker, one checkpoint + sample grid at the end) vs in-process. Reported twice:
 whole fit() (worker start-up, checkpoint, teardown included) and steady state (the per-epoch
 seconds the loop logs inside Ray vs the in-process epoch). ray.init itself is excluded.
 
@@ -19,6 +19,9 @@ Third: the fit as the product runs it (gan_trainer.build_trainer: without the Ra
 run does not use) vs Ray's default TorchTrainer with the same loop, config and settings, fits
 interleaved; in wall seconds, and in CPU seconds of the whole machine per fit (what a fit takes from
 the GAN training next to it on a busy laptop).
+
+Fourth: KEYS_PER_RUN keys trained one after the other in one fit (as the GAN stage runs a slot's keys)
+vs one fit per key, interleaved; the fixed cost per key is what is left after the keys' in-process epochs.
 
 Run: .venv/bin/python bench/gan_train.py
 """
@@ -47,6 +50,7 @@ from trainables.gans import GANS  # noqa: E402
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
 REPEATS = 5
 RAY_EPOCHS, RAY_REPEATS = 3, 2
+KEYS_PER_RUN = 3   # the quick preset's keys per slot: 6 keys on 2 cores
 
 
 class DcganExampleLoop:
@@ -121,15 +125,18 @@ def ray_defaults():
         os.environ.update(saved)
 
 
-def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True) -> tuple[float, float, list[float]]:
-    """(wall seconds, machine CPU seconds) of one TorchTrainer.fit() of RAY_EPOCHS epochs, and the
-    per-epoch seconds it logged; lean=False runs the same loop and config on Ray's default TorchTrainer."""
+def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True,
+                    seeds: tuple[int, ...] = (SEED,)) -> tuple[float, float, list[float]]:
+    """(wall seconds, machine CPU seconds) of one TorchTrainer.fit() training one key of RAY_EPOCHS epochs per
+    seed, one after the other, and the per-epoch seconds it logged; lean=False runs the same loop and config
+    on Ray's default TorchTrainer."""
     from ray.train.torch import TorchTrainer
 
-    job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=SEED, arch="abadi",
-                           conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
-                           beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
-    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/run{run}", "vmap", use_gpu=False, draw_pool=False)
+    jobs = [gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=seed, arch="abadi",
+                             conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
+                             beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1,
+                             grouping="vmap") for seed in seeds]
+    trainer = gan_stage.build_run(jobs, f"{root}/run{run}", real_ref, use_gpu=False, draw_pool=False)
     settings = contextlib.nullcontext()
     if not lean:
         trainer = TorchTrainer(trainer.train_loop_per_worker, train_loop_config=trainer.train_loop_config,
@@ -139,7 +146,7 @@ def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True) -> tuple[f
         cpu, started = machine_cpu_seconds(), time.perf_counter()
         result = trainer.fit()
         seconds, cpu = time.perf_counter() - started, machine_cpu_seconds() - cpu
-    return seconds, cpu, [row["seconds"] for row in result.return_value["history"]]
+    return seconds, cpu, [row["seconds"] for meta in result.return_value.values() for row in meta["losses"]]
 
 
 def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSet) -> None:
@@ -152,7 +159,7 @@ def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSe
     try:
         real_ref = ray.put((train, test))
         ray_runs, in_process_runs, ray_epochs, in_process_epochs = [], [], [], []
-        default_runs, ray_cpu, default_cpu = [], [], []
+        default_runs, ray_cpu, default_cpu, one_run, run_each = [], [], [], [], []
         with tempfile.TemporaryDirectory(prefix="bench_gan_ray_") as root:
             ray_fit_seconds(real_ref, root, "warmup")  # warm-up: first worker start imports torch, ray.train
             for run in range(RAY_REPEATS):
@@ -167,6 +174,10 @@ def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSe
                 seconds, cpu, _ = ray_fit_seconds(real_ref, root, f"default{run}", lean=False)
                 default_runs.append(seconds)
                 default_cpu.append(cpu)
+                seeds = tuple(range(KEYS_PER_RUN))
+                one_run.append(ray_fit_seconds(real_ref, root, f"keys{run}", seeds=seeds)[0])
+                run_each.append(sum(ray_fit_seconds(real_ref, root, f"key{run}-{seed}", seeds=(seed,))[0]
+                                    for seed in seeds))
     finally:
         ray.shutdown()
     print(f"gan_train_ray: ray.init {init_seconds:.2f} s (excluded); {RAY_EPOCHS} epochs per run, "
@@ -189,6 +200,13 @@ def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSe
           f"{fixed_default:.2f} s per fit; machine CPU {cpu.ours_median:.1f} vs {cpu.baseline_median:.1f} CPU-s per fit")
     _timing.result("gan_train_ray_lean_vs_default", lean.ours_median, lean.baseline_median, lean.speedup)
     _timing.result("gan_train_ray_lean_vs_default_cpu", cpu.ours_median, cpu.baseline_median, cpu.speedup)
+    keys = _timing.Timings(one_run, run_each)
+    epochs_per_key = statistics.median(in_process_epochs) * RAY_EPOCHS
+    per_key = [(t - KEYS_PER_RUN * epochs_per_key) / KEYS_PER_RUN for t in (keys.ours_median, keys.baseline_median)]
+    print(f"gan_train_ray_keys_per_run: {KEYS_PER_RUN} keys of {RAY_EPOCHS} epochs trained one after the other in "
+          f"one TorchTrainer.fit() (ours, the GAN stage's runs) vs one fit per key (baseline), seconds for all "
+          f"{KEYS_PER_RUN}, median of {RAY_REPEATS}; fixed cost per key {per_key[0]:.2f} s vs {per_key[1]:.2f} s")
+    _timing.result("gan_train_ray_keys_per_run", keys.ours_median, keys.baseline_median, keys.speedup)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ preset's smaller size), batch 64, lr 2e-4:
 
 1. `per_class_gans` (the issue's comparison, target >= 1.1x), through the product's own path: ours
    is what the GAN stage runs for a per-class key, one Ray Train TorchTrainer.fit() of
-   gan_train.train_loop_per_worker training the group of K=10 members (grouping
+   gan_run.train_loop_per_worker training the group of K=10 members (grouping
    gan_stage.AUTO_GROUPING for the CPU, one train step over all members per batch, one Adam over
    all members, checkpoint and sample grid at the end); the baseline is what the stage would run
    without grouping (DESIGN.md: "not as K Ray runs"), K fits of one member each, one after another,
@@ -13,7 +13,7 @@ preset's smaller size), batch 64, lr 2e-4:
    costs F + E x e (a fixed start-up F, e per epoch), so the printed model also gives the ratio at
    the quick preset's 25 GAN epochs and at Abadi's 2000, where it tends to the in-process ratio.
 2. `per_class_gans_in_process` (informational): the same K GANs without Ray, in this process:
-   one group (the loop body of train_loop_per_worker, `bench._gan_loop`) vs K single-member
+   one group (the epoch loop of gan_train.train_key, `bench._gan_loop`) vs K single-member
    trainings one after another, each for all its epochs. Same work on both sides (50 images per
    GAN per epoch, one step each; the script asserts equal images per epoch): on a CPU the
    convolutions are the whole cost, so this is parity.
@@ -97,13 +97,13 @@ def vmap_vs_loop(real: data.ImageSet) -> None:
 
 
 def trainer_fit_seconds(real_ref, root: str, run: str, seed: int) -> float:
-    """Wall seconds of one TorchTrainer.fit() of gan_train.train_loop_per_worker, as gan_stage starts it
+    """Wall seconds of one TorchTrainer.fit() of gan_run.train_loop_per_worker, as gan_stage starts it
     (1 worker, 1 CPU, checkpoint and sample grid at the last epoch), on the set behind real_ref."""
     job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size="full", seed=seed,
                            arch="abadi", conditioning="per-class", alpha=ALPHA, epochs=RAY_EPOCHS,
                            batch_size=BATCH_SIZE, lr=2e-4, beta1=0.5, pool_per_class=10,
-                           checkpoint_every=RAY_EPOCHS, cpus_per_worker=1)
-    trainer = gan_stage.build_trainer(job, real_ref, f"{root}/{run}", GROUPING, use_gpu=False, draw_pool=False)
+                           checkpoint_every=RAY_EPOCHS, cpus_per_worker=1, grouping=GROUPING)
+    trainer = gan_stage.build_run([job], f"{root}/{run}", real_ref, use_gpu=False, draw_pool=False)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return _timing.time_call(trainer.fit)
 

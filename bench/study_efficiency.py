@@ -5,7 +5,7 @@
 - baseline (the compute floor): the same work done in this process without Ray, divided by the
   cores the study may use:
   * every GAN key the study trained: its training loop (bench/_gan_loop.GanLoop, the per-epoch body
-    of gan_train.train_loop_per_worker with the key's n, alpha, seed, batch and recipe), one warm-up
+    of gan_train.train_key with the key's n, alpha, seed, batch and recipe), one warm-up
     epoch, then `GAN_SAMPLE_EPOCHS` timed epochs; their median times the key's epochs;
   * drawing each pool: the seconds meta.json measured (the same in-process code, run in a Ray task);
   * the scoring network, trained once, and every GAN's quality scores on its pool;
@@ -14,9 +14,10 @@
   ratio = floor / ours (1.0: nothing but compute, perfectly packed on the cores).
 
 A breakdown of ours, read from what the study wrote (meta.json timings, trial records, file times),
-says where the rest goes: start-up before the first GAN fit (imports, Ray start, data), each GAN
-fit's fixed cost (Train controller and worker start, checkpoints, teardown), the pools and scores
-(drawn by each key's Train worker), the classifier stage beyond its trials' training, and the report.
+says where the rest goes: start-up before the first GAN fit (imports, Ray start, data), the GAN Train
+runs' fixed cost (one run per slot trains its keys one after the other: the controller and worker
+start of each run, then per key its models, checkpoints and meta.json), the pools and scores (drawn
+by each key's Train worker), the classifier stage beyond its trials' training, and the report.
 
 Run: .venv/bin/python bench/study_efficiency.py   (about 10 minutes on 2 cores: the study, then the floor)
 """
@@ -132,13 +133,14 @@ def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: f
     report_done = (root / "report" / "report.md").stat().st_mtime
     trial_seconds = sum(json.loads(p.read_text()).get("trial_seconds", 0.0) for p in records)
     fixed = sum(float(m.get("fit_overhead_seconds", 0.0)) for m in metas)
+    runs = len({m.get("train_run", m["key"]) for m in metas})
     # A key's pool and scores: drawn by its Train worker (outputs_seconds), plus what the trial did
     # outside the fit (cache checks, meta.json).
     tasks = sum(float(m["seconds"]) - float(m["fit_seconds"]) + float(m.get("outputs_seconds", 0.0)) for m in metas)
     epochs = sum(float(m["train_seconds"]) for m in metas)
     lines = [
         ("start-up before the first GAN fit (imports, Ray, data)", first_fit - launched_at),
-        (f"GAN fits' fixed cost ({len(metas)} fits, {fixed / max(len(metas), 1):.1f} s each, / {cores:g} cores)",
+        (f"GAN Train runs' fixed cost ({runs} runs for {len(metas)} keys, {fixed:.1f} s in all, / {cores:g} cores)",
          fixed / cores),
         (f"GAN epochs slower than in-process ({epochs:.1f} s in the study vs {parts['GAN training']:.1f} s, "
          f"/ {cores:g} cores)", (epochs - parts["GAN training"]) / cores),

@@ -1,6 +1,10 @@
-"""The GAN stage: every GAN key the plan needs, trained once into the shared cache by Ray Train
-(one Tune trial per key, each launching a TorchTrainer), then a copy of each key's small files
-(meta.json, losses.csv, sample grids) into the study's `gans/<key>/` for the report."""
+"""The GAN stage: every GAN key the plan needs, trained once into the shared cache by Ray Train, then a
+copy of each key's small files (meta.json, losses.csv, sample grids) into the study's `gans/<key>/`
+for the report.
+
+The keys are packed into one Tune trial per slot (as many as run at once), longest first, and each
+trial trains its keys one after the other in one TorchTrainer run (trainables.gan_run): a fit's
+start-up (fresh processes importing torch and Ray Train) is paid once per slot, not once per key."""
 
 from __future__ import annotations
 
@@ -13,24 +17,28 @@ from trainables.storage import Store
 
 # What the report reads from a key's cache folder; checkpoints and pools stay in the cache.
 VIEW_SUFFIXES = (".json", ".csv", ".png")
-NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json"})   # Ray Train's bookkeeping
+# Ray Train's bookkeeping, in the folders of keys trained before Train runs moved to `train-runs/`.
+NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json"})
 
 
 def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool = False) -> None:
     import ray.tune
 
-    from trainables.gan_stage import GanJob, run_gan_job
+    from trainables.gan_stage import GanJob, run_gan_jobs
 
-    meta = run_gan_job(GanJob(**config["job"]), cache_root, real_ref, use_gpu=use_gpu)
-    ray.tune.report({"status": meta.get("status"), "gan_key": meta.get("key"),
-                     "seconds": meta.get("seconds"), "reason": meta.get("reason", "")})
+    metas = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref, use_gpu=use_gpu)
+    statuses = [meta.get("status") for meta in metas.values()]
+    ray.tune.report({"status": "ok" if set(statuses) <= {"ok"} else ",".join(sorted(set(statuses))),
+                     "gan_keys": " ".join(metas), "seconds": sum(float(m.get("seconds") or 0) for m in metas.values())})
 
 
 def _gan_trial_name(trial) -> str:
-    """gan_<key>: deterministic, so a resumed study finds the same trial folders."""
+    """gan_<first key>[-and-N-more]: deterministic, so a resumed study finds the same trial folders
+    (a stage's runs share no key, so the first key names its run)."""
     from trainables.gan_stage import GanJob
 
-    return f"gan_{GanJob(**trial.config['job']).key()}"
+    keys = [GanJob(**job).key() for job in trial.config["jobs"]]
+    return f"gan_{keys[0]}" + (f"-and-{len(keys) - 1}-more" if len(keys) > 1 else "")
 
 
 def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
@@ -70,11 +78,33 @@ def estimated_work(job) -> tuple[bool, float]:
 
 
 def longest_first(train: list, extend: list) -> list:
-    """The keys to train, the longest first, then the pools to grow (no training: seconds each).
-    Tune starts grid trials in this order, so the long keys take the slots first and the short ones
-    fill them at the end (longest-processing-time-first scheduling), rather than a long key starting
-    last on an otherwise idle machine; measured by bench/study_efficiency.py."""
+    """The keys to train, the longest first, then the pools to grow (no training: seconds each)."""
     return sorted(train, key=estimated_work, reverse=True) + extend
+
+
+def pack_runs(train: list, extend: list, slots: int) -> list[list]:
+    """The keys in one list per Train run, at most `slots` runs per run shape (gan_trainer.run_shape).
+
+    Longest-processing-time-first: each key, the longest first, goes to the run with the least
+    estimated work so far, and a run trains its keys in that order; pools to grow (no training) go
+    last, spread the same way. With one run per slot the start-up of a Train run is paid once per
+    slot; the split of whole keys is the one the slots reached when Tune started one trial per key in
+    this order (measured by bench/study_efficiency.py). Runs come out the longest first."""
+    from trainables.gan_trainer import run_shape
+
+    to_train = {job.key() for job in train}
+    runs: list[tuple[list, list[float]]] = []   # (jobs, [full subsets, estimated work]) per run
+    by_shape: dict[tuple, list[int]] = {}
+    for job in longest_first(train, extend):
+        full, work = estimated_work(job) if job.key() in to_train else (False, 0.0)
+        indices = by_shape.setdefault(run_shape(job), [])
+        if len(indices) < max(1, slots):
+            indices.append(len(runs))
+            runs.append(([], [0.0, 0.0]))
+        jobs, load = runs[min(indices, key=lambda i: runs[i][1])]
+        jobs.append(job)
+        load[0], load[1] = load[0] + full, load[1] + work
+    return [jobs for jobs, _ in sorted(runs, key=lambda run: run[1], reverse=True)]
 
 
 def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: dict) -> dict:
@@ -96,11 +126,15 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
         trainable = ray.tune.with_resources(
             ray.tune.with_parameters(_gan_trial, real_ref=real_ref, cache_root=cache_root, use_gpu=use_gpu),
             {"cpu": 0, "memory": 1 << 20})
+        runs = pack_runs(train, extend, concurrent)
+        if len(runs) < len(missing):
+            print(f"[study] GAN stage: {len(missing)} key(s) in {len(runs)} Ray Train run(s) ({concurrent} at a time), "
+                  "each training its keys one after the other, the longest first", flush=True)
         tuner = ray.tune.Tuner(
             trainable,
-            param_space={"job": ray.tune.grid_search([asdict(job) for job in missing])},
-            # reuse_actors: the next key's trial runs in the process the last one ran in (Ray's default
-            # is a fresh process per trial, which imports torch and Ray Train again: 2-3 s each).
+            param_space={"jobs": ray.tune.grid_search([[asdict(job) for job in run] for run in runs])},
+            # reuse_actors: a next trial (more runs than slots: several run shapes) runs in the process the
+            # last one ran in (Ray's default is a fresh process per trial, which imports torch again).
             tune_config=ray.tune.TuneConfig(max_concurrent_trials=concurrent, trial_name_creator=_gan_trial_name,
                                             trial_dirname_creator=_gan_trial_name, reuse_actors=True),
             run_config=ray.tune.RunConfig(

@@ -379,7 +379,6 @@ def _fake_checkpoints(gan_dir: Path, epochs=(2, 3)) -> None:
     import torch
 
     gan_dir.mkdir(parents=True, exist_ok=True)
-    (gan_dir / gan_stage.TRAIN_SNAPSHOT_FILE).write_text(json.dumps({"ray_version": "x"}))
     for epoch in epochs:
         folder = gan_dir / f"checkpoint_epoch{epoch:04d}"
         folder.mkdir()
@@ -397,8 +396,7 @@ def test_readable_checkpoints_are_kept_for_the_resume(tmp_path):
 @pytest.mark.parametrize("damage, problem", [
     (lambda d: (d / "checkpoint_epoch0003" / "state.pt").write_bytes(
         (d / "checkpoint_epoch0003" / "state.pt").read_bytes()[:200]), "checkpoint_epoch0003/state.pt"),
-    (lambda d: (d / "checkpoint_epoch0002" / "state.pt").unlink(), "checkpoint_epoch0002/state.pt"),
-    (lambda d: (d / gan_stage.TRAIN_SNAPSHOT_FILE).write_text('{"checkpoints": ['), "snapshot"),
+    (lambda d: (d / "checkpoint_epoch0003" / "state.pt").write_bytes(b""), "checkpoint_epoch0003/state.pt"),
 ])
 def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, damage, problem):
     gan_dir = tmp_path / KEY
@@ -407,11 +405,24 @@ def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, dam
     damage(gan_dir)
     said = gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY)
     assert problem in said and "unreadable" in said
-    # Nothing Ray Train could restore from is left: set aside under names it never reads; other outputs stay.
+    # Nothing a run could restore from is left: set aside under names it never reads; other outputs stay.
     assert sorted(p.name for p in gan_dir.iterdir()) == [
-        "checkpoint_epoch0002.damaged", "checkpoint_epoch0003.damaged",
-        f"{gan_stage.TRAIN_SNAPSHOT_FILE}.damaged", "samples_epoch002.png"]
+        "checkpoint_epoch0002.damaged", "checkpoint_epoch0003.damaged", "samples_epoch002.png"]
     assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None   # nothing left to set aside
+
+
+def test_a_checkpoint_whose_write_was_cut_short_is_skipped_not_discarded(tmp_path):
+    """A worker killed while writing leaves a folder with only a temp file: the one before it restores."""
+    from trainables import gan_checkpoints
+    from trainables.storage import Store
+
+    gan_dir = tmp_path / KEY
+    _fake_checkpoints(gan_dir)
+    (gan_dir / "checkpoint_epoch0004").mkdir()
+    (gan_dir / "checkpoint_epoch0004" / ".state.pt.x1y2.tmp").write_bytes(b"half")
+    assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None
+    assert gan_checkpoints.latest(Store(gan_dir)) == "checkpoint_epoch0003"
+    assert gan_checkpoints.read(Store(gan_dir), "checkpoint_epoch0003")["epoch"] == 3
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import fault_hooks, gan_engine, gan_losses, gan_stage, gan_train
+from trainables import fault_hooks, gan_checkpoints, gan_engine, gan_losses, gan_stage, gan_trainer
 from trainables.gan_engine import GanSpec, build_models, epoch_shards, generate, group_indices
 from trainables.gans import GANS
+from trainables.storage import Store
 
 BASE = dict(dataset="mnist-5k", data_root="", size=200, seed=0, arch="abadi", conditioning="per-class",
             alpha=0.25, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=12, checkpoint_every=1)
@@ -185,6 +186,19 @@ def test_epoch_shards_split_each_class_evenly_between_ranks():
     assert not torch.equal(epoch_shards(groups, 6, 0, 2), shards[0])
 
 
+def test_checkpoints_live_in_the_key_folder_and_the_newest_two_are_kept(tmp_path):
+    store = Store(tmp_path / "key")
+    assert gan_checkpoints.latest(store) is None and gan_checkpoints.checkpoints(store) == []
+    for epoch in (1, 2, 3, 10):
+        assert gan_checkpoints.write(store, {"epoch": epoch, "w": torch.full((2,), float(epoch))}) == \
+            f"checkpoint_epoch{epoch:04d}"
+    # Ordered by epoch, not by name length; the older ones are gone.
+    assert gan_checkpoints.checkpoints(store) == ["checkpoint_epoch0003", "checkpoint_epoch0010"]
+    assert gan_checkpoints.latest(store) == "checkpoint_epoch0010"
+    assert torch.equal(gan_checkpoints.read(store, "checkpoint_epoch0010")["w"], torch.full((2,), 10.0))
+    assert sorted(os.listdir(tmp_path / "key")) == ["checkpoint_epoch0003", "checkpoint_epoch0010"]   # no temp files
+
+
 # ---------------------------------------------------------------------------------------------
 # through Ray Train
 
@@ -229,7 +243,7 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
 
     # Checkpoints hold state_dicts and plain data only.
     last = sorted(n for n in os.listdir(folder) if n.startswith("checkpoint_epoch"))[-1]
-    state = gan_train.read_state(os.path.join(folder, last))
+    state = gan_checkpoints.read(Store(folder), last)
     assert state["epoch"] == 2 and set(state) >= {"generator", "discriminator", "opt_g", "opt_d", "history"}
     assert not any(k.startswith("module.") for k in state["generator"])
     torch.load(io.BytesIO(open(os.path.join(folder, "pool.pt"), "rb").read()), weights_only=True)
@@ -288,7 +302,7 @@ def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_mod
     meta = gan_stage.run_gan_job(job, str(tmp_path), real)
     _check_outputs(str(tmp_path), job, meta)
     folder = gan_stage.gan_dir(str(tmp_path), job.key())
-    state = gan_train.read_state(os.path.join(folder, "checkpoint_epoch0002"))
+    state = gan_checkpoints.read(Store(folder), "checkpoint_epoch0002")
     assert ("generator_ema" in state) == (job.options().ema > 0)
     if job.options().ema > 0:
         assert state["ema_updates"] > 0      # the warm-up counter resumes with the weights
@@ -310,6 +324,29 @@ def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, tmp_path, 
     clean = gan_stage.run_gan_job(job, str(tmp_path / "clean"), real)
     # Epoch randomness is derived from (seed, epoch, rank), so the resumed GAN is the same GAN.
     assert clean["pool"]["sha256"] == meta["pool"]["sha256"]
+
+
+@pytest.mark.slow
+def test_one_run_trains_several_keys_as_runs_of_their_own_would(ray_module, real, tmp_path, monkeypatch):
+    """Two keys in one Train run, with a worker crash in the first: each key ends as it does alone
+    (same pool bytes), the crashed key resumes from its checkpoint, and each key's meta.json tells its
+    own span of the run."""
+    jobs = [_job(epochs=2, max_failures=1), _job(epochs=2, seed=1, max_failures=1)]
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv(fault_hooks.FAIL_ONCE_MARKER, str(marker))
+    together = gan_stage.run_gan_jobs(jobs, str(tmp_path / "together"), real)
+    assert marker.exists() and list(together) == [job.key() for job in jobs]
+    for job in jobs:
+        _check_outputs(str(tmp_path / "together"), job, together[job.key()])
+    first, second = (together[job.key()] for job in jobs)
+    assert second["fit_started_at"] >= first["fit_started_at"] + first["fit_seconds"] - 1e-3
+    assert first["startup_seconds"] > second["startup_seconds"]   # the run's start-up is the first key's
+    assert os.listdir(tmp_path / "together" / "train-runs") == [gan_trainer.run_name(jobs)]
+
+    monkeypatch.delenv(fault_hooks.FAIL_ONCE_MARKER)
+    for job in jobs:
+        alone = gan_stage.run_gan_job(job, str(tmp_path / "alone"), real)
+        assert alone["pool"]["sha256"] == together[job.key()]["pool"]["sha256"]
 
 
 # ---------------------------------------------------------------------------------------------

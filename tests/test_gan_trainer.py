@@ -1,5 +1,5 @@
-"""The GAN key's Ray Train run: which of Ray's default parts it drops, the settings it applies, and the
-order the GAN stage starts keys in. No Ray cluster is started: building a TorchTrainer and listing
+"""The GAN keys' Ray Train run: which of Ray's default parts it drops, the settings it applies, and how
+the GAN stage packs keys into runs. No Ray cluster is started: building a TorchTrainer and listing
 its callbacks needs none."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from study.stage_gans import estimated_work, longest_first
+from study.stage_gans import estimated_work, longest_first, pack_runs
 from trainables import gan_trainer
 from trainables.gan_job import GanJob
 
@@ -23,6 +23,11 @@ def clean_settings(monkeypatch):
     return monkeypatch
 
 
+def _build(jobs=(JOB,), root="/tmp/unused"):
+    keys = [gan_trainer.key_config(job, root, "loop", {"key": job.key()}) for job in jobs]
+    return gan_trainer.build_trainer(list(jobs), None, root, keys, use_gpu=False)
+
+
 def _callback_names(trainer) -> list[str]:
     return [type(callback).__name__ for callback in trainer._create_default_callbacks()]
 
@@ -30,25 +35,26 @@ def _callback_names(trainer) -> list[str]:
 def test_gan_trainer_drops_only_the_callbacks_a_gan_run_does_not_use(clean_settings, tmp_path):
     from ray.train.torch import TorchTrainer
 
-    from trainables import gan_train
+    from trainables import gan_run
 
-    ours = gan_trainer.build_trainer(JOB, None, str(tmp_path), "loop", use_gpu=False)
-    plain = TorchTrainer(gan_train.train_loop_per_worker, train_loop_config={})
+    ours = _build(root=str(tmp_path))
+    plain = TorchTrainer(gan_run.train_loop_per_worker, train_loop_config={})
     dropped = {cls.__name__ for cls in gan_trainer.unused_callback_types()}
     assert dropped == {"DatasetsCallback", "PlacementGroupCleanerCallback"}
     assert dropped <= set(_callback_names(plain))   # Ray still has them: the filter is not a no-op
     assert _callback_names(ours) == [name for name in _callback_names(plain) if name not in dropped]
     assert isinstance(ours, TorchTrainer)
-    assert ours.run_config.name == JOB.key() and ours.run_config.callbacks in (None, [])
+    assert ours.run_config.name == gan_trainer.run_name([JOB]) and ours.run_config.callbacks in (None, [])
+    assert ours.run_config.storage_path == str(tmp_path / gan_trainer.TRAIN_RUNS_FOLDER)
 
 
 def test_poll_interval_is_set_but_a_users_own_setting_wins(clean_settings, tmp_path):
     import os
 
-    gan_trainer.build_trainer(JOB, None, str(tmp_path), "loop", use_gpu=False)
+    _build(root=str(tmp_path))
     assert os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "0.25"
     clean_settings.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "3")
-    gan_trainer.build_trainer(JOB, None, str(tmp_path), "loop", use_gpu=False)
+    _build(root=str(tmp_path))
     assert os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "3"
 
 
@@ -61,7 +67,7 @@ def test_preemption_watcher_is_off_only_on_a_one_node_cluster(clean_settings, tm
     nodes = [{"Alive": True}] * alive_nodes + [{"Alive": False}]   # a dead node does not count
     clean_settings.setattr(ray, "is_initialized", lambda: True)
     clean_settings.setattr(ray, "nodes", lambda: nodes)
-    gan_trainer.build_trainer(JOB, None, str(tmp_path), "loop", use_gpu=False)
+    _build(root=str(tmp_path))
     assert (os.environ.get("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER") == "0") is watcher_off
 
 
@@ -74,3 +80,40 @@ def test_the_longest_keys_start_first_and_pools_to_grow_last():
     assert estimated_work(long_) > estimated_work(short)
     ties = [dataclasses.replace(JOB, seed=seed) for seed in (3, 1, 2)]
     assert longest_first(ties, []) == ties   # equal work keeps the given (key) order
+
+
+def test_one_run_trains_several_keys_in_the_given_order(clean_settings, tmp_path):
+    jobs = [dataclasses.replace(JOB, seed=seed) for seed in (2, 0, 1)]
+    trainer = _build(jobs, str(tmp_path))
+    keys = trainer.train_loop_config["keys"]
+    assert [key["meta"]["key"] for key in keys] == [job.key() for job in jobs]
+    assert [key["gan_dir"] for key in keys] == [str(tmp_path / job.key()) for job in jobs]
+    assert gan_trainer.run_name(jobs) == gan_trainer.run_name(jobs[::-1])   # named by its keys, not their order
+    assert gan_trainer.run_name(jobs) != gan_trainer.run_name(jobs[:2])
+
+
+def test_keys_of_different_run_shapes_never_share_a_run(clean_settings, tmp_path):
+    with pytest.raises(ValueError, match="one shape"):
+        _build([JOB, dataclasses.replace(JOB, seed=1, workers=2)], str(tmp_path))
+
+
+def test_pack_runs_gives_each_slot_one_run_longest_first():
+    """Three long keys and three short ones on two slots: the longest-first split (L+L+S and L+S+S),
+    each run ordered longest first; pools to grow (no training) go to the lighter run, after its training."""
+    long_ = [dataclasses.replace(JOB, size=1000, seed=seed) for seed in range(3)]
+    short = [dataclasses.replace(JOB, size=500, seed=seed) for seed in range(3)]
+    grow = [dataclasses.replace(JOB, size=200, seed=seed) for seed in range(2)]
+    runs = pack_runs(short + long_, grow, slots=2)
+    assert len(runs) == 2
+    assert [job.size for job in runs[0]] == [1000, 1000, 500]
+    assert [job.size for job in runs[1]] == [1000, 500, 500, 200, 200]
+    assert sorted(job.key() for run in runs for job in run) == sorted(job.key() for job in short + long_ + grow)
+
+
+def test_pack_runs_makes_one_run_per_key_when_slots_are_plenty_and_splits_run_shapes():
+    jobs = [dataclasses.replace(JOB, seed=seed) for seed in range(3)]
+    assert [len(run) for run in pack_runs(jobs, [], slots=8)] == [1, 1, 1]
+    wide = dataclasses.replace(JOB, seed=9, workers=2)
+    runs = pack_runs(jobs + [wide], [], slots=1)
+    assert sorted(len(run) for run in runs) == [1, 3]
+    assert [wide] in runs

@@ -18,7 +18,7 @@ from dataclasses import replace as dataclasses_replace
 
 import torch
 
-from trainables import data, gan_engine, gan_train, quality
+from trainables import data, gan_checkpoints, gan_engine, gan_train, quality
 from trainables.storage import Store, json_safe
 
 META_FILE, POOL_FILE = "meta.json", "pool.pt"
@@ -106,8 +106,7 @@ def grow_pool(job, store: Store, meta: dict) -> dict:
     """Redraw pool.pt with job.pool_per_class images per class from the final checkpoint (the first
     images stay the same); returns the updated meta, written to meta.json."""
     epoch = int(meta["pool"]["checkpoint_epoch"])
-    state = torch.load(io.BytesIO(store.read_bytes(f"checkpoint_epoch{epoch:04d}", gan_train.STATE_FILE)),
-                       map_location="cpu", weights_only=True)
+    state = gan_checkpoints.read(store, gan_checkpoints.checkpoint_name(epoch))
     classes = tuple(meta["classes"])
     spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(meta["image_shape"]),
                               len(classes), meta["grouping"], job.seed, job.spectral_norm)

@@ -1,4 +1,4 @@
-"""One GAN key end to end: key, cache lookup, Ray Train run, synthetic pool, grids, quality, meta.
+"""GAN keys end to end: key, cache lookup, one Ray Train run for the keys to train, pools, meta.
 
 A GAN key names everything that changes the trained generator and nothing else (DESIGN.md, "Data
 flow" step 3): dataset, validation split, real subset (size, seed), arch, conditioning, alpha,
@@ -7,33 +7,30 @@ demand from the final checkpoint, and its first images do not depend on its size
 runs (data_root, workers, checkpoint cadence, retries, grouping). A key that is complete in the
 cache is reused by every study that shares the cache, and never retrained.
 
-The cache (`<storage>/gan-cache/` by default) holds one folder per key: Ray Train's run folder (its
-`checkpoint_epochNNNN/` folders and snapshot; the Train run is named after the key with
-storage_path the cache root, so a rerun of the same key resumes from its last checkpoint),
+The cache (`<storage>/gan-cache/` by default) holds one folder per key: its `checkpoint_epochNNNN/`
+folders (gan_checkpoints: whichever run trains the key next resumes from the newest),
 `samples_epochNNN.png`, `losses.csv`, `real_samples.png`, `pool.pt` and `meta.json` (written last:
-its presence with status ok or diverged is what "complete" means). Two studies that need one key
-at the same time train it once: a lock per key (trainables.cache_lock) makes the second wait.
+its presence with status ok or diverged is what "complete" means); Ray Train's own run folders go
+to `train-runs/`. Two studies that need one key at the same time train it once: a lock per key
+(trainables.cache_lock) makes the second wait.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import platform
-import re
-import time
 from dataclasses import asdict
 
 import torch
 
-from trainables import cache_lock, data, gan_pool, gan_train, quality
+from trainables import cache_lock, data, gan_checkpoints, gan_pool, gan_train, quality
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
-from trainables.gan_trainer import build_trainer, gan_dir  # noqa: F401  (gan_dir re-exported)
+from trainables.gan_trainer import build_trainer, gan_dir, key_config, run_name  # noqa: F401  (gan_dir re-exported)
 from trainables.storage import Store
 
 COMPLETE_STATUSES = ("ok", "diverged")
 META_FILE, POOL_FILE = gan_pool.META_FILE, gan_pool.POOL_FILE
-TRAIN_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's list of a run's checkpoints
 # Which per-class path "auto" picks, by device type. CPU: measured on the 2-core build machine
 # (abadi, alpha 1, batch 64, 500 mnist-5k images, interleaved epochs of the same train_step): the
 # loop was 8-15% faster than vmap (1 thread 1.43 vs 1.56 s/epoch, 2 threads 0.58 vs 0.66), as
@@ -100,39 +97,10 @@ def set_aside_outputs(cache_root: str, key: str) -> list[str]:
     return [store.set_aside(name) for name in (META_FILE, POOL_FILE) if store.exists(name)]
 
 
-def _is_checkpoint(name: str) -> bool:
-    return re.fullmatch(r"checkpoint_epoch\d+", name) is not None
-
-
 def discard_unusable_checkpoints(cache_root: str, key: str) -> str | None:
-    """Make sure a rerun of the key does not restore from a checkpoint it cannot read.
-
-    Ray Train restores the newest checkpoint its snapshot file lists; a truncated state.pt (a disk
-    that filled up, a copy that was cut short) would make every retry fail the same way, and an
-    unreadable snapshot fails the run before it starts. When either is found, the snapshot and
-    every checkpoint of the key are set aside (renamed `.damaged`, which Ray Train never reads), so
-    the run starts from scratch. Returns what was wrong, or None when there was nothing to set aside.
-    """
-    store = _store(cache_root, key)
-    checkpoints = sorted(name for name in store.listdir() if _is_checkpoint(name))
-    problem = None
-    if store.exists(TRAIN_SNAPSHOT_FILE):
-        try:
-            json.loads(store.read_text(TRAIN_SNAPSHOT_FILE))
-        except ValueError as err:
-            problem = f"Ray Train's {TRAIN_SNAPSHOT_FILE} is unreadable ({err})"
-    for name in reversed(checkpoints):
-        if problem:
-            break
-        try:
-            torch.load(io.BytesIO(store.read_bytes(name, gan_train.STATE_FILE)), weights_only=True)
-        except Exception as err:  # a truncated zip raises RuntimeError, a missing file OSError
-            problem = f"checkpoint {name}/{gan_train.STATE_FILE} is unreadable ({str(err).splitlines()[0][:120]})"
-    if problem:
-        for name in [TRAIN_SNAPSHOT_FILE, *checkpoints]:
-            if store.exists(name):
-                store.set_aside(name)
-    return problem
+    """Set aside the key's checkpoints when the one a rerun would restore is unreadable (see
+    gan_checkpoints.discard_unusable); returns what was wrong, or None."""
+    return gan_checkpoints.discard_unusable(_store(cache_root, key))
 
 
 def load_pool(cache_root: str, key: str) -> data.ImageSet:
@@ -166,49 +134,47 @@ def _versions() -> dict:
             "gan_code": GAN_CODE_VERSION}
 
 
-def _timing(history: list[dict], fit_started: float, fit_seconds: float, outputs_seconds: float) -> dict:
-    """Throughput and Ray Train overhead from the per-epoch log of this fit() call: the overhead is the
-    fit's seconds beyond its epochs and the pool and scores its rank 0 drew (`outputs_seconds`)."""
-    this_fit = [row for row in history if row.get("started_at", 0) >= fit_started]
-    train_seconds = sum(row["seconds"] for row in history)
-    images = sum(row["images_per_second"] * row["seconds"] for row in history)
-    timing = {
-        "train_seconds": train_seconds,
-        "images_per_second": images / train_seconds if train_seconds > 0 else 0.0,
-        "seconds_per_epoch": train_seconds / len(history) if history else None,
-        "fit_seconds": fit_seconds,
-        "fit_started_at": fit_started,   # wall clock: where this fit sits in the study's timeline (bench)
-    }
-    if this_fit:
-        timing["startup_seconds"] = min(row["started_at"] for row in this_fit) - fit_started
-        timing["fit_overhead_seconds"] = fit_seconds - sum(row["seconds"] for row in this_fit) - outputs_seconds
-    return timing
-
-
 def run_gan_job(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None = None,
                 say=lambda text: print(text, flush=True)) -> dict:
-    """Make job's GAN key complete in the cache with a pool of at least job.pool_per_class images per
-    class: reuse it, grow its pool, or train it with Ray Train; return its meta.
+    """run_gan_jobs for one key; returns its meta."""
+    return run_gan_jobs([job], cache_root, real_ref, use_gpu, say)[job.key()]
+
+
+def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None = None,
+                 say=lambda text: print(text, flush=True)) -> dict:
+    """Make every key of `jobs` complete in the cache with a pool of at least job.pool_per_class
+    images per class: reuse it, grow its pool, or train it; the keys to train train one after the other
+    in one Ray Train run, in the order given (gan_run). Returns key -> meta.
 
     `real_ref` is (train, test[, validation]) ImageSets or a Ray ObjectRef to that tuple, train being
-    the training split after the validation split was held out. Holds the key's lock throughout, so
-    a second study needing the key waits and then reuses it. Divergence returns meta with status
-    "diverged" (it does not raise); a run that fails beyond FailureConfig(max_failures) writes meta
-    with status "error" and raises.
+    the training split after the validation split was held out. Holds the keys' locks throughout
+    (taken in key order, so two studies never wait on each other in a circle): a second study
+    needing one of them waits, then reuses it. A diverged key gets meta with status "diverged" (it
+    does not raise) and the run goes on with the next; a run that fails beyond
+    FailureConfig(max_failures) writes meta with status "error" for every key it did not finish, and
+    raises.
     """
-    job.check()
-    key = job.key()
-    with cache_lock.hold(Store(cache_root), key,
-                         on_wait=lambda holder: say(f"[study] GAN {key}: being trained by {holder}; waiting for it")):
-        if is_complete(cache_root, key):
-            meta = read_meta(cache_root, key)
-            if meta.get("status") == "ok" and meta["pool"]["per_class"] < job.pool_per_class:
-                say(f"[study] GAN {key}: growing its pool from {meta['pool']['per_class']} to "
+    for job in jobs:
+        job.check()
+    with contextlib.ExitStack() as locks:
+        for key in sorted(job.key() for job in jobs):
+            locks.enter_context(cache_lock.hold(
+                Store(cache_root), key,
+                on_wait=lambda holder, key=key: say(f"[study] GAN {key}: being trained by {holder}; waiting for it")))
+        metas, to_train = {}, []
+        for job in jobs:
+            key = job.key()
+            if not is_complete(cache_root, key):
+                to_train.append(job)
+                continue
+            metas[key] = read_meta(cache_root, key)
+            if metas[key].get("status") == "ok" and metas[key]["pool"]["per_class"] < job.pool_per_class:
+                say(f"[study] GAN {key}: growing its pool from {metas[key]['pool']['per_class']} to "
                     f"{job.pool_per_class} images per class (no retraining)")
-                meta = on_reserved(job, use_gpu, _grow_pool, job, cache_root, meta)
-        else:
-            meta = _train(job, cache_root, real_ref, use_gpu, say)
-        return _filter_pools(job, cache_root, real_ref, meta, use_gpu, say)
+                metas[key] = on_reserved(job, use_gpu, _grow_pool, job, cache_root, metas[key])
+        if to_train:
+            metas |= _train(to_train, cache_root, real_ref, use_gpu, say)
+        return {job.key(): _filter_pools(job, cache_root, real_ref, metas[job.key()], use_gpu, say) for job in jobs}
 
 
 def _grow_pool(job: GanJob, cache_root: str, meta: dict) -> dict:
@@ -243,41 +209,37 @@ def load_filtered_pool(cache_root: str, key: str, threshold: float) -> data.Imag
     return gan_pool.load_filtered(_store(cache_root, key), meta, threshold)
 
 
-def _train(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None, say) -> dict:
+def build_run(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool, draw_pool: bool = True):
+    """The TorchTrainer that trains `jobs` in this order (gan_trainer.build_trainer), each key with what
+    its meta.json records from here. draw_pool=False: no pools or scores (benches timing the fit)."""
     import ray
 
-    key = job.key()
-    started = time.time()
-    store = _store(cache_root, key)
-    problem = discard_unusable_checkpoints(cache_root, key)
-    if problem:
-        say(f"[study] GAN {key}: {problem}; training it from scratch")
-    use_gpu = _gpus_present() if use_gpu is None else use_gpu
-    grouping = resolve_grouping(job, use_gpu)
+    keys, run = [], run_name(jobs)
+    for job in jobs:
+        grouping = resolve_grouping(job, use_gpu)
+        meta = asdict(job) | {"key": job.key(), "key_fields": job.key_fields(), "grouping": grouping,
+                              "use_gpu": use_gpu, "versions": _versions(), "quality_note": quality.QUALITY_NOTE,
+                              "train_run": run, "train_run_keys": [other.key() for other in jobs]}
+        keys.append(key_config(job, cache_root, grouping, meta))
     ref = real_ref if isinstance(real_ref, ray.ObjectRef) else ray.put(tuple(real_ref))
-    trainer = build_trainer(job, ref, cache_root, grouping, use_gpu)
-    meta = asdict(job) | {"key": key, "key_fields": job.key_fields(), "grouping": grouping, "use_gpu": use_gpu,
-                          "versions": _versions(), "quality_note": quality.QUALITY_NOTE}
-    fit_started = time.time()
+    return build_trainer(jobs, ref, cache_root, keys, use_gpu, draw_pool)
+
+
+def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, say) -> dict:
+    """Train `jobs` (none complete) in one Ray Train run; key -> meta, as its worker wrote them."""
+    for job in jobs:
+        problem = discard_unusable_checkpoints(cache_root, job.key())
+        if problem:
+            say(f"[study] GAN {job.key()}: {problem}; training it from scratch")
+    trainer = build_run(jobs, cache_root, real_ref, _gpus_present() if use_gpu is None else use_gpu)
     try:
-        result = trainer.fit()
+        return trainer.fit().return_value
     except Exception as err:
-        meta |= {"status": "error", "reason": f"GAN training failed: {err}".splitlines()[0],
-                 "seconds": time.time() - started}
-        gan_pool.write_meta(store, meta)
+        reason = f"GAN training failed: {err}".splitlines()[0]
+        for job, key in zip(jobs, trainer.train_loop_config["keys"], strict=True):
+            if not is_complete(cache_root, job.key()):
+                gan_pool.write_meta(_store(cache_root, job.key()), key["meta"] | {"status": "error", "reason": reason})
         raise
-    fit_seconds = time.time() - fit_started
-    outcome = result.return_value
-    history = outcome["history"]
-    meta |= {"status": outcome["status"], "diverged_epoch": outcome["diverged_epoch"],
-             "reason": outcome["reason"], "epochs_trained": len(history),
-             "losses": [{k: row[k] for k in gan_train.LOSS_COLUMNS} for row in history]}
-    meta |= outcome["outputs"]   # the real grid, and for an ok GAN its pool and scores, made by rank 0
-    meta |= _timing(history, fit_started, fit_seconds, meta["outputs_seconds"])
-    # Epochs restored from a checkpoint an earlier driver wrote (0: trained from scratch in this call).
-    meta["resumed_from_epoch"] = sum(1 for row in history if row.get("started_at", 0) < fit_started)
-    meta["seconds"] = time.time() - started
-    return gan_pool.write_meta(store, meta)  # last: marks the key complete
 
 
 def on_reserved(job: GanJob, use_gpu: bool | None, work, *args):

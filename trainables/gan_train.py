@@ -1,7 +1,8 @@
-"""The GAN training loop that Ray Train runs (`train_loop_per_worker` for a TorchTrainer).
+"""One GAN key's training loop, as a Ray Train worker runs it (gan_run.train_loop_per_worker calls
+`train_key` for each key of its run).
 
 The models, options and the step live in the pure-torch engine (trainables.gan_engine); this module
-is the worker's side of Ray Train: its shard of the data, checkpoints, reports, grids and losses.
+is the worker's side of one key: its shard of the data, checkpoints, grids and losses.
 One loop trains every GAN kind of the study, because all of them are expressed as a *group*:
 a generator and a discriminator that map a batch shaped (groups, b, ...) to (groups, b, ...).
 
@@ -34,15 +35,14 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from trainables import data, fit
+from trainables import data, fit, gan_checkpoints
 from trainables.fault_hooks import GanFaults
 from trainables.gan_engine import (
     Ema,
@@ -59,18 +59,15 @@ from trainables.gan_engine import (
 )
 from trainables.gan_losses import LOSSES, loss_kind
 from trainables.gans import GANS
+from trainables.storage import Store
 
-STATE_FILE = "state.pt"
+STATE_FILE = gan_checkpoints.STATE_FILE
 LOSS_COLUMNS = ("epoch", "d_loss", "g_loss", "seconds", "images_per_second")
 
 
 def generator_state(state: dict) -> dict:
     """The generator weights a checkpoint's pool and grids come from: the EMA ones when kept."""
     return state.get("generator_ema") or state["generator"]
-
-
-def read_state(directory: str, device: torch.device | str = "cpu") -> dict:
-    return torch.load(os.path.join(directory, STATE_FILE), map_location=device, weights_only=True)
 
 
 def losses_csv(history: list[dict]) -> str:
@@ -97,68 +94,85 @@ def _all_reduce_sum(values: torch.Tensor, world: int) -> torch.Tensor:
     return values
 
 
-def train_loop_per_worker(config: dict) -> dict:
-    """One worker's share of training one GAN key. See the module docstring; config keys are set by
-    gan_trainer.train_loop_config."""
-    import ray.train
+@dataclass(frozen=True)
+class Worker:
+    """What one Train worker holds for every key of its run (gan_run.train_loop_per_worker)."""
+
+    rank: int
+    world: int
+    device: torch.device
+    train: data.ImageSet          # the training split (after the validation split was held out)
+    test: data.ImageSet
+    faults: GanFaults
+    scoring_cache: Store          # where the dataset's scoring network is cached (the GAN cache root)
+    draw_pool: bool = True        # False: end at the last checkpoint, without pool or scores (benches)
+
+
+def _agreed(worker: Worker, value):
+    """Rank 0's value on every rank (what rank 0 read from storage, so that all ranks restore the same)."""
+    if worker.world > 1:
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+    return value
+
+
+def train_key(key: dict, worker: Worker) -> dict:
+    """One worker's share of training one GAN key (the fields gan_trainer.key_config sets): resume from
+    the key's newest checkpoint, train to key["epochs"], checkpoint, and on rank 0 end by drawing the
+    key's pool and scores. Returns {status, diverged_epoch, reason, history, outputs} (outputs: rank 0)."""
     import ray.train.torch
-    from ray.train import Checkpoint
 
     from trainables import gan_pool  # imports this module: imported here, not at the top
     from trainables.grids import class_grid_png
-    from trainables.storage import Store
 
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    torch.set_num_threads(int(config.get("threads", 1)))
-    device = ray.train.torch.get_device()
+    rank, world, device = worker.rank, worker.world, worker.device
     on_gpu = device.type == "cuda"
-
-    train_set, test_set = resolve_real(config["real_ref"])
-    real = data.subset(train_set, config["size"], config["seed"])
-    options = GanOptions(**config.get("options", {}))
-    spec = GanSpec(config["arch"], config["conditioning"], float(config["alpha"]), real.shape,
-                   real.num_classes, config["grouping"], int(config["seed"]), options.spectral_norm)
+    real = data.subset(worker.train, key["size"], key["seed"])
+    options = GanOptions(**key.get("options", {}))
+    spec = GanSpec(key["arch"], key["conditioning"], float(key["alpha"]), real.shape,
+                   real.num_classes, key["grouping"], int(key["seed"]), options.spectral_norm)
     latent_dim, num_classes, groups = GANS[spec.arch].latent_dim, spec.num_classes, spec.groups
     gen, disc = build_models(spec)
     gen, disc = to_channels_last(gen), to_channels_last(disc)
     gen = ray.train.torch.prepare_model(gen)
     disc = ray.train.torch.prepare_model(disc)
-    betas = (float(config["beta1"]), 0.999)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=float(options.lr_g or config["lr"]), betas=betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=float(options.lr_d or config["lr"]), betas=betas)
+    betas = (float(key["beta1"]), 0.999)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=float(options.lr_g or key["lr"]), betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=float(options.lr_d or key["lr"]), betas=betas)
     losses = LOSSES[loss_kind(unwrap(disc).out_dim, num_classes, options.loss)]
     augment = options.augmenter()
 
+    store = Store(key["gan_dir"])
     history: list[dict] = []
     start_epoch = 0
     state = None   # the latest checkpoint's state (restored here, or written by rank 0 below)
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            state = read_state(directory, device)
+    restore_from = _agreed(worker, gan_checkpoints.latest(store) if rank == 0 else None)
+    if restore_from is not None:
+        state = gan_checkpoints.read(store, restore_from, device)
         unwrap(gen).load_state_dict(state["generator"])
         unwrap(disc).load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
     ema = Ema(unwrap(gen), options.ema) if options.ema > 0 else None
-    if ema is not None and checkpoint is not None:
+    if ema is not None and state is not None:
         ema.model.load_state_dict(state["generator_ema"])
         ema.updates = int(state["ema_updates"])
 
-    store = Store(config["gan_dir"])
     real_images, real_labels = real.images.to(device), real.labels.to(device)
     index_groups = group_indices(real.labels, spec.conditioning, num_classes)
     grid_z, grid_labels = fixed_noise(spec, latent_dim)
-    batch_size, epochs = int(config["batch_size"]), int(config["epochs"])
-    checkpoint_every = max(1, int(config["checkpoint_every"]))
-    faults = GanFaults(**config.get("faults", {}))
+    batch_size, epochs = int(key["batch_size"]), int(key["epochs"])
+    checkpoint_every = max(1, int(key["checkpoint_every"]))
+    faults = worker.faults
     autocast = fit._autocast(device)
     # The key's pool and scores, drawn by rank 0 from the final state (see gan_pool.key_outputs).
-    finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=int(config["pool_per_class"]),
-                               train=train_set, real=real, test=test_set, store=store,
-                               scoring_cache=Store(config["cache_root"]))
+    finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=int(key["pool_per_class"]),
+                               train=worker.train, real=real, test=worker.test, store=store,
+                               scoring_cache=worker.scoring_cache)
 
     for epoch in range(start_epoch + 1, epochs + 1):
         started_at, started = time.time(), time.perf_counter()
@@ -187,41 +201,31 @@ def train_loop_per_worker(config: dict) -> dict:
         row = {"epoch": epoch, "d_loss": d_loss, "g_loss": g_loss_mean, "seconds": seconds,
                "images_per_second": images / seconds if seconds > 0 else 0.0, "started_at": started_at}
         history.append(row)
-        diverged = not (math.isfinite(d_loss) and math.isfinite(g_loss_mean))
-        metrics = dict(row) | {"diverged": diverged}
 
-        if diverged:
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss_mean)):
             reason = (f"GAN loss became non-finite at epoch {epoch} (d_loss={d_loss}, g_loss={g_loss_mean}); "
                       "try a lower gan.lr")
             if rank == 0:
                 store.write_text(losses_csv(history), "losses.csv")
-            ray.train.report(metrics)
             return {"status": "diverged", "diverged_epoch": epoch, "reason": reason, "history": history,
                     "outputs": finish(None) if rank == 0 else {}}
 
         if epoch % checkpoint_every and epoch != epochs:
-            # No ray.train.report here: each report is a barrier across workers plus a round trip to
-            # the controller (~0.5 s measured), as long as a whole per-class epoch on small data.
-            # Losses of every epoch still reach losses.csv through `history`.
+            # Losses of every epoch still reach losses.csv (and the next checkpoint) through `history`.
             continue
-
-        with tempfile.TemporaryDirectory() as directory:
-            if rank == 0:
-                # The EMA weights, when kept, are the generator the study uses: they draw the grids.
-                _write_epoch_outputs(store, ema.model if ema else unwrap(gen), spec, grid_z, grid_labels, device,
-                                     epoch, history, functools.partial(class_grid_png, class_names=real.classes))
-                state = {"generator": unwrap(gen).state_dict(), "discriminator": unwrap(disc).state_dict(),
-                         "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
-                         "history": history, "rng": {"seed": spec.seed, "derived_from": "seed, epoch, rank"}}
-                if ema is not None:
-                    state["generator_ema"], state["ema_updates"] = ema.model.state_dict(), ema.updates
-                torch.save(state, os.path.join(directory, STATE_FILE))
-            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
-                             checkpoint_dir_name=f"checkpoint_epoch{epoch:04d}")
+        if rank == 0:
+            # The EMA weights, when kept, are the generator the study uses: they draw the grids.
+            _write_epoch_outputs(store, ema.model if ema else unwrap(gen), spec, grid_z, grid_labels, device,
+                                 epoch, history, functools.partial(class_grid_png, class_names=real.classes))
+            state = {"generator": unwrap(gen).state_dict(), "discriminator": unwrap(disc).state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
+                     "history": history, "rng": {"seed": spec.seed, "derived_from": "seed, epoch, rank"}}
+            if ema is not None:
+                state["generator_ema"], state["ema_updates"] = ema.model.state_dict(), ema.updates
+            gan_checkpoints.write(store, state)
         faults.checkpoint_written(epoch)
-    # Rank 0's return value becomes Result.return_value (Result.metrics only covers checkpoints).
     return {"status": "ok", "diverged_epoch": None, "reason": "", "history": history,
-            "outputs": finish(state if config["draw_pool"] else None) if rank == 0 else {}}
+            "outputs": finish(state if worker.draw_pool else None) if rank == 0 else {}}
 
 
 def _write_epoch_outputs(store, gen: nn.Module, spec: GanSpec, grid_z: torch.Tensor, grid_labels: torch.Tensor,

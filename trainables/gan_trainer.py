@@ -1,4 +1,4 @@
-"""The Ray Train run that trains one GAN key: its TorchTrainer, and what each fit pays for.
+"""The Ray Train run that trains a list of GAN keys (gan_run): its TorchTrainer, and what each fit pays for.
 
 A TorchTrainer.fit() is cheap per epoch (the loop runs in the worker at in-process speed) but each
 fit starts a handful of fresh processes, and on a 2-core laptop their start-up competes with the
@@ -24,7 +24,9 @@ What this module keeps off a GAN run, and why each is safe:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from dataclasses import asdict
 
 from trainables import fault_hooks
@@ -37,6 +39,7 @@ from trainables.storage import Store
 # actor call, so a quarter second costs nothing measurable. A user's own setting wins.
 TRAIN_POLL_INTERVAL_S = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
 ONE_NODE_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}   # see the module docstring
+TRAIN_RUNS_FOLDER = "train-runs"   # in the GAN cache: Ray Train's own run folders (no checkpoints in them)
 
 
 def unused_callback_types() -> tuple[type, ...]:
@@ -65,23 +68,41 @@ def _trainer_class():
 
 
 def gan_dir(cache_root: str, key: str) -> str:
-    """`<cache_root>/<key>` (a path or URI): the key's Ray Train run folder, and where its pool, grids and
-    meta.json live beside the run's checkpoints."""
+    """`<cache_root>/<key>` (a path or URI): where a key's checkpoints, pool, grids and meta.json live."""
     return Store(cache_root).uri(key)
 
 
-def train_loop_config(job: GanJob, real_ref, cache_root: str, grouping: str, draw_pool: bool = True) -> dict:
-    """The config every Train worker gets (plus the faults a test set in this process's environment).
-    draw_pool=False ends the run at its last checkpoint without a pool or scores (benches timing the
-    fit alone)."""
+def key_config(job: GanJob, cache_root: str, grouping: str, meta: dict) -> dict:
+    """What gan_train.train_key needs of one key; `meta` is what its meta.json records from the driver."""
+    return {
+        "size": job.size, "seed": job.seed, "arch": job.arch, "conditioning": job.conditioning,
+        "alpha": float(job.alpha), "epochs": job.epochs, "batch_size": job.batch_size // job.workers,
+        "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
+        "checkpoint_every": job.checkpoint_every, "gan_dir": gan_dir(cache_root, job.key()),
+        "options": asdict(job.options()), "pool_per_class": job.pool_per_class, "meta": meta,
+    }
+
+
+def run_shape(job: GanJob) -> tuple:
+    """What one Train run's keys must share: its workers, their CPUs and the retries."""
+    return job.workers, job.cpus_per_worker, job.max_failures
+
+
+def run_name(jobs: list[GanJob]) -> str:
+    """Deterministic (no timestamps): the same keys make the same run name."""
+    digest = hashlib.sha256(" ".join(sorted(job.key() for job in jobs)).encode()).hexdigest()[:12]
+    return f"run-{digest}"
+
+
+def train_loop_config(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict], draw_pool: bool = True) -> dict:
+    """The config every Train worker gets (plus the faults a test set in this process's environment):
+    the keys in the order they train (key_config), and what the worker shares across them.
+    draw_pool=False ends each key at its last checkpoint without a pool or scores (benches timing the
+    fit alone). `fit_called_at` is taken now: the config is built just before fit()."""
     faults = fault_hooks.gan_faults_from_environment()
     return {
-        "real_ref": real_ref, "size": job.size, "seed": job.seed, "arch": job.arch,
-        "conditioning": job.conditioning, "alpha": float(job.alpha), "epochs": job.epochs,
-        "batch_size": job.batch_size // job.workers, "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
-        "threads": job.cpus_per_worker, "checkpoint_every": job.checkpoint_every,
-        "gan_dir": gan_dir(cache_root, job.key()), "options": asdict(job.options()),
-        "cache_root": Store(cache_root).uri(), "pool_per_class": job.pool_per_class, "draw_pool": draw_pool,
+        "real_ref": real_ref, "keys": keys, "threads": jobs[0].cpus_per_worker,
+        "cache_root": Store(cache_root).uri(), "draw_pool": draw_pool, "fit_called_at": time.time(),
     } | ({"faults": faults} if faults else {})
 
 
@@ -97,23 +118,29 @@ def _apply_settings() -> None:
         os.environ.setdefault(name, value)
 
 
-def build_trainer(job: GanJob, real_ref, cache_root: str, grouping: str, use_gpu: bool, draw_pool: bool = True):
-    """The TorchTrainer that trains job's key: one run named after the key, in `<cache_root>/<key>`; its
-    rank 0 ends by drawing the key's pool and scores (gan_pool.key_outputs) unless draw_pool=False."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict], use_gpu: bool,
+                  draw_pool: bool = True):
+    """The TorchTrainer that trains `jobs` one after the other (`keys`: their key_config, same order) in
+    one run under `<cache_root>/train-runs/`; its rank 0 ends each key by drawing the key's pool and
+    scores (gan_pool.key_outputs) unless draw_pool=False. The jobs share one run_shape."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
 
-    from trainables import gan_train
+    from trainables import gan_run
 
+    shapes = {run_shape(job) for job in jobs}
+    if len(shapes) != 1:
+        raise ValueError(f"one Train run needs one shape (workers, CPUs, retries) for its keys, got {sorted(shapes)}")
+    workers, cpus_per_worker, max_failures = shapes.pop()
     _apply_settings()
     return _trainer_class()(
-        gan_train.train_loop_per_worker,
-        train_loop_config=train_loop_config(job, real_ref, cache_root, grouping, draw_pool),
-        scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=use_gpu,
-                                     resources_per_worker={"CPU": job.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
+        gan_run.train_loop_per_worker,
+        train_loop_config=train_loop_config(jobs, real_ref, cache_root, keys, draw_pool),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
         run_config=RunConfig(
-            name=job.key(),  # deterministic: a rerun of the key finds and resumes its checkpoints
-            storage_path=Store(cache_root).uri(),
-            failure_config=FailureConfig(max_failures=job.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            name=run_name(jobs), storage_path=Store(cache_root).uri(TRAIN_RUNS_FOLDER),
+            # The keys' checkpoints are written by the loop into each key's folder (gan_checkpoints);
+            # Ray Train restarts the workers from them up to max_failures times.
+            failure_config=FailureConfig(max_failures=max_failures),
         ),
     )
