@@ -2,11 +2,13 @@
 
 A TorchTrainer.fit() is cheap per epoch (the loop runs in the worker at in-process speed) but each
 fit starts a handful of fresh processes, and on a 2-core laptop their start-up competes with the
-other GAN training next to it. Measured on the 2-core build machine (BENCHMARKS.md, "The study
-against its compute floor"): a fit with Ray's defaults used 17.7 CPU-seconds of the machine for 3.1
-seconds of epochs; the rest went to starting and running these processes: the Train controller, the worker, a
-synchronization actor (report barriers), a placement-group cleaner, a dataset manager and a
-preemption watcher, plus a Tune queue actor when a Tune callback forwards Train's reports.
+other GAN training next to it. So a slot's keys train one after the other in one fit (gan_run), and
+each fit starts only what a GAN run uses. Measured on the 2-core build machine (BENCHMARKS.md, "The
+study against its compute floor"): a fit with Ray's defaults used 17.7 CPU-seconds of the machine
+for 3.1 seconds of epochs; the rest went to starting and running these processes: the Train
+controller, the worker, a synchronization actor (report barriers), a placement-group cleaner, a
+dataset manager and a preemption watcher, plus a Tune queue actor when a Tune callback forwards
+Train's reports.
 What this module keeps off a GAN run, and why each is safe:
 
 - `DatasetsCallback`: starts an actor that imports Ray Data to serve dataset shards; a GAN run
@@ -17,7 +19,7 @@ What this module keeps off a GAN run, and why each is safe:
   an embedded cluster goes away with the study; the poll also loads the dashboard.
 - The preemption watcher (RAY_TRAIN_ENABLE_PREEMPTION_WATCHER) on a one-node cluster: it watches
   for spot preemption of *other* nodes; a one-node cluster's only node takes the study with it.
-- TuneReportCallback: the GAN trial reports its key's outcome to Tune once, at the end; forwarding
+- TuneReportCallback: the GAN trial reports its keys' outcome to Tune once, at the end; forwarding
   every checkpoint report needed a queue actor per trial and showed nothing the progress line
   (read from the cache) does not.
 """
