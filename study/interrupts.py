@@ -9,7 +9,8 @@ experiment had ended; the driver then wrote results.csv and a report over a half
 - The first signal marks the study as stopping. Inside a Tune run it asks Tune for the same clean
   stop its Ctrl-C handler makes (Tune's SIGUSR1 handler: the experiment state is saved, running
   trials end), so `fit()` returns and the driver's next `check()` raises StudyInterrupted before
-  anything that looks final (results.csv, report/) is written. Outside Tune it raises
+  anything that looks final (results.csv, report/) is written; before Tune's loop has started, the
+  run's stopper (study/tune_stop.py) ends it at its first step. Outside Tune it raises
   KeyboardInterrupt where the program is.
 - A second signal raises KeyboardInterrupt at once.
 
@@ -53,7 +54,7 @@ def tune_run() -> Iterator[None]:
     """Around every `Tuner.fit()`: a stop asked for inside it goes to Tune's clean stop. Tune registers
     its stop handler on SIGUSR1 only once its run loop starts and never removes it, so the handler of
     the previous run (the GAN stage's) is cleared first: a Ctrl-C in the moment before this run's loop
-    starts then raises KeyboardInterrupt instead of stopping a run that has already ended, which let
+    starts then goes to this run's stopper instead of stopping a run that has already ended, which let
     every trial of the stage run (seen in a test)."""
     check("as the stage started")
     usr1 = getattr(signal, "SIGUSR1", None)
@@ -82,6 +83,8 @@ def _handle(signum, frame) -> None:
     print(f"\n[study] {name}: stopping cleanly (finished work is kept); press Ctrl-C again to abort at once",
           file=sys.stderr, flush=True)
     tune_stop = _tune_stop_handler()
+    if tune_stop is None and _State.in_tune:
+        return   # Tune's loop has not started yet: its stopper ends the run at its first step (tune_stop.py)
     if tune_stop is None:
         raise KeyboardInterrupt
     tune_stop(signum, frame)

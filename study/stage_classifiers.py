@@ -123,6 +123,8 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
                          resume: bool) -> StageOutcome:
     import ray.tune as tune
 
+    from study.tune_stop import StopWhenInterrupted
+
     context = {
         "spec": spec, "validation": validation, "study_root": folder.root, "cache_root": cache_root,
         "hflip": info.hflip, "compile": spec.classifier.compile, "cpus_per_trial": spec.resources.cpus_per_trial,
@@ -134,7 +136,7 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
     concurrent = spec.search.max_concurrent or trials_that_fit(
         spec.resources.cpus_per_trial, spec.resources.gpus_per_trial)
     trackers = tracking.callbacks(spec)
-    run_config = dict(storage_path=folder.store.uri("tune"),
+    run_config = dict(storage_path=folder.store.uri("tune"), stop=StopWhenInterrupted(),
                       failure_config=tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1)
 
     if spec.search.mode == "optuna":

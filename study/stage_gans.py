@@ -17,7 +17,7 @@ from trainables.storage import Store
 
 # What the report reads from a key's cache folder; checkpoints and pools stay in the cache.
 VIEW_SUFFIXES = (".json", ".csv", ".png")
-# Ray Train's bookkeeping, in the folders of keys trained before Train runs moved to `train-runs/`.
+# Ray Train's bookkeeping, in the folders of keys trained before Train runs moved to `.train-runs/`.
 NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json"})
 
 
@@ -111,6 +111,7 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
     """Make every GAN key of `jobs` complete in the cache; return key -> meta for all of them."""
     import ray.tune
 
+    from study.tune_stop import StopWhenInterrupted
     from trainables.gan_stage import is_complete, read_meta
 
     train, extend = gans_to_train(cache_root, jobs)
@@ -138,7 +139,7 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
             tune_config=ray.tune.TuneConfig(max_concurrent_trials=concurrent, trial_name_creator=_gan_trial_name,
                                             trial_dirname_creator=_gan_trial_name, reuse_actors=True),
             run_config=ray.tune.RunConfig(
-                name="gans", storage_path=folder.store.uri("tune"),
+                name="gans", storage_path=folder.store.uri("tune"), stop=StopWhenInterrupted(),
                 # Retries at one level: the TorchTrainer inside the trial restarts its workers from the last
                 # checkpoint up to faults.max_failures times; a Tune retry around it would multiply that to
                 # (1 + m)^2 tries of a failure that always recurs.

@@ -341,12 +341,31 @@ def test_one_run_trains_several_keys_as_runs_of_their_own_would(ray_module, real
     first, second = (together[job.key()] for job in jobs)
     assert second["fit_started_at"] >= first["fit_started_at"] + first["fit_seconds"] - 1e-3
     assert first["startup_seconds"] > second["startup_seconds"]   # the run's start-up is the first key's
-    assert os.listdir(tmp_path / "together" / "train-runs") == [gan_trainer.run_name(jobs)]
+    assert os.listdir(tmp_path / "together" / gan_trainer.TRAIN_RUNS_FOLDER) == [gan_trainer.run_name(jobs)]
 
     monkeypatch.delenv(fault_hooks.FAIL_ONCE_MARKER)
     for job in jobs:
         alone = gan_stage.run_gan_job(job, str(tmp_path / "alone"), real)
         assert alone["pool"]["sha256"] == together[job.key()]["pool"]["sha256"]
+
+
+@pytest.mark.slow
+def test_a_key_whose_run_fails_fails_alone(ray_module, real, tmp_path, monkeypatch):
+    """No retries and a crash in the first key of a run: that key's meta.json says error, the key after
+    it still trains (in a new run, as it would have in a run of its own), then the failure is raised."""
+    jobs = [_job(epochs=2, max_failures=0), _job(epochs=2, seed=1, max_failures=0)]
+    monkeypatch.setenv(fault_hooks.FAIL_ONCE_MARKER, str(tmp_path / "crashed-once"))
+    told = []
+    with pytest.raises(Exception) as raised:
+        gan_stage.run_gan_jobs(jobs, str(tmp_path), real, say=told.append)
+    assert "simulated worker crash" in str(raised.value)
+    failed = gan_stage.read_meta(str(tmp_path), jobs[0].key())
+    assert failed["status"] == "error" and failed["reason"].startswith("GAN training failed")
+    assert not gan_stage.is_complete(str(tmp_path), jobs[0].key())   # a resume trains it again
+    assert gan_stage.read_meta(str(tmp_path), jobs[1].key())["status"] == "ok"
+    assert gan_stage.is_complete(str(tmp_path), jobs[1].key())
+    assert [line for line in told if "GAN training failed" in line][0].startswith(f"[study] GAN {jobs[0].key()}: ")
+    assert len(os.listdir(tmp_path / gan_trainer.TRAIN_RUNS_FOLDER)) == 2
 
 
 # ---------------------------------------------------------------------------------------------

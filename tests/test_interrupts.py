@@ -186,3 +186,43 @@ def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninte
         pd.testing.assert_frame_equal(got.sort_values("trial").reset_index(drop=True),
                                       expected.sort_values("trial").reset_index(drop=True))
         assert (study / "report" / "report.md").exists()
+
+
+@pytest.mark.slow
+def test_a_stop_asked_before_tunes_loop_starts_ends_the_run_at_its_first_step(tmp_path, monkeypatch):
+    """The window study/tune_stop.py closes: the study is told to stop inside a stage before Tune installed
+    its own handler. The signal only marks the study as stopping (no KeyboardInterrupt into Tune's
+    set-up), and the run's stopper ends it at its first step: no trial finishes."""
+    import ray
+    from ray import tune
+
+    from study.tune_stop import StopWhenInterrupted
+
+    def sleepy_trial(config: dict) -> None:   # local: Ray ships it by value (workers cannot import tests/)
+        import pathlib
+        import time
+
+        time.sleep(3)
+        (pathlib.Path(config["folder"]) / f"trial-{config['i']}.done").write_text("finished")
+
+    monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    monkeypatch.setattr(interrupts._State, "stopping", __import__("threading").Event())
+    usr1 = signal.getsignal(signal.SIGUSR1)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with interrupts.tune_run():
+            interrupts._handle(signal.SIGINT, None)   # no Tune handler yet: returns, the study is stopping
+            assert interrupts.requested()
+            tuner = tune.Tuner(
+                sleepy_trial, param_space={"i": tune.grid_search(list(range(4))), "folder": str(tmp_path)},
+                tune_config=tune.TuneConfig(max_concurrent_trials=2),
+                run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), stop=StopWhenInterrupted(), verbose=0))
+            grid = tuner.fit()
+    finally:
+        signal.signal(signal.SIGUSR1, usr1)
+        if started:
+            ray.shutdown()
+    assert not list(tmp_path.glob("*.done"))
+    assert len(grid) < 4   # the search ended at that step: the trials not yet started never were

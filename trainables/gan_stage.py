@@ -11,7 +11,7 @@ The cache (`<storage>/gan-cache/` by default) holds one folder per key: its `che
 folders (gan_checkpoints: whichever run trains the key next resumes from the newest),
 `samples_epochNNN.png`, `losses.csv`, `real_samples.png`, `pool.pt` and `meta.json` (written last:
 its presence with status ok or diverged is what "complete" means); Ray Train's own run folders go
-to `train-runs/`. Two studies that need one key at the same time train it once: a lock per key
+to `.train-runs/`. Two studies that need one key at the same time train it once: a lock per key
 (trainables.cache_lock) makes the second wait.
 """
 
@@ -150,9 +150,9 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
     the training split after the validation split was held out. Holds the keys' locks throughout
     (taken in key order, so two studies never wait on each other in a circle): a second study
     needing one of them waits, then reuses it. A diverged key gets meta with status "diverged" (it
-    does not raise) and the run goes on with the next; a run that fails beyond
-    FailureConfig(max_failures) writes meta with status "error" for every key it did not finish, and
-    raises.
+    does not raise) and the run goes on with the next; a key whose run fails beyond
+    FailureConfig(max_failures) gets meta with status "error", the keys after it still train (see
+    _train), and the first failure is raised at the end.
     """
     for job in jobs:
         job.check()
@@ -172,9 +172,12 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
                 say(f"[study] GAN {key}: growing its pool from {metas[key]['pool']['per_class']} to "
                     f"{job.pool_per_class} images per class (no retraining)")
                 metas[key] = on_reserved(job, use_gpu, _grow_pool, job, cache_root, metas[key])
-        if to_train:
-            metas |= _train(to_train, cache_root, real_ref, use_gpu, say)
-        return {job.key(): _filter_pools(job, cache_root, real_ref, metas[job.key()], use_gpu, say) for job in jobs}
+        trained, failure = _train(to_train, cache_root, real_ref, use_gpu, say) if to_train else ({}, None)
+        metas |= trained
+        metas = {job.key(): _filter_pools(job, cache_root, real_ref, metas[job.key()], use_gpu, say) for job in jobs}
+    if failure is not None:
+        raise failure   # after the keys that did train got their pools filtered
+    return metas
 
 
 def _grow_pool(job: GanJob, cache_root: str, meta: dict) -> dict:
@@ -225,21 +228,36 @@ def build_run(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool, draw
     return build_trainer(jobs, ref, cache_root, keys, use_gpu, draw_pool)
 
 
-def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, say) -> dict:
-    """Train `jobs` (none complete) in one Ray Train run; key -> meta, as its worker wrote them."""
+def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, say) -> tuple[dict, Exception | None]:
+    """Train `jobs` (none complete) in one Ray Train run: (key -> meta as its worker wrote them, the
+    first failure or None).
+
+    A run that fails beyond its retries fails one key: the first it had not finished (the keys train
+    in order). That key's meta.json says status "error" with the reason, and the keys after it train
+    in a new run, as they would have in runs of their own."""
     for job in jobs:
         problem = discard_unusable_checkpoints(cache_root, job.key())
         if problem:
             say(f"[study] GAN {job.key()}: {problem}; training it from scratch")
-    trainer = build_run(jobs, cache_root, real_ref, _gpus_present() if use_gpu is None else use_gpu)
-    try:
-        return trainer.fit().return_value
-    except Exception as err:
-        reason = f"GAN training failed: {err}".splitlines()[0]
-        for job, key in zip(jobs, trainer.train_loop_config["keys"], strict=True):
-            if not is_complete(cache_root, job.key()):
-                gan_pool.write_meta(_store(cache_root, job.key()), key["meta"] | {"status": "error", "reason": reason})
-        raise
+    use_gpu = _gpus_present() if use_gpu is None else use_gpu
+    metas, failure, pending = {}, None, list(jobs)
+    while pending:
+        trainer = build_run(pending, cache_root, real_ref, use_gpu)
+        try:
+            return metas | trainer.fit().return_value, failure
+        except Exception as err:
+            done = [job for job in pending if is_complete(cache_root, job.key())]
+            metas |= {job.key(): read_meta(cache_root, job.key()) for job in done}
+            unfinished = [i for i, job in enumerate(pending) if job not in done]
+            if not unfinished:   # every key ended before the run failed (in its teardown)
+                break
+            failure, failed = failure or err, unfinished[0]
+            reason = f"GAN training failed: {err}".splitlines()[0]
+            meta = trainer.train_loop_config["keys"][failed]["meta"] | {"status": "error", "reason": reason}
+            metas[pending[failed].key()] = gan_pool.write_meta(_store(cache_root, pending[failed].key()), meta)
+            say(f"[study] GAN {pending[failed].key()}: {reason}")
+            pending = [job for job in pending[failed + 1:] if job not in done]
+    return metas, failure
 
 
 def on_reserved(job: GanJob, use_gpu: bool | None, work, *args):

@@ -41,7 +41,7 @@ from trainables.storage import Store
 # actor call, so a quarter second costs nothing measurable. A user's own setting wins.
 TRAIN_POLL_INTERVAL_S = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
 ONE_NODE_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}   # see the module docstring
-TRAIN_RUNS_FOLDER = "train-runs"   # in the GAN cache: Ray Train's own run folders (no checkpoints in them)
+TRAIN_RUNS_FOLDER = ".train-runs"   # in the GAN cache, beside .locks: Ray Train's run folders (bookkeeping only)
 
 
 def unused_callback_types() -> tuple[type, ...]:
@@ -123,7 +123,7 @@ def _apply_settings() -> None:
 def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict], use_gpu: bool,
                   draw_pool: bool = True):
     """The TorchTrainer that trains `jobs` one after the other (`keys`: their key_config, same order) in
-    one run under `<cache_root>/train-runs/`; its rank 0 ends each key by drawing the key's pool and
+    one run under `<cache_root>/.train-runs/`; its rank 0 ends each key by drawing the key's pool and
     scores (gan_pool.key_outputs) unless draw_pool=False. The jobs share one run_shape."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
 
