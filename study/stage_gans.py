@@ -82,8 +82,10 @@ def longest_first(train: list, extend: list) -> list:
     return sorted(train, key=estimated_work, reverse=True) + extend
 
 
-def pack_runs(train: list, extend: list, slots: int) -> list[list]:
-    """The keys in one list per Train run, at most `slots` runs per run shape (gan_trainer.run_shape).
+def pack_runs(train: list, extend: list, slots: int | None) -> list[list]:
+    """The keys in one list per Train run, at most `slots` runs per run shape (gan_trainer.run_shape);
+    slots=None (a cluster that may grow: study.cluster.trials_that_fit) gives every key a run of its
+    own, so that all of them queue their resource requests for the autoscaler.
 
     Longest-processing-time-first: each key, the longest first, goes to the run with the least
     estimated work so far, and a run trains its keys in that order; pools to grow (no training) go
@@ -98,7 +100,7 @@ def pack_runs(train: list, extend: list, slots: int) -> list[list]:
     for job in longest_first(train, extend):
         full, work = estimated_work(job) if job.key() in to_train else (False, 0.0)
         indices = by_shape.setdefault(run_shape(job), [])
-        if len(indices) < max(1, slots):
+        if slots is None or len(indices) < max(1, slots):
             indices.append(len(runs))
             runs.append(([], [0.0, 0.0]))
         jobs, load = runs[min(indices, key=lambda i: runs[i][1])]

@@ -113,6 +113,8 @@ def test_pack_runs_gives_each_slot_one_run_longest_first():
 def test_pack_runs_makes_one_run_per_key_when_slots_are_plenty_and_splits_run_shapes():
     jobs = [dataclasses.replace(JOB, seed=seed) for seed in range(3)]
     assert [len(run) for run in pack_runs(jobs, [], slots=8)] == [1, 1, 1]
+    # No cap (a cluster that may grow): one run per key, every one queued for the autoscaler.
+    assert [len(run) for run in pack_runs(jobs, [dataclasses.replace(JOB, seed=7)], slots=None)] == [1, 1, 1, 1]
     wide = dataclasses.replace(JOB, seed=9, workers=2)
     runs = pack_runs(jobs + [wide], [], slots=1)
     assert sorted(len(run) for run in runs) == [1, 3]
