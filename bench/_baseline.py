@@ -48,11 +48,12 @@ def pil_transform(channels: int, *, augment: bool = False, size: int = 28, pad: 
 
 def pil_loader(images_uint8: torch.Tensor, labels: torch.Tensor, *, batch_size: int, shuffle: bool = True,
                num_workers: int = 0, augment: bool = False, hflip: bool = False, pad: int = 2,
-               seed: int = 0, persistent_workers: bool = False, drop_last: bool = False) -> DataLoader:
+               seed: int = 0, persistent_workers: bool = False, drop_last: bool = False,
+               pin_memory: bool = False) -> DataLoader:
     """A DataLoader over PilImageDataset with the usual tutorial settings."""
     channels, size = int(images_uint8.shape[1]), int(images_uint8.shape[2])
     dataset = PilImageDataset(images_uint8, labels,
                               pil_transform(channels, augment=augment, size=size, pad=pad, hflip=hflip))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed), drop_last=drop_last,
-                      persistent_workers=persistent_workers and num_workers > 0)
+                      persistent_workers=persistent_workers and num_workers > 0, pin_memory=pin_memory)

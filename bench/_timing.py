@@ -40,10 +40,46 @@ def configure_threads() -> int:
     return threads
 
 
+def add_device_argument(parser) -> None:
+    """`--device cpu|cuda`, default cuda when torch sees a GPU: on a GPU machine every bench measures the
+    GPU path unless told otherwise."""
+    import torch
+
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where ours and the baseline run (default: cuda when torch sees a GPU, else cpu)")
+
+
+def checked_device(parser, args):
+    """args.device as a torch.device; cuda where torch sees no GPU is a one-line error (exit 2)."""
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no GPU on this machine; allowed: cpu")
+    return torch.device(args.device)
+
+
+def bench_device(description: str, argv: list[str] | None = None):
+    """The torch device of a bench whose only option is --device (add_device_argument)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    add_device_argument(parser)
+    return checked_device(parser, parser.parse_args(argv))
+
+
+def _synchronize() -> None:
+    """Wait for queued GPU work, so that a timing covers it (CUDA kernels return before they run)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def time_call(fn: Callable[[], object]) -> float:
-    """Wall-clock seconds of one call."""
+    """Wall-clock seconds of one call (and of the GPU work it queued)."""
+    _synchronize()
     started = time.perf_counter()
     fn()
+    _synchronize()
     return time.perf_counter() - started
 
 

@@ -6,7 +6,11 @@ sample, ToTensor + Normalize, optionally RandomCrop), num_workers=0 (a 2-core la
 second baseline, num_workers=2 with persistent workers (its start-up cost excluded, the strongest
 form of that baseline). Same images (mnist-5k train, 4,000), batch 64. Target: >= 5x.
 
-Run: .venv/bin/python bench/data_loading.py
+On `--device cuda` both sides deliver batches on the GPU: ours indexes images resident on the device
+(as fit.train_classifier does), the DataLoader's batches are pinned and copied per batch (pin_memory,
+`.to(device, non_blocking=True)`, as the PyTorch examples do).
+
+Run: .venv/bin/python bench/data_loading.py [--device cpu|cuda]   (default: cuda when there is one)
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ EPOCHS_PER_REPEAT = 3  # one epoch of ours is a few milliseconds: time several p
 def our_epoch(train: data.ImageSet, augment: bool, generator: torch.Generator) -> int:
     """Consume one epoch the way fit.train_classifier makes it; returns the images seen."""
     seen = 0
-    for index in data.index_batches(len(train), BATCH_SIZE, generator):
+    for index in data.index_batches(len(train), BATCH_SIZE, generator):   # train and generator on one device
         x = data.to_model_input(train.images[index])
         if augment:
             x = data.augment_classic(x, generator, hflip=False)
@@ -39,31 +43,35 @@ def our_epoch(train: data.ImageSet, augment: bool, generator: torch.Generator) -
     return seen
 
 
-def loader_epoch(loader) -> int:
+def loader_epoch(loader, device: torch.device) -> int:
     seen = 0
     for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         seen += y.numel() + 0 * x.shape[0]
     return seen
 
 
 def main() -> None:
+    device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
-    train, _ = data.load_dataset("mnist-5k")
+    cpu_train, _ = data.load_dataset("mnist-5k")
+    train = data.ImageSet(cpu_train.images.to(device), cpu_train.labels.to(device), cpu_train.classes)
     print(f"data_loading: mnist-5k train {len(train)} images {train.shape}, batch {BATCH_SIZE}, "
-          f"torch threads {threads}, {EPOCHS_PER_REPEAT} epochs per repeat")
-    generator = torch.Generator().manual_seed(0)
+          f"torch threads {threads}, {EPOCHS_PER_REPEAT} epochs per repeat, device {device}")
+    generator = torch.Generator(device=device).manual_seed(0)
     cases = [
         ("data_loading", False, 0),
         ("data_loading_classic_aug", True, 0),
         ("data_loading_vs_workers2", False, 2),
     ]
     for name, augment, workers in cases:
-        loader = pil_loader(train.images, train.labels, batch_size=BATCH_SIZE, num_workers=workers,
-                            augment=augment, pad=data.default_pad(28, 28), persistent_workers=True)
-        assert our_epoch(train, augment, generator) == loader_epoch(loader) == len(train)
+        loader = pil_loader(cpu_train.images, cpu_train.labels, batch_size=BATCH_SIZE, num_workers=workers,
+                            augment=augment, pad=data.default_pad(28, 28), persistent_workers=True,
+                            pin_memory=device.type == "cuda")
+        assert our_epoch(train, augment, generator) == loader_epoch(loader, device) == len(train)
         timings = _timing.compare(
             lambda a=augment: [our_epoch(train, a, generator) for _ in range(EPOCHS_PER_REPEAT)],
-            lambda ld=loader: [loader_epoch(ld) for _ in range(EPOCHS_PER_REPEAT)], repeats=REPEATS)
+            lambda ld=loader: [loader_epoch(ld, device) for _ in range(EPOCHS_PER_REPEAT)], repeats=REPEATS)
         timings = _timing.Timings([t / EPOCHS_PER_REPEAT for t in timings.ours],
                                   [t / EPOCHS_PER_REPEAT for t in timings.baseline])
         print(f"{name}: augment={'classic' if augment else 'none'}, baseline num_workers={workers}; "

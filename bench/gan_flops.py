@@ -13,7 +13,11 @@ the same 10 GANs), while the work done is the same. Steps: abadi alpha 1 on mnis
 the 10 per-class GANs of a 500-image key batched with vmap (10 x 50 images per step, the quick
 preset's shape). Target: GAN step >= 50% of sgemm.
 
-Run: .venv/bin/python bench/gan_flops.py
+On `--device cuda` the step runs as the Train worker runs it there (bf16 autocast, channels_last, data
+on the device) and the references are a float32 matmul and convolution on the GPU; bench/gpu_path.py
+puts the bf16 step against a bf16 matmul.
+
+Run: .venv/bin/python bench/gan_flops.py [--device cpu|cuda]   (default: cuda when there is one)
 """
 
 from __future__ import annotations
@@ -36,15 +40,15 @@ SGEMM_SIZE = 2048
 STEP_REPEATS = 9
 
 
-def sgemm_gflops(size: int = SGEMM_SIZE, repeats: int = 9) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def sgemm_gflops(device: torch.device, size: int = SGEMM_SIZE, repeats: int = 9) -> float:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     seconds = statistics.median(_timing.repeat(lambda: torch.mm(a, b), repeats=repeats, warmup=2))
     return 2 * size**3 / seconds / 1e9
 
 
-def big_conv_gflops(repeats: int = 7) -> float:
-    """A convolution big enough to run oneDNN near its peak: 256->256 channels, 3x3, 32x32, batch 16."""
-    x, w = torch.randn(16, 256, 32, 32), torch.randn(256, 256, 3, 3)
+def big_conv_gflops(device: torch.device, repeats: int = 7) -> float:
+    """A convolution big enough to run oneDNN (cuDNN) near its peak: 256->256 channels, 3x3, 32x32, batch 16."""
+    x, w = torch.randn(16, 256, 32, 32, device=device), torch.randn(256, 256, 3, 3, device=device)
     seconds = statistics.median(_timing.repeat(lambda: F.conv2d(x, w, padding=1), repeats=repeats, warmup=2))
     return 2 * 16 * 256 * 256 * 9 * 32 * 32 / seconds / 1e9
 
@@ -62,6 +66,7 @@ def step_seconds(loop: GanLoop) -> float:
 
 
 def main() -> None:
+    device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, _ = data.load_dataset("mnist-5k")
     real = data.subset(train, 500, 0)
@@ -71,17 +76,17 @@ def main() -> None:
         "gan_step_gflops_per_class_loop": ("per-class", "loop", "10 per-class GANs one after another, 10 x 50"),
     }
     for name, (conditioning, grouping, what) in cases.items():
-        loop = make_loop(real, conditioning=conditioning, grouping=grouping, alpha=1.0, batch_size=64)
+        loop = make_loop(real, conditioning=conditioning, grouping=grouping, alpha=1.0, batch_size=64, device=device)
         counted = loop if grouping != "vmap" or conditioning == "conditional" else make_loop(
-            real, conditioning=conditioning, grouping="loop", alpha=1.0, batch_size=64)
+            real, conditioning=conditioning, grouping="loop", alpha=1.0, batch_size=64, device=device)
         flops = step_flops(counted)
         # References measured right next to each step timing: the shared machine's load drifts.
-        sgemm = sgemm_gflops()
+        sgemm = sgemm_gflops(device)
         seconds = step_seconds(loop)
-        conv = big_conv_gflops()
+        conv = big_conv_gflops(device)
         achieved = flops / seconds / 1e9
         print(f"{name}: abadi alpha 1, {what}: {flops / 1e9:.2f} GFLOP per G+D step, {seconds * 1e3:.1f} ms "
-              f"per step (median of {STEP_REPEATS}) = {achieved:.1f} GFLOP/s; torch threads {threads}; "
+              f"per step (median of {STEP_REPEATS}) = {achieved:.1f} GFLOP/s on {device}; torch threads {threads}; "
               f"sgemm {SGEMM_SIZE}^2 float32 {sgemm:.1f} GFLOP/s; big oneDNN conv {conv:.1f} GFLOP/s "
               f"(step at {achieved / conv:.0%} of it); ratio = step GFLOP/s / sgemm GFLOP/s (target 0.5)")
         _timing.result(name, achieved, sgemm, achieved / sgemm)

@@ -7,8 +7,9 @@ every checkpoint draws 500 class-balanced images from the generator the study wo
 weights when kept) and scores them with trainables.quality as the GAN stage does: GAN-train (an MLP
 trained on the synthetic images, tested on the real test set), and GAN-test, Frechet distance, KID,
 coverage and recall in the features of the dataset's scoring network (trainables.scoring, trained
-once here on the training split), plus diversity. Only training counts as CPU time
-(time.process_time of the epochs); scoring is excluded.
+once here on the training split), plus diversity. Only training counts as time (time.process_time
+of the epochs on the CPU; on `--device cuda`, the epochs' wall seconds with the GPU synchronised, and
+the tables say GPU-s); scoring is excluded.
 
 Modes:
   python bench/gan_quality.py --recipe NAME      paper vs the recipe NAME of gan_engine.RECIPES (or a
@@ -35,7 +36,6 @@ import _timing  # noqa: E402
 
 _timing.add_repo_to_path()
 
-import torch  # noqa: E402
 
 from bench._gan_loop import make_loop  # noqa: E402
 from trainables import data, gan_engine, quality, scoring  # noqa: E402
@@ -76,24 +76,32 @@ def real_data():
 
 def scores(loop, real, test, scorer, seed: int) -> dict:
     pool = gan_engine.generate(loop.sampler, loop.spec, SIZE // real.num_classes, gan_engine.derive_seed(seed, "pool"),
-                               torch.device("cpu"), classes=real.classes)
-    return quality.quality_scores(real, test, pool, scorer, seed=seed)
+                               loop.device, classes=real.classes)
+    return quality.quality_scores(real, test, pool, scorer, seed=seed, device=loop.device)
 
 
-def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test, scorer) -> list[dict]:
-    """[{epoch, cpu_seconds, *SCORES}] per checkpoint."""
+def epoch_seconds(loop) -> float:
+    """One epoch's cost: CPU seconds of this process on the CPU, synchronised wall seconds on a GPU."""
+    if loop.device.type == "cuda":
+        return _timing.time_call(loop.run_epoch)
+    started = time.process_time()
+    loop.run_epoch()
+    return time.process_time() - started
+
+
+def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test, scorer,
+        device: str = "cpu") -> list[dict]:
+    """[{epoch, seconds, *SCORES}] per checkpoint (seconds: see epoch_seconds)."""
     settings = {k: v for k, v in options.items() if k in LOOP_KEYS}
     loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**{k: v for k, v in options.items()
-                                                                      if k not in LOOP_KEYS}), **settings)
+                                                                      if k not in LOOP_KEYS}), device=device, **settings)
     rows, cpu = [], 0.0
     for epoch in range(1, max(checkpoints) + 1):
-        started = time.process_time()
-        loop.run_epoch()
-        cpu += time.process_time() - started
+        cpu += epoch_seconds(loop)
         if epoch in checkpoints:
             s = scores(loop, real, test, scorer, seed)
-            rows.append({"epoch": epoch, "cpu_seconds": cpu, **{k: s[k] for k in SCORES}})
-            print(f"  {label}epoch {epoch:4d}  cpu {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
+            rows.append({"epoch": epoch, "seconds": cpu, **{k: s[k] for k in SCORES}})
+            print(f"  {label}epoch {epoch:4d}  {loop.device.type} {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
                   f"{s['gan_test_acc']:.3f}  FD {s['frechet_distance']:.2f}  KID {s['kid']:.3f}  coverage "
                   f"{s['coverage']:.2f}  recall {s['recall']:.2f}  diversity {s['sample_diversity']:.2f}", flush=True)
     return rows
@@ -101,7 +109,7 @@ def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test
 
 def seconds_to_reach(rows: list[dict], target: float) -> float:
     """CPU seconds at the first checkpoint whose GAN-train reaches `target` (inf when none does)."""
-    return next((r["cpu_seconds"] for r in rows if r["gan_train_acc"] >= target), float("inf"))
+    return next((r["seconds"] for r in rows if r["gan_train_acc"] >= target), float("inf"))
 
 
 EQUAL_TIME_TOLERANCE = 1.05  # two runs' checkpoints at the same epoch differ by a few % of CPU time
@@ -109,21 +117,21 @@ EQUAL_TIME_TOLERANCE = 1.05  # two runs' checkpoints at the same epoch differ by
 
 def at_time(rows: list[dict], seconds: float) -> float:
     """GAN-train at the last checkpoint within `seconds` (give or take EQUAL_TIME_TOLERANCE) of CPU time."""
-    within = [r for r in rows if r["cpu_seconds"] <= seconds * EQUAL_TIME_TOLERANCE]
+    within = [r for r in rows if r["seconds"] <= seconds * EQUAL_TIME_TOLERANCE]
     return within[-1]["gan_train_acc"] if within else float("nan")
 
 
-def print_table(curves: dict[str, list[list[dict]]]) -> None:
+def print_table(curves: dict[str, list[list[dict]]], unit: str) -> None:
     """Mean (sd over seeds) of every score at every checkpoint, one row per recipe and checkpoint."""
-    print("| recipe | GAN epochs | CPU-s | " + " | ".join(SCORES) + " |")
+    print(f"| recipe | GAN epochs | {unit} | " + " | ".join(SCORES) + " |")
     print("|---" * (3 + len(SCORES)) + "|")
     for name, runs in curves.items():
         for i, checkpoint in enumerate(runs[0]):
             cells = []
-            for score in ("cpu_seconds", *SCORES):
+            for score in ("seconds", *SCORES):
                 values = [r[i][score] for r in runs]
-                spread = f" ({statistics.stdev(values):.3f})" if len(values) > 1 and score != "cpu_seconds" else ""
-                cells.append(f"{statistics.mean(values):.{0 if score == 'cpu_seconds' else 3}f}{spread}")
+                spread = f" ({statistics.stdev(values):.3f})" if len(values) > 1 and score != "seconds" else ""
+                cells.append(f"{statistics.mean(values):.{0 if score == 'seconds' else 3}f}{spread}")
             print(f"| {name} | {checkpoint['epoch']} | " + " | ".join(cells) + " |")
 
 
@@ -139,7 +147,10 @@ def main() -> None:
                         "candidate; default: paper)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (one thread each; CPU "
                         "seconds are per process, so they stay comparable)")
+    _timing.add_device_argument(parser)
     args = parser.parse_args()
+    device = _timing.checked_device(parser, args)
+    unit = "GPU-s" if device.type == "cuda" else "CPU-s"
     _timing.configure_threads()
     real, test, scorer = real_data()
     reference = quality.gan_train_accuracy(real, test, seed=0)
@@ -151,7 +162,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             print(f"{name}: {options}", flush=True)
-            run(options, 0, "", checkpoints, real, test, scorer)
+            run(options, 0, "", checkpoints, real, test, scorer, str(device))
         return
     options = {name: gan_engine.RECIPES.get(name, CANDIDATES.get(name)) for name in (args.baseline, args.recipe)}
     for flag, name in (("--baseline", args.baseline), ("--recipe", args.recipe)):
@@ -163,21 +174,22 @@ def main() -> None:
     runs = [(name, seed) for name in options for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_timing.configure_threads) as pool:
-        finished = pool.map(partial(run, checkpoints=checkpoints, real=real, test=test, scorer=scorer),
+        finished = pool.map(partial(run, checkpoints=checkpoints, real=real, test=test, scorer=scorer,
+                                    device=str(device)),
                             [options[name] for name, _ in runs], [seed for _, seed in runs],
                             [f"{name} seed {seed}: " for name, seed in runs])
         rows = dict(zip(runs, finished, strict=True))
     curves = {name: [rows[name, seed] for seed in range(args.seeds)] for name in options}
-    print_table(curves)
-    mean = {recipe: [{"cpu_seconds": statistics.mean(r[i]["cpu_seconds"] for r in runs),
+    print_table(curves, unit)
+    mean = {recipe: [{"seconds": statistics.mean(r[i]["seconds"] for r in runs),
                       "gan_train_acc": statistics.mean(r[i]["gan_train_acc"] for r in runs)}
                      for i in range(len(checkpoints))] for recipe, runs in curves.items()}
     base, ours = mean[args.baseline], mean[args.recipe]
     target = base[-1]["gan_train_acc"]
     base_s, ours_s = seconds_to_reach(base, target), seconds_to_reach(ours, target)
-    equal = min(base[-1]["cpu_seconds"], ours[-1]["cpu_seconds"])
+    equal = min(base[-1]["seconds"], ours[-1]["seconds"])
     print(f"gan_quality: mean over {args.seeds} seeds; {args.baseline}'s final GAN-train {target:.3f}; at {equal:.0f} "
-          f"CPU-s {args.baseline} {at_time(base, equal):.3f}, {args.recipe} {at_time(ours, equal):.3f}; "
+          f"{unit} {args.baseline} {at_time(base, equal):.3f}, {args.recipe} {at_time(ours, equal):.3f}; "
           f"{args.recipe}'s best {max(r['gan_train_acc'] for r in ours):.3f} (goal 0.83 within 300 CPU-s)", flush=True)
     slug = "".join(c if c.isalnum() else "_" for c in args.recipe)
     against = "".join(c if c.isalnum() else "_" for c in args.baseline)

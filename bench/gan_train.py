@@ -23,7 +23,7 @@ the GAN training next to it on a busy laptop).
 Fourth: KEYS_PER_RUN keys trained one after the other in one fit (as the GAN stage runs a slot's keys)
 vs one fit per key, interleaved; the fixed cost per key is what is left after the keys' in-process epochs.
 
-Run: .venv/bin/python bench/gan_train.py
+Run: .venv/bin/python bench/gan_train.py [--device cpu|cuda]   (default: cuda when there is one)
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ KEYS_PER_RUN = 3   # the quick preset's keys per slot: 6 keys on 2 cores
 class DcganExampleLoop:
     """The training loop of pytorch/examples dcgan/main.py, on our abadi G and D with labels."""
 
-    def __init__(self, real: data.ImageSet):
+    def __init__(self, real: data.ImageSet, device: torch.device):
         arch = GANS["abadi"]
         with fit.seeded(gan_engine.derive_seed(SEED, "gan-init")):
-            self.net_g = arch.make_generator(ALPHA, real.shape, num_classes=real.num_classes)
-            self.net_d = arch.make_discriminator(ALPHA, real.shape, num_classes=real.num_classes)
-        self.nz = arch.latent_dim
+            self.net_g = arch.make_generator(ALPHA, real.shape, num_classes=real.num_classes).to(device)
+            self.net_d = arch.make_discriminator(ALPHA, real.shape, num_classes=real.num_classes).to(device)
+        self.nz, self.device = arch.latent_dim, device
         self.loader = pil_loader(real.images, real.labels, batch_size=BATCH_SIZE, shuffle=True, seed=SEED)
         self.optimizer_d = torch.optim.Adam(self.net_d.parameters(), lr=LR, betas=(BETA1, 0.999))
         self.optimizer_g = torch.optim.Adam(self.net_g.parameters(), lr=LR, betas=(BETA1, 0.999))
@@ -73,11 +73,12 @@ class DcganExampleLoop:
         for real_cpu, labels in self.loader:
             # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
             self.net_d.zero_grad()
+            real_cpu, labels = real_cpu.to(self.device), labels.to(self.device)   # main.py: data[0].to(device)
             batch_size = real_cpu.size(0)
             output = self.net_d(real_cpu, labels)
             err_d_real = self.criterion(output, torch.full_like(output, 1.0))
             err_d_real.backward()
-            noise = torch.randn(batch_size, self.nz)
+            noise = torch.randn(batch_size, self.nz, device=self.device)
             fake = self.net_g(noise, labels)
             output = self.net_d(fake.detach(), labels)
             err_d_fake = self.criterion(output, torch.full_like(output, 0.0))
@@ -93,9 +94,9 @@ class DcganExampleLoop:
             self.g_losses.append(err_g.item())
 
 
-def loop_comparison(real: data.ImageSet) -> None:
-    ours = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE)
-    baseline = DcganExampleLoop(real)
+def loop_comparison(real: data.ImageSet, device: torch.device) -> None:
+    ours = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE, device=device)
+    baseline = DcganExampleLoop(real, device)
     timings = _timing.compare(ours.run_epoch, baseline.run_epoch, repeats=REPEATS)
     d_ours, g_ours = ours.run_epoch()
     print(f"gan_train: conditional abadi alpha {ALPHA}, {SIZE} images, batch {BATCH_SIZE}; "
@@ -125,8 +126,8 @@ def ray_defaults():
         os.environ.update(saved)
 
 
-def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True,
-                    seeds: tuple[int, ...] = (SEED,)) -> tuple[float, float, list[float]]:
+def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True, seeds: tuple[int, ...] = (SEED,),
+                    use_gpu: bool = False) -> tuple[float, float, list[float]]:
     """(wall seconds, machine CPU seconds) of one TorchTrainer.fit() training one key of RAY_EPOCHS epochs per
     seed, one after the other, and the per-epoch seconds it logged; lean=False runs the same loop and config
     on Ray's default TorchTrainer."""
@@ -136,7 +137,7 @@ def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True,
                              conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
                              beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1,
                              grouping="vmap") for seed in seeds]
-    trainer = gan_stage.build_run(jobs, f"{root}/run{run}", real_ref, use_gpu=False, draw_pool=False)
+    trainer = gan_stage.build_run(jobs, f"{root}/run{run}", real_ref, use_gpu=use_gpu, draw_pool=False)
     settings = contextlib.nullcontext()
     if not lean:
         trainer = TorchTrainer(trainer.train_loop_per_worker, train_loop_config=trainer.train_loop_config,
@@ -149,34 +150,41 @@ def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True,
     return seconds, cpu, [row["seconds"] for meta in result.return_value.values() for row in meta["losses"]]
 
 
-def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSet) -> None:
+def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSet, device: torch.device) -> None:
+    import functools
+
     import ray
+
+    gpu = device.type == "cuda"   # the Train worker then holds a GPU, as the GAN stage's workers do
 
     started = time.perf_counter()
     # As a study starts Ray on a laptop (the dashboard on): Ray's placement-group cleaner polls through it.
-    ray.init(include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False, num_cpus=2)
+    ray.init(include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False, num_cpus=2,
+             num_gpus=1 if gpu else 0)
+    fit_seconds = functools.partial(ray_fit_seconds, use_gpu=gpu)
     init_seconds = time.perf_counter() - started
     try:
         real_ref = ray.put((train, test))
         ray_runs, in_process_runs, ray_epochs, in_process_epochs = [], [], [], []
         default_runs, ray_cpu, default_cpu, one_run, run_each = [], [], [], [], []
         with tempfile.TemporaryDirectory(prefix="bench_gan_ray_") as root:
-            ray_fit_seconds(real_ref, root, "warmup")  # warm-up: first worker start imports torch, ray.train
+            fit_seconds(real_ref, root, "warmup")  # warm-up: first worker start imports torch, ray.train
             for run in range(RAY_REPEATS):
-                seconds, cpu, epochs = ray_fit_seconds(real_ref, root, str(run))
+                seconds, cpu, epochs = fit_seconds(real_ref, root, str(run))
                 ray_runs.append(seconds)
                 ray_cpu.append(cpu)
                 ray_epochs += epochs
-                loop = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE)
+                loop = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE,
+                                 device=device)
                 epoch_times = [_timing.time_call(loop.run_epoch) for _ in range(RAY_EPOCHS)]
                 in_process_runs.append(sum(epoch_times))
                 in_process_epochs += epoch_times
-                seconds, cpu, _ = ray_fit_seconds(real_ref, root, f"default{run}", lean=False)
+                seconds, cpu, _ = fit_seconds(real_ref, root, f"default{run}", lean=False)
                 default_runs.append(seconds)
                 default_cpu.append(cpu)
                 seeds = tuple(range(KEYS_PER_RUN))
-                one_run.append(ray_fit_seconds(real_ref, root, f"keys{run}", seeds=seeds)[0])
-                run_each.append(sum(ray_fit_seconds(real_ref, root, f"key{run}-{seed}", seeds=(seed,))[0]
+                one_run.append(fit_seconds(real_ref, root, f"keys{run}", seeds=seeds)[0])
+                run_each.append(sum(fit_seconds(real_ref, root, f"key{run}-{seed}", seeds=(seed,))[0]
                                     for seed in seeds))
     finally:
         ray.shutdown()
@@ -210,12 +218,13 @@ def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSe
 
 
 def main() -> None:
+    device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
     real = data.subset(train, SIZE, SEED)
-    print(f"gan_train: torch threads {threads}")
-    loop_comparison(real)
-    ray_comparison(train, test, real)
+    print(f"gan_train: torch threads {threads}, device {device}")
+    loop_comparison(real, device)
+    ray_comparison(train, test, real, device)
 
 
 if __name__ == "__main__":

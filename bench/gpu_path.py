@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,29 +33,15 @@ from trainables import data, fit  # noqa: E402
 from trainables.classifiers import CLASSIFIERS  # noqa: E402
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device: torch.device, repeats: int, warmup: int = 2) -> float:
-    """Median seconds of fn() with the device drained before and after each call."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        synchronize(device)
-        started = time.perf_counter()
-        fn()
-        synchronize(device)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+def timed(fn, repeats: int, warmup: int = 2) -> float:
+    """Median seconds of fn() (_timing.time_call drains the GPU before and after each call)."""
+    return statistics.median(_timing.repeat(fn, repeats=repeats, warmup=warmup))
 
 
 def matmul_tflops(device: torch.device, size: int) -> float:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
-    return 2 * size**3 / timed(lambda: torch.mm(a, b), device, repeats=10) / 1e12
+    return 2 * size**3 / timed(lambda: torch.mm(a, b), repeats=10) / 1e12
 
 
 def gan_step_tflops(real: data.ImageSet, device: torch.device, batch_size: int) -> float:
@@ -64,7 +49,7 @@ def gan_step_tflops(real: data.ImageSet, device: torch.device, batch_size: int) 
     index, noise_gen = next(loop.batches(1))
     with FlopCounterMode(display=False) as counter:
         loop.step(index, noise_gen)
-    return counter.get_total_flops() / timed(lambda: loop.step(index, noise_gen), device, repeats=10) / 1e12
+    return counter.get_total_flops() / timed(lambda: loop.step(index, noise_gen), repeats=10) / 1e12
 
 
 def per_class_epochs(real: data.ImageSet, device: torch.device) -> tuple[float, float]:
@@ -72,7 +57,7 @@ def per_class_epochs(real: data.ImageSet, device: torch.device) -> tuple[float, 
     seconds = []
     for grouping in ("vmap", "loop"):
         loop = make_loop(real, conditioning="per-class", grouping=grouping, batch_size=32, device=device)
-        seconds.append(timed(loop.run_epoch, device, repeats=3, warmup=1))
+        seconds.append(timed(loop.run_epoch, repeats=3, warmup=1))
     return seconds[0], seconds[1]
 
 
@@ -86,13 +71,10 @@ def classifier_images_per_second(train: data.ImageSet, test: data.ImageSet, devi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    _timing.add_device_argument(parser)
     parser.add_argument("--dry", action="store_true", help="tiny sizes: the whole path in seconds on a CPU")
     args = parser.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print(f"error: --device {args.device}: torch {torch.__version__} sees no CUDA device", file=sys.stderr)
-        sys.exit(2)
+    device = _timing.checked_device(parser, args)
     _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
     if args.dry:

@@ -6,7 +6,7 @@ preset's smaller size), batch 64, lr 2e-4:
 1. `per_class_gans` (the issue's comparison, target >= 1.1x), through the product's own path: ours
    is what the GAN stage runs for a per-class key, one Ray Train TorchTrainer.fit() of
    gan_run.train_loop_per_worker training the group of K=10 members (grouping
-   gan_stage.AUTO_GROUPING for the CPU, one train step over all members per batch, one Adam over
+   gan_stage.AUTO_GROUPING for the device, one train step over all members per batch, one Adam over
    all members, checkpoint and sample grid at the end); the baseline is what the stage would run
    without grouping (DESIGN.md: "not as K Ray runs"), K fits of one member each, one after another,
    each on its class's 50 images. RAY_EPOCHS epochs, ray.init and one warm-up fit excluded. A fit
@@ -21,7 +21,8 @@ preset's smaller size), batch 64, lr 2e-4:
    at alpha 1, and at alpha 0.25 (a small generator, where per-call overhead matters most): the
    evidence behind AUTO_GROUPING["cpu"].
 
-Run: .venv/bin/python bench/per_class_gans.py     (about 4 minutes)
+Run: .venv/bin/python bench/per_class_gans.py [--device cpu|cuda]   (about 4 minutes; default: cuda when
+there is one, where the per-class path is AUTO_GROUPING["cuda"] and the Train worker holds a GPU)
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from trainables import data, gan_stage  # noqa: E402
 
 SIZE, SEED, BATCH_SIZE, ALPHA = 500, 0, 64, 1.0
 EPOCHS_PER_REPEAT, REPEATS = 2, 5
-GROUPING = gan_stage.AUTO_GROUPING["cpu"]  # the product's per-class path on this machine
 VMAP_CASES = (("per_class_vmap_vs_loop", 1.0), ("per_class_vmap_vs_loop_alpha0.25", 0.25))
 RAY_EPOCHS = 10
 QUICK_EPOCHS, ABADI_EPOCHS = 25, 2000  # the quick preset's GAN epochs; Abadi's
@@ -52,11 +52,17 @@ def images_per_epoch(loop: GanLoop) -> tuple[int, int]:
     return len(shapes), sum(rows * cols for rows, cols in shapes)
 
 
-def grouped_vs_one_after_another(real: data.ImageSet, threads: int) -> None:
-    group = make_loop(real, conditioning="per-class", grouping=GROUPING, alpha=ALPHA, seed=SEED,
-                      batch_size=BATCH_SIZE)
-    singles = [make_loop(one_class, conditioning="per-class", grouping=GROUPING, alpha=ALPHA, seed=SEED + k,
-                         batch_size=BATCH_SIZE) for k, one_class in enumerate(class_sets(real))]
+def grouping_on(device) -> str:
+    """The product's per-class path on this device (gan_stage.AUTO_GROUPING)."""
+    return gan_stage.AUTO_GROUPING[device.type]
+
+
+def grouped_vs_one_after_another(real: data.ImageSet, threads: int, device) -> None:
+    grouping = grouping_on(device)
+    group = make_loop(real, conditioning="per-class", grouping=grouping, alpha=ALPHA, seed=SEED,
+                      batch_size=BATCH_SIZE, device=device)
+    singles = [make_loop(one_class, conditioning="per-class", grouping=grouping, alpha=ALPHA, seed=SEED + k,
+                         batch_size=BATCH_SIZE, device=device) for k, one_class in enumerate(class_sets(real))]
     group_steps, group_images = images_per_epoch(group)
     single_work = [images_per_epoch(single) for single in singles]
     assert group_images == sum(images for _, images in single_work), "both sides must train on as many images"
@@ -70,7 +76,8 @@ def grouped_vs_one_after_another(real: data.ImageSet, threads: int) -> None:
                               repeats=REPEATS)
     print(f"per_class_gans_in_process: {real.num_classes} per-class abadi GANs, alpha {ALPHA:g}, {SIZE} images "
           f"({SIZE // real.num_classes} per class), batch {BATCH_SIZE}, {EPOCHS_PER_REPEAT} epochs per repeat, "
-          f"torch threads {threads}; ours = one group (grouping {GROUPING!r} = AUTO_GROUPING['cpu'], "
+          f"torch threads {threads}, device {device}; ours = one group (grouping {grouping!r} = "
+          f"AUTO_GROUPING[{device.type!r}], "
           f"{group_steps} step(s) of {group_images} images per epoch, one Adam over all members), baseline = "
           f"{len(singles)} single-member trainings one after another ({sum(s for s, _ in single_work)} steps of "
           f"{sum(i for _, i in single_work)} images per epoch in all)")
@@ -78,12 +85,12 @@ def grouped_vs_one_after_another(real: data.ImageSet, threads: int) -> None:
                            f"{EPOCHS_PER_REPEAT} epochs of all {real.num_classes} GANs")
 
 
-def vmap_vs_loop(real: data.ImageSet) -> None:
+def vmap_vs_loop(real: data.ImageSet, device) -> None:
     for name, alpha in VMAP_CASES:
         vmapped = make_loop(real, conditioning="per-class", grouping="vmap", alpha=alpha, seed=SEED,
-                            batch_size=BATCH_SIZE)
+                            batch_size=BATCH_SIZE, device=device)
         looped = make_loop(real, conditioning="per-class", grouping="loop", alpha=alpha, seed=SEED,
-                           batch_size=BATCH_SIZE)
+                           batch_size=BATCH_SIZE, device=device)
         timings = _timing.compare(lambda v=vmapped: [v.run_epoch() for _ in range(EPOCHS_PER_REPEAT)],
                                   lambda lp=looped: [lp.run_epoch() for _ in range(EPOCHS_PER_REPEAT)],
                                   repeats=REPEATS)
@@ -96,31 +103,35 @@ def vmap_vs_loop(real: data.ImageSet) -> None:
         _timing.report_timings(name, timings, f"{EPOCHS_PER_REPEAT} epochs")
 
 
-def trainer_fit_seconds(real_ref, root: str, run: str, seed: int) -> float:
+def trainer_fit_seconds(real_ref, root: str, run: str, seed: int, device) -> float:
     """Wall seconds of one TorchTrainer.fit() of gan_run.train_loop_per_worker, as gan_stage starts it
-    (1 worker, 1 CPU, checkpoint and sample grid at the last epoch), on the set behind real_ref."""
+    (1 worker, 1 CPU and on cuda 1 GPU, checkpoint and sample grid at the last epoch), on the set behind
+    real_ref."""
     job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size="full", seed=seed,
                            arch="abadi", conditioning="per-class", alpha=ALPHA, epochs=RAY_EPOCHS,
                            batch_size=BATCH_SIZE, lr=2e-4, beta1=0.5, pool_per_class=10,
-                           checkpoint_every=RAY_EPOCHS, cpus_per_worker=1, grouping=GROUPING)
-    trainer = gan_stage.build_run([job], f"{root}/{run}", real_ref, use_gpu=False, draw_pool=False)
+                           checkpoint_every=RAY_EPOCHS, cpus_per_worker=1, grouping=grouping_on(device))
+    trainer = gan_stage.build_run([job], f"{root}/{run}", real_ref, use_gpu=device.type == "cuda", draw_pool=False)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return _timing.time_call(trainer.fit)
 
 
-def one_run_vs_k_runs(real: data.ImageSet, test: data.ImageSet) -> None:
+def one_run_vs_k_runs(real: data.ImageSet, test: data.ImageSet, device) -> None:
     import ray
 
+    gpus = 1 if device.type == "cuda" else 0
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        init_seconds = _timing.time_call(lambda: ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2))
+        init_seconds = _timing.time_call(lambda: ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2,
+                                                          num_gpus=gpus))
     try:
         group_ref = ray.put((real, test))
         single_refs = [ray.put((one_class, test)) for one_class in class_sets(real)]
         with tempfile.TemporaryDirectory(prefix="bench_per_class_ray_") as root:
             runs = iter(range(10**6))
-            warmup = trainer_fit_seconds(single_refs[0], root, "warmup", SEED)  # first worker imports torch, ray.train
-            group = trainer_fit_seconds(group_ref, root, f"group{next(runs)}", SEED)
-            singles = [trainer_fit_seconds(ref, root, f"single{next(runs)}", SEED + k)
+            # The first fit's worker imports torch and Ray Train: a warm-up, not timed.
+            warmup = trainer_fit_seconds(single_refs[0], root, "warmup", SEED, device)
+            group = trainer_fit_seconds(group_ref, root, f"group{next(runs)}", SEED, device)
+            singles = [trainer_fit_seconds(ref, root, f"single{next(runs)}", SEED + k, device)
                        for k, ref in enumerate(single_refs)]
     finally:
         ray.shutdown()
@@ -145,12 +156,13 @@ def one_run_vs_k_runs(real: data.ImageSet, test: data.ImageSet) -> None:
 
 
 def main() -> None:
+    device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
     real = data.subset(train, SIZE, SEED)
-    one_run_vs_k_runs(real, test)
-    grouped_vs_one_after_another(real, threads)
-    vmap_vs_loop(real)
+    one_run_vs_k_runs(real, test, device)
+    grouped_vs_one_after_another(real, threads, device)
+    vmap_vs_loop(real, device)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ runs' fixed cost (one run per slot trains its keys one after the other: the cont
 start of each run, then per key its models, checkpoints and meta.json), the pools and scores (drawn
 by each key's Train worker), the classifier stage beyond its trials' training, and the report.
 
-Run: .venv/bin/python bench/study_efficiency.py   (about 10 minutes on 2 cores: the study, then the floor)
+Run: .venv/bin/python bench/study_efficiency.py [--device cpu|cuda]   (about 10 minutes on 2 cores: the
+study, then the floor; default: cuda when there is one, where the classifier trials take a quarter GPU
+each and the floor is the compute on the GPU divided by the GPUs)
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ GAN_SAMPLE_EPOCHS = 3
 PRESET = "quick"
 
 
-def run_ours(storage: Path) -> float:
+def run_ours(storage: Path, settings: list[str]) -> float:
     """Seconds from launching `study run quick` to its exit, in a process of its own."""
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "study.cli", "run", PRESET, "--storage", str(storage)], check=True,
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    subprocess.run([sys.executable, "-m", "study.cli", "run", PRESET, *sets, "--storage", str(storage)], check=True,
                    env=env, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
     return time.perf_counter() - started
 
@@ -55,7 +58,7 @@ def _gan_metas(cache: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(cache.glob("*/meta.json"))]
 
 
-def gan_floor(metas: list[dict], train) -> float:
+def gan_floor(metas: list[dict], train, device) -> float:
     """In-process seconds of every key's training epochs (sampled, times its epochs)."""
     from bench._gan_loop import make_loop
     from trainables import data
@@ -67,28 +70,28 @@ def gan_floor(metas: list[dict], train) -> float:
         job = job_from_dict(meta)   # meta.json = the job's fields + its results
         loop = make_loop(real, arch=job.arch, conditioning=job.conditioning, alpha=float(job.alpha),
                          grouping=meta["grouping"], seed=job.seed, batch_size=job.batch_size // job.workers,
-                         lr=float(job.lr), beta1=float(job.beta1), options=job.options())
+                         lr=float(job.lr), beta1=float(job.beta1), options=job.options(), device=device)
         loop.run_epoch()   # warm-up: allocator, oneDNN primitives
         epoch = statistics.median(_timing.time_call(loop.run_epoch) for _ in range(GAN_SAMPLE_EPOCHS))
         total += epoch * int(meta["epochs_trained"])
     return total
 
 
-def scoring_floor(metas: list[dict], cache: Path, train, test) -> float:
+def scoring_floor(metas: list[dict], cache: Path, train, test, device) -> float:
     """The scoring network once, every GAN's quality scores, and the pool draws meta.json measured."""
     from trainables import data, quality, scoring
     from trainables.gan_stage import load_pool
 
     started = time.perf_counter()
-    scorer = scoring.train_network(train, test)
+    scorer = scoring.train_network(train, test, device)
     for meta in metas:
         real = data.subset(train, int(meta["size"]), int(meta["seed"]))
         pool = data.take_balanced(load_pool(str(cache), meta["key"]), len(real))
-        quality.quality_scores(real, test, pool, scorer, seed=int(meta["seed"]))
+        quality.quality_scores(real, test, pool, scorer, seed=int(meta["seed"]), device=device)
     return time.perf_counter() - started + sum(float(m["pool"]["generate_seconds"]) for m in metas)
 
 
-def classifier_floor(root: Path, cache: Path, spec, train, test, validation, hflip: bool) -> float:
+def classifier_floor(root: Path, cache: Path, spec, train, test, validation, hflip: bool, device) -> float:
     """Every trial of the study retrained in-process from its own pool; seconds of training."""
     import pandas as pd
 
@@ -116,13 +119,13 @@ def classifier_floor(root: Path, cache: Path, spec, train, test, validation, hfl
         started = time.perf_counter()
         fit.train_classifier(model, train_set, test, epochs=schedule.periods, batch_size=batch_size,
                              lr=float(setting("lr")), seed=int(row.seed), augment=row.augment, hflip=hflip,
-                             device="cpu", validation=validation, schedule=schedule)
+                             device=device, validation=validation, schedule=schedule)
         total += time.perf_counter() - started
     return total
 
 
 def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: float,
-              parts: dict[str, float]) -> list[tuple[str, float]]:
+              parts: dict[str, float], unit: str = "cores") -> list[tuple[str, float]]:
     """Where ours goes beyond the floor, in wall seconds, from the study's own records and the floor's
     parts (see the module docstring); each line is an estimate, and 'unaccounted' is what is left."""
     metas = _gan_metas(cache)
@@ -140,27 +143,28 @@ def breakdown(root: Path, cache: Path, launched_at: float, ours: float, cores: f
     epochs = sum(float(m["train_seconds"]) for m in metas)
     lines = [
         ("start-up before the first GAN fit (imports, Ray, data)", first_fit - launched_at),
-        (f"GAN Train runs' fixed cost ({runs} runs for {len(metas)} keys, {fixed:.1f} s in all, / {cores:g} cores)",
+        (f"GAN Train runs' fixed cost ({runs} runs for {len(metas)} keys, {fixed:.1f} s in all, / {cores:g} {unit})",
          fixed / cores),
         (f"GAN epochs slower than in-process ({epochs:.1f} s in the study vs {parts['GAN training']:.1f} s, "
-         f"/ {cores:g} cores)", (epochs - parts["GAN training"]) / cores),
+         f"/ {cores:g} {unit})", (epochs - parts["GAN training"]) / cores),
         (f"pools and scores beyond their in-process time ({tasks:.1f} s vs {parts['pools and scoring']:.1f} s, "
-         f"/ {cores:g} cores)", (tasks - parts["pools and scoring"]) / cores),
+         f"/ {cores:g} {unit})", (tasks - parts["pools and scoring"]) / cores),
         (f"classifier stage beyond its {len(records)} trials' work", (trials_done - gan_done) - trial_seconds / cores),
         ("report building", report_done - trials_done),
         ("shutdown (Ray) and exit", launched_at + ours - report_done),
     ]
     floor = sum(parts.values()) / cores
-    return lines + [(f"unaccounted (GAN stage packing: {len(metas)} keys on {cores:g} cores, trial start, ...)",
+    return lines + [(f"unaccounted (GAN stage packing: {len(metas)} keys on {cores:g} {unit}, trial start, ...)",
                      ours - floor - sum(seconds for _, seconds in lines))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu",),
-                        help="the study runs on the CPU here; bench/gpu_check.sh runs the GPU path")
-    parser.parse_args()
+    _timing.add_device_argument(parser)
+    device = _timing.checked_device(parser, parser.parse_args())
     _timing.configure_threads()
+    import torch
+
     from study import driver
     from study import spec as study_spec
 
@@ -168,20 +172,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         storage = Path(folder)
         launched_at = time.time()
-        ours = run_ours(storage)
+        # On a GPU the GAN workers take one each (the study's default there) and the classifier trials a
+        # quarter each; the floor is then the compute on the device divided by the GPUs.
+        ours = run_ours(storage, ["resources.gpus_per_trial=0.25"] if device.type == "cuda" else [])
         root, cache = storage / PRESET, storage / "gan-cache"
-        cores = float(os.cpu_count() or 1)
+        cores, unit = ((float(torch.cuda.device_count()), "GPUs") if device.type == "cuda"
+                       else (float(os.cpu_count() or 1), "cores"))
         train, test, validation, info = driver.load_real_data(spec)
         metas = [m for m in _gan_metas(cache) if m.get("status") == "ok"]
-        parts = {"GAN training": gan_floor(metas, train),
-                 "pools and scoring": scoring_floor(metas, cache, train, test),
-                 "classifier trials": classifier_floor(root, cache, spec, train, test, validation, info.hflip)}
+        parts = {"GAN training": gan_floor(metas, train, device),
+                 "pools and scoring": scoring_floor(metas, cache, train, test, device),
+                 "classifier trials": classifier_floor(root, cache, spec, train, test, validation, info.hflip, device)}
         floor = sum(parts.values()) / cores
-        print(f"study_efficiency: `study run {PRESET}` end to end, fresh Ray, {cores:g} cores: {ours:.1f} s; "
+        print(f"study_efficiency: `study run {PRESET}` end to end, fresh Ray, {cores:g} {unit}: {ours:.1f} s; "
               f"in-process compute {sum(parts.values()):.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
-              + f") / {cores:g} cores = floor {floor:.1f} s", flush=True)
+              + f") / {cores:g} {unit} = floor {floor:.1f} s", flush=True)
         print("where ours goes beyond the floor:")
-        for what, seconds in breakdown(root, cache, launched_at, ours, cores, parts):
+        for what, seconds in breakdown(root, cache, launched_at, ours, cores, parts, unit):
             print(f"  {seconds:7.1f} s  {what}")
         _timing.result("study_efficiency", ours, floor, floor / ours)
 

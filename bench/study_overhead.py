@@ -25,7 +25,11 @@ inside Tune's experiment, the trials' own time from Tune ("time_total_s" of each
 and from the trial (its record's trial_seconds and train_seconds) against the experiment's wall time;
 and, for 16 trials, the same number of empty Tune trials on the same cluster (Tune's floor).
 
-Run: .venv/bin/python bench/study_overhead.py     (about 4 minutes)
+On `--device cuda` the trials ask for `resources.gpus_per_trial = 0.25` (four to a GPU) and the plain
+loop trains on the GPU.
+
+Run: .venv/bin/python bench/study_overhead.py [--device cpu|cuda]   (about 4 minutes; default: cuda when
+there is one)
 """
 
 from __future__ import annotations
@@ -68,8 +72,11 @@ class Grid:
     def trials(self) -> int:
         return len(self.sizes) * self.seeds
 
-    def spec(self):
-        return load_spec("quick", [f"sizes=[{', '.join(map(str, self.sizes))}]", f"seeds={self.seeds}",
+    def spec(self, device: str = "cpu"):
+        """The study's spec; on cuda every trial asks for a quarter of a GPU (the GPU path: trials packed
+        four to a GPU)."""
+        on_gpu = ["resources.gpus_per_trial=0.25"] if device == "cuda" else []
+        return load_spec("quick", [*on_gpu, f"sizes=[{', '.join(map(str, self.sizes))}]", f"seeds={self.seeds}",
                                    "mix.ratios=[0]", "classifier.name=[\"mlp\"]", f"classifier.epochs={self.epochs}",
                                    # the plain loop it is compared with trains fixed epochs, no validation
                                    "classifier.schedule='epochs'", "eval.validation=0",
@@ -81,7 +88,7 @@ SMALL = Grid("study_overhead_16_trials", (500, 1000), 8, 15)
 TARGET = 0.8
 
 
-def plain_loop(spec) -> list[tuple[float, float]]:
+def plain_loop(spec, device: str = "cpu") -> list[tuple[float, float]]:
     """The study's trainings, one after another, no Ray; (wall seconds, optimisation-only seconds) of each."""
     train, test = data.load_dataset(spec.dataset, spec.data_root)
     seconds = []
@@ -92,7 +99,8 @@ def plain_loop(spec) -> list[tuple[float, float]]:
                 model = CLASSIFIERS["mlp"](*real.shape, real.num_classes)
             started = time.perf_counter()
             result = fit.train_classifier(model, real, test, epochs=spec.classifier.epochs,
-                                          batch_size=spec.classifier.batch_size, lr=spec.classifier.lr, seed=seed)
+                                          batch_size=spec.classifier.batch_size, lr=spec.classifier.lr, seed=seed,
+                                          device=device)
             seconds.append((time.perf_counter() - started, result.train_seconds))
     return seconds
 
@@ -168,12 +176,12 @@ def median_of(samples: list[dict], key: str) -> float:
     return statistics.median(sample.get(key, 0.0) for sample in samples)
 
 
-def measure(grid: Grid, storage: str, with_floor: bool) -> dict:
+def measure(grid: Grid, storage: str, with_floor: bool, device: str) -> dict:
     """One repeat of one grid: the plain loop, then the study through the driver on a fresh Ray."""
     import ray
 
-    spec = grid.spec()
-    plain = plain_loop(spec)
+    spec = grid.spec(device)
+    plain = plain_loop(spec, device)
     sample = {"plain": sum(wall for wall, _ in plain), "plain_train": sum(train for _, train in plain)}
     try:
         sample["ours"] = run_study(spec, f"{storage}/{grid.name}")
@@ -236,18 +244,19 @@ def fixed_cost_model(small: tuple[float, float, float], sweep: tuple[float, floa
 
 
 def main() -> None:
+    device = _timing.bench_device(__doc__.splitlines()[0]).type
     threads = _timing.configure_threads()
     print(f"study_overhead: quick preset's classifier (mlp, {SWEEP.epochs} epochs, batch "
           f"{SWEEP.spec().classifier.batch_size}, lr {SWEEP.spec().classifier.lr:g}, ratio 0) on mnist-5k "
           f"sizes {list(SWEEP.sizes)}; {SWEEP.trials} and {SMALL.trials} trials; cpus_per_trial "
-          f"{SWEEP.spec().resources.cpus_per_trial}; plain loop torch threads {threads}; {REPEATS} repeats, "
+          f"{SWEEP.spec().resources.cpus_per_trial}; plain loop torch threads {threads}; device {device}; {REPEATS} repeats, "
           f"each study on a fresh Ray")
-    plain_loop(Grid("warmup", (500,), 1, 1).spec())  # dataset cache, first model build and optimizer
+    plain_loop(Grid("warmup", (500,), 1, 1).spec(device), device)  # dataset cache, first model build and optimizer
     samples: dict[str, list[dict]] = {SWEEP.name: [], SMALL.name: []}
     for _ in range(REPEATS):
         with tempfile.TemporaryDirectory(prefix="bench_study_") as storage:
-            samples[SWEEP.name].append(measure(SWEEP, storage, with_floor=False))
-            samples[SMALL.name].append(measure(SMALL, storage, with_floor=True))
+            samples[SWEEP.name].append(measure(SWEEP, storage, with_floor=False, device=device))
+            samples[SMALL.name].append(measure(SMALL, storage, with_floor=True, device=device))
     sweep = describe(SWEEP, samples[SWEEP.name])
     small = describe(SMALL, samples[SMALL.name])
     fixed_cost_model(small, sweep)
