@@ -217,12 +217,12 @@ def build_run(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool, draw
     its meta.json records from here. draw_pool=False: no pools or scores (benches timing the fit)."""
     import ray
 
-    keys, run = [], run_name(jobs)
+    shared = {"use_gpu": use_gpu, "versions": _versions(), "quality_note": quality.QUALITY_NOTE,
+              "train_run": run_name(jobs), "train_run_keys": [job.key() for job in jobs]}
+    keys = []
     for job in jobs:
         grouping = resolve_grouping(job, use_gpu)
-        meta = asdict(job) | {"key": job.key(), "key_fields": job.key_fields(), "grouping": grouping,
-                              "use_gpu": use_gpu, "versions": _versions(), "quality_note": quality.QUALITY_NOTE,
-                              "train_run": run, "train_run_keys": [other.key() for other in jobs]}
+        meta = asdict(job) | {"key": job.key(), "key_fields": job.key_fields(), "grouping": grouping} | shared
         keys.append(key_config(job, cache_root, grouping, meta))
     ref = real_ref if isinstance(real_ref, ray.ObjectRef) else ray.put(tuple(real_ref))
     return build_trainer(jobs, ref, cache_root, keys, use_gpu, draw_pool)

@@ -61,7 +61,6 @@ from trainables.gan_losses import LOSSES, loss_kind
 from trainables.gans import GANS
 from trainables.storage import Store
 
-STATE_FILE = gan_checkpoints.STATE_FILE
 LOSS_COLUMNS = ("epoch", "d_loss", "g_loss", "seconds", "images_per_second")
 
 

@@ -96,14 +96,14 @@ def run_name(jobs: list[GanJob]) -> str:
     return f"run-{digest}"
 
 
-def train_loop_config(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict], draw_pool: bool = True) -> dict:
+def train_loop_config(real_ref, cache_root: str, keys: list[dict], threads: int, draw_pool: bool = True) -> dict:
     """The config every Train worker gets (plus the faults a test set in this process's environment):
     the keys in the order they train (key_config), and what the worker shares across them.
     draw_pool=False ends each key at its last checkpoint without a pool or scores (benches timing the
     fit alone). `fit_called_at` is taken now: the config is built just before fit()."""
     faults = fault_hooks.gan_faults_from_environment()
     return {
-        "real_ref": real_ref, "keys": keys, "threads": jobs[0].cpus_per_worker,
+        "real_ref": real_ref, "keys": keys, "threads": threads,
         "cache_root": Store(cache_root).uri(), "draw_pool": draw_pool, "fit_called_at": time.time(),
     } | ({"faults": faults} if faults else {})
 
@@ -136,7 +136,7 @@ def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict
     _apply_settings()
     return _trainer_class()(
         gan_run.train_loop_per_worker,
-        train_loop_config=train_loop_config(jobs, real_ref, cache_root, keys, draw_pool),
+        train_loop_config=train_loop_config(real_ref, cache_root, keys, cpus_per_worker, draw_pool),
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
         run_config=RunConfig(
