@@ -78,12 +78,15 @@ def train_loop_per_worker(config: dict) -> dict:
     span_started = float(config["fit_called_at"])
     for key in config["keys"]:
         name = key["meta"]["key"]
-        if gan_stage.is_complete(config["cache_root"], name):   # trained before a restart of this run
-            metas[name] = gan_stage.read_meta(config["cache_root"], name)
+        # Trained before a restart of this run: rank 0 reads the cache and every rank skips the key.
+        if worker.agreed(gan_stage.is_complete(config["cache_root"], name) if worker.rank == 0 else None):
+            if worker.rank == 0:
+                metas[name] = gan_stage.read_meta(config["cache_root"], name)
             continue
         outcome = gan_train.train_key(key, worker)
         if worker.rank == 0:
             metas[name] = gan_pool.write_meta(Store(key["gan_dir"]), _key_meta(key, outcome, span_started))
         span_started = time.time()
-    ray.train.report({"keys": len(metas), "last_key": name})
+    # No ray.train.report: the result is rank 0's return value (Result.metrics holds only checkpointed
+    # reports), and a report would add a barrier and a controller round trip to the end of every run.
     return metas if worker.rank == 0 else {}

@@ -248,10 +248,10 @@ def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, 
         except Exception as err:
             done = [job for job in pending if is_complete(cache_root, job.key())]
             metas |= {job.key(): read_meta(cache_root, job.key()) for job in done}
-            unfinished = [i for i, job in enumerate(pending) if job not in done]
-            if not unfinished:   # every key ended before the run failed (in its teardown)
+            failed = next((i for i, job in enumerate(pending) if job not in done), None)
+            if failed is None:   # every key ended before the run failed (in its teardown)
                 break
-            failure, failed = failure or err, unfinished[0]
+            failure = failure or err
             reason = f"GAN training failed: {err}".splitlines()[0]
             meta = trainer.train_loop_config["keys"][failed]["meta"] | {"status": "error", "reason": reason}
             metas[pending[failed].key()] = gan_pool.write_meta(_store(cache_root, pending[failed].key()), meta)

@@ -106,16 +106,16 @@ class Worker:
     scoring_cache: Store          # where the dataset's scoring network is cached (the GAN cache root)
     draw_pool: bool = True        # False: end at the last checkpoint, without pool or scores (benches)
 
+    def agreed(self, value):
+        """Rank 0's value on every rank: what rank 0 read from storage, so that all ranks take the same
+        path (a rank that skipped a key or restored another epoch would hang the DDP collectives)."""
+        if self.world > 1:
+            import torch.distributed as dist
 
-def _agreed(worker: Worker, value):
-    """Rank 0's value on every rank (what rank 0 read from storage, so that all ranks restore the same)."""
-    if worker.world > 1:
-        import torch.distributed as dist
-
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-    return value
+            box = [value]
+            dist.broadcast_object_list(box, src=0)
+            return box[0]
+        return value
 
 
 def train_key(key: dict, worker: Worker) -> dict:
@@ -148,7 +148,7 @@ def train_key(key: dict, worker: Worker) -> dict:
     history: list[dict] = []
     start_epoch = 0
     state = None   # the latest checkpoint's state (restored here, or written by rank 0 below)
-    restore_from = _agreed(worker, gan_checkpoints.latest(store) if rank == 0 else None)
+    restore_from = worker.agreed(gan_checkpoints.latest(store) if rank == 0 else None)
     if restore_from is not None:
         state = gan_checkpoints.read(store, restore_from, device)
         unwrap(gen).load_state_dict(state["generator"])
