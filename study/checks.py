@@ -76,12 +76,13 @@ class Float:
     exclusive: bool = False     # minimum itself not allowed
     maximum: float | None = None
     maximum_exclusive: bool = True
+    unit: str = ""              # what the number counts, when "a number" alone would not say it
 
     def describe(self) -> str:
         text = f"a number {'>' if self.exclusive else '>='} {self.minimum:g}"
         if self.maximum is not None:
             text += f" and {'<' if self.maximum_exclusive else '<='} {self.maximum:g}"
-        return text
+        return f"{text} ({self.unit})" if self.unit else text
 
     def __call__(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -128,6 +129,10 @@ class Str:
 @dataclass(frozen=True)
 class Choice:
     options: tuple[str, ...]
+    # Values a user may well write that are refused on purpose, and why (e.g. a test metric as the
+    # objective): a reason says more than "unknown value".
+    refused: tuple[str, ...] = ()
+    refused_because: str = ""
 
     def describe(self) -> str:
         return " | ".join(self.options)
@@ -135,9 +140,34 @@ class Choice:
     def __call__(self, key: str, value: Any) -> str:
         if not isinstance(value, str):
             raise SpecError(key, f"{show(value)} is {type_name(value)}, not a string", self.describe())
+        if value in self.refused:
+            raise SpecError(key, f"{show(value)} {self.refused_because}", self.describe())
         if value not in self.options:
             raise SpecError(key, f"unknown value {show(value)}{suggest(value, self.options)}",
                             self.describe())
+        return value
+
+
+@dataclass(frozen=True)
+class ChoiceOrCount:
+    """One of some words, or a whole number >= minimum (gan.repeats: "per-seed" | "once" | a count)."""
+
+    options: tuple[str, ...]
+    minimum: int
+    count_text: str
+
+    def describe(self) -> str:
+        return f"{' | '.join(self.options)} | an integer >= {self.minimum} ({self.count_text})"
+
+    def __call__(self, key: str, value: Any) -> str | int:
+        if isinstance(value, str) and value in self.options:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise SpecError(key, f"{show(value)} is {type_name(value)}", self.describe())
+        if isinstance(value, str):
+            raise SpecError(key, f"unknown value {show(value)}{suggest(value, self.options)}", self.describe())
+        if value < self.minimum:
+            raise SpecError(key, f"{value} is too small", self.describe())
         return value
 
 

@@ -30,6 +30,7 @@ examples:
   study report studies/quick             rebuild results.csv (if missing) and report/ from the folder
   study report studies/a studies/b       one report over several study folders of one dataset
   study plan abadi-mnist                 GANs, trials, resources, a time estimate and every check; runs nothing
+  study confirm studies/quick            rerun the chosen arm and R against R = 0 with fresh seeds, subsets, GANs
   study presets                          what is bundled;  study show quick  prints one as TOML
 """
 
@@ -89,6 +90,20 @@ def _parser() -> argparse.ArgumentParser:
                                                                  "studies the plan reads")
     plan.add_argument("--gan-cache", metavar="DIR|URI", help="the GAN cache (default: <storage>/gan-cache)")
 
+    confirm = commands.add_parser(
+        "confirm", help="rerun a study's chosen arm and R against R = 0 with fresh seeds (fresh real subsets and "
+                        "GANs): one test per size group, free of the exploration's winner's curse")
+    confirm.add_argument("dir", help="the explored study folder (it holds spec.toml and results)")
+    confirm.add_argument("--seeds", type=int, help="seeds of each confirm study (default: the explored study's, "
+                                                   "at least 3)")
+    confirm.add_argument("--size", help="confirm only this size group (default: every size)")
+    confirm.add_argument("--name", help="the confirm study's name (default: <explored name>-confirm, plus a "
+                                        "suffix per group when several are confirmed, e.g. -n500)")
+    confirm.add_argument("--storage", help="where the confirm studies go (default: the explored study's storage, "
+                                           "sharing its GAN cache)")
+    confirm.add_argument("--address", help="join this Ray cluster")
+    confirm.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
+
     commands.add_parser("presets", help="list the bundled presets")
     show = commands.add_parser("show", help="print a bundled preset's TOML")
     show.add_argument("preset")
@@ -129,18 +144,18 @@ def print_summary(folder) -> None:
         return
     results = pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
     try:
-        from analysis import best_ratio_table
-        from analysis.answer import console_lines
-        from analysis.gan_judgement import weak_gans
-        from analysis.load import load_gans, tidy_trials
-        from analysis.metrics import choose_metrics
+        import tomllib
+
+        from analysis.findings import findings
+        from analysis.load import load_gans
     except ImportError:  # the analysis package is optional for the runner itself
         return
-    weak = weak_gans(load_gans(folder.store.local_path())) if folder.store.is_local else {}
-    table = best_ratio_table(results, weak=weak)
-    if len(table):
+    spec = tomllib.loads(folder.store.read_text("spec.toml")) if folder.store.exists("spec.toml") else {}
+    gans = load_gans(folder.store.local_path()) if folder.store.is_local else ()
+    found = findings(results, [spec] if spec else [], gans)
+    if len(found.best):
         print("\n[study] the answer (details and tables in the report):")
-        for line in console_lines(table, choose_metrics(tidy_trials(results)).reported, weak):
+        for line in found.console():
             print(line)
 
 
@@ -231,6 +246,23 @@ def _merged_report(dirs: list[str], out: str | None) -> int:
     return 0
 
 
+def cmd_confirm(args) -> int:
+    from study import confirm
+    from study.folder import StudyFolder
+
+    explored_storage, name = _split_study_dir(args.dir)
+    explored = StudyFolder.for_spec(explored_storage, name)
+    # Same storage root: the confirm studies share the explored study's GAN cache, as `study run` there would.
+    gan_cache = None if args.storage else explored.recorded_cache()
+    prepared = confirm.prepare(explored, args.dir, args.storage or explored_storage, seeds=args.seeds,
+                               name=args.name, size=args.size, gan_cache=gan_cache)
+    with _quiet(args):
+        folders = confirm.run(prepared, args.address)
+    for folder in folders:
+        _finish(folder, args.no_report)
+    return 0
+
+
 def cmd_plan(args) -> int:
     from study.plan_view import describe
 
@@ -258,8 +290,8 @@ def cmd_show(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": cmd_plan, "presets": cmd_presets,
-            "show": cmd_show}
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": cmd_plan, "confirm": cmd_confirm,
+            "presets": cmd_presets, "show": cmd_show}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -274,6 +306,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _resume_hint(args) -> str:
     if args.command == "resume":
         return f"study resume {args.dir}"
+    if args.command == "confirm":   # the same command continues every confirm study; finished trials are kept
+        return f"study confirm {args.dir}"
     if getattr(args, "study_dir", None):
         return f"study resume {args.study_dir}"
     return "the same command"

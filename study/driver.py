@@ -50,7 +50,9 @@ def load_real_data(spec):
 
 
 def run_study(spec, *, storage: str, address: str | None = None, resume: bool = False,
-              gan_cache: str | None = None) -> StudyFolder:
+              gan_cache: str | None = None, extra_files: dict[str, str] | None = None) -> StudyFolder:
+    """Run (or continue) a study. `extra_files` (name -> text) are written into the study folder with
+    spec.toml, once every check passed: `study confirm` writes confirm.json this way."""
     import ray
 
     # Everything the user can get wrong is checked before anything is written: the folder, the data
@@ -74,6 +76,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
         check_storage_shared(shared)
     with folder.running():  # one driver per study: a second run or resume is refused, naming this one
         folder.prepare(spec, resume=resume, gan_cache=cache_root)
+        for name, text in (extra_files or {}).items():
+            folder.store.write_text(text, name)
         console.move_into(folder.store)   # Ray's and Tune's output continues in <study>/study.log
         print(f"[study] {spec.name}: {'continuing the study in' if resume else 'a new study in'} {folder.root}",
               flush=True)

@@ -15,7 +15,10 @@ from study.checks import SpecError, show
 from study.spec import Spec, spec_to_dict
 
 # Keys outside the trial settings whose change would change the finished trials' numbers.
-FROZEN_KEYS = ("dataset", "eval.validation", "gan.repeats", "search.mode")
+FROZEN_KEYS = ("dataset", "eval.validation", "search.mode")
+# Keys that decide which real subset and GAN each seed gets (study.plan.subset_seed): frozen unless
+# every seed of the old study keeps its subset, e.g. per-seed with 3 seeds -> repeats = 3 with 6 seeds.
+UNIT_KEYS = ("first_seed", "gan.repeats")
 ALLOWED = ("more seeds, sizes, mix.ratios, classifier.name, gan.alpha, or more values of any list key "
            "of [gan], [classifier] and [mix]")
 
@@ -43,6 +46,9 @@ def check_extension(old: Spec, new: Spec) -> None:
             before, after = _flat(spec_to_dict(old)).get(key), _flat(spec_to_dict(new)).get(key)
             raise SpecError(key, f"changing it from {show(before)} to {show(after)} would change the finished "
                                  "trials; start a new study with `study run --name NEW` instead", ALLOWED)
+    for key in UNIT_KEYS:
+        if key in changed:
+            _check_same_units(old, new, key)
     if old.search.mode != "grid" and changed:
         raise SpecError(changed[0], "an Optuna study cannot be extended with --set", "resume without --set")
     new_points = {plan.point_identity(p) for p in plan.grid_points(new)}
@@ -51,3 +57,15 @@ def check_extension(old: Spec, new: Spec) -> None:
         key = next((k for k in changed if k != "seeds"), changed[0] if changed else "--set")
         raise SpecError(key, f"the new value leaves out or changes {len(dropped)} finished or planned trial(s), "
                              f"e.g. {plan.trial_name(dropped[0])}", ALLOWED)
+
+
+def _check_same_units(old: Spec, new: Spec, key: str) -> None:
+    """SpecError when a seed of `old` would read another real subset and GAN under `new`."""
+    moved = [seed for seed in plan.seeds(old) if plan.subset_seed(old, seed) != plan.subset_seed(new, seed)]
+    if moved:
+        before, after = _flat(spec_to_dict(old)).get(key), _flat(spec_to_dict(new)).get(key)
+        seed = moved[0]
+        raise SpecError(key, f"changing it from {show(before)} to {show(after)} would give finished trials other "
+                             f"real subsets and GANs (seed {seed}: subset {plan.subset_seed(old, seed)} -> "
+                             f"{plan.subset_seed(new, seed)}); start a new study with `study run --name NEW` "
+                             "instead", f"{ALLOWED}; a change of {key} that keeps every seed's subset")

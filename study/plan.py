@@ -2,7 +2,7 @@
 GAN each trial reads. One home for "which trials", "which GAN" and "what is it called".
 
 A *point* is one classifier trial's settings as a flat dict, in results.csv's column names:
-`size`, `seed`, and one column per setting of [gan], [classifier] and [mix] (COLUMNS). A point that
+`size`, `seed` (one of `seeds(spec)`), and one column per setting of [gan], [classifier] and [mix] (COLUMNS). A point that
 uses no synthetic images (R = 0 with the real images) has every GAN column set to None: one such
 trial is the baseline of every GAN arm, so it runs once, not once per alpha or GAN recipe.
 """
@@ -85,6 +85,12 @@ def resolve_point(spec: Spec, point: dict) -> dict:
     return point
 
 
+def seeds(spec: Spec) -> range:
+    """The study's seeds: first_seed .. first_seed + seeds - 1 (`study confirm` starts past the seeds
+    of the study it confirms, so its real subsets and GANs are fresh)."""
+    return range(spec.first_seed, spec.first_seed + spec.seeds)
+
+
 def _setting_values(spec: Spec) -> list[tuple[str, list]]:
     return [(column, as_values(getattr(getattr(spec, section), key))) for section, key, column in settings(spec)]
 
@@ -93,7 +99,7 @@ def grid_points(spec: Spec) -> list[dict[str, Any]]:
     """Every combination of size x settings x seed once, in a fixed order (sizes outermost, seeds
     innermost), without the combinations that train on nothing and without repeats (R = 0 points
     do not repeat per GAN setting; per-classifier overrides can merge points)."""
-    columns = [("size", list(spec.sizes)), *_setting_values(spec), ("seed", list(range(spec.seeds)))]
+    columns = [("size", list(spec.sizes)), *_setting_values(spec), ("seed", list(seeds(spec)))]
     names = [name for name, _ in columns]
     points, seen = [], set()
     for values in itertools.product(*(values for _, values in columns)):
@@ -158,10 +164,11 @@ def max_ratio(spec: Spec) -> float:
 
 def optuna_space(spec: Spec) -> dict:
     """Tune's search space for OptunaSearch: a categorical per axis, constants for the rest. Every
-    Optuna trial uses seed 0: a repeat is not a hyperparameter to tune."""
+    Optuna trial uses the first seed: a repeat is not a hyperparameter to tune (`study confirm`
+    reruns the best configuration against R = 0 over fresh seeds)."""
     import ray.tune as tune
 
-    space: dict[str, Any] = {"size": tune.choice(list(spec.sizes)), "seed": 0}
+    space: dict[str, Any] = {"size": tune.choice(list(spec.sizes)), "seed": spec.first_seed}
     for section, key, column in settings(spec):
         values = as_values(getattr(getattr(spec, section), key))
         space[column] = tune.choice(values) if len(values) > 1 else values[0]
@@ -171,7 +178,7 @@ def optuna_space(spec: Spec) -> dict:
 
 
 def optuna_points(spec: Spec) -> list[dict]:
-    """Every GAN-using point Optuna can draw (seed 0), at the largest R it can draw: what the GAN
+    """Every GAN-using point Optuna can draw (the first seed), at the largest R it can draw: what the GAN
     stage must train beforehand, with pools big enough for any draw."""
     widest = dataclasses.replace(spec, seeds=1, mix=dataclasses.replace(spec.mix, ratios=(max_ratio(spec),)),
                                  search=dataclasses.replace(spec.search, mode="grid"))
@@ -187,10 +194,20 @@ def trial_points(spec: Spec) -> list[dict]:
 # GANs: which one a trial reads
 # --------------------------------------------------------------------------------------------------
 
+def gans_per_size(spec: Spec) -> int | None:
+    """How many real subsets (each with its GAN) a size gets: gan.repeats as a count; None for
+    "per-seed" (one per seed, however many seeds an extension adds)."""
+    repeats = spec.gan.repeats
+    return {"per-seed": None, "once": 1}[repeats] if isinstance(repeats, str) else int(repeats)
+
+
 def subset_seed(spec: Spec, seed: int) -> int:
-    """The seed of the real subset and its GAN: the trial's seed, or 0 for every trial under
-    gan.repeats = "once" (one GAN per subset, the classifier repeated per seed: Abadi's protocol)."""
-    return 0 if spec.gan.repeats == "once" else int(seed)
+    """The seed of a trial's real subset and of the GAN trained on it: the independent unit of the
+    study (classifier repeats inside a unit share it). per-seed: the trial's seed; once: first_seed;
+    a count k: first_seed + (seed - first_seed) % k. Modulo, not blocks, so `study resume --set
+    seeds=...` (a multiple of k) keeps every earlier trial's subset and GAN."""
+    count = gans_per_size(spec)
+    return int(seed) if count is None else spec.first_seed + (int(seed) - spec.first_seed) % count
 
 
 def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):

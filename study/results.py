@@ -15,7 +15,11 @@ from study.folder import StudyFolder
 from study.stage_classifiers import StageOutcome
 
 # Every study's columns (DESIGN.md, "What a run writes"); other settings get a column when they vary.
-CORE_COLUMNS = ("size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch", "conditioning")
+# subset_seed (study.plan.subset_seed) names the trial's independent unit, its real subset and GAN;
+# `seed` is the classifier repeat (they are equal under gan.repeats = "per-seed"). Every row has it,
+# R = 0 too: the analysis pairs a GAN arm with the baseline of the same subset.
+CORE_COLUMNS = ("size", "alpha", "ratio", "classifier", "seed", "subset_seed", "real", "augment", "gan_arch",
+                "conditioning")
 METRIC_COLUMNS = ("val_acc_max", "best_val_epoch", "test_acc_at_best_val", "test_acc", "test_acc_max",
                   "test_loss", "train_loss", "precision", "recall", "f1", "train_seconds", "images_per_second",
                   "train_images", "train_steps", "epochs_trained")
@@ -78,6 +82,7 @@ def results_frames(spec, folder: StudyFolder, outcome: StageOutcome):
     tune_results = _tune_results(outcome)
     rows, curves = [], []
     for name, point in _entries(spec, outcome, tune_results):
+        point = {**point, "subset_seed": plan.subset_seed(spec, point.get("seed", spec.first_seed))}
         record, result = _read_record(folder, name), tune_results.get(name)
         if record is not None:
             metrics, status, reason = record, record.get("status", "error"), record.get("reason", "")

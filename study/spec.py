@@ -23,7 +23,6 @@ from study.checks import FULL, SpecError
 from study.presets import DEFAULT_PRESET, list_presets, preset_names, preset_text
 from study.schema import (
     PER_CLASSIFIER_KEYS,
-    TEST_METRICS,
     VALIDATION_CAP,
     VALIDATION_FRACTION,
     ClassifierSpec,
@@ -62,9 +61,22 @@ def _check_validation_use(spec: Spec) -> None:
     if "early-stop" in _all_classifier_values(spec, "schedule"):
         raise SpecError("classifier.schedule", "early-stop needs a validation split but eval.validation = 0",
                         'epochs | steps, or eval.validation = "auto" or a number > 0')
-    if spec.search.mode == "optuna" and spec.search.metric.startswith("val_"):
-        raise SpecError("search.metric", f"{spec.search.metric} needs a validation split but eval.validation = 0",
-                        f"{' | '.join(sorted(TEST_METRICS))}, or eval.validation > 0")
+    if spec.search.mode == "optuna":   # its objective is a validation metric (test metrics are refused)
+        raise SpecError("eval.validation", f"0 leaves Optuna nothing to maximise: search.metric "
+                        f"{spec.search.metric} needs a validation split", '"auto" or a number > 0, or search.mode = "grid"')
+
+
+def _check_repeats(spec: Spec) -> None:
+    """A count of GANs per size must divide the seeds: each GAN gets the same number of classifier
+    repeats, so every independent unit weighs the same (also after `study resume --set seeds=...`)."""
+    count = spec.gan.repeats
+    if isinstance(count, str) or spec.seeds % count == 0:
+        return
+    divisors = [d for d in range(1, spec.seeds + 1) if spec.seeds % d == 0]
+    raise SpecError("gan.repeats", f"{count} GANs per size do not divide seeds = {spec.seeds} (each GAN gets "
+                    "seeds / count classifier repeats)",
+                    f"per-seed | once | a count that divides seeds ({', '.join(map(str, divisors))}), "
+                    f"or seeds a multiple of {count}")
 
 
 def _check_search_storage(spec: Spec) -> None:
@@ -220,6 +232,7 @@ def spec_from_dict(raw: Mapping[str, Any], *, check_registries: bool = True) -> 
     spec = build(Spec, raw)
     _check_per_classifier_tables(spec)
     _check_validation_use(spec)
+    _check_repeats(spec)
     _check_search_storage(spec)
     _check_workers(spec)
     _check_grid(spec)

@@ -257,8 +257,7 @@ def test_bool_is_not_an_int():
 def test_choice_errors_list_the_choices():
     assert error_of("[search]\nmode = 'random'").allowed == "grid | optuna"
     assert error_of("[mix]\naugment = 'flip'").allowed == "none | classic"
-    assert error_of("[search]\nmetric = 'acc'").allowed == (
-        "val_acc_max | val_acc | test_acc_at_best_val | test_acc | test_acc_max | f1")
+    assert error_of("[search]\nmetric = 'acc'").allowed == "val_acc_max | val_acc"   # validation only
     assert error_of("[gan]\nconditioning = 'x'").allowed == "per-class | conditional"
 
 
