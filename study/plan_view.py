@@ -97,6 +97,7 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
     gpu = "1 GPU" if spec.resources.gpus_per_trial > 0 else "no GPU (unless the cluster has GPUs)"
     lines.append(f"[plan] each GAN: a Ray Train TorchTrainer of {spec.gan.workers} worker(s), each 1 CPU and {gpu}; "
                  f"each trial: {spec.resources.cpus_per_trial:g} CPU and {spec.resources.gpus_per_trial:g} GPU")
+    lines.append(_units_line(spec))
     lines += _gan_table(jobs, cached)
     lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
     for check in checks_before_ray(spec, jobs, shape, info.num_classes, joined=bool(os.environ.get("RAY_ADDRESS"))):
@@ -105,6 +106,23 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
         except (SpecError, StudyError, ValueError) as err:
             problems.append(str(err))
     return lines, problems
+
+
+MIN_UNITS = 3   # fewer independent units support a statement about the GAN(s) trained, not a general one
+
+
+def _units_line(spec: Spec) -> str:
+    """What the study repeats independently (a real subset and its GAN) and what only inside a unit."""
+    seeds = plan.seeds(spec)
+    if spec.search.mode == "optuna":
+        return (f"[plan] replication: every Optuna trial uses seed {seeds.start}; test the best configuration "
+                "against R = 0 over fresh seeds with `study confirm DIR` afterwards")
+    units = plan.gans_per_size(spec) or spec.seeds
+    text = (f"[plan] replication: seeds {seeds.start}-{seeds.stop - 1}: {units} independent unit(s) per size (a real "
+            f"subset and its GAN), each with {spec.seeds // units} classifier repeat(s)")
+    if units < MIN_UNITS:
+        text += f"; fewer than {MIN_UNITS} units: the answer holds for the GAN(s) trained, not in general"
+    return text
 
 
 def _gan_table(jobs: dict, cached: set) -> list[str]:

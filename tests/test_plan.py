@@ -123,3 +123,53 @@ def test_gan_keys_ignore_pool_size_and_workers_and_repeats_once_shares_one_gan_p
 def test_pools_hold_the_largest_ratio_and_at_least_n_images():
     assert plan.pool_per_class_needed(0.5, 100, 10) == 11      # never below n / K (the scored images)
     assert plan.pool_per_class_needed(2.0, 105, 10) == math.ceil(210 / 10) + 1
+
+
+# ---------------------------------------------------------------- issue 25: the unit of replication
+
+
+@pytest.mark.parametrize("text, units", [
+    ("seeds = 4", [0, 1, 2, 3]),                                                  # per-seed: every seed a unit
+    ('seeds = 4\n[gan]\nrepeats = "once"', [0, 0, 0, 0]),                         # once: one subset and GAN
+    ("seeds = 6\n[gan]\nrepeats = 3", [0, 1, 2, 0, 1, 2]),                         # k: modulo, not blocks
+    ("seeds = 6\nfirst_seed = 10\n[gan]\nrepeats = 2", [10, 11, 10, 11, 10, 11]),  # counted from first_seed
+    ('seeds = 2\nfirst_seed = 7\n[gan]\nrepeats = "once"', [7, 7]),
+    ("seeds = 3\nfirst_seed = 5", [5, 6, 7]),
+])
+def test_subset_seed_maps_each_seed_to_its_unit(text, units):
+    spec = spec_of(text)
+    assert [plan.subset_seed(spec, seed) for seed in plan.seeds(spec)] == units
+
+
+def test_the_grid_uses_the_first_seed_range_and_a_count_trains_that_many_gans_per_size():
+    spec = spec_of("seeds = 6\nfirst_seed = 3\nsizes = [100, 200]\n[gan]\nrepeats = 3\n[mix]\nratios = [0, 1]")
+    assert {p["seed"] for p in plan.grid_points(spec)} == {3, 4, 5, 6, 7, 8}
+    jobs = plan.gan_jobs(spec, 3600, 10, 400)
+    assert len(jobs) == 2 * 3 and {job.seed for job in jobs.values()} == {3, 4, 5}
+    # Optuna's trials use the first seed too (a repeat is not a hyperparameter)
+    optuna = spec_of("first_seed = 4\n[search]\nmode = 'optuna'\n[mix]\nratios = [0, 1]")
+    assert {p["seed"] for p in plan.trial_points(optuna)} == {4}
+
+
+def test_an_extension_with_more_seeds_keeps_every_earlier_unit():
+    old = spec_of("seeds = 6\n[gan]\nrepeats = 3\n[mix]\nratios = [0, 1]")
+    new = spec_of("seeds = 6\n[gan]\nrepeats = 3\n[mix]\nratios = [0, 1]", "seeds=9")
+    check_extension(old, new)
+    assert all(plan.subset_seed(old, s) == plan.subset_seed(new, s) for s in plan.seeds(old))
+    old_keys = set(plan.gan_jobs(old, 3600, 10, 400))
+    assert old_keys == set(plan.gan_jobs(new, 3600, 10, 400))      # 3 more classifier repeats, no new GAN
+    assert {plan.trial_name(p) for p in plan.grid_points(old)} < {plan.trial_name(p) for p in plan.grid_points(new)}
+
+
+def test_a_harmless_change_of_repeats_is_an_extension_and_a_harmful_one_is_refused():
+    per_seed = spec_of("seeds = 3\n[mix]\nratios = [0, 1]")
+    # per-seed with 3 seeds -> 3 GANs per size with 6 seeds: seeds 0-2 keep their subsets and GANs
+    check_extension(per_seed, spec_of("seeds = 3\n[mix]\nratios = [0, 1]", "gan.repeats=3", "seeds=6"))
+    once = spec_of('seeds = 3\n[gan]\nrepeats = "once"\n[mix]\nratios = [0, 1]')
+    check_extension(once, spec_of('seeds = 3\n[gan]\nrepeats = "once"\n[mix]\nratios = [0, 1]', "gan.repeats=1"))
+    with pytest.raises(SpecError) as info:
+        check_extension(once, spec_of('seeds = 3\n[mix]\nratios = [0, 1]', "gan.repeats=3"))
+    assert info.value.key == "gan.repeats" and "(seed 1: subset 0 -> 1)" in str(info.value)
+    with pytest.raises(SpecError) as info:
+        check_extension(per_seed, spec_of("seeds = 3\n[mix]\nratios = [0, 1]", "first_seed=3"))
+    assert info.value.key == "first_seed" and "\n" not in str(info.value)

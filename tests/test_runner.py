@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from study import cli, driver
+from study import cli, driver, plan
 from study import spec as S
 from study.stage_classifiers import reports_every_epoch
 from trainables import data as D
@@ -89,6 +89,12 @@ def test_presets_and_show(capsys):
     (["sizes=[999999]"], "sizes"),
     (["search.mode='random'"], "search.mode"),
     (["gan.nonsense=1"], "gan.nonsense"),
+    (["gan.repeats=3", "seeds=2"], "gan.repeats"),
+    (["first_seed=-1"], "first_seed"),
+    (["eval.min_effect=-0.5"], "eval.min_effect"),
+    (["eval.min_effect='small'"], "eval.min_effect"),
+    (["search.metric=test_acc"], "search.metric"),
+    (["search.mode=optuna", "search.metric=test_acc_at_best_val"], "search.metric"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_key(tmp_path, capsys, overrides, key):
     args = ["run", "quick", "--storage", str(tmp_path)]
@@ -98,6 +104,22 @@ def test_bad_input_exits_2_with_one_line_naming_the_key(tmp_path, capsys, overri
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {key}")
     assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_results_csv_names_every_trials_unit_in_subset_seed(tmp_path):
+    """R = 0 rows too: the analysis pairs an arm with the baseline of the same real subset."""
+    from study.results import results_frames
+    from study.stage_classifiers import StageOutcome
+
+    spec = S.loads_spec("seeds = 4\nfirst_seed = 2\nsizes = [100]\n[gan]\nrepeats = 2\n[mix]\nratios = [0, 1]",
+                        check_registries=False)
+    points = plan.grid_points(spec)
+    results, _ = results_frames(spec, driver.StudyFolder.for_spec(str(tmp_path), "s"), StageOutcome(points, []))
+    assert list(results.columns[:7]) == ["trial", "dataset", "size", "alpha", "ratio", "classifier", "seed"]
+    assert results.columns[7] == "subset_seed"
+    assert {(r, s, u) for r, s, u in zip(results["ratio"], results["seed"], results["subset_seed"], strict=True)} == {
+        (ratio, seed, 2 + (seed - 2) % 2) for ratio in (0.0, 1.0) for seed in (2, 3, 4, 5)}
+    assert set(results["status"]) == {"error"}      # nothing ran: every row says so
 
 
 def test_a_folder_holding_another_spec_is_refused(tmp_path, capsys):

@@ -130,7 +130,11 @@ def test_list_presets_gives_the_first_comment_line():
 def test_papers_settings_in_presets():
     abadi = load_spec("abadi-mnist", check_registries=False)
     assert abadi.gan.epochs == 2000 and abadi.gan.lr == 1e-3 and abadi.gan.batch_size == 64
-    assert abadi.gan.alpha == (2.0,) and abadi.seeds == 3 and abadi.classifier.epochs == 15
+    assert abadi.gan.alpha == (2.0,) and abadi.classifier.epochs == 15
+    # Abadi's 3 classifier repeats inside a nested design: 3 GANs per size x 3 repeats, so a general claim is possible
+    assert (abadi.seeds, abadi.gan.repeats) == (9, 3)
+    exact = load_spec("abadi-mnist", ["gan.repeats=once", "seeds=3"], check_registries=False)   # as the comment says
+    assert (exact.seeds, exact.gan.repeats) == (3, "once")
     assert abadi.sizes == (500, 1000, 2000, 4000, "full")
     assert abadi.mix.ratios == (0, 0.25, 0.5, 0.75, 1, 2, 4)
     synthetic = load_spec("abadi-mnist-synthetic", check_registries=False)
@@ -517,3 +521,61 @@ def test_an_optuna_storage_must_be_an_rdb_url_of_an_optuna_search(overrides, mes
         load_spec("quick", overrides, check_registries=False)
     assert load_spec("quick", ["search.mode='optuna'", "search.storage='sqlite:///o.db'"],
                      check_registries=False).search.storage == "sqlite:///o.db"
+
+
+# ---------------------------------------------------------------- issue 25: units, first_seed, min_effect, objectives
+
+
+def test_new_keys_default_to_per_seed_units_seed_zero_and_one_point():
+    spec = spec_of("")
+    assert spec.gan.repeats == "per-seed" and spec.first_seed == 0 and spec.eval.min_effect == 1.0
+    assert 'first_seed = 0' in spec_to_toml(spec) and 'min_effect = 1.0' in spec_to_toml(spec)
+
+
+def test_a_count_of_gans_first_seed_and_min_effect_round_trip_through_toml():
+    spec = spec_of("seeds = 6\nfirst_seed = 4\n[gan]\nrepeats = 3\n[eval]\nmin_effect = 0.5")
+    assert (spec.gan.repeats, spec.first_seed, spec.eval.min_effect) == (3, 4, 0.5)
+    assert loads_spec(spec_to_toml(spec), check_registries=False) == spec
+    assert spec_of("", "gan.repeats=2", "seeds=4").gan.repeats == 2
+    assert spec_of("", "gan.repeats=once").gan.repeats == "once"      # a bare word on --set
+
+
+@pytest.mark.parametrize("text, overrides, line", [
+    ("seeds = 3\n[gan]\nrepeats = 2", (),
+     "gan.repeats: 2 GANs per size do not divide seeds = 3 (each GAN gets seeds / count classifier repeats); "
+     "allowed: per-seed | once | a count that divides seeds (1, 3), or seeds a multiple of 2"),
+    ("seeds = 6\n[gan]\nrepeats = 3", ("seeds=7",),      # an extension's seeds are checked the same way
+     "gan.repeats: 3 GANs per size do not divide seeds = 7 (each GAN gets seeds / count classifier repeats); "
+     "allowed: per-seed | once | a count that divides seeds (1, 7), or seeds a multiple of 3"),
+    ("[gan]\nrepeats = 0", (),
+     "gan.repeats: 0 is too small; allowed: per-seed | once | an integer >= 1 (GANs per size, each with seeds / "
+     "count classifier repeats; it must divide seeds)"),
+    ("[gan]\nrepeats = 'twice'", (), "gan.repeats: unknown value \"twice\"; allowed: per-seed | once | an integer "
+     ">= 1 (GANs per size, each with seeds / count classifier repeats; it must divide seeds)"),
+    ("[gan]\nrepeats = true", (), "gan.repeats: true is a boolean; allowed: per-seed | once | an integer >= 1 (GANs "
+     "per size, each with seeds / count classifier repeats; it must divide seeds)"),
+    ("first_seed = -1", (), "first_seed: -1 is too small; allowed: an integer >= 0"),
+    ("first_seed = 1.5", (), "first_seed: 1.5 is a float, not an integer; allowed: an integer >= 0"),
+    ("[eval]\nmin_effect = -1", (),
+     "eval.min_effect: -1 is out of range; allowed: a number >= 0 (accuracy points: 1.0 = one percentage point)"),
+    ("[eval]\nmin_effect = 'big'", (), "eval.min_effect: \"big\" is a string, not a number; allowed: a number >= 0 "
+     "(accuracy points: 1.0 = one percentage point)"),
+    ("[eval]\nmin_effect = nan", (), "eval.min_effect: nan is not finite; allowed: a number >= 0 (accuracy points: "
+     "1.0 = one percentage point)"),
+    ("[search]\nmetric = 'test_acc'", (), "search.metric: \"test_acc\" is a test metric: the search chooses on "
+     "validation, never on test; allowed: val_acc_max | val_acc"),
+    ("[search]\nmode = 'optuna'\nmetric = 'test_acc_max'", (), "search.metric: \"test_acc_max\" is a test metric: "
+     "the search chooses on validation, never on test; allowed: val_acc_max | val_acc"),
+    ("[search]\nmode = 'optuna'\n[eval]\nvalidation = 0\n[classifier]\nschedule = 'epochs'", (),
+     "eval.validation: 0 leaves Optuna nothing to maximise: search.metric val_acc_max needs a validation split; "
+     "allowed: \"auto\" or a number > 0, or search.mode = \"grid\""),
+])
+def test_bad_units_seeds_effects_and_objectives_are_one_line_naming_the_key(text, overrides, line):
+    error = error_of(text, *overrides)
+    assert str(error) == line
+    assert_one_line(error, line.split(":")[0])
+
+
+@pytest.mark.parametrize("metric", ["test_acc_at_best_val", "test_acc", "test_acc_max", "f1"])
+def test_every_test_metric_is_refused_as_the_objective(metric):
+    assert "is a test metric" in str(error_of(f"[search]\nmetric = '{metric}'"))
