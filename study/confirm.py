@@ -15,6 +15,7 @@ subset and a fresh GAN per seed, every seed an independent unit). It runs with t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -244,8 +245,11 @@ def _read_explored(folder: StudyFolder, where: str) -> tuple[Spec, Any, str]:
 
     if not folder.store.exists(SPEC_FILE):
         raise StudyError(f"{where}: no {SPEC_FILE} here; allowed: a study folder written by `study run`")
+    # A folder without the lock file never had a driver (every run takes it), so nothing is created there.
+    lock = (cache_lock.hold_or_refuse(folder.store, LOCK_FILE) if folder.store.exists(LOCK_FILE)
+            else contextlib.nullcontext())
     try:
-        with cache_lock.hold_or_refuse(folder.store, LOCK_FILE):
+        with lock:
             spec = loads_spec(folder.store.read_text(SPEC_FILE), check_registries=False)
             trials = _trials(folder)
     except cache_lock.LockBusy as busy:
