@@ -1,237 +1,273 @@
-"""The report's words about the result: the headline answer and how its numbers were chosen.
+"""The report's words about the result: the headline, one line per arm, the comparison with classic
+augmentation, and one line per cell saying what its verdict rests on.
 
-The headline ranks nothing on test: the best R per size is the one analysis/selection.py chose on
-validation, its verdict uses the Holm-adjusted p-value, and the section after it says which metric
-the tables report, how R was chosen, which training schedule was used (and what the papers'
-`epochs` schedule confounds) and how much the papers' protocol overstates accuracy.
+The headline ranks nothing on test: the best R per cell is the one analysis/selection.py chose on
+validation, and its verdict uses the Holm-adjusted p-value over every candidate the pick ranked.
+Significant findings come first; a cell is named by its size and its non-GAN settings (classifier,
+augmentation), never counted as a "size". A cell with fewer independent units than a general claim
+needs says what happened with the GAN(s) trained, and only that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from analysis.columns import is_gan_axis
-from analysis.load import Study
-from analysis.metrics import (
-    EXTRA_UPDATES_WARNING,
-    PAPERS_PROTOCOL,
-    REPORTED_DEFAULT,
-    SCHEDULE_NOTES,
-    MetricChoice,
-    metric_label,
-    schedules,
-)
-from analysis.protocol_gap import GAP_METHOD, protocol_gap, protocol_gap_table
-from analysis.render import Table, to_markdown
+from analysis.metrics import metric_label
 from analysis.selection import BEST_COLUMNS
 from analysis.stats import (
     ALPHA_LEVEL,
-    MAX_CI_HALF_WIDTH,
-    MIN_SEEDS_TO_CONCLUDE,
+    DEFAULT_MIN_EFFECT,
+    LOCAL_HIGHER,
+    LOCAL_LOWER,
+    MIN_UNITS_TO_GENERALISE,
     VERDICT_HELPS,
     VERDICT_HURTS,
     VERDICT_INCONCLUSIVE,
+    VERDICT_NONE,
     VERDICT_WEAK,
+    is_local,
 )
-
-GAP_ROWS_SHOWN = 40     # the per-cell gap table beyond this lives in tables/protocol_gap.csv only
-
-
-def fmt(x: float, signed: bool = False) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x:+.4f}" if signed else f"{x:.4f}"
+from analysis.words import fmt_p, pct, plural, pts, pts_range
 
 
-def pts(x: float) -> str:
-    """A gain in accuracy as signed percentage points: +1.2 pts."""
-    return "n/a" if x is None or not np.isfinite(x) else f"{x * 100:+.1f} pts"
+@dataclass(frozen=True)
+class Evidence:
+    """What the words draw on beyond the best-R table: the GANs too weak to judge, the smallest effect
+    of interest, the classic-augmentation comparisons (analysis/classic.py) and, for a confirmation
+    study, what it confirms (confirm.json)."""
+    weak: Mapping[str, str] = field(default_factory=dict)
+    min_effect: float = DEFAULT_MIN_EFFECT
+    classic_alone: pd.DataFrame | None = None
+    gan_vs_classic: pd.DataFrame | None = None
+    confirms: Mapping | None = None
 
 
-def pts_range(lo: float, hi: float) -> str:
-    """A CI in points: -9.8 to -0.9 pts."""
-    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
-        return "n/a"
-    return f"{lo * 100:+.1f} to {hi * 100:+.1f} pts"
-
-
-def pct(x: float) -> str:
-    """An accuracy as a percentage: 91.2%."""
-    return "n/a" if x is None or not np.isfinite(x) else f"{x * 100:.1f}%"
-
-
-def fmt_p(p: float, name: str = "p") -> str:
-    if p is None or not np.isfinite(p):
-        return f"{name} = n/a"
-    return f"{name} < 0.0001" if p < 1e-4 else f"{name} = {p:.4f}"
+SIGNIFICANT = (VERDICT_HELPS, VERDICT_HURTS)
 
 
 def _group_axes(best: pd.DataFrame) -> list[str]:
     return [c for c in best.columns if c not in BEST_COLUMNS and c != "real" and not is_gan_axis(c)]
 
 
-def _group_label(row: pd.Series, group_axes: list[str]) -> str:
-    extra = [f"{a} {row[a]}" for a in group_axes if a != "size"]
-    return f"n = {row['size']} real images" + (f" ({', '.join(extra)})" if extra else "")
+def _arm_axes(best: pd.DataFrame) -> list[str]:
+    return [a for a in _group_axes(best) if a != "size"]
 
 
-def answer_lines(best: pd.DataFrame, metric: str, weak: Mapping[str, str] | None = None) -> list[str]:
-    """Plain-words answer: best R per size (chosen on validation), its test gain in points with CI, raw
-    and Holm p, how many ratios helped or hurt, and whether anything helped (judged on the Holm-adjusted
-    p). Where every R > 0 fell below R = 0 it says R = 0 is best and names the least harmful R. Cells
-    whose GAN was too weak to judge (`weak`: GAN key -> reason) are inconclusive and it says so first."""
+def _setting(axis: str, value) -> str:
+    if axis == "augment":
+        return "no augmentation" if value == "none" else f"{value} augmentation"
+    return str(value) if axis == "classifier" else f"{axis} {value}"
+
+
+def _arm_label(row: pd.Series, axes: list[str]) -> str:
+    return ", ".join(_setting(a, row[a]) for a in axes if a in row.index)
+
+
+def _cell_label(row: pd.Series, axes: list[str]) -> str:
+    extra = _arm_label(row, [a for a in axes if a != "size"])
+    return f"n = {row['size']} real images" + (f" ({extra})" if extra else "")
+
+
+def _short_label(row: pd.Series, axes: list[str]) -> str:
+    extra = _arm_label(row, [a for a in axes if a != "size"])
+    return (f"{extra} at " if extra else "") + f"n = {row['size']}"
+
+
+def _significant_first(rows: pd.DataFrame) -> pd.DataFrame:
+    order = (~rows["verdict"].isin(SIGNIFICANT)).astype(int)
+    return rows.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order")
+
+
+def answer_lines(best: pd.DataFrame, metric: str, evidence: Evidence | None = None) -> list[str]:
+    """Plain words: the headline, then one line per arm when there are several, the classic-
+    augmentation comparison when the study has one, then one line per cell, significant ones first."""
+    evidence = evidence or Evidence()
     real = best[best["real"].astype(bool)] if "real" in best else best
     if best.empty:
         return ["No trial with synthetic images finished, so there is nothing to compare with R = 0 yet."]
     if real.empty:
         return ["This study trained on synthetic images only (no real + synthetic trials); "
                 "see Abadi Tables 1-3 below for how close synthetic-only training gets to real data."]
-    group_axes = _group_axes(real)
-    lines = [_headline(real, metric, weak), ""]
-    inconclusive = real["verdict"] == VERDICT_WEAK
-    if inconclusive.any() and not inconclusive.all():
-        lines += [f"**{int(inconclusive.sum())} of {len(real)} cell(s) are inconclusive**: their GAN was too weak "
-                  "to judge (see the GAN quality table); the verdict above covers the others.", ""]
-    return lines + [_size_line(row, group_axes, metric) for _, row in real.iterrows()]
+    axes = _group_axes(real)
+    lines = []
+    if evidence.confirms:
+        lines += [_confirmation_line(evidence.confirms), ""]
+    lines += [_headline(real, metric, evidence, axes), ""]
+    weak = real["verdict"] == VERDICT_WEAK
+    if weak.any() and not weak.all():
+        lines += [f"**{int(weak.sum())} of {len(real)} cell(s) are inconclusive**: their GAN was too weak to judge "
+                  "(see the GAN quality table); the verdicts of the other cells stand.", ""]
+    if len(_arms(real, axes)) > 1:
+        lines += ["**Per arm**:", *_arm_lines(real, axes), ""]
+    lines += _classic_lines(evidence, axes)
+    ordered = _significant_first(real)
+    return lines + ["**Per cell** (what each verdict rests on):",
+                    *[_cell_line(row, axes, metric, evidence.min_effect) for _, row in ordered.iterrows()]]
 
 
-def _headline(real: pd.DataFrame, metric: str, weak: Mapping[str, str] | None) -> str:
+def console_lines(best: pd.DataFrame, metric: str, evidence: Evidence | None = None) -> list[str]:
+    """The answer as the console prints it after a run: the report's words without markdown."""
+    return [line.replace("**", "").replace("`", "") for line in answer_lines(best, metric, evidence) if line]
+
+
+# ---------------------------------------------------------------- the headline
+def _finding(row: pd.Series, axes: list[str]) -> str:
+    return (f"{_short_label(row, axes)}: {pts(row['gain'])} at R = {row['best_ratio']:g} "
+            f"(Holm p = {row['p_holm']:.3g} over {plural(int(row['family_size']), 'candidate')}, "
+            f"{plural(int(row['n']), 'unit')}" + ("; weak GAN" if row.get("weak_gan") else "") + ")")
+
+
+def _headline(real: pd.DataFrame, metric: str, evidence: Evidence, axes: list[str]) -> str:
     label = metric_label(metric)
-    test = f"paired t-test, Holm-adjusted over the ratios of each size, p < {ALPHA_LEVEL}"
     verdicts = real["verdict"].astype(str)
-    helped = real[verdicts == VERDICT_HELPS]
+    cells = plural(len(real), "cell")
     if (verdicts == VERDICT_WEAK).all():
-        return (f"**Inconclusive: the GANs were too weak to judge** ({len(weak or {})} GAN key(s)): their samples "
-                "teach a classifier less than half of what the real images teach above chance, so whether GAN "
-                "images help cannot be told from these GANs. Train them longer or with a better recipe "
-                "(`gan.epochs`, `gan.recipe`); the GAN quality table below says which keys and why.")
+        return (f"**Inconclusive: the GANs were too weak to judge** ({len(evidence.weak)} GAN key(s)): their samples "
+                "teach a classifier too little of what the real images teach, so whether GAN images help cannot "
+                "be told from these GANs. Train them longer or with a better recipe (`gan.epochs`, `gan.recipe`); "
+                "the GAN quality table below says which keys and why.")
     if verdicts.str.startswith("untested").all():
-        return ("**Not enough repeats to tell yet**: every cell has fewer than 2 paired seeds, so no gain over "
-                "R = 0 can be tested; rerun with `--set seeds=3` (or more) for an answer with error bars.")
-    if len(helped) == len(real):
-        return f"**Adding synthetic images helped at every size tested** ({label}, {test})."
-    if len(helped):
-        where = ", ".join(_group_label(r, _group_axes(real)) for _, r in helped.iterrows())
-        return (f"**Adding synthetic images helped only for {where}** ({test}); elsewhere no R beat R = 0 "
-                "significantly.")
+        return ("**Not enough repeats to tell yet**: no cell has a paired R = 0 unit with spread to test, so no gain "
+                "over R = 0 can be tested; rerun with `--set seeds=3` (or more) for an answer with error bars.")
+    local = verdicts.map(is_local)
+    if local.all():
+        return _local_headline(real, axes)
+    helped, hurt = real[verdicts == VERDICT_HELPS], real[verdicts == VERDICT_HURTS]
+    test = f"paired t-test over independent units, Holm-adjusted over every arm x ratio of a cell, p < {ALPHA_LEVEL}"
+    tail = f" ({int(local.sum())} other cell(s) have too few units for a general claim; see below.)" if local.any() else ""
+    if len(helped) or len(hurt):
+        if len(helped) == len(real):
+            head = f"**Adding synthetic images helped in every cell tested ({cells})**"
+        else:
+            parts = [f"helped in {len(helped)}" if len(helped) else "", f"hurt in {len(hurt)}" if len(hurt) else ""]
+            head = f"**Adding synthetic images {' and '.join(p for p in parts if p)} of {cells}**"
+        found = "; ".join(_finding(r, axes) for _, r in pd.concat([helped, hurt]).iterrows())
+        return f"{head} ({label}, {test}): {found}.{tail}"
+    margin = f"±{evidence.min_effect * 100:g} pts"
+    open_cells = real[verdicts.str.startswith(VERDICT_INCONCLUSIVE + ":") & (verdicts != VERDICT_WEAK)]
+    if len(open_cells):
+        widest = max(float(np.nanmax(np.abs([r["adj_lo"], r["adj_hi"]]))) for _, r in open_cells.iterrows())
+        return (f"**Inconclusive**: no cell showed a significant gain or loss ({test}), but in "
+                f"{len(open_cells)} of {cells} the adjusted interval reaches beyond the smallest effect of interest "
+                f"({margin}, `eval.min_effect`), up to {widest * 100:.1f} pts: a gain that size cannot be ruled out. "
+                f"More units narrow it: `study resume DIR --set seeds=...` (independent units: see `gan.repeats`)."
+                + tail)
     zero_best = bool((real["ratios_lower"] == real["ratios_tested"]).all()) if "ratios_lower" in real else False
-    if (verdicts == VERDICT_HURTS).all():
-        return (f"**Adding synthetic images hurt at every size**: R = 0 is best; even the least harmful R lowered "
-                f"{label} significantly ({test}).")
-    wide = int((verdicts == VERDICT_INCONCLUSIVE).sum())
-    if wide:
-        return (f"**Inconclusive**: no ratio R beat R = 0 significantly, but at {wide} of {len(real)} size(s) "
-                f"too few seeds (under {MIN_SEEDS_TO_CONCLUDE}) or too wide a 95% CI (over "
-                f"±{MAX_CI_HALF_WIDTH * 100:.0f} pts) leave a gain as possible as a loss; extend the study with "
-                "`study resume DIR --set seeds=5`.")
-    return (f"**Adding synthetic images did not help at any size**: no ratio R beat R = 0 significantly ({test}) "
-            f"on {label}" + ("; R = 0 is best at every size." if zero_best else "."))
+    if (verdicts == VERDICT_NONE).all():
+        return (f"**Adding synthetic images made no meaningful difference** in any of the {cells} on {label}: every "
+                f"adjusted interval lies within {margin} (`eval.min_effect`)"
+                + ("; R = 0 is best in every cell." if zero_best else ".") + tail)
+    return (f"**No cell showed a significant gain or loss** ({test}) on {label}"
+            + ("; R = 0 is best in every cell." if zero_best else ".") + tail)
 
 
-def _size_line(row: pd.Series, group_axes: list[str], metric: str) -> str:
-    ci = f"95% CI {pts_range(row['gain_lo'], row['gain_hi'])}"
-    seeds = f"{row['n']} seed{'' if row['n'] == 1 else 's'}"
-    stats = f"{ci}, {fmt_p(row['p_value'])}, {fmt_p(row['p_holm'], 'Holm p')}, {seeds}"
+def _local_headline(real: pd.DataFrame, axes: list[str]) -> str:
+    units = sorted({int(n) for n in real["n"]})
+    gans = "one GAN" if units == [1] else f"{'/'.join(map(str, units))} GANs"
+    by_word = {LOCAL_HIGHER: [], LOCAL_LOWER: [], "other": []}
+    for _, row in real.iterrows():
+        word = next((w for w in (LOCAL_HIGHER, LOCAL_LOWER) if row["verdict"].startswith(w)), "other")
+        by_word[word].append(f"{_short_label(row, axes)} ({pts(row['gain'])} at R = {row['best_ratio']:g})")
+    said = [f"higher at {', '.join(by_word[LOCAL_HIGHER])}" if by_word[LOCAL_HIGHER] else "",
+            f"lower at {', '.join(by_word[LOCAL_LOWER])}" if by_word[LOCAL_LOWER] else "",
+            f"no clear difference at {', '.join(by_word['other'])}" if by_word["other"] else ""]
+    return (f"**Holds for the {gans} trained per cell, not in general**: each cell has fewer than "
+            f"{MIN_UNITS_TO_GENERALISE} independent units (a real subset and its GAN), so its classifier repeats "
+            f"measure classifier noise, not what another GAN would do. With the GAN(s) trained, accuracy was "
+            f"{'; '.join(s for s in said if s)} (Holm-adjusted over the classifier repeats). For a general answer "
+            f"train at least {MIN_UNITS_TO_GENERALISE} GANs per size (`gan.repeats = {MIN_UNITS_TO_GENERALISE}`, "
+            f"seeds a multiple of it).")
+
+
+def _confirmation_line(confirms: Mapping) -> str:
+    arm = ", ".join(f"{k} {v}" for k, v in (confirms.get("arm") or {}).items())
+    explored = confirms.get("explored") or {}
+    before = ""
+    if explored.get("gain") is not None:
+        before = (f"; the exploration measured {pts(explored['gain'])}"
+                  + (f", Holm p = {explored['p_holm']:.3g}" if explored.get("p_holm") is not None else "")
+                  + (f" over {explored['candidates']} candidates" if explored.get("candidates") else ""))
+    return (f"**Confirmation of `{confirms.get('confirms', '?')}`**: the arm chosen there ({arm or 'its settings'}, "
+            f"R = {float(confirms.get('ratio', np.nan)):g}) rerun against R = 0 on fresh seeds, subsets and GANs "
+            f"and tested once{before}. The verdict below rests on this study alone.")
+
+
+# ---------------------------------------------------------------- per arm, classic, per cell
+def _arms(real: pd.DataFrame, axes: list[str]) -> list[tuple]:
+    arm_axes = [a for a in axes if a != "size"]
+    return list(dict.fromkeys(tuple(r[a] for a in arm_axes) for _, r in real.iterrows())) if arm_axes else [()]
+
+
+def _arm_lines(real: pd.DataFrame, axes: list[str]) -> list[str]:
+    arm_axes = [a for a in axes if a != "size"]
+    lines = []
+    for _, group in real.groupby(arm_axes, dropna=False, sort=False):
+        group = _significant_first(group)
+        said = [f"{_brief(row['verdict'])} at n = {row['size']} ({pts(row['gain'])})" for _, row in group.iterrows()]
+        lines.append((0 if group["verdict"].isin(SIGNIFICANT).any() else 1,
+                      f"- **{_arm_label(group.iloc[0], arm_axes)}**: {'; '.join(said)}"))
+    return [line for _, line in sorted(lines, key=lambda item: item[0])]
+
+
+def _brief(words: str) -> str:
+    return words.split(" (", 1)[0] if is_local(words) else words.split(":", 1)[0] if words.startswith(
+        VERDICT_INCONCLUSIVE + ":") and words != VERDICT_WEAK else words
+
+
+def _classic_lines(evidence: Evidence, axes: list[str]) -> list[str]:
+    alone, versus = evidence.classic_alone, evidence.gan_vs_classic
+    if alone is None or alone.empty:
+        return []
+    lines = ["**Against classic augmentation** (flips and crops, no GAN; paired by unit, Holm over the cells):"]
+    keyed = {_key(r, axes): r for _, r in versus.iterrows()} if versus is not None else {}
+    for _, row in alone.iterrows():
+        line = (f"- {_short_label(row, axes)}: classic augmentation alone {pts(row['gain'])} "
+                f"({pts_range(row['adj_lo'], row['adj_hi'])}, {fmt_p(row['p_holm'], 'Holm p')})")
+        other = keyed.get(_key(row, axes))
+        if other is not None:
+            line += (f"; the chosen GAN images (R = {other['best_ratio']:g}) against classic augmentation alone: "
+                     f"{pts(other['gain'])} ({pts_range(other['adj_lo'], other['adj_hi'])}, "
+                     f"{fmt_p(other['p_holm'], 'Holm p')})")
+        lines.append(line + ".")
+    return [*lines, "- GAN images on top of classic augmentation: the cells with classic augmentation below.", ""]
+
+
+def _key(row: pd.Series, axes: list[str]) -> tuple:
+    return tuple(str(row[a]) for a in axes if a in row.index and a != "augment")
+
+
+def _cell_line(row: pd.Series, axes: list[str], metric: str, min_effect: float) -> str:
+    units, words = int(row["n"]), str(row["verdict"])
+    candidates = plural(int(row["family_size"]), "candidate")
+    if is_local(words):
+        evidence = (f"{plural(units, 'unit')}: {int(row['n_repeats'])} classifier repeat pair(s) of the GAN(s) trained; "
+                    f"classifier-noise interval {pts_range(row['local_lo'], row['local_hi'])}, adjusted over "
+                    f"{candidates}; not a general claim")
+    else:
+        evidence = (f"adjusted CI {pts_range(row['adj_lo'], row['adj_hi'])}, {fmt_p(row['p_holm'], 'Holm p')} over "
+                    f"{candidates}; before correction 95% CI {pts_range(row['gain_lo'], row['gain_hi'])}, "
+                    f"{fmt_p(row['p_value'])}; {plural(units, 'unit')}")
+        if _excludes_zero(row["gain_lo"], row["gain_hi"]) and words not in SIGNIFICANT:
+            evidence += "; significant before correction only"
+    if row.get("weak_gan"):
+        evidence += f"; {row['gan_note']}"
     tested, lower = int(row.get("ratios_tested", 0) or 0), int(row.get("ratios_lower", 0) or 0)
-    counts = (f"of {tested} ratio{'' if tested == 1 else 's'} tried, {int(row.get('ratios_helped', 0))} helped and "
+    counts = (f"of {plural(tested, 'ratio')} tried, {int(row.get('ratios_helped', 0))} helped and "
               f"{int(row.get('ratios_hurt', 0))} hurt significantly")
     if tested and lower == tested:
-        return (f"- {_group_label(row, group_axes)}: **R = 0 is best**: every R > 0 lowered "
-                f"{metric_label(metric)} ({counts}); the least harmful, R = {row['best_ratio']:g}, reaches "
-                f"{pct(row['mean'])} vs {pct(row['baseline'])}: {pts(row['gain'])} ({stats}) — {row['verdict']}.")
+        return (f"- {_cell_label(row, axes)}: **R = 0 is best**: every R > 0 lowered {metric_label(metric)} "
+                f"({counts}); the least harmful, R = {row['best_ratio']:g}, reaches {pct(row['mean'])} vs "
+                f"{pct(row['baseline'])}: {pts(row['gain'])} ({evidence}) — {words}.")
     how = "chosen on test: optimistic" if row.get("chosen_on_test", True) else "chosen on validation"
-    return (f"- {_group_label(row, group_axes)}: best R = {row['best_ratio']:g} ({how}) reaches {pct(row['mean'])} "
-            f"vs {pct(row['baseline'])} without synthetic images: {pts(row['gain'])} ({stats}) — "
-            f"{row['verdict']}; {counts}.")
+    return (f"- {_cell_label(row, axes)}: best R = {row['best_ratio']:g} ({how}) reaches {pct(row['mean'])} "
+            f"vs {pct(row['baseline'])} without synthetic images: {pts(row['gain'])} ({evidence}) — {words}; "
+            f"{counts}.")
 
 
-def console_lines(best: pd.DataFrame, metric: str, weak: Mapping[str, str] | None = None) -> list[str]:
-    """The answer as the console prints it after a run: the report's words without markdown."""
-    return [line.replace("**", "").replace("`", "") for line in answer_lines(best, metric, weak) if line]
-
-
-def best_display(best: pd.DataFrame) -> pd.DataFrame:
-    if best.empty:
-        return pd.DataFrame({"result": ["no R > 0 cell with a successful trial"]})
-    out = best.drop(columns=["gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "baseline", "mean",
-                             "gain", "select_mean", "chosen_on", "chosen_on_test", "ratios_tested", "ratios_helped",
-                             "ratios_hurt", "ratios_lower"], errors="ignore")
-    out.insert(out.columns.get_loc("n"), "mean", best["mean"].map(fmt))
-    out.insert(out.columns.get_loc("best_ratio") + 1, "chosen on",
-               [f"{c} (test: optimistic)" if t else f"{c} = {fmt(v)}"
-                for c, t, v in zip(best["chosen_on"], best["chosen_on_test"], best["select_mean"], strict=True)])
-    out["R = 0 mean"] = best["baseline"].map(fmt)
-    out["gain (95% CI)"] = [f"{pts(g)} ({pts_range(lo, hi)})"
-                            for g, lo, hi in zip(best["gain"], best["gain_lo"], best["gain_hi"], strict=True)]
-    if "ratios_tested" in best:
-        out["R > 0 helped / hurt"] = [f"{h} / {u} of {t}" for h, u, t in
-                                      zip(best["ratios_helped"], best["ratios_hurt"], best["ratios_tested"], strict=True)]
-    out["p"] = best["p_value"].map(fmt_p)
-    out["Holm p"] = best["p_holm"].map(lambda p: fmt_p(p, "p"))
-    out = out[[c for c in out if c != "verdict"] + ["verdict"]]
-    for column in ("best_ratio", *[c for c in out if c.startswith("alpha")]):
-        out[column] = out[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
-    if "real" in out:
-        out["real"] = out["real"].map({True: "real + synthetic", False: "synthetic only"})
-        out = out.rename(columns={"real": "training data"})
-    return out.rename(columns={"size": "size (real images)", "best_ratio": "best R"})
-
-
-def best_table(best: pd.DataFrame, choice: MetricChoice) -> Table:
-    notes = (f"Best R: the R > 0 with the highest {choice.selection_label}; ties go to the smaller R.",
-             f"Gain: {metric_label(choice.reported)} minus R = 0, paired by seed; CI: 95%, t distribution; "
-             "p: paired t-test; Holm p: adjusted over every ratio tested with the same other axes; the "
-             "verdict uses Holm p.")
-    how = "chosen on test: optimistic" if choice.selection_on_test else "chosen on validation"
-    return Table("best_ratio", f"Best ratio R per size ({how}) and its test gain over R = 0",
-                 best_display(best), best, notes)
-
-
-def _schedule_lines(study: Study) -> list[str]:
-    used = schedules(study.trials, study.specs)
-    described = "; ".join(f"`{s}`: {SCHEDULE_NOTES.get(s, 'a schedule this report does not know')}" for s in used)
-    said = any("schedule" in (s.get("classifier") or {}) for s in study.specs) or \
-        "classifier_schedule" in study.trials
-    assumed = "" if said else " (spec.toml does not say: assumed, the only schedule before the key existed)"
-    lines = [f"- Training schedule (`classifier.schedule`): {described}{assumed}."]
-    if "epochs" in used:
-        lines.append(f"- **Caution**: {EXTRA_UPDATES_WARNING}")
-    patience = {str((s.get("classifier") or {}).get("patience")) for s in study.specs} - {"None"}
-    if patience and "early-stop" in used:
-        lines.append(f"- Early-stop patience: {', '.join(sorted(patience))} epochs without a better validation "
-                     "accuracy.")
-    return lines
-
-
-def method_section(study: Study, choice: MetricChoice, report_tables: list[Table]) -> list[str]:
-    """## How these numbers were chosen: metric, selection, tests, schedule, protocol gap."""
-    lines = ["## How these numbers were chosen", "",
-             f"- Tables and gains report **{metric_label(choice.reported)}** (`{choice.reported}`).",
-             *[f"- {note}" for note in choice.notes],
-             f"- The best R per size (and per classifier, training data, augmentation) is chosen on "
-             f"{choice.selection_label}; its test gain is then reported as measured.",
-             "- Gains over R = 0 are paired by seed (same real subset); p-values are paired t-tests, "
-             "Holm-adjusted over the ratios tested with every other axis equal; verdicts use the adjusted "
-             "p-value, the raw one is shown beside it.",
-             *_schedule_lines(study)]
-    gap = protocol_gap(study.trials)
-    if gap is None:
-        why = "this results.csv predates validation columns" if choice.legacy else "no validation split"
-        lines += [f"- Papers' protocol gap: not measurable here (`{REPORTED_DEFAULT}` is empty: {why}), so "
-                  f"how optimistic `{PAPERS_PROTOCOL}` is cannot be measured.", ""]
-        return lines
-    lines += [f"- **Papers' protocol gap**: choosing the epoch on test (`{PAPERS_PROTOCOL}`, the papers' "
-              f"protocol) instead of on validation (`{REPORTED_DEFAULT}`) adds {fmt(gap.mean, True)} accuracy "
-              f"on average (95% CI {fmt(gap.lo, True)} to {fmt(gap.hi, True)}, {gap.n} trials; {GAP_METHOD}). "
-              "Published numbers measured that way are optimistic by about as much.", ""]
-    table = protocol_gap_table(study.trials)
-    report_tables.append(table)
-    shown = table.display.head(GAP_ROWS_SHOWN)
-    more = len(table.display) - len(shown)
-    lines += [f"**{table.title}**", "", to_markdown(shown)]
-    if more:
-        lines += ["", f"... {more} more row(s) in [tables/protocol_gap.csv](tables/protocol_gap.csv)."]
-    return lines + ["", *[f"- {n}" for n in table.notes], ""]
+def _excludes_zero(lo: float, hi: float) -> bool:
+    return bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0))

@@ -51,10 +51,11 @@ def protocol_gap_frame(trials: pd.DataFrame) -> pd.DataFrame:
     if not measurable(trials):
         return pd.DataFrame()
     best_val, best_test = per_seed(trials, REPORTED_DEFAULT), per_seed(trials, PAPERS_PROTOCOL)
-    axes = [c for c in best_val.columns if c not in ("seed", "value")]
+    axes = [c for c in best_val.columns if c not in ("seed", "subset_seed", "value")]
+    trial = [c for c in ("subset_seed", "seed") if c in best_val]     # the same trial, both metrics
     for frame in (best_val, best_test):
         frame[axes] = frame[axes].astype(object)
-    pairs = best_val.merge(best_test, on=[*axes, "seed"], suffixes=("_val", "_test"))
+    pairs = best_val.merge(best_test, on=[*axes, *trial], suffixes=("_val", "_test"))
     shown = ["size", *[a for a in varying_axes(trials) if a != "size"]]
     rows = []
     for key, group in pairs.groupby(axes, dropna=False, sort=True):

@@ -7,30 +7,27 @@ out_dir)` writes one report over several folders of one dataset (analysis/merge.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.answer import answer_lines, best_table, method_section
+from analysis.best_view import best_table
 from analysis.cells import cells_with_gains
-from analysis.gan_judgement import collapse_lines, weak_gans
+from analysis.findings import findings
+from analysis.gan_judgement import collapse_lines
 from analysis.grid import Context
 from analysis.load import Study, StudyDirError, load_study, write_text_atomic
 from analysis.merge import load_studies
-from analysis.metrics import MetricChoice, choose_metrics
+from analysis.method import method_section
+from analysis.metrics import MetricChoice
 from analysis.plots import PLOTS, PlotData, draw_plots
 from analysis.published import load_published
 from analysis.render import Table, table_markdown, write_table
 from analysis.sections import disagreements, failures, gan_quality, what_was_run
-from analysis.selection import best_ratio_table
 from analysis.tables import build_tables, study_archs
-
-
-def study_metric(study: Study) -> str:
-    """The metric the report's tables show (analysis/metrics.py has the rule)."""
-    return choose_metrics(study.trials, study.specs).reported
 
 
 def build_report(study_dirs: str | Path | Sequence[str | Path], out_dir: str | Path | None = None) -> Path:
@@ -78,13 +75,27 @@ def _swap_in(new_dir: Path, final_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def read_confirmation(study: Study) -> dict | None:
+    """confirm.json of a `study confirm` folder: what it confirms (None for any other study, and for a
+    merge: a merged report is not a confirmation)."""
+    path = study.root / "confirm.json"
+    if study.parts or not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def context_for(study: Study, choice: MetricChoice) -> Context:
     archs = set(study_archs(study.trials))
     for spec in study.specs:    # an R = 0-only study still knows its GAN from the spec
         arch = (spec.get("gan") or {}).get("arch")
         archs.update(arch if isinstance(arch, list) else [arch] if arch else [])
     cells = cells_with_gains(study.trials, choice.reported, choice.selection)
-    return Context(study.trials, choice.reported, cells, load_published(), choice, tuple(sorted(archs)))
+    return Context(study.trials, choice.reported, cells, load_published(), choice, tuple(sorted(archs)),
+                   specs=study.specs, full_sizes=study.full_counts)
 
 
 def _write_report(study: Study, report_dir: Path) -> None:
@@ -92,15 +103,13 @@ def _write_report(study: Study, report_dir: Path) -> None:
     for folder in (tables_dir, plots_dir):
         folder.mkdir(parents=True, exist_ok=True)
 
-    choice = choose_metrics(study.trials, study.specs)
-    metric = choice.reported
+    found = findings(study.trials, study.specs, study.gans, read_confirmation(study))
+    choice, metric = found.choice, found.choice.reported
     ctx = context_for(study, choice)
-    weak = weak_gans(study.gans)
-    best = best_ratio_table(study.trials, metric, choice.selection, weak=weak)
     tables = build_tables(ctx)
-    best_tab = best_table(best, choice)
+    best_tab = best_table(found.best, choice)
     extra: list[Table] = []
-    method = method_section(study, choice, extra)
+    method = method_section(study, choice, extra, found.evidence.min_effect)
     for table in [best_tab, *extra, *tables]:
         write_table(table, tables_dir)
     plot_data = PlotData(study.trials, study.curves, ctx.cells, metric, study.gans, ctx.selection_note)
@@ -109,7 +118,7 @@ def _write_report(study: Study, report_dir: Path) -> None:
     lines = [f"# {study.name}: does adding GAN-generated images help the classifier?", ""]
     for warning in collapse_lines(study.gans):   # each its own quoted paragraph, at the very top
         lines += [f"> {warning}", ""]
-    lines += answer_lines(best, metric, weak) + ["", table_markdown(best_tab)]
+    lines += found.lines() + ["", table_markdown(best_tab)]
     lines += method + what_was_run(study, metric) + gan_quality(study)
     lines += ["## Tables", ""]
     for table in tables:

@@ -62,7 +62,7 @@ def test_report_states_metric_selection_tests_schedule_and_gap(tmp_path):
     text = report.read_text()
     lines = text.splitlines()
     assert "Holm-adjusted" in lines[2]
-    assert lines[4].startswith("- n = 500 real images: best R = 0.5 (chosen on validation)") and "Holm p = " in lines[4]
+    assert lines[5].startswith("- n = 500 real images: best R = 0.5 (chosen on validation)") and "Holm p = " in lines[5]
     how = _section(text, "How these numbers were chosen")
     assert "**test accuracy at the epoch of best validation accuracy** (`test_acc_at_best_val`)" in how
     assert "mean `val_acc_max` over seeds" in how and "never the test set" in how
@@ -103,7 +103,7 @@ def test_an_old_results_csv_still_makes_a_report_and_says_what_it_fell_back_to(t
     text = build_report(root).read_text()
     lines = text.splitlines()
     assert lines[2].startswith("> **Mode collapse**")       # the fixture's first GAN collapsed on class 0
-    assert "helped at every size" in lines[4] and "(chosen on test: optimistic)" in lines[6]
+    assert "helped in every cell tested" in lines[4] and "(chosen on test: optimistic)" in lines[7]
     how = _section(text, "How these numbers were chosen")
     assert "predates validation columns" in how and "(`test_acc_max`)" in how
     assert "does not say: assumed" in how and "**Caution**" in how

@@ -141,21 +141,29 @@ def test_tune_folder_rebuild_takes_the_test_accuracy_at_the_best_validation_epoc
 
 
 # ---------------------------------------------------------------- a GAN too weak to judge
-def test_cells_that_read_a_too_weak_gan_are_inconclusive_never_helps_or_hurts():
-    from analysis.answer import answer_lines
+def test_a_weak_gan_annotates_a_significant_verdict_and_voids_a_null_one():
+    from analysis.answer import Evidence, answer_lines
     from analysis.stats import VERDICT_WEAK
 
-    trials = make_study.make_trials(sizes=(500, 1000), effect={0.0: 0.0, 0.5: -0.05, 1.0: -0.06, 2.0: -0.07,
-                                                                  4.0: -0.08})
-    honest = best_ratio_table(trials)
-    assert set(honest["verdict"]) == {"hurts"}
+    hurt = {0.0: 0.0, 0.5: -0.05, 1.0: -0.06, 2.0: -0.07, 4.0: -0.08}
+    trials = make_study.make_trials(sizes=(500, 1000), effect=hurt)
+    assert set(best_ratio_table(trials)["verdict"]) == {"hurts"}
     weak = {key: "GAN-train near chance" for key in trials.loc[trials["size"] == 500, "gan_key"] if key}
     judged = best_ratio_table(trials, weak=weak).set_index("size")
-    assert judged.loc[500, "verdict"] == VERDICT_WEAK and judged.loc[1000, "verdict"] == "hurts"
-    lines = answer_lines(judged.reset_index(), "test_acc_at_best_val", weak)
+    assert judged.loc[500, "verdict"] == "hurts" and judged.loc[500, "weak_gan"]     # never hidden
+    assert "GAN-train near chance" in judged.loc[500, "gan_note"] and not judged.loc[1000, "weak_gan"]
+    text = "\n".join(answer_lines(judged.reset_index(), "test_acc_at_best_val", Evidence(weak)))
+    assert "weak GAN" in text and "GAN-train near chance" in text
+
+    flat = make_study.make_trials(sizes=(500, 1000), effect={0.0: 0.0, 0.5: 0.0, 1.0: 0.0, 2.0: 0.0, 4.0: 0.0},
+                                  noise=0.03)
+    weak = {key: "GAN-train near chance" for key in flat.loc[flat["size"] == 500, "gan_key"] if key}
+    judged = best_ratio_table(flat, weak=weak).set_index("size")
+    assert judged.loc[500, "verdict"] == VERDICT_WEAK and judged.loc[1000, "verdict"] != VERDICT_WEAK
+    lines = answer_lines(judged.reset_index(), "test_acc_at_best_val", Evidence(weak))
     assert "1 of 2 cell(s) are inconclusive" in "\n".join(lines)
-    every = {key: "weak" for key in trials["gan_key"] if key}
-    head = answer_lines(best_ratio_table(trials, weak=every), "test_acc_at_best_val", every)[0]
+    every = {key: "weak" for key in flat["gan_key"] if key}
+    head = answer_lines(best_ratio_table(flat, weak=every), "test_acc_at_best_val", Evidence(every))[0]
     assert head.startswith("**Inconclusive: the GANs were too weak to judge**")
 
 
