@@ -65,3 +65,29 @@ def test_the_estimate_comes_from_the_cache_and_earlier_studies(tmp_path, capsys)
     # 6 GANs of n = 500 or 1000 x 25 epochs = 112,500 images at 250/s: 7m30s
     assert "GANs to train: 6, about 7m30s of one worker's compute at 250 images/s (the median of 1 GAN(s)" in out
     assert "at 25000 images/s (the median of 2 earlier trial(s) in this storage root)" in out
+
+
+@pytest.mark.parametrize("overrides, line", [
+    ([], "[plan] replication: seeds 0-2: 3 independent unit(s) per size (a real subset and its GAN), each with 1 "
+         "classifier repeat(s)"),
+    (["gan.repeats=3", "seeds=9"], "[plan] replication: seeds 0-8: 3 independent unit(s) per size (a real subset "
+                                   "and its GAN), each with 3 classifier repeat(s)"),
+    (["gan.repeats=once", "first_seed=4"], "[plan] replication: seeds 4-6: 1 independent unit(s) per size (a real "
+     "subset and its GAN), each with 3 classifier repeat(s); fewer than 3 units: the answer holds for the GAN(s) "
+     "trained, not in general"),
+    (["search.mode=optuna"], "[plan] replication: every Optuna trial uses seed 0; test the best configuration "
+                             "against R = 0 over fresh seeds with `study confirm DIR` afterwards"),
+])
+def test_the_plan_says_what_is_independently_repeated(overrides, line):
+    from study.plan_view import _units_line
+    from study.spec import load_spec
+
+    assert _units_line(load_spec("quick", overrides, check_registries=False)) == line
+
+
+def test_the_plan_of_a_nested_design_prints_its_units(tmp_path, capsys):
+    assert cli.main(["plan", "quick", "--storage", str(tmp_path), "--set", "gan.repeats=3", "--set", "seeds=6",
+                     "--set", "sizes=[500]"]) == 0
+    out = capsys.readouterr().out
+    assert "3 independent unit(s) per size (a real subset and its GAN), each with 2 classifier repeat(s)" in out
+    assert "3 GAN key(s)" in out       # one GAN per unit, not per seed
