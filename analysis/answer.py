@@ -45,9 +45,15 @@ class Evidence:
     classic_alone: pd.DataFrame | None = None
     gan_vs_classic: pd.DataFrame | None = None
     confirms: Mapping | None = None
+    searched: bool = False      # an Optuna search: one seed per sampled configuration, R drawn freely
 
 
 SIGNIFICANT = (VERDICT_HELPS, VERDICT_HURTS)
+SEARCH_ANSWER = ("**An Optuna search explores; it does not test**: each sampled configuration ran once (one seed, "
+                 "R drawn from a range), so no configuration has R = 0 units to be compared with, and the best one "
+                 "was picked among all the trials. The tables below rank what was explored, on validation. For an "
+                 "answer, `study confirm DIR` reruns the best configuration against R = 0 on fresh seeds, subsets "
+                 "and GANs and tests it once.")
 
 
 def _group_axes(best: pd.DataFrame) -> list[str]:
@@ -87,6 +93,8 @@ def answer_lines(best: pd.DataFrame, metric: str, evidence: Evidence | None = No
     """Plain words: the headline, then one line per arm when there are several, the classic-
     augmentation comparison when the study has one, then one line per cell, significant ones first."""
     evidence = evidence or Evidence()
+    if evidence.searched:
+        return [SEARCH_ANSWER]
     real = best[best["real"].astype(bool)] if "real" in best else best
     if best.empty:
         return ["No trial with synthetic images finished, so there is nothing to compare with R = 0 yet."]

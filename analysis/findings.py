@@ -38,5 +38,6 @@ def findings(trials: pd.DataFrame, specs: Sequence[dict], gans: Iterable[GanReco
     weak, min_effect = weak_gans(gans), min_effect_of(specs)
     best = best_ratio_table(trials, choice.reported, choice.selection, weak=weak, min_effect=min_effect)
     evidence = Evidence(weak, min_effect, classic_alone(trials, choice.reported),
-                        gan_versus_classic(trials, choice.reported, best), confirms)
+                        gan_versus_classic(trials, choice.reported, best), confirms,
+                        searched=any((spec.get("search") or {}).get("mode") == "optuna" for spec in specs))
     return Findings(choice, best, evidence)

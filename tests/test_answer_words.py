@@ -132,3 +132,25 @@ def test_a_study_no_paper_covers_says_nothing_was_compared(tmp_path):
     text = build_report(make_study.write_study_dir(tmp_path / "s", trials, with_gans=False)).read_text()
     assert _section(text, "Where our results disagree with the papers")[0].startswith(
         "No cell of this study matches a published one")
+
+
+def test_an_optuna_search_says_it_explored_and_names_the_confirmation():
+    from analysis.findings import findings
+
+    trials = make_study.make_trials(seeds=1)
+    found = findings(trials, [{"search": {"mode": "optuna"}}])
+    assert found.lines()[0].startswith("**An Optuna search explores; it does not test**")
+    assert "`study confirm DIR`" in found.lines()[0]
+    assert findings(trials, [{"search": {"mode": "grid"}}]).lines()[0] != found.lines()[0]
+
+
+def test_a_confirmation_study_says_what_it_confirms_and_that_it_tested_once():
+    from analysis.answer import Evidence
+
+    best = best_ratio_table(tidy_trials(make_study.make_trials(sizes=(500,), ratios=(0.0, 1.0))))
+    confirms = {"confirms": "runs/explore", "arm": {"alpha": 2.0}, "ratio": 1.0,
+                "explored": {"candidates": 9, "gain": 0.012, "p_holm": 0.03}}
+    lines = answer_lines(best, METRIC, Evidence(confirms=confirms))
+    assert lines[0].startswith("**Confirmation of `runs/explore`**: the arm chosen there (alpha 2.0, R = 1)")
+    assert "over 9 candidates" in lines[0] and "tested once" in lines[0]
+    assert "over 1 candidate" in lines[2]     # the confirmation's own family: the one comparison
