@@ -3,13 +3,17 @@ are `Column`s that select cells (e.g. "R = 0.5, real + synthetic").
 
 Each cell shows mean ± 95% CI half-width over seeds and, for R > 0, the paired gain over R = 0 with
 significance stars from the Holm-adjusted p-value; the cell a row would choose on validation is bold;
-a "paper" row beside ours shows the published number and our difference from it where
-published.csv has one for the same GAN architecture. The registry of tables is analysis/tables.py.
+a "paper" row beside ours shows the published number and our difference from it where the join
+rule of analysis/published.py holds (dataset, true size, R, classifier, alpha, GAN architecture,
+per-class vs conditional, schedule and augmentation agree); the table's notes name the paper's settings
+that still differ (GAN epochs, recipe, classifier epochs) and say why a paper's full-set number stands
+beside no row of ours. The settings of a cell come from its own columns (an axis that varied) or else
+from the study's spec.toml (`Context.setting`). The registry of tables is analysis/tables.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,8 +21,16 @@ import pandas as pd
 
 from analysis.cells import design_axes, varying_axes
 from analysis.columns import is_gan_axis
-from analysis.metrics import PAPERS_PROTOCOL, MetricChoice, choose_metrics, metric_label
-from analysis.published import paper_value
+from analysis.metrics import (
+    PAPERS_PROTOCOL,
+    PAPERS_SCHEDULE,
+    SCHEDULE_DEFAULT,
+    MetricChoice,
+    choose_metrics,
+    metric_label,
+    schedules,
+)
+from analysis.published import AUTHORS, differences, full_set_size, paper_value
 from analysis.render import Table, fmt_axis
 from analysis.selection import pick_best
 from analysis.stats import stars
@@ -33,6 +45,8 @@ class Context:
     published: pd.DataFrame
     choice: MetricChoice | None = None
     study_archs: tuple[str, ...] = ()   # GAN architectures of the study, for R = 0 cells' paper lookup
+    specs: tuple[dict, ...] = ()        # the folders' spec.toml: settings no column records
+    full_sizes: Mapping[str, int] = field(default_factory=dict)   # dataset -> true count of "full"
 
     @property
     def axes(self) -> list[str]:
@@ -54,12 +68,49 @@ class Context:
         arch = values.get("gan_arch")
         return {arch} if isinstance(arch, str) and arch else set(self.study_archs)
 
+    def setting(self, values: dict, name: str) -> set:
+        """A cell's setting (SETTINGS: conditioning, schedule, gan_epochs, recipe, classifier_epochs) as
+        the set of values it may have: its own column when results.csv has one (the axis varied), else
+        the spec (a [classifier.NAME] table overrides [classifier]), else the default every study had
+        before the key existed; the empty set when nobody recorded it."""
+        column, section, key, default = SETTINGS[name]
+        own = values.get(column)
+        if column in self.trials.columns and not isna(own) and own != "":
+            return {own}
+        found: set = set()
+        for spec in self.specs:
+            table = spec.get(section) or {}
+            value = table.get(key, default)
+            own_table = table.get(values.get("classifier")) if section == "classifier" else None
+            if isinstance(own_table, dict) and key in own_table:
+                value = own_table[key]
+            found.update(value if isinstance(value, list) else [value])
+        if not self.specs and default is not None:
+            found.add(default)
+        return {v for v in found if not isna(v)}
+
+    @property
+    def papers_schedule(self) -> bool:
+        """Some cells trained the classifier for fixed epochs, the papers' schedule: only there is the
+        best epoch on test (test_acc_max) the papers' protocol."""
+        return PAPERS_SCHEDULE in schedules(self.trials, self.specs)
+
     @property
     def selection_note(self) -> str:
         choice = self.choice or choose_metrics(self.trials)
         if choice.selection_on_test:
             return "chosen on test: optimistic"
         return f"chosen on validation ({choice.selection})"
+
+
+# Settings a join or a note needs: name -> (results.csv column, spec section, key, default before the key
+# existed). Every study trained its classifier for fixed epochs and its GAN with the papers' recipe
+# before `classifier.schedule` and `gan.recipe` existed.
+SETTINGS = {"conditioning": ("conditioning", "gan", "conditioning", None),
+            "schedule": ("classifier_schedule", "classifier", "schedule", SCHEDULE_DEFAULT),
+            "gan_epochs": ("gan_epochs", "gan", "epochs", None),
+            "recipe": ("gan_recipe", "gan", "recipe", "paper"),
+            "classifier_epochs": ("classifier_epochs", "classifier", "epochs", None)}
 
 
 def order(value):
@@ -71,7 +122,7 @@ class Column:
     label: str
     select: dict                          # axis -> value the cell must have
     pick_best_ratio: bool = False         # choose the R > 0 by validation (DAGAN's GAN columns)
-    paper: Callable[[dict], float] | None = None   # cell values -> published number or NaN
+    paper: Callable[[dict], float] | None = None   # cell values -> published number or NaN (a PaperLookup)
 
 
 @dataclass(frozen=True)
@@ -120,13 +171,45 @@ def _fmt_gain(cell: pd.Series | None) -> str:
     return f" ({cell['gain']:+.4f}{stars(cell['p_holm'])})"
 
 
-def generic_paper(paper: str, table: str) -> Callable[[dict], float]:
-    def lookup(values: dict) -> float:
-        return paper_value(values["__pub__"], paper, table, dataset=values.get("dataset"),
-                           size=values.get("size"), gan_arch=values["__archs__"], ratio=values.get("ratio"),
-                           real=values.get("real"), classifier=values.get("classifier"),
-                           alpha=values.get("alpha"))
-    return lookup
+@dataclass(frozen=True)
+class PaperLookup:
+    """A column's published number: one paper's table (per dataset when a mapping), one method column."""
+    paper: str
+    table: str | Mapping[str, str]
+    method: str | None = None
+
+    def table_for(self, dataset) -> str:
+        return self.table if isinstance(self.table, str) else self.table.get(str(dataset), "")
+
+    def __call__(self, values: dict) -> float:
+        """values: the cell's axes plus __pub__, __archs__ and __settings__ (build_grid adds them)."""
+        settings = values.get("__settings__", {})
+        return paper_value(values["__pub__"], self.paper, self.table_for(values.get("dataset")),
+                           dataset=values.get("dataset"), size=values.get("size"), gan_arch=values["__archs__"],
+                           ratio=values.get("ratio"), real=values.get("real"), classifier=values.get("classifier"),
+                           alpha=values.get("alpha"), method=self.method, augment=values.get("augment"),
+                           conditioning=settings.get("conditioning"), schedule=settings.get("schedule"))
+
+    def differences(self, values: dict) -> list[str]:
+        settings = values.get("__settings__", {})
+        return differences(self.paper, self.method, dataset=values.get("dataset"),
+                           classifier=values.get("classifier"), gan_epochs=settings.get("gan_epochs"),
+                           recipe=settings.get("recipe"), classifier_epochs=settings.get("classifier_epochs"),
+                           uses_gan=_uses_gan(values))
+
+
+def generic_paper(paper: str, table: str) -> PaperLookup:
+    return PaperLookup(paper, table)
+
+
+def _uses_gan(values: dict) -> bool:
+    ratio = values.get("ratio")
+    return values.get("real") is False or (not isna(ratio) and float(ratio) > 0)
+
+
+def cell_settings(ctx: Context, values: dict) -> dict:
+    """What build_grid hands a PaperLookup: the cell's settings (each a set; see Context.setting)."""
+    return {name: ctx.setting(values, name) for name in SETTINGS}
 
 
 def _chosen(found: list) -> int:
@@ -152,7 +235,7 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
     row_keys = source[row_axes].drop_duplicates()
     row_keys = row_keys.sort_values(row_axes, key=lambda s: s.map(order)).to_dict("records")
 
-    display_rows, data_rows, disagreements = [], [], []
+    display_rows, data_rows, disagreements, differ, full_rows = [], [], [], {}, set()
     like_for_like = ctx.metric == PAPERS_PROTOCOL
     for row in row_keys:
         row = {k: v for k, v in row.items() if not isna(v) or not is_gan_axis(k)}
@@ -168,7 +251,14 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
             ours[column.label] = f"**{text}**" if i == best else text
             values = {**row, **column.select, **(cell.to_dict() if cell is not None else {})}
             values.update(__pub__=ctx.published, __archs__=ctx.archs(values))
+            values["__settings__"] = cell_settings(ctx, values)
             published = column.paper(values) if column.paper else np.nan
+            if isinstance(column.paper, PaperLookup):
+                if not isna(published):
+                    for what in column.paper.differences(values):
+                        differ.setdefault(column.paper.paper, {}).setdefault(what, None)
+                elif _full_row(ctx, column.paper, values):
+                    full_rows.add((column.paper.paper, values.get("dataset"), values.get("size")))
             diff = cell["mean"] - published if cell is not None and cell["n"] > 0 else np.nan
             paper_row[column.label] = "" if isna(published) else (
                 f"{published:.4f}" + ("" if isna(diff) else f" (Δ {diff:+.4f})"))
@@ -190,7 +280,15 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
              "(t distribution); (gain over R = 0 paired by seed; * p < 0.05, ** p < 0.01, Holm-adjusted over "
              f"the ratios of each size); bold: the cell a reader would pick, {ctx.selection_note}.",
              *builder.notes(ctx)]
-    if has_paper and not like_for_like:
+    for paper, whats in differ.items():
+        notes.append(f"{AUTHORS.get(paper, paper)}'s numbers are shown beside cells that ran other settings than "
+                     f"the paper's (they change the number, not what is compared): {'; '.join(whats)}.")
+    for paper, dataset, size in sorted(full_rows, key=str):
+        full = full_set_size(paper, dataset)
+        notes.append(f"{AUTHORS.get(paper, paper)}'s full-set numbers ({full:,} real {dataset} images) stand "
+                     f"beside no row: this study's full subset is {size:,} images, the training split after the "
+                     "validation hold-out, so it is not the paper's size (`eval.validation = 0` keeps all of it).")
+    if has_paper and not like_for_like and ctx.papers_schedule:
         notes.append("Paper numbers were measured under the papers' protocol (best epoch on test); the same "
                      f"table under that protocol (`{builder.name}_papers_protocol`, next) compares like for like.")
     notes += [f"Disagrees with the paper: {d}" for d in dict.fromkeys(disagreements)]
@@ -198,6 +296,16 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
         notes.insert(1, "Synthetic-only cells: the bracketed difference is against training on the real "
                         "images (R = 0), i.e. what replacing real data by synthetic data costs.")
     return Table(builder.name, builder.title, display, pd.DataFrame(data_rows), tuple(notes))
+
+
+def _full_row(ctx: Context, lookup: PaperLookup, values: dict) -> bool:
+    """The row is this study's "full" subset, smaller than the paper's full set, which has a number here."""
+    dataset, size = values.get("dataset"), values.get("size")
+    full = full_set_size(lookup.paper, dataset)
+    if full is None or ctx.full_sizes.get(str(dataset)) != size or size == full:
+        return False
+    at_full = dict(values, size=full)
+    return not isna(lookup(at_full))
 
 
 def _find(ctx: Context, values: dict, column: Column) -> pd.Series | None:

@@ -61,11 +61,17 @@ class Study:
     gans: tuple[GanRecord, ...] = ()
     source: str = "results.csv"     # or "tune/" when rebuilt from Tune's folder
     parts: tuple[Study, ...] = ()   # the folders a merged study was read from (analysis/merge.py)
+    full_sizes: dict = field(default_factory=dict)   # dataset -> true count of `size = "full"` here
 
     @property
     def members(self) -> tuple[Study, ...]:
         """The single folders behind this study: itself, or the parts of a merge."""
         return self.parts or (self,)
+
+    @property
+    def full_counts(self) -> dict:
+        """dataset -> the true count of a "full" subset, over the folders behind this study."""
+        return {k: v for part in self.members for k, v in part.full_sizes.items()}
 
     @property
     def specs(self) -> tuple[dict, ...]:
@@ -85,11 +91,62 @@ def _as_bool(value) -> bool:
     return bool(value)
 
 
-def _resolve_size(size, dataset):
-    """Sizes are ints; "full" becomes the dataset's training-set size when we know it."""
+def _is_full(size) -> bool:
+    return isinstance(size, str) and size.strip().lower() == "full"
+
+
+def _real_count(train_images, ratio) -> int | None:
+    """n from a real + synthetic trial's image count: train_images = n + round(R x n) (the trial's own
+    rule, trainables.classifier_trial.synthetic_count), which grows by at least one per n: one n fits."""
+    try:
+        total, ratio = int(train_images), float(ratio)
+    except (TypeError, ValueError):
+        return None
+    if total <= 0 or not ratio >= 0:
+        return None
+    guess = int(total / (1 + ratio))
+    return next((n for n in range(max(guess - 2, 1), guess + 3) if n + int(round(ratio * n)) == total), None)
+
+
+def _full_by_rule(dataset, spec: dict) -> int | None:
+    """The training split less the validation hold-out, by the study's own rule (study.spec), for a
+    folder whose trials recorded no image count. A spec without [eval] predates the hold-out."""
+    total = FULL_TRAIN_SIZES.get(str(dataset))
+    if total is None or not spec:
+        return None
+    if "eval" not in spec:
+        return total
+    from study.spec import resolve_validation  # the one rule ("auto": a capped fraction); imports no torch
+
+    return total - resolve_validation((spec.get("eval") or {}).get("validation", "auto"), total)
+
+
+def full_sizes(df: pd.DataFrame, spec: dict | None = None) -> dict[str, int]:
+    """dataset -> how many real images a `size = "full"` trial of this folder trained on: the training
+    split after the validation hold-out, not the dataset's published training-set size. Read from what
+    the trials wrote (train_images of real + synthetic trials), else computed by the study's rule from
+    spec.toml; a dataset with neither is left out (its rows keep the label "full")."""
+    if df.empty or "size" not in df or "dataset" not in df:
+        return {}
+    full = df[df["size"].map(_is_full)]
+    found: dict[str, int] = {}
+    for dataset, rows in full.groupby(full["dataset"].astype(str)):
+        counts = []
+        if {"train_images", "ratio"} <= set(rows.columns):
+            real = rows["real"].map(_as_bool) if "real" in rows else pd.Series(True, index=rows.index)
+            counts = [c for t, r in zip(rows.loc[real, "train_images"], rows.loc[real, "ratio"], strict=True)
+                      if (c := _real_count(t, r)) is not None]
+        count = pd.Series(counts).mode().iloc[0] if counts else _full_by_rule(dataset, spec or {})
+        if count is not None:
+            found[dataset] = int(count)
+    return found
+
+
+def _resolve_size(size, dataset, full: dict | None = None):
+    """Sizes are ints; "full" becomes the true count of this folder's full subset when known."""
     if isinstance(size, str):
-        if size.strip().lower() == "full":
-            return FULL_TRAIN_SIZES.get(str(dataset), "full")
+        if _is_full(size):
+            return (full or {}).get(str(dataset), "full")
         try:
             return int(float(size))
         except ValueError:
@@ -99,8 +156,10 @@ def _resolve_size(size, dataset):
     return size
 
 
-def tidy_trials(df: pd.DataFrame) -> pd.DataFrame:
-    """Typed, defaulted copy of a results table: real is bool, ratio/alpha float, status lower-case."""
+def tidy_trials(df: pd.DataFrame, full: dict | None = None) -> pd.DataFrame:
+    """Typed, defaulted copy of a results table: real is bool, ratio/alpha float, status lower-case, and
+    every size a count of real images (`full`: dataset -> true count of "full"; default: `full_sizes`)."""
+    full = full_sizes(df) if full is None else full
     df = df.copy()
     for column in RESULTS_COLUMNS:
         if column not in df.columns:
@@ -109,7 +168,7 @@ def tidy_trials(df: pd.DataFrame) -> pd.DataFrame:
         df["trial"] = [f"trial_{i:05d}" for i in range(len(df))]
     df["real"] = df["real"].map(_as_bool).astype(bool)
     df["augment"] = df["augment"].fillna("none").astype(str)
-    df["size"] = [_resolve_size(s, d) for s, d in zip(df["size"], df["dataset"], strict=True)]
+    df["size"] = [_resolve_size(s, d, full) for s, d in zip(df["size"], df["dataset"], strict=True)]
     if all(isinstance(s, int) for s in df["size"]):
         df["size"] = df["size"].astype("int64")
     for column in ("ratio", "alpha", *METRICS):
@@ -293,21 +352,34 @@ def load_study(study_dir: str | Path) -> Study:
         source = "tune/"
     else:
         raise StudyDirError(f"{root} has neither results.csv nor tune/: is it a study folder?")
-    trials = tidy_trials(raw)
+    spec_path, env_path = root / "spec.toml", root / "env.json"
+    spec_text = spec_path.read_text() if spec_path.exists() else ""
+    spec = tomllib.loads(spec_text) if spec_text else {}
+    full = full_sizes(raw, spec)
+    trials = tidy_trials(raw, full)
     if source == "tune/":
-        # Persist what we rebuilt so the next `study report` reads the same rows (idempotent reports).
-        write_csv_atomic(trials, results_path)
-        trials = tidy_trials(pd.read_csv(results_path))
+        # Persist what we rebuilt so the next `study report` reads the same rows (idempotent reports);
+        # "full" stays "full" there, as the driver writes it.
+        write_csv_atomic(tidy_trials(raw, {}), results_path)
+        trials = tidy_trials(pd.read_csv(results_path), full)
         if not curves_path.exists():
             write_csv_atomic(tidy_curves(raw_curves, trials), curves_path)
             raw_curves = pd.read_csv(curves_path)
-    spec_path, env_path = root / "spec.toml", root / "env.json"
-    spec_text = spec_path.read_text() if spec_path.exists() else ""
     return Study(
-        root=root, trials=trials, curves=tidy_curves(raw_curves, trials),
-        spec=tomllib.loads(spec_text) if spec_text else {}, spec_text=spec_text,
+        root=root, trials=with_units(trials, spec), curves=tidy_curves(raw_curves, trials),
+        spec=spec, spec_text=spec_text,
         env=json.loads(env_path.read_text()) if env_path.exists() else {}, runs=_runs(root / "run.json"),
-        gans=load_gans(root), source=source)
+        gans=load_gans(root), source=source, full_sizes=full)
+
+
+def with_units(trials: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Trials with their independent unit: results.csv's `subset_seed`, written since nested GAN repeats
+    exist. A results.csv from before then under `gan.repeats = "once"` drew every seed's subset and GAN
+    with seed 0, so all its seeds are one unit; any other older study drew one per seed."""
+    if "subset_seed" in trials or trials.empty or "seed" not in trials:
+        return trials
+    once = (spec.get("gan") or {}).get("repeats") == "once"
+    return trials.assign(subset_seed=0 if once else trials["seed"])
 
 
 def _runs(path: Path) -> tuple[dict, ...]:

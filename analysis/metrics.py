@@ -10,7 +10,9 @@ Every rule about metrics lives here, so the tables, the headline and the plots c
   never a test number. Only a study with no validation column at all is ranked on the reported
   metric, and every table built that way is marked "chosen on test: optimistic".
 - The papers' protocol, `test_acc_max` (best epoch chosen on test), is named for what it is wherever
-  it appears, and tables with published numbers are also built under it, like for like.
+  it appears, and tables with published numbers are also built under it, like for like, but only over
+  cells that trained under the papers' schedule (`classifier.schedule = "epochs"`): the best test epoch
+  of an early-stopped or step-matched run is not what the papers measured (`papers_protocol_trials`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ METRIC_LABELS = {
 
 # Schedules (spec `classifier.schedule`) and what each means for a comparison across R.
 SCHEDULE_DEFAULT = "epochs"
+PAPERS_SCHEDULE = "epochs"      # every paper trained its classifier a fixed number of epochs
 SCHEDULE_NOTES = {
     "epochs": "a fixed number of epochs over the mixed set (the papers' protocol)",
     "steps": "the same number of optimizer updates for every R of a cell",
@@ -139,3 +142,16 @@ def schedules(trials: pd.DataFrame, specs: tuple[dict, ...]) -> list[str]:
         value = (spec.get("classifier") or {}).get("schedule", SCHEDULE_DEFAULT)
         found.update(map(str, value) if isinstance(value, list) else [str(value)])
     return sorted(found) or [SCHEDULE_DEFAULT]
+
+
+def papers_protocol_trials(trials: pd.DataFrame, specs: tuple[dict, ...] = ()) -> pd.DataFrame | None:
+    """The trials whose best epoch on test is the papers' protocol: those trained under the papers'
+    schedule (fixed epochs). None when there are none (early stopping or matched steps throughout)."""
+    used = schedules(trials, specs)
+    if PAPERS_SCHEDULE not in used:
+        return None
+    if len(used) == 1:
+        return trials
+    if "classifier_schedule" not in trials:
+        return None     # merged folders of different schedules: which trial ran which is not recorded
+    return trials[trials["classifier_schedule"].astype(str) == PAPERS_SCHEDULE]

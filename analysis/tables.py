@@ -3,10 +3,12 @@
 Each builder declares what it needs (`needs(ctx) -> bool`): the *shape* of the study, not its preset
 name. The shapes are chosen so a table cannot fire on another paper's study: Abadi's Table 4 needs a
 sweep of at least two ratios R > 0 (the DAGAN presets run R = 0 and 1 only), the DAGAN table needs
-the augmentation comparison or a DAGAN generator. Published numbers join only cells of the GAN
-architecture the paper used (analysis/published.py). The grid every table is drawn on is
-analysis/grid.py; `build_tables` adds, for each table with published numbers, a twin under the
-papers' protocol (test_acc_max) so our numbers and theirs are compared like for like.
+the augmentation comparison or a DAGAN generator. Published numbers join only cells that ran the
+paper's protocol where it matters (analysis/published.py: the join rule and each paper's settings).
+The grid every table is drawn on is analysis/grid.py; `build_tables` adds, for each table with
+published numbers, a twin under the papers' protocol (test_acc_max) so our numbers and theirs are
+compared like for like, built only over trials that ran the papers' schedule (fixed epochs): under
+early stopping the best test epoch is not what the papers measured, and no twin is printed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Callable
 
 from analysis.cells import cells_with_gains
 from analysis.columns import NUM_CLASSES
-from analysis.grid import Column, Context, TableBuilder, build_grid, generic_paper, isna
-from analysis.metrics import PAPERS_PROTOCOL, PAPERS_PROTOCOL_LABEL, has_data
+from analysis.grid import Column, Context, PaperLookup, TableBuilder, build_grid, generic_paper, isna
+from analysis.metrics import PAPERS_PROTOCOL, PAPERS_PROTOCOL_LABEL, has_data, papers_protocol_trials
 from analysis.per_class import build_per_class, has_per_class
-from analysis.published import PAPER_ARCHS, arch_matches, paper_value
+from analysis.published import AUTHORS, PAPER_ARCHS, arch_matches, protocol
 from analysis.render import Table
 
 __all__ = ["TABLES", "Column", "Context", "TableBuilder", "build_grid", "build_tables", "study_archs"]
@@ -90,30 +92,38 @@ DAGAN_METHODS = (("C", "none", None), ("C_aug", "classic", None), ("Vanilla GAN"
 _ARCH_METHOD = {"dcgan": "Vanilla GAN", "dagan": "DAGAN"}
 
 
-def _dagan_paper(method: str) -> Callable[[dict], float]:
-    def lookup(values: dict) -> float:
-        return paper_value(values["__pub__"], "dagan", _DAGAN_TABLES.get(values.get("dataset"), ""),
-                           dataset=values.get("dataset"), size=values.get("size"),
-                           gan_arch=values["__archs__"], method=method)
-    return lookup
+def _dagan_paper(method: str) -> PaperLookup:
+    return PaperLookup("dagan", _DAGAN_TABLES, method)
 
 
-def _dagan_column(label: str, augment: str, arch: str | None) -> Column:
+def _dagan_column(label: str, augment: str, arch: str | None, conditioning: str | None = None) -> Column:
     if arch is None:
         return Column(label, {"ratio": 0.0, "real": True, "augment": augment}, paper=_dagan_paper(label))
-    return Column(label, {"real": True, "augment": augment, "gan_arch": arch}, pick_best_ratio=True,
-                  paper=_dagan_paper(label))
+    select = {"real": True, "augment": augment, "gan_arch": arch}
+    if conditioning is not None:
+        select["conditioning"] = conditioning
+    return Column(label, select, pick_best_ratio=True, paper=_dagan_paper(label))
 
 
 def _dagan_all_columns(ctx) -> list[Column]:
-    """The paper's five methods, then any other arch x augmentation arm the study ran (no paper)."""
-    columns = [_dagan_column(*method) for method in DAGAN_METHODS]
-    known = {(augment, arch) for _, augment, arch in DAGAN_METHODS}
+    """The paper's five methods, then any other arch x augmentation (x conditioning, when the study varied
+    it) arm the study ran (no paper). With conditioning varied, each method column takes the paper's:
+    Vanilla GAN one GAN per class, DAGAN one conditional GAN."""
+    conditionings = ctx.values("conditioning", real=True) if ctx.varying("conditioning") else [None]
+    own = {label: (protocol("dagan", label).conditioning if arch and conditionings != [None] else None)
+           for label, _, arch in DAGAN_METHODS}
+    columns = [_dagan_column(label, augment, arch, own[label]) for label, augment, arch in DAGAN_METHODS]
+    known = {(augment, arch, own[label]) for label, augment, arch in DAGAN_METHODS}
     for arch in ctx.values("gan_arch", real=True):
+        base = _ARCH_METHOD.get(arch)
         for augment in sorted(ctx.values("augment", real=True), key=lambda a: a != "none"):   # plain first
-            if (augment, arch) not in known:
-                name = _ARCH_METHOD.get(arch, f"{arch} GAN")
-                columns.append(_dagan_column(name + ("_aug" if augment == "classic" else ""), augment, arch))
+            for conditioning in conditionings:
+                if (augment, arch, conditioning) in known:
+                    continue
+                name = (base or f"{arch} GAN") + ("_aug" if augment == "classic" else "")
+                if conditioning is not None and (base is None or conditioning != own[base]):
+                    name += f" ({conditioning})"
+                columns.append(_dagan_column(name, augment, arch, conditioning))
     return columns
 
 
@@ -141,8 +151,10 @@ def _dagan_notes(ctx):
     missing = [c.label for c in _dagan_all_columns(ctx)[:len(DAGAN_METHODS)] if not _ran(ctx, c)]
     notes = ["Sizes are totals; DAGAN's paper counts samples per class (" + ", ".join(per_class) + ").",
              "Methods: C = R = 0 without augmentation, C_aug = R = 0 with classic augmentation; Vanilla GAN "
-             "= dcgan, DAGAN = dagan (each at the R > 0 chosen on validation, in brackets; _aug: with classic "
-             "augmentation). The paper's numbers join only the architecture it used."]
+             "= dcgan with one GAN per class (the paper's vanilla GAN is trained on each class), DAGAN = dagan "
+             "as one conditional GAN (each at the R > 0 chosen on validation, in brackets; _aug: with classic "
+             "augmentation). The paper's numbers join only its own arm: architecture, per-class vs conditional "
+             "and augmentation."]
     if missing:
         notes.append("Not in this study: " + ", ".join(missing) + ".")
     return notes
@@ -194,12 +206,9 @@ def titled(builder: TableBuilder, ctx: Context) -> TableBuilder:
     """A paper's layout over another GAN says so in its title: the shape fits, the paper's GAN does not."""
     if builder.paper is None or not ctx.study_archs or arch_matches(builder.paper, ctx.study_archs):
         return builder
-    who, theirs = _AUTHORS.get(builder.paper, builder.paper), " or ".join(sorted(PAPER_ARCHS[builder.paper]))
+    who, theirs = AUTHORS.get(builder.paper, builder.paper), " or ".join(sorted(PAPER_ARCHS[builder.paper]))
     return dataclasses.replace(builder, title=f"{builder.title} [{who}'s layout over another GAN: this study "
                                               f"used {', '.join(ctx.study_archs)}; {who} used {theirs}]")
-
-
-_AUTHORS = {"abadi": "Abadi", "dagan": "Zhang & Wu", "xing": "Xing", "hooda": "Hooda"}
 
 
 def _has_paper(table: Table) -> bool:
@@ -207,17 +216,23 @@ def _has_paper(table: Table) -> bool:
 
 
 def papers_protocol_context(ctx: Context) -> Context | None:
-    """The same study under test_acc_max (selection unchanged: still on validation), or None."""
-    if ctx.metric == PAPERS_PROTOCOL or not has_data(ctx.trials, PAPERS_PROTOCOL):
+    """The same study under test_acc_max (selection unchanged: still on validation), over the trials that
+    ran the papers' schedule; None when none did (early stopping: not the papers' protocol) or the
+    tables already report test_acc_max."""
+    if ctx.metric == PAPERS_PROTOCOL:
+        return None
+    trials = papers_protocol_trials(ctx.trials, ctx.specs)
+    if trials is None or not has_data(trials, PAPERS_PROTOCOL):
         return None
     selection = ctx.choice.selection if ctx.choice else None
-    cells = cells_with_gains(ctx.trials, PAPERS_PROTOCOL, selection)
-    return dataclasses.replace(ctx, metric=PAPERS_PROTOCOL, cells=cells)
+    cells = cells_with_gains(trials, PAPERS_PROTOCOL, selection)
+    return dataclasses.replace(ctx, trials=trials, metric=PAPERS_PROTOCOL, cells=cells)
 
 
 def build_tables(ctx: Context) -> list[Table]:
     """Every registered table whose needs the results meet, in registry order; after each table with
-    published numbers, its twin under the papers' protocol (`<name>_papers_protocol`)."""
+    published numbers, its twin under the papers' protocol (`<name>_papers_protocol`), when some trials
+    ran the papers' schedule."""
     tables, protocol_ctx = [], None
     for builder in TABLES.values():
         if not builder.needs(ctx):

@@ -286,7 +286,8 @@ def prepare(folder: StudyFolder, where: str, storage: str, *, seeds: int | None 
             raise SpecError("--size", f"{size} is not a size with a chosen R > 0 in {where}",
                             " | ".join(dict.fromkeys(sizes)))
     seed_column = trials["seed"] if "seed" in trials else []
-    last_seed = max([spec.first_seed + spec.seeds - 1, *[int(s) for s in seed_column if not _missing(s)]])
+    planned = [point["seed"] for point in plan.trial_points(spec)]    # Optuna's trials use the first seed only
+    last_seed = max([*planned, spec.first_seed, *[int(s) for s in seed_column if not _missing(s)]])
     found = confirmations(spec, fill_from_trials(spec, rows, trials), last_seed=last_seed, seeds=seeds, name=name)
     for confirmation in found:
         spec_from_dict(spec_to_dict(confirmation.spec))     # the registry and dataset checks `study run` makes

@@ -152,6 +152,20 @@ def test_prepare_reads_the_best_pick_per_size_and_writes_nothing(tmp_path):
     assert [(c.spec.name, c.spec.seeds) for c in only.confirmations] == [("fixture-confirm", 5)]
 
 
+def test_an_optuna_study_folder_is_confirmed_at_its_best_sampled_ratio(tmp_path):
+    from study.folder import StudyFolder
+
+    optuna = FIXTURE_SPEC.replace('ratios = [0, 0.5, 1, 2, 4]', 'ratios = [0, 1]') + (
+        "[search]\nmode = 'optuna'\ntrials = 12\nratio_range = [0.1, 4]\n")
+    frame = make_study.make_trials(sizes=(500,), alphas=(1.0, 2.0), ratios=(0.0, 0.37, 1.42), seeds=1,
+                                   effect={0.0: 0.0, 0.37: 0.01, 1.42: 0.03})
+    make_study.write_study_dir(tmp_path / "fixture", frame, with_gans=False, spec=optuna)
+    (made,) = confirm.prepare(StudyFolder.for_spec(str(tmp_path), "fixture"), "fixture", str(tmp_path)).confirmations
+    assert made.spec.mix.ratios == (0.0, 1.42) and made.spec.search.mode == "grid"
+    assert made.spec.first_seed == 1 and made.spec.seeds == 3 and made.spec.sizes == (500,)
+    assert made.spec.gan.alpha == (made.arm["alpha"],)
+
+
 def _refused(args: list[str], capsys, root: Path) -> str:
     before = _files(root)
     assert cli.main(["confirm", *args]) == cli.EXIT_USAGE
