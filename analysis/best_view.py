@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.metrics import MetricChoice, metric_label
 from analysis.render import Table
+from analysis.stats import is_local
 from analysis.words import fmt, fmt_p, pts, pts_range
 
 HIDDEN = ("gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "adj_lo", "adj_hi", "adj_level",
@@ -29,7 +30,9 @@ def best_display(best: pd.DataFrame) -> pd.DataFrame:
                 for c, t, v in _zipped(best, "chosen_on", "chosen_on_test", "select_mean")])
     out["R = 0 mean"] = best["baseline"].map(fmt)
     out["candidates"] = best["family_size"]
-    out["gain (adjusted CI)"] = [f"{pts(g)} ({pts_range(lo, hi)})" for g, lo, hi in _zipped(best, "gain", "adj_lo", "adj_hi")]
+    out["gain (adjusted CI)"] = [
+        f"{pts(g)} (classifier noise only: {pts_range(llo, lhi)})" if is_local(v) else f"{pts(g)} ({pts_range(lo, hi)})"
+        for g, lo, hi, llo, lhi, v in _zipped(best, "gain", "adj_lo", "adj_hi", "local_lo", "local_hi", "verdict")]
     out["95% CI before correction"] = [pts_range(lo, hi) for lo, hi in _zipped(best, "gain_lo", "gain_hi")]
     if "ratios_tested" in best:
         out["R > 0 helped / hurt"] = [f"{h} / {u} of {t}" for h, u, t in

@@ -39,9 +39,35 @@ def build_report(study_dirs: str | Path | Sequence[str | Path], out_dir: str | P
     dirs = [study_dirs] if isinstance(study_dirs, str | Path) else list(study_dirs)
     if len(dirs) > 1 and out_dir is None:
         raise StudyDirError(f"a report over {len(dirs)} study folders needs an output folder (out_dir)")
+    if out_dir is not None:
+        check_out_dir(Path(out_dir).expanduser(), [Path(d).expanduser() for d in dirs])
     study = load_study(dirs[0]) if len(dirs) == 1 else load_studies(dirs)
     final_dir = Path(out_dir).expanduser() if out_dir is not None else study.root / "report"
     return write_report(study, final_dir)
+
+
+# Written into every report folder: `--out` replaces a folder only when this file says a report made it.
+REPORT_MARKER = ".study-report"
+STUDY_FILES = ("spec.toml", "run.json", "results.csv")     # any of these: a study folder, never a report's
+
+
+def check_out_dir(out: Path, study_dirs: Sequence[Path]) -> None:
+    """Refuse an output folder the report did not write: a report replaces its folder whole, so `--out`
+    must be new (or empty), or a folder an earlier report wrote (it holds REPORT_MARKER), and never a
+    study folder or anything inside one. Raises StudyDirError naming --out; nothing is touched."""
+    where = out.resolve()
+    roots = [d.resolve() for d in study_dirs]
+    for folder in (where, *where.parents):
+        if folder in roots or any((folder / name).is_file() for name in STUDY_FILES):
+            what = "is a study folder" if folder == where else f"is inside the study folder {folder}"
+            raise StudyDirError(f"--out: {out} {what}; allowed: a new folder outside every study folder, or one "
+                                "an earlier `study report --out` wrote")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise StudyDirError(f"--out: {out} is a file, not a folder; allowed: a new folder, or one an earlier "
+                            "`study report --out` wrote")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_MARKER).is_file():
+        raise StudyDirError(f"--out: {out} already holds files that no report wrote; allowed: a new folder, or "
+                            "one an earlier `study report --out` wrote (it holds a .study-report file)")
 
 
 def build_merged_report(study_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
@@ -56,6 +82,7 @@ def write_report(study: Study, final_dir: Path) -> Path:
     staging = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}-new-"))
     try:
         _write_report(study, staging)
+        (staging / REPORT_MARKER).write_text("written by `study report`; `--out` may replace this folder\n")
         _swap_in(staging, final_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from analysis.cells import design_axes
+from analysis.cells import design_axes, unit_column
 from analysis.columns import FULL_TRAIN_SIZES
 from analysis.gan_judgement import collapsed_classes, weakness
 from analysis.grid import order
@@ -25,6 +25,11 @@ def _fmt_value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _units(trials) -> int:
+    unit = unit_column(trials)
+    return int(trials[unit].nunique()) if unit in trials else 0
+
+
 def what_was_run(study: Study, metric: str) -> list[str]:
     trials = study.trials
     counts = trials["status"].value_counts().reindex(["ok", "diverged", "error"], fill_value=0)
@@ -33,7 +38,8 @@ def what_was_run(study: Study, metric: str) -> list[str]:
     source = ", ".join(f"`{m.root.name}/{m.source}`" for m in study.members) if study.parts else f"`{study.source}`"
     lines.append(f"- Trials: {len(trials)} ({counts['ok']} ok, {counts['diverged']} diverged, "
                  f"{counts['error']} errored), read from {source}; seeds per cell: "
-                 f"{trials['seed'].nunique()}; metric: {metric_label(metric)} (`{metric}`).")
+                 f"{trials['seed'].nunique()}, in {_units(trials)} independent unit(s) (a real subset and its GAN); "
+                 f"metric: {metric_label(metric)} (`{metric}`).")
     if study.parts:
         per = ", ".join(f"{m.root.name}: {len(m.trials)}" for m in study.parts)
         lines.append(f"- Merged from {len(study.parts)} study folders ({per} trials); trial names are prefixed "

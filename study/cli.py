@@ -217,7 +217,7 @@ def cmd_resume(args) -> int:
 def cmd_report(args) -> int:
     from study import driver
 
-    if len(args.dirs) > 1:
+    if len(args.dirs) > 1 or args.out:
         return _merged_report(args.dirs, args.out)
     storage, name = _split_study_dir(args.dirs[0])
     folder = driver.StudyFolder.for_spec(storage, name)
@@ -231,7 +231,7 @@ def cmd_report(args) -> int:
 
 
 def _merged_report(dirs: list[str], out: str | None) -> int:
-    """One report over several local study folders of one dataset."""
+    """One report over several local study folders of one dataset (or one folder's report elsewhere)."""
     from analysis import build_report
     from study.folder import StudyError
     from trainables.storage import is_uri
