@@ -230,7 +230,7 @@ TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--
 def test_confirm_runs_only_the_chosen_arm_and_r0_over_fresh_seeds(ray_local, tmp_path, capsys):
     assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path), "--no-report"]) == 0
     explored = pd.read_csv(tmp_path / "quick" / "results.csv")
-    assert cli.main(["confirm", str(tmp_path / "quick"), "--seeds", "2", "--no-report"]) == 0
+    assert cli.main(["confirm", str(tmp_path / "quick"), "--seeds", "2"]) == 0
     root = tmp_path / "quick-confirm"
     results = pd.read_csv(root / "results.csv")
     assert len(results) == 2 * 2 and set(results["status"]) == {"ok"}
@@ -243,3 +243,5 @@ def test_confirm_runs_only_the_chosen_arm_and_r0_over_fresh_seeds(ray_local, tmp
     spec = loads_spec((root / "spec.toml").read_text(), check_registries=False)
     assert spec.mix.ratios == (0.0, 1.0) and spec.first_seed == 1 and spec.gan.repeats == "per-seed"
     assert "[study] confirming size 100" in capsys.readouterr().out
+    # The report says what it confirms (analysis reads confirm.json)
+    assert f"Confirmation of `{tmp_path / 'quick'}`" in (root / "report" / "report.md").read_text()
