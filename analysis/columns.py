@@ -42,10 +42,15 @@ GAN_AXIS_PREFIXES = ("gan_", "gan.", "mix_filter")
 
 STATUSES = ("ok", "error", "diverged")
 
-# Training-set size of each bundled dataset, so `size = "full"` joins the papers' 60000 / 50000.
+# The training split of each bundled dataset, before the validation hold-out. A `size = "full"` subset is
+# this less the hold-out; analysis/load.full_sizes reads that true count from what the trials wrote and
+# uses this table (with study.spec.resolve_validation) only for a folder whose trials recorded none. The
+# registry (trainables.data.DATASETS) knows each split's smallest class, not its total, and imports torch;
+# tests/test_published.py checks that the two agree.
 FULL_TRAIN_SIZES = {"mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000, "svhn": 73257, "mnist-5k": 4000}
 
-# Classes per dataset, for "near chance" warnings when the files do not say.
+# Classes per dataset, for "near chance" warnings when the files do not say, and to turn DAGAN's per-class
+# sizes into totals; kdef: Zhang & Wu Table 5 in published.csv (no loader: KDEF is not openly downloadable).
 NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "svhn": 10, "mnist-5k": 10, "kdef": 7}
 
 

@@ -1,8 +1,8 @@
 """The grid every paper table is: rows are the varying axes a table does not lay out itself, columns
 are `Column`s that select cells (e.g. "R = 0.5, real + synthetic").
 
-Each cell shows mean ± 95% CI half-width over seeds and, for R > 0, the paired gain over R = 0 with
-significance stars from the Holm-adjusted p-value; the cell a row would choose on validation is bold;
+Each cell shows mean ± 95% CI half-width over independent units and, for R > 0, the gain over R = 0
+paired by unit with significance stars from the Holm-adjusted p-value; the cell a row would choose on validation is bold;
 a "paper" row beside ours shows the published number and our difference from it where the join
 rule of analysis/published.py holds (dataset, true size, R, classifier, alpha, GAN architecture,
 per-class vs conditional, schedule and augmentation agree); the table's notes name the paper's settings
@@ -276,9 +276,10 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
     has_paper = any(r["source"] == "paper" for r in display.to_dict("records"))
     if not has_paper:
         display = display.drop(columns="source")
-    notes = [f"Metric: {metric_label(ctx.metric)} (`{ctx.metric}`); mean ± 95% CI half-width over seeds "
-             "(t distribution); (gain over R = 0 paired by seed; * p < 0.05, ** p < 0.01, Holm-adjusted over "
-             f"the ratios of each size); bold: the cell a reader would pick, {ctx.selection_note}.",
+    notes = [f"Metric: {metric_label(ctx.metric, ctx.papers_schedule)} (`{ctx.metric}`); mean ± 95% CI "
+             "half-width over independent units (a real subset and its GAN; classifier repeats averaged first; "
+             "t distribution); (gain over R = 0 paired by unit; * p < 0.05, ** p < 0.01, Holm-adjusted over every "
+             f"arm x ratio the best-R pick ranked); bold: the cell a reader would pick, {ctx.selection_note}.",
              *builder.notes(ctx)]
     for paper, whats in differ.items():
         notes.append(f"{AUTHORS.get(paper, paper)}'s numbers are shown beside cells that ran other settings than "

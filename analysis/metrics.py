@@ -58,7 +58,15 @@ METRIC_SHORT = {"test_acc_at_best_val": "test acc. (best-val epoch)", "test_acc_
                 "test_acc": "test acc. (last epoch)", "val_acc_max": "best val. accuracy"}
 
 
-def metric_label(metric: str) -> str:
+NOT_PAPERS_PROTOCOL_LABEL = ("test accuracy at the best epoch on test (optimistic; not the papers' protocol: "
+                             "the classifier did not train for fixed epochs)")
+
+
+def metric_label(metric: str, papers_schedule: bool = True) -> str:
+    """A metric in words; `papers_schedule` False: the study did not train the papers' way, so test_acc_max
+    is not called the papers' protocol."""
+    if metric == PAPERS_PROTOCOL and not papers_schedule:
+        return NOT_PAPERS_PROTOCOL_LABEL
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
