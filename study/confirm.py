@@ -238,7 +238,7 @@ def _trials(folder: StudyFolder):
     return pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
 
 
-def _read_explored(folder: StudyFolder, where: str) -> tuple[Spec, Any, str]:
+def _read_explored(folder: StudyFolder, where: str) -> tuple[Spec, Any, Any]:
     """(spec, trials, best-ratio table) of the explored study, read while holding its lock: a running
     study is refused, and none can start while it is read."""
     from analysis.selection import best_ratio_table
