@@ -232,9 +232,6 @@ def _trials(folder: StudyFolder):
         from analysis.load import load_study
 
         return load_study(folder.store.local_path()).trials
-    if not folder.store.exists("results.csv"):
-        raise StudyError(f"{folder.root}: no results.csv; allowed: a finished study folder (run `study report` "
-                         "on a local copy first)")
     return pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
 
 
@@ -250,9 +247,13 @@ def _read_explored(folder: StudyFolder, where: str) -> tuple[Spec, Any, Any]:
             else contextlib.nullcontext())
     try:
         with lock:
+            results = ("results.csv", "tune") if folder.store.is_local else ("results.csv",)   # tune/ rebuilds it
+            if not any(folder.store.exists(name) for name in results):
+                raise StudyError(f"{where}: no results yet (no {' and no '.join(results)}); allowed: a study folder "
+                                 "that has run (`study run`, or `study resume` to finish it)")
             spec = loads_spec(folder.store.read_text(SPEC_FILE), check_registries=False)
             trials = _trials(folder)
-    except cache_lock.LockBusy as busy:
+    except cache_lock.LockBusy as busy:   # checked first: a study in its first run has no results yet either
         raise StudyError(f"{where}: this study is running ({busy}); allowed: wait for it to finish (or stop it), "
                          f"then `study confirm {where}`") from None
     return spec, trials, best_ratio_table(trials)

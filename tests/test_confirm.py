@@ -181,6 +181,14 @@ def test_a_folder_that_is_not_a_study_is_refused(tmp_path, capsys):
     assert err == (f"error: {tmp_path / 'empty'}: no spec.toml here; allowed: a study folder written by `study run`")
 
 
+def test_a_study_that_has_not_run_is_refused(tmp_path, capsys):
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "spec.toml").write_text(FIXTURE_SPEC)
+    err = _refused([str(tmp_path / "new")], capsys, tmp_path)
+    assert err == (f"error: {tmp_path / 'new'}: no results yet (no results.csv and no tune); allowed: a study folder "
+                   "that has run (`study run`, or `study resume` to finish it)")
+
+
 def test_a_study_without_a_finished_r_above_zero_is_refused(tmp_path, capsys):
     folder = _explored(tmp_path, ratios=(0.0,))
     err = _refused([str(folder)], capsys, tmp_path)
