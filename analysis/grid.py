@@ -282,8 +282,8 @@ def build_grid(ctx: Context, builder: TableBuilder) -> Table:
              f"arm x ratio the best-R pick ranked); bold: the cell a reader would pick, {ctx.selection_note}.",
              *builder.notes(ctx)]
     for paper, whats in differ.items():
-        notes.append(f"{AUTHORS.get(paper, paper)}'s numbers are shown beside cells that ran other settings than "
-                     f"the paper's (they change the number, not what is compared): {'; '.join(whats)}.")
+        notes.append(f"{AUTHORS.get(paper, paper)}'s numbers stand beside cells that ran other settings than the "
+                     f"paper's, which may move the number but not what is compared: {'; '.join(whats)}.")
     for paper, dataset, size in sorted(full_rows, key=str):
         full = full_set_size(paper, dataset)
         notes.append(f"{AUTHORS.get(paper, paper)}'s full-set numbers ({full:,} real {dataset} images) stand "

@@ -130,7 +130,7 @@ def test_a_table_joins_with_a_note_naming_the_gan_epochs_and_recipe_that_differ(
     spec = _spec(gan={"epochs": 25, "recipe": "modern"})
     table = build_grid(_context(make_study.make_trials(sizes=(500,)), [spec]), TABLES["abadi_t4"])
     assert table.data["paper"].notna().all()
-    note = next(n for n in table.notes if n.startswith("Abadi's numbers are shown beside cells"))
+    note = next(n for n in table.notes if n.startswith("Abadi's numbers stand beside cells"))
     assert "GAN epochs: Abadi 2000, ours 25" in note and "GAN recipe: Abadi paper, ours modern" in note
     same = build_grid(_context(make_study.make_trials(sizes=(500,)), [_spec()]), TABLES["abadi_t4"])
     assert same.data["paper"].notna().all() and not any("other settings" in n for n in same.notes)
