@@ -26,9 +26,10 @@ ACCURACY_METRICS = (
 COST_METRICS = ("train_seconds", "images_per_second", "train_images", "train_steps", "epochs_trained")
 METRICS = (*ACCURACY_METRICS, *COST_METRICS)
 
-# Columns that identify or describe a trial but are not an axis of the design. `study` names the source
+# Columns that identify or describe a trial but are not an axis of the design (`subset_seed` names the
+# independent unit: the real subset and its GAN; seeds inside it are classifier repeats). `study` names the source
 # folder when several folders are merged into one report: replicate folders of one design must pool.
-NON_AXIS = frozenset({"trial", "seed", "status", "reason", "gan_key", "per_class_acc", "trial_seconds",
+NON_AXIS = frozenset({"trial", "seed", "subset_seed", "status", "reason", "gan_key", "per_class_acc", "trial_seconds",
                       "study", "trial_id", "curve", *METRICS})
 
 # The axes every study has, in the order tables show them.
