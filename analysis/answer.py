@@ -159,12 +159,12 @@ def _headline(real: pd.DataFrame, metric: str, evidence: Evidence, axes: list[st
     margin = f"±{evidence.min_effect * 100:g} pts"
     open_cells = real[verdicts.str.startswith(VERDICT_INCONCLUSIVE + ":") & (verdicts != VERDICT_WEAK)]
     if len(open_cells):
-        widest = max(float(np.nanmax(np.abs([r["adj_lo"], r["adj_hi"]]))) for _, r in open_cells.iterrows())
+        spans = "; ".join(f"{_short_label(r, axes)}: {pts_range(r['adj_lo'], r['adj_hi'])}"
+                          for _, r in open_cells.iterrows())
         return (f"**Inconclusive**: no cell showed a significant gain or loss ({test}), but in "
                 f"{len(open_cells)} of {cells} the adjusted interval reaches beyond the smallest effect of interest "
-                f"({margin}, `eval.min_effect`), up to {widest * 100:.1f} pts: a gain that size cannot be ruled out. "
-                f"More units narrow it: `study resume DIR --set seeds=...` (independent units: see `gan.repeats`)."
-                + tail)
+                f"({margin}, `eval.min_effect`), so a change that size cannot be ruled out ({spans}). More units "
+                f"narrow it: `study resume DIR --set seeds=...` (independent units: see `gan.repeats`)." + tail)
     zero_best = bool((real["ratios_lower"] == real["ratios_tested"]).all()) if "ratios_lower" in real else False
     if (verdicts == VERDICT_NONE).all():
         return (f"**Adding synthetic images made no meaningful difference** in any of the {cells} on {label}: every "
@@ -249,6 +249,18 @@ def _key(row: pd.Series, axes: list[str]) -> tuple:
     return tuple(str(row[a]) for a in axes if a in row.index and a != "augment")
 
 
+def _gan_arm(row: pd.Series) -> list[str]:
+    """The GAN settings of the chosen cell, when the study varied them (best_ratio_table names them)."""
+    return [f"{c} {row[c]:g}" if isinstance(row[c], float) else f"{c} {row[c]}"
+            for c in row.index if is_gan_axis(c) and c not in BEST_COLUMNS and pd.notna(row[c])]
+
+
+def _chosen(row: pd.Series) -> str:
+    """R = 0.5, with the chosen GAN arm when there were several: R = 0.5 (alpha 2)."""
+    arm = _gan_arm(row)
+    return f"R = {row['best_ratio']:g}" + (f" ({', '.join(arm)})" if arm else "")
+
+
 def _cell_line(row: pd.Series, axes: list[str], metric: str, min_effect: float) -> str:
     units, words = int(row["n"]), str(row["verdict"])
     candidates = plural(int(row["family_size"]), "candidate")
@@ -265,14 +277,15 @@ def _cell_line(row: pd.Series, axes: list[str], metric: str, min_effect: float) 
     if row.get("weak_gan"):
         evidence += f"; {row['gan_note']}"
     tested, lower = int(row.get("ratios_tested", 0) or 0), int(row.get("ratios_lower", 0) or 0)
-    counts = (f"of {plural(tested, 'ratio')} tried, {int(row.get('ratios_helped', 0))} helped and "
+    tried = plural(tested, "arm x ratio candidate") if _gan_arm(row) else plural(tested, "ratio")
+    counts = (f"of {tried} tried, {int(row.get('ratios_helped', 0))} helped and "
               f"{int(row.get('ratios_hurt', 0))} hurt significantly")
     if tested and lower == tested:
         return (f"- {_cell_label(row, axes)}: **R = 0 is best**: every R > 0 lowered {metric_label(metric)} "
-                f"({counts}); the least harmful, R = {row['best_ratio']:g}, reaches {pct(row['mean'])} vs "
+                f"({counts}); the least harmful, {_chosen(row)}, reaches {pct(row['mean'])} vs "
                 f"{pct(row['baseline'])}: {pts(row['gain'])} ({evidence}) — {words}.")
     how = "chosen on test: optimistic" if row.get("chosen_on_test", True) else "chosen on validation"
-    return (f"- {_cell_label(row, axes)}: best R = {row['best_ratio']:g} ({how}) reaches {pct(row['mean'])} "
+    return (f"- {_cell_label(row, axes)}: best {_chosen(row)} ({how}) reaches {pct(row['mean'])} "
             f"vs {pct(row['baseline'])} without synthetic images: {pts(row['gain'])} ({evidence}) — {words}; "
             f"{counts}.")
 

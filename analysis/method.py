@@ -64,10 +64,10 @@ def method_section(study: Study, choice: MetricChoice, report_tables: list[Table
                   f"how optimistic `{PAPERS_PROTOCOL}` is cannot be measured.", ""]
         return lines
     lines += [f"- **Papers' protocol gap**: choosing the epoch on test (`{PAPERS_PROTOCOL}`, the papers' "
-              f"protocol) instead of on validation (`{REPORTED_DEFAULT}`) adds {fmt(gap.mean, True)} accuracy "
+              f"choice of epoch) instead of on validation (`{REPORTED_DEFAULT}`) adds {fmt(gap.mean, True)} accuracy "
               f"on average (95% CI {fmt(gap.lo, True)} to {fmt(gap.hi, True)}, {gap.n} trials; {GAP_METHOD}). "
               "Published numbers measured that way are optimistic by about as much.", ""]
-    table = protocol_gap_table(study.trials)
+    table = protocol_gap_table(study.trials, study.specs)
     report_tables.append(table)
     shown = table.display.head(GAP_ROWS_SHOWN)
     more = len(table.display) - len(shown)

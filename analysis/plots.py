@@ -261,8 +261,8 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
                 linewidths=0.5, ax=ax, cbar_kws={"label": "gain over R = 0 (percentage points)"})
     ax.set_xlabel("R = synthetic / real images")
     ax.set_ylabel("")
-    ax.set_title(f"Gain over R = 0 in {metric_label(data.metric)} (points), paired by seed\n"
-                 "(Holm-adjusted over the ratios of each row: * p < 0.05, ** p < 0.01)", fontsize=10)
+    ax.set_title(f"Gain over R = 0 in {metric_label(data.metric)} (points), paired by unit\n"
+                 "(Holm-adjusted over every arm x ratio of a cell: * p < 0.05, ** p < 0.01)", fontsize=10)
     fig.tight_layout()
     return [_save(fig, out_dir / "gain_heatmap.png")]
 
