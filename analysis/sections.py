@@ -14,7 +14,14 @@ import pandas as pd
 
 from analysis.cells import design_axes, unit_column
 from analysis.columns import FULL_TRAIN_SIZES
-from analysis.gan_judgement import collapsed_classes, weakness
+from analysis.gan_judgement import (
+    FAIR_STRENGTH,
+    GOOD_STRENGTH,
+    OLDER_SPLIT,
+    collapsed_classes,
+    grade,
+    weakness,
+)
 from analysis.grid import order
 from analysis.load import GanRecord, Study
 from analysis.metrics import PAPERS_PROTOCOL, metric_label
@@ -101,25 +108,39 @@ def gan_quality(study: Study) -> list[str]:
     def num(value, spec=".3f"):
         return format(value, spec) if isinstance(value, int | float) and math.isfinite(value) else "n/a"
 
+    grades = {g.key: grade(g.meta) for g in study.gans}
     rows = [{"GAN key": g.key, **{column: g.meta.get(field, "n/a") for column, field in
                                    (("arch", "arch"), ("alpha", "alpha"), ("n", "size"), ("seed", "seed"))},
              "status": g.meta.get("status", "n/a"),
+             "grade": grades[g.key].label, "strength": num(grades[g.key].strength, ".2f"),
              "GAN-train acc": num(g.meta.get("gan_train_acc")), "real ref. acc": num(g.meta.get("real_reference_acc")),
+             "gate measured on": grades[g.key].split,
              "GAN-test acc": num(g.meta.get("gan_test_acc")),
              "Fréchet distance": num(g.meta.get("frechet_distance"), ".2f"),
              "KID": num(g.meta.get("kid"), ".4f"),
              "coverage": num(g.meta.get("coverage"), ".2f"), "recall": num(g.meta.get("recall"), ".2f"),
              "minutes": num((g.meta.get("seconds") or float("nan")) / 60, ".1f"),
              "warnings": "; ".join(gan_warnings(g)) or "none"} for g in study.gans]
+    older = any(grades[g.key].split == OLDER_SPLIT for g in study.gans)
     lines += [to_markdown(pd.DataFrame(rows)), "",
-              "GAN-train: a classifier trained on synthetic images, tested on real ones; real ref.: the same "
-              "classifier trained on the real subset (a GAN whose GAN-train recovers less than half of the real "
-              "reference's margin over chance is too weak to judge, and its cells read \"inconclusive\"). "
+              "Grade: how much of what the real images teach a classifier the GAN's images teach it, above "
+              "chance: strength = (GAN-train - chance) / (real ref. - chance), where GAN-train is a small MLP "
+              "trained on the GAN's first images and real ref. the same MLP, same seed and updates, trained on "
+              "as many real images of the GAN's subset; both are tested on the study's validation split, never "
+              f"on the test set. Weak below {FAIR_STRENGTH:.2f} (or GAN-test near chance), fair from "
+              f"{FAIR_STRENGTH:.2f}, good from {GOOD_STRENGTH:.2f}: cuts set by looking at sample grids of GANs "
+              "of known quality (bench/gan_gate.py; BENCHMARKS.md, \"Grading the GAN gate\"). A weak GAN's "
+              "cells are annotated; a significant result is never hidden by it. "
+              + ("Rows whose gate reads \"" + OLDER_SPLIT + "\" come from an older meta.json that measured "
+                 "GAN-train and its reference on the test set, with the synthetic side capped at 2,000 images and "
+                 "the real side not: graded by the same cuts, biased against the GAN above n = 2,000. "
+                 if older else "") +
               "GAN-test: a classifier "
               "trained on real images, tested on synthetic ones (near chance = the samples do not show their "
               "class). Fréchet distance and KID (unbiased; about 0 when the two sets match): between real test "
               "and synthetic images in the features of one CNN per dataset, trained once on its training split, "
-              "so they compare across n, seeds and recipes (lower is closer). Coverage: the share of real "
+              "so they compare across n, seeds and recipes (lower is closer); descriptive only, not part of the "
+              "grade. Coverage: the share of real "
               "images with a synthetic one among their 5 nearest neighbours; recall: the share of real images "
               "inside the synthetic images' manifold (both 0-1, higher covers more of the real variety).", ""]
     return lines
@@ -138,11 +159,13 @@ def _expected_missing_one(study: Study) -> pd.DataFrame:
     if not spec or spec.get("search", {}).get("mode", "grid") != "grid":
         return pd.DataFrame()
     dataset = spec.get("dataset", "")
-    sizes = [FULL_TRAIN_SIZES.get(dataset, s) if s == "full" else s for s in spec.get("sizes", [])]
+    full = study.full_counts.get(dataset, FULL_TRAIN_SIZES.get(dataset, "full"))
+    sizes = [full if s == "full" else s for s in spec.get("sizes", [])]
     ratios = [float(r) for r in spec.get("mix", {}).get("ratios", [])]
     names = spec.get("classifier", {}).get("name", [])
     classifiers = names if isinstance(names, list) else [names]
-    seeds = range(int(spec.get("seeds", 0)))
+    first = int(spec.get("first_seed", 0) or 0)
+    seeds = range(first, first + int(spec.get("seeds", 0)))
     if not (sizes and ratios and classifiers):
         return pd.DataFrame()
     present = {(str(s), float(r), str(c), int(k)) for s, r, c, k in

@@ -68,16 +68,17 @@ SCORES = ("gan_train_acc", "gan_test_acc", "frechet_distance", "kid", "coverage"
 
 
 def real_data():
-    """(the n = 500 subset, the test set, the dataset's scoring network)."""
+    """(the n = 500 subset, the test set, the dataset's scoring network, the validation split)."""
     train, test = data.load_dataset("mnist-5k")
-    train, _validation = data.split_validation(train, VALIDATION)
-    return data.subset(train, SIZE, 0), test, scoring.train_network(train, test)
+    train, validation = data.split_validation(train, VALIDATION)
+    return data.subset(train, SIZE, 0), test, scoring.train_network(train, test), validation
 
 
-def scores(loop, real, test, scorer, seed: int) -> dict:
+def scores(loop, real, test, scorer, seed: int, validation=None) -> dict:
+    """The GAN stage's scores: GAN-train on the validation split, as a study measures it."""
     pool = gan_engine.generate(loop.sampler, loop.spec, SIZE // real.num_classes, gan_engine.derive_seed(seed, "pool"),
                                loop.device, classes=real.classes)
-    return quality.quality_scores(real, test, pool, scorer, seed=seed, device=loop.device)
+    return quality.quality_scores(real, test, pool, scorer, seed=seed, device=loop.device, validation=validation)
 
 
 def epoch_seconds(loop) -> float:
@@ -90,7 +91,7 @@ def epoch_seconds(loop) -> float:
 
 
 def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test, scorer,
-        device: str = "cpu") -> list[dict]:
+        device: str = "cpu", validation=None) -> list[dict]:
     """[{epoch, seconds, *SCORES}] per checkpoint (seconds: see epoch_seconds)."""
     settings = {k: v for k, v in options.items() if k in LOOP_KEYS}
     loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**{k: v for k, v in options.items()
@@ -99,7 +100,7 @@ def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test
     for epoch in range(1, max(checkpoints) + 1):
         cpu += epoch_seconds(loop)
         if epoch in checkpoints:
-            s = scores(loop, real, test, scorer, seed)
+            s = scores(loop, real, test, scorer, seed, validation)
             rows.append({"epoch": epoch, "seconds": cpu, **{k: s[k] for k in SCORES}})
             print(f"  {label}epoch {epoch:4d}  {loop.device.type} {cpu:7.1f} s  GAN-train {s['gan_train_acc']:.3f}  GAN-test "
                   f"{s['gan_test_acc']:.3f}  FD {s['frechet_distance']:.2f}  KID {s['kid']:.3f}  coverage "
@@ -152,7 +153,7 @@ def main() -> None:
     device = _timing.checked_device(parser, args)
     unit = "GPU-s" if device.type == "cuda" else "CPU-s"
     _timing.configure_threads()
-    real, test, scorer = real_data()
+    real, test, scorer, validation = real_data()
     reference = quality.gan_train_accuracy(real, test, seed=0)
     print(f"gan_quality: conditional abadi, n = {SIZE} mnist-5k images, one thread; 500 real images give "
           f"GAN-train {reference:.3f} (the reference)", flush=True)
@@ -162,7 +163,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             print(f"{name}: {options}", flush=True)
-            run(options, 0, "", checkpoints, real, test, scorer, str(device))
+            run(options, 0, "", checkpoints, real, test, scorer, str(device), validation)
         return
     options = {name: gan_engine.RECIPES.get(name, CANDIDATES.get(name)) for name in (args.baseline, args.recipe)}
     for flag, name in (("--baseline", args.baseline), ("--recipe", args.recipe)):
@@ -175,7 +176,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_timing.configure_threads) as pool:
         finished = pool.map(partial(run, checkpoints=checkpoints, real=real, test=test, scorer=scorer,
-                                    device=str(device)),
+                                    device=str(device), validation=validation),
                             [options[name] for name, _ in runs], [seed for _, seed in runs],
                             [f"{name} seed {seed}: " for name, seed in runs])
         rows = dict(zip(runs, finished, strict=True))

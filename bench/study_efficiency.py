@@ -77,7 +77,7 @@ def gan_floor(metas: list[dict], train, device) -> float:
     return total
 
 
-def scoring_floor(metas: list[dict], cache: Path, train, test, device) -> float:
+def scoring_floor(metas: list[dict], cache: Path, train, test, device, validation=None) -> float:
     """The scoring network once, every GAN's quality scores, and the pool draws meta.json measured."""
     from trainables import data, quality, scoring
     from trainables.gan_stage import load_pool
@@ -87,7 +87,7 @@ def scoring_floor(metas: list[dict], cache: Path, train, test, device) -> float:
     for meta in metas:
         real = data.subset(train, int(meta["size"]), int(meta["seed"]))
         pool = data.take_balanced(load_pool(str(cache), meta["key"]), len(real))
-        quality.quality_scores(real, test, pool, scorer, seed=int(meta["seed"]), device=device)
+        quality.quality_scores(real, test, pool, scorer, seed=int(meta["seed"]), device=device, validation=validation)
     return time.perf_counter() - started + sum(float(m["pool"]["generate_seconds"]) for m in metas)
 
 
@@ -180,7 +180,7 @@ def main() -> None:
         train, test, validation, info = driver.load_real_data(spec)
         metas = [m for m in _gan_metas(cache) if m.get("status") == "ok"]
         parts = {"GAN training": gan_floor(metas, train, device),
-                 "pools and scoring": scoring_floor(metas, cache, train, test, device),
+                 "pools and scoring": scoring_floor(metas, cache, train, test, device, validation),
                  "classifier trials": classifier_floor(root, cache, spec, train, test, validation, info.hflip, device)}
         floor = sum(parts.values()) / cores
         print(f"study_efficiency: `study run {PRESET}` end to end, fresh Ray, {cores:g} {unit}: {ours:.1f} s; "

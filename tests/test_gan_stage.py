@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import fault_hooks, gan_checkpoints, gan_engine, gan_losses, gan_stage, gan_trainer
+from trainables import data, fault_hooks, gan_checkpoints, gan_engine, gan_losses, gan_stage, gan_trainer
 from trainables.gan_engine import GanSpec, build_models, epoch_shards, generate, group_indices
 from trainables.gans import GANS
 from trainables.storage import Store
@@ -37,7 +37,10 @@ def ray_module():
 
 @pytest.fixture(scope="module")
 def real(mnist5k):
-    return mnist5k
+    """(train, test, validation) as a study puts it: the quality gate is measured on the validation split."""
+    train, test = mnist5k
+    train, validation = data.split_validation(train, 400)
+    return train, test, validation
 
 
 @pytest.fixture(autouse=True)
@@ -218,6 +221,8 @@ def _check_outputs(study_root, job, meta):
     assert json.loads(open(os.path.join(folder, "meta.json")).read())["key_fields"] == job.key_fields()
     # The scores sit at the top level of meta.json, where the report reads them.
     assert 0 <= meta["gan_train_acc"] <= 1 and 0 <= meta["gan_test_acc"] <= 1
+    # The quality gate: on the validation split, the same number of real and synthetic images.
+    assert meta["gate_split"] == "validation" and meta["gate_images"] == min(meta["size"], meta["scored_images"], 2000)
     assert meta["frechet_distance"] >= 0 and "quality_note" in meta
     assert gan_stage.is_complete(study_root, job.key())
 

@@ -52,12 +52,16 @@ def test_gan_train_on_real_like_pool_is_high_and_on_mislabelled_pool_is_low():
 
 
 def test_quality_scores_returns_every_field_for_meta(blob_scorer):
-    real, test = _blobs(30, seed=3), _blobs(30, seed=4)
-    scores = quality.quality_scores(real, test, real, blob_scorer, seed=0)
+    real, test, validation = _blobs(30, seed=3), _blobs(30, seed=4), _blobs(10, seed=6)
+    scores = quality.quality_scores(real, test, real, blob_scorer, seed=0, validation=validation)
     assert set(scores) >= {"gan_train_acc", "gan_test_acc", "frechet_distance", "kid", "coverage", "recall",
                            "coverage_per_class", "sample_diversity", "sample_diversity_per_class", "quality_note",
-                           "collapsed_classes", "real_reference_acc", "num_classes", "scoring_key"}
+                           "collapsed_classes", "real_reference_acc", "num_classes", "scoring_key",
+                           "gate_split", "gate_images", "gate_steps", "gate_held_out_images"}
     assert scores["collapsed_classes"] == [] and scores["real_reference_acc"] > 0.9
+    # The pool is the real subset itself: same images, same seed, same updates, same accuracy.
+    assert scores["gan_train_acc"] == scores["real_reference_acc"]
+    assert scores["gate_split"] == "validation" and scores["gate_images"] == 120
     assert "FID" in scores["quality_note"] and scores["scoring_key"] == blob_scorer.key
     assert scores["frechet_distance"] >= 0 and scores["coverage"] > 0.5 and len(scores["coverage_per_class"]) == 4
 
@@ -85,6 +89,7 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
     from trainables import gan_engine
 
     train, test = mnist5k
+    train, validation = data.split_validation(train, 400)
     real = data.subset(train, 100, seed=0)
     spec = gan_engine.GanSpec("abadi", "conditional", 0.5, real.shape, real.num_classes, "vmap", seed=0)
     loop = make_loop(real, alpha=0.5, seed=0)
@@ -93,10 +98,11 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
     scorer = scoring.train_network(data.subset(train, 1000, seed=0), test)
     collapsed = gan_engine.generate(_IgnoresItsNoise(loop.gen), spec, 10, seed=1, device=torch.device("cpu"),
                                     classes=real.classes)
-    scores = quality.quality_scores(real, test, collapsed, scorer, seed=0)
+    scores = quality.quality_scores(real, test, collapsed, scorer, seed=0, validation=validation)
     assert scores["collapsed_classes"] == list(real.classes)
     assert all(ratio < quality.COLLAPSE_RATIO for ratio in scores["sample_diversity_per_class"])
-    healthy = quality.quality_scores(real, test, data.subset(train, 100, seed=1), scorer, seed=0)
+    healthy = quality.quality_scores(real, test, data.subset(train, 100, seed=1), scorer, seed=0,
+                                     validation=validation)
     assert healthy["collapsed_classes"] == []
     # One image per class covers almost no real image; other real images cover many.
     assert scores["coverage"] < 0.1 < healthy["coverage"] and scores["recall"] < 0.1 < healthy["recall"]

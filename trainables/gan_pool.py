@@ -77,12 +77,15 @@ def _say(text: str) -> None:
 
 
 def key_outputs(state: dict | None, spec: gan_engine.GanSpec, per_class: int, train: data.ImageSet,
-                real: data.ImageSet, test: data.ImageSet, store: Store, scoring_cache: Store) -> dict:
+                real: data.ImageSet, test: data.ImageSet, store: Store, scoring_cache: Store,
+                validation: data.ImageSet | None = None) -> dict:
     """What a key's run leaves besides its checkpoints, made by the Train worker of rank 0 at the end of
     the run from the generator it holds (no second process, no checkpoint reload): the grid of the real
     images it learnt from, and for a GAN that trained to the end (`state`: its final checkpoint's
     state) pool.pt and the pool's quality scores, by the dataset's scoring network (trained into
-    `scoring_cache` on first use). meta.json fields, with the seconds this took."""
+    `scoring_cache` on first use). The quality gate (GAN-train and the real reference, equal budgets)
+    is measured on `validation`, the study's validation split, never on `test`. meta.json fields, with
+    the seconds this took."""
     from trainables import scoring
     from trainables.grids import class_grid_png
 
@@ -96,7 +99,8 @@ def key_outputs(state: dict | None, spec: gan_engine.GanSpec, per_class: int, tr
         # After the pool: a key finishing while another trains the scoring network waits for it less.
         scorer = scoring.load_or_train(scoring_cache, train, test, device=device, say=_say)
         scored = data.take_balanced(pool, min(len(real), len(pool)))
-        scores = quality.quality_scores(real, test, scored, scorer, seed=spec.seed, device=device)
+        scores = quality.quality_scores(real, test, scored, scorer, seed=spec.seed, device=device,
+                                        validation=validation)
         fields |= {"pool": pool_meta, "image_shape": list(real.shape), "scored_images": len(scored),
                    **scores}  # flat in meta.json: gan_train_acc, gan_test_acc, frechet_distance, ...
     return fields | {"outputs_seconds": time.perf_counter() - started}

@@ -69,9 +69,9 @@ def train_loop_per_worker(config: dict) -> dict:
 
     context = ray.train.get_context()
     torch.set_num_threads(int(config.get("threads", 1)))
-    train, test = gan_train.resolve_real(config["real_ref"])
+    train, test, validation = gan_train.resolve_sets(config["real_ref"])
     worker = gan_train.Worker(rank=context.get_world_rank(), world=context.get_world_size(),
-                              device=ray.train.torch.get_device(), train=train, test=test,
+                              device=ray.train.torch.get_device(), train=train, test=test, validation=validation,
                               faults=GanFaults(**config.get("faults", {})),
                               scoring_cache=Store(config["cache_root"]), draw_pool=config["draw_pool"])
     metas = {}

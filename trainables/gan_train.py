@@ -76,13 +76,19 @@ def losses_csv(history: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolve_real(real_ref) -> tuple[data.ImageSet, data.ImageSet]:
-    """(train, test) from a tuple or a Ray ObjectRef to one."""
+def resolve_sets(real_ref) -> tuple[data.ImageSet, data.ImageSet, data.ImageSet | None]:
+    """(train, test, validation or None) from a tuple or a Ray ObjectRef to one (a study puts its
+    validation set third)."""
     if not isinstance(real_ref, tuple | list):
         import ray
 
         real_ref = ray.get(real_ref)
-    return real_ref[0], real_ref[1]   # a study also puts its validation set third
+    return real_ref[0], real_ref[1], (real_ref[2] if len(real_ref) > 2 else None)
+
+
+def resolve_real(real_ref) -> tuple[data.ImageSet, data.ImageSet]:
+    """(train, test) from a tuple or a Ray ObjectRef to one."""
+    return resolve_sets(real_ref)[:2]
 
 
 def _all_reduce_sum(values: torch.Tensor, world: int) -> torch.Tensor:
@@ -105,6 +111,7 @@ class Worker:
     faults: GanFaults
     scoring_cache: Store          # where the dataset's scoring network is cached (the GAN cache root)
     draw_pool: bool = True        # False: end at the last checkpoint, without pool or scores (benches)
+    validation: data.ImageSet | None = None   # the study's validation split: the quality gate's held-out images
 
     def agreed(self, value):
         """Rank 0's value on every rank: what rank 0 read from storage, so that all ranks take the same
@@ -171,7 +178,7 @@ def train_key(key: dict, worker: Worker) -> dict:
     # The key's pool and scores, drawn by rank 0 from the final state (see gan_pool.key_outputs).
     finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=int(key["pool_per_class"]),
                                train=worker.train, real=real, test=worker.test, store=store,
-                               scoring_cache=worker.scoring_cache)
+                               scoring_cache=worker.scoring_cache, validation=worker.validation)
 
     for epoch in range(start_epoch + 1, epochs + 1):
         started_at, started = time.time(), time.perf_counter()

@@ -5,9 +5,21 @@ so it measures the same things with small classifiers it trains itself on the re
 
 - GAN-train accuracy (Shmelkov, Schmid & Alahari, "How good is my GAN?", ECCV 2018, section 3.1):
   a fixed small classifier (an MLP, QUALITY_EPOCHS epochs) trained on the GAN's synthetic images
-  only, tested on the real test set. High when the synthetic images cover each class's variety and
-  carry the right labels (the question our study asks of the pool, Abadi's "fake" columns). Its
-  reference is the same classifier trained on the GAN's real subset (`real_reference_acc`).
+  only, tested on real images it never saw. High when the synthetic images cover each class's variety
+  and carry the right labels (the question our study asks of the pool, Abadi's "fake" columns). Its
+  reference (`real_reference_acc`) is the same classifier trained on the GAN's real subset. These two
+  are the quality *gate* (analysis/gan_judgement.py grades a GAN by their ratio above chance), so they
+  are measured as a reviewer would accept a comparison (`gate_scores`):
+    * on the study's VALIDATION split (held out of the training split before any subset is drawn:
+      never seen by the GAN nor by either classifier), never on the test set, which a study reports
+      and must not choose on; a study without a validation split gets no gate numbers (null), not
+      test-set ones;
+    * with EQUAL budgets: both classifiers train on the same number of images, min(n, pool,
+      MAX_SCORED_IMAGES) (the first images of the pool, a class-balanced slice of the real subset),
+      with the same seed, epochs, batch size and learning rate, so the same number of updates; before
+      (meta.json without `gate_split`) the synthetic side was capped at 2,000 images and the real one
+      not, which biased the ratio against every GAN at n > 2,000.
+  meta.json records `gate_split`, `gate_images`, `gate_held_out_images`, `gate_epochs`, `gate_steps`.
 - In the feature space of the dataset's scoring network (trainables.scoring: one CNN per dataset,
   trained once on the whole training split, so these compare across n, seeds and recipes):
   GAN-test accuracy (the network's accuracy on the synthetic images: precision of the labels), the
@@ -48,6 +60,7 @@ QUALITY_EPOCHS = 5
 QUALITY_BATCH_SIZE = 64
 QUALITY_LR = 1e-3
 MAX_SCORED_IMAGES = 2000  # cap per set: keeps scoring to seconds whatever the pool size
+GATE_SPLIT = "validation"   # where GAN-train and the real reference are measured (meta.json gate_split)
 DIVERSITY_PER_CLASS = 100
 # A class whose samples are less than half as diverse as its real images (mean pairwise distance)
 # has collapsed: a generator that ignores its noise draws one image per class (ratio 0); the quick
@@ -61,6 +74,24 @@ COLLAPSE_RATIO = 0.5
 
 def _capped(images: data.ImageSet, seed: int) -> data.ImageSet:
     return data.take_balanced(images, MAX_SCORED_IMAGES, seed) if len(images) > MAX_SCORED_IMAGES else images
+
+
+def _first(images: data.ImageSet, count: int, seed: int) -> data.ImageSet:
+    """`count` images of `images`: all of them when it has no more, else a class-balanced slice (the
+    first of each class: a pool's first images, a subset's seeded order), or, for a set too
+    unbalanced for that (a stratified subset), a seeded random slice."""
+    if len(images) <= count:
+        return images
+    try:
+        return data.take_balanced(images, count, seed)
+    except data.DataError:
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
+        return images.select(torch.sort(order).values)
+
+
+def gate_budget(real_images: int, synthetic_images: int) -> int:
+    """Images each gate classifier trains on: the same for the real and the synthetic side."""
+    return min(real_images, synthetic_images, MAX_SCORED_IMAGES)
 
 
 def _train(train: data.ImageSet, test: data.ImageSet, seed: int, device) -> tuple[nn.Module, fit.FitResult]:
@@ -79,11 +110,33 @@ def real_classifier(real_train: data.ImageSet, seed: int, device: str | torch.de
     return model
 
 
-def gan_train_accuracy(synthetic: data.ImageSet, real_test: data.ImageSet, seed: int,
+def gan_train_accuracy(synthetic: data.ImageSet, real_held_out: data.ImageSet, seed: int,
                        device: str | torch.device = "cpu") -> float:
-    """Accuracy on the real test set of the quality classifier trained on synthetic images only."""
-    _model, result = _train(_capped(synthetic, seed), real_test, seed, device)
+    """Accuracy on real held-out images of the quality classifier trained on (at most
+    MAX_SCORED_IMAGES of) the synthetic images only (the last epoch's: nothing is chosen on them)."""
+    _model, result = _train(_capped(synthetic, seed), real_held_out, seed, device)
     return result.test_acc
+
+
+def gate_scores(real_train: data.ImageSet, synthetic: data.ImageSet, held_out: data.ImageSet | None, seed: int,
+                device: str | torch.device = "cpu", split: str = GATE_SPLIT) -> dict:
+    """The gate's numbers: GAN-train and the real reference, each the quality classifier trained on
+    gate_budget(...) images (synthetic: the pool's first ones; real: a class-balanced slice of the
+    subset), same seed, epochs, batch and lr, both evaluated on `held_out` (the study's validation
+    split; `split` names it in meta.json). Without held-out images both are None and `gate_split` is
+    None: the gate is not measured rather than measured on test."""
+    budget = gate_budget(len(real_train), len(synthetic))
+    fields = {"gate_split": split, "gate_images": budget, "gate_held_out_images": 0 if held_out is None else len(held_out),
+              "gate_classifier": QUALITY_CLASSIFIER, "gate_epochs": QUALITY_EPOCHS, "gate_batch_size": QUALITY_BATCH_SIZE,
+              "gate_lr": QUALITY_LR}
+    if held_out is None or len(held_out) == 0 or budget == 0:
+        return fields | {"gate_split": None, "gate_images": 0, "gate_steps": 0,
+                         "gan_train_acc": None, "real_reference_acc": None}
+    _m, fake_fit = _train(_first(synthetic, budget, seed), held_out, seed, device)
+    _m, real_fit = _train(_first(real_train, budget, seed), held_out, seed, device)
+    assert fake_fit.train_steps == real_fit.train_steps, "equal budgets: the two gate fits take the same updates"
+    return fields | {"gate_steps": int(real_fit.train_steps), "gan_train_acc": float(fake_fit.test_acc),
+                     "real_reference_acc": float(real_fit.test_acc)}
 
 
 def gan_test_accuracy(scorer: nn.Module, synthetic: data.ImageSet, device: str | torch.device = "cpu") -> float:
@@ -145,11 +198,14 @@ def collapsed_classes(classes, diversity_per_class: list[float]) -> list[str]:
 
 
 def quality_scores(real_train: data.ImageSet, real_test: data.ImageSet, synthetic: data.ImageSet,
-                   scoring: ScoringNet, seed: int, device: str | torch.device = "cpu") -> dict:
+                   scoring: ScoringNet, seed: int, device: str | torch.device = "cpu",
+                   validation: data.ImageSet | None = None) -> dict:
     """Every score above for one synthetic pool, as a flat JSON-ready dict for meta.json.
 
     `real_train` is the GAN's real subset, `synthetic` its pool at (up to) the same size, `scoring`
-    the dataset's network (trainables.scoring)."""
+    the dataset's network (trainables.scoring), `validation` the study's validation split: the gate
+    (GAN-train, real reference) is measured on it alone (gate_scores); the test set serves only the
+    descriptive distances (Frechet, KID, coverage, recall)."""
     scored, reference = _capped(synthetic, seed), _capped(real_test, seed)
     fake_features = penultimate_features(scoring.model, scored.images, device)
     real_features = penultimate_features(scoring.model, reference.images, device)
@@ -161,10 +217,8 @@ def quality_scores(real_train: data.ImageSet, real_test: data.ImageSet, syntheti
     # Coverage and recall at equal counts: both depend on the ratio of the two set sizes.
     m = min(len(scored), len(reference))
     diversity, diversity_per_class = sample_diversity(synthetic, real_train)
-    _model, real_fit = _train(real_train, real_test, seed, device)
     return {
-        "gan_train_acc": gan_train_accuracy(synthetic, real_test, seed, device),
-        "real_reference_acc": float(real_fit.test_acc),
+        **gate_scores(real_train, synthetic, validation, seed, device),
         "gan_test_acc": gan_test_accuracy(scoring.model, scored, device),
         "frechet_distance": frechet_distance(real_features, fake_features),
         "kid": kernel_inception_distance(real_features, fake_features, seed=seed),
