@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extend the study: more seeds, sizes, ratios, classifiers (only new work runs)")
     resume.add_argument("--address", help="join this Ray cluster")
+    resume.add_argument("--gan-cache", metavar="DIR|URI",
+                        help="the GAN cache, when it moved since the study ran (default: the one run.json names)")
     resume.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
 
     report = commands.add_parser("report", help="rebuild report/ (and a missing results.csv) from a folder, "
@@ -209,7 +211,7 @@ def cmd_resume(args) -> int:
     if spec.name != name:
         spec = dataclasses.replace(spec, name=name)
     with _quiet(args):
-        folder = driver.run_study(spec, storage=storage, address=args.address, resume=True)
+        folder = driver.run_study(spec, storage=storage, address=args.address, resume=True, gan_cache=args.gan_cache)
     _finish(folder, args.no_report)
     return 0
 

@@ -8,26 +8,27 @@ import json
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from study.environment import environment_info
+from study.locations import (
+    CACHE_FOLDER,  # noqa: F401  (re-exported)
+    cache_for_record,
+    cache_from_record,
+    check_writable_folder,
+    default_cache,  # noqa: F401  (re-exported)
+    storage_root_of,
+)
 from study.spec import spec_from_dict, spec_to_dict, spec_to_toml
 from trainables import cache_lock
 from trainables.storage import Store
 
 RUN_FILE = "run.json"
 SPEC_FILE = "spec.toml"
-CACHE_FOLDER = "gan-cache"
 LOCK_FILE = ".study.lock"   # held (fcntl) by the one driver running this study
 
 
 class StudyError(ValueError):
     """A problem with the study folder the user can fix (exit code 2 on the command line)."""
-
-
-def default_cache(storage: str) -> str:
-    """One content-addressed GAN cache per storage root, shared by every study there."""
-    return Store(storage).uri(CACHE_FOLDER)
 
 
 @dataclass
@@ -46,16 +47,7 @@ class StudyFolder:
         """Refuse an unwritable storage or a folder holding a different spec; returns the spec's TOML.
         Leaves nothing behind: the folders made to prove the storage writable are removed again (a later
         refusal must not leave an empty study folder); `prepare` makes them once every check passed."""
-        made = self._first_missing_folder()
-        try:
-            self.store.makedirs()
-            self.store.check_writable()
-        except OSError as err:
-            raise StudyError(f"--storage: cannot write to {self.root} ({err.strerror or err}); "
-                             "allowed: a writable folder or an s3:// / gs:// URI") from None
-        finally:
-            if made is not None:
-                _remove_empty_folders(self.store.local_path(), made)
+        check_writable_folder(self.store, "--storage", "allowed: a writable folder or an s3:// / gs:// URI")
         text = spec_to_toml(spec)
         if self.store.exists(SPEC_FILE) and self.store.read_text(SPEC_FILE) != text and not resume:
             raise StudyError(
@@ -73,15 +65,6 @@ class StudyFolder:
         except cache_lock.LockBusy as busy:
             raise StudyError(f"{self.root}: this study is running ({busy}); allowed: wait for it to finish, "
                              f"or stop it and then `study resume {self.root}`") from None
-
-    def _first_missing_folder(self) -> Path | None:
-        """The outermost folder of a local study path that does not exist yet (None: all exist, or remote)."""
-        if not self.store.is_local:
-            return None
-        path, missing = self.store.local_path(), None
-        while not path.exists() and path != path.parent:
-            path, missing = path.parent, path
-        return missing
 
     def run_record(self) -> dict:
         """run.json: the GAN cache and the resolved spec the study ran with. {} when there is none, or
@@ -146,9 +129,14 @@ class StudyFolder:
                                                      "wall_seconds": round(wall_seconds, 3), "resume": resume}]
         self.store.write_text(json.dumps(record, indent=2) + "\n", RUN_FILE)
 
+    @property
+    def storage_root(self) -> str:
+        return storage_root_of(self.store)
+
     def recorded_cache(self) -> str | None:
-        """The GAN cache an earlier run of this study used, if any."""
-        return self.run_record().get("gan_cache")
+        """The GAN cache an earlier run of this study used, if any, as an absolute path or URI (run.json
+        keeps one under the storage root relative to it: it moved with the root)."""
+        return cache_from_record(self.run_record().get("gan_cache"), self.storage_root)
 
     def prepare(self, spec, *, resume: bool, gan_cache: str) -> None:
         """Write spec.toml (once, or the extended spec of `resume --set`), run.json and env.json."""
@@ -158,7 +146,8 @@ class StudyFolder:
         # The spec as this run resolved it: `study resume` compares spec.toml with it, so an edited
         # spec.toml is refused with the difference instead of silently changing the study.
         runs = self.run_record().get("runs", [])
-        self.store.write_text(json.dumps({"gan_cache": gan_cache, "spec": spec_to_dict(spec), "runs": runs},
+        recorded = cache_for_record(gan_cache, self.storage_root)
+        self.store.write_text(json.dumps({"gan_cache": recorded, "spec": spec_to_dict(spec), "runs": runs},
                                          indent=2) + "\n", RUN_FILE)
         self.store.write_text(json.dumps(environment_info(), indent=2, sort_keys=True) + "\n", "env.json")
 
@@ -178,17 +167,3 @@ def spec_differences(before: dict, after: dict) -> list[str]:
     a, b = _flat(before), _flat(after)
     return [f"{key}: {json.dumps(a.get(key, '-'))} -> {json.dumps(b.get(key, '-'))}"
             for key in sorted(set(a) | set(b)) if a.get(key, "-") != b.get(key, "-")]
-
-
-def _remove_empty_folders(folder: Path, outermost: Path) -> None:
-    """rmdir `folder` and its parents up to `outermost`, innermost first, while they are empty: only the
-    folders this check made. Another study starting beside this one in the same new storage root may
-    already be using a parent (rmtree there deleted its folder); a folder that is not empty stays."""
-    while True:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        if folder == outermost or folder == folder.parent:
-            return
-        folder = folder.parent

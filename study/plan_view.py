@@ -15,11 +15,12 @@ import statistics
 
 from study import plan
 from study.checks import SpecError
-from study.folder import StudyError, default_cache
+from study.folder import StudyError
+from study.locations import absolute, check_cache, default_cache
 from study.preflight import checks_before_ray
 from study.progress import duration
 from study.schema import Spec, as_values
-from trainables.storage import Store
+from trainables.storage import StorageError, Store
 
 GAN_ROWS_SHOWN = 20
 
@@ -86,10 +87,16 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
     if problem:
         problems.append(problem)
     info = D.dataset_info(spec.dataset)
-    cache_root = gan_cache or default_cache(storage)
+    cache_root = absolute(gan_cache) if gan_cache else default_cache(storage)
+    try:
+        check_cache(cache_root)
+        cache_problem = None
+    except StorageError as err:
+        cache_problem = str(err)
+        problems.append(cache_problem)
     jobs = plan.gan_jobs(spec, train_size, info.num_classes, validation) if train_size else {}
     points = plan.trial_points(spec)
-    cached = {key for key in jobs if is_complete(cache_root, key)}
+    cached = set() if cache_problem else {key for key in jobs if is_complete(cache_root, key)}
 
     lines = [f"[plan] {spec.name}: dataset {spec.dataset} ({train_size} training images after {validation} held out "
              f"for validation, shape {shape}), {len(jobs)} GAN key(s) ({len(cached)} already in {cache_root}), "

@@ -64,7 +64,8 @@ def test_a_damaged_run_json_is_set_aside_and_the_resume_goes_on(prepared, tmp_pa
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "run.json is damaged" in out and "set aside as run.json.damaged" in out
     prepared.prepare(S.load_spec("quick"), resume=True, gan_cache=str(tmp_path / "gan-cache"))
-    assert json.loads((tmp_path / "quick" / RUN_FILE).read_text())["gan_cache"] == str(tmp_path / "gan-cache")
+    assert json.loads((tmp_path / "quick" / RUN_FILE).read_text())["gan_cache"] == "gan-cache"   # under the root
+    assert prepared.recorded_cache() == str(tmp_path / "gan-cache")
 
 
 def test_a_study_recorded_before_a_key_existed_is_not_called_edited(prepared, tmp_path):
