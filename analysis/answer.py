@@ -135,7 +135,8 @@ def _headline(real: pd.DataFrame, metric: str, evidence: Evidence, axes: list[st
     verdicts = real["verdict"].astype(str)
     cells = plural(len(real), "cell")
     if (verdicts == VERDICT_WEAK).all():
-        return (f"**Inconclusive: the GANs were too weak to judge** ({len(evidence.weak)} GAN key(s)): their samples "
+        return (f"**Inconclusive: the GANs were too weak to judge** (every cell read a weak GAN; "
+                f"{plural(len(evidence.weak), 'weak GAN key')} in all): their samples "
                 "teach a classifier too little of what the real images teach, so whether GAN images help cannot "
                 "be told from these GANs. Train them longer or with a better recipe (`gan.epochs`, `gan.recipe`); "
                 "the GAN quality table below says which keys and why.")

@@ -60,9 +60,13 @@ def _weak_reason(df: pd.DataFrame, values: dict, weak: Mapping[str, str]) -> str
     for axis, value in values.items():
         if axis in df:
             mask &= df[axis].isna() if pd.isna(value) else (df[axis] == value)
-    keys = [k for k in dict.fromkeys(df.loc[mask, "gan_key"]) if k in weak]
-    return f"GAN {keys[0]} is weak: {weak[keys[0]]}" + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else "") \
-        if keys else ""
+    read = [k for k in dict.fromkeys(df.loc[mask, "gan_key"]) if isinstance(k, str) and k]
+    keys = [k for k in read if k in weak]
+    if not keys:
+        return ""
+    share = f"{len(keys)} of its {len(read)} GANs is weak" if len(keys) == 1 else \
+        f"{len(keys)} of its {len(read)} GANs are weak"
+    return f"{share} ({keys[0]}: {weak[keys[0]]})"
 
 
 def _local_direction(cell: pd.Series) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -154,7 +155,8 @@ def print_summary(folder) -> None:
         return
     spec = tomllib.loads(folder.store.read_text("spec.toml")) if folder.store.exists("spec.toml") else {}
     gans = load_gans(folder.store.local_path()) if folder.store.is_local else ()
-    found = findings(results, [spec] if spec else [], gans)
+    confirms = json.loads(folder.store.read_text("confirm.json")) if folder.store.exists("confirm.json") else None
+    found = findings(results, [spec] if spec else [], gans, confirms)
     if len(found.best):
         print("\n[study] the answer (details and tables in the report):")
         for line in found.console():
