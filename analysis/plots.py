@@ -130,7 +130,7 @@ def draw_accuracy_vs_ratio(data: PlotData, out_dir: Path) -> list[Path]:
                 ax.set_title(_facet_label(facet_axes, facet), fontsize=10)
             ax.legend(title="real images", fontsize=8, title_fontsize=8)
         fig.suptitle(f"{metric_label(data.metric).capitalize()} vs ratio R of synthetic images, real + synthetic "
-                     "training\n(one line per real sample size; bands: 95% CI over seeds; R axis not to scale)")
+                     "training\n(one line per real sample size; bands: 95% CI over independent units; R axis not to scale)")
         fig.tight_layout()
         return [_save(fig, out_dir / "accuracy_vs_ratio.png")]
 
@@ -172,7 +172,7 @@ def draw_accuracy_vs_epoch(data: PlotData, out_dir: Path) -> list[Path]:
             ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         _share_y(axes)
         fig.suptitle("Accuracy per epoch with and without synthetic images\n(solid: test, bands: 95% CI over "
-                     f"seeds; dashed: validation, mean over seeds; best R {data.chosen_on})")
+                     f"classifier runs (seeds); dashed: validation, mean over seeds; best R {data.chosen_on})")
         fig.tight_layout()
         return [_save(fig, out_dir / "accuracy_vs_epoch.png")]
 
@@ -233,7 +233,7 @@ def draw_accuracy_vs_size(data: PlotData, out_dir: Path) -> list[Path]:
         fig.legend([handles[k] for k in order], order, title="R = synthetic / real images", fontsize=8,
                    title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         fig.suptitle(f"{metric_label(data.metric).capitalize()} vs real sample size, one line per ratio R "
-                     "(Abadi Fig. 2)\n(error bars: 95% CI over seeds; dashed: trained on synthetic images only)")
+                     "(Abadi Fig. 2)\n(error bars: 95% CI over independent units; dashed: trained on synthetic images only)")
         fig.tight_layout()
         return [_save(fig, out_dir / "accuracy_vs_size.png")]
 
@@ -261,6 +261,7 @@ def draw_gain_heatmap(data: PlotData, out_dir: Path) -> list[Path]:
                 linewidths=0.5, ax=ax, cbar_kws={"label": "gain over R = 0 (percentage points)"})
     ax.set_xlabel("R = synthetic / real images")
     ax.set_ylabel("")
+    ax.tick_params(axis="y", labelrotation=0)    # row labels such as "n = 500, alpha = 1" read across
     ax.set_title(f"Gain over R = 0 in {metric_label(data.metric)} (points), paired by unit\n"
                  "(Holm-adjusted over every arm x ratio of a cell: * p < 0.05, ** p < 0.01)", fontsize=10)
     fig.tight_layout()
