@@ -49,7 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _timing  # noqa: E402
-from study import driver  # noqa: E402
+from study import driver, plan  # noqa: E402
 from study.spec import load_spec  # noqa: E402
 from trainables import data, fit  # noqa: E402
 from trainables.classifiers import CLASSIFIERS  # noqa: E402
@@ -93,8 +93,8 @@ def plain_loop(spec, device: str = "cpu") -> list[tuple[float, float]]:
     train, test = data.load_dataset(spec.dataset, spec.data_root)
     seconds = []
     for size in spec.sizes:
-        for seed in range(spec.seeds):
-            real = data.subset(train, size, seed)
+        for seed in plan.seeds(spec):
+            real = data.subset(train, size, plan.subset_seed(spec, seed))
             with fit.seeded(seed):
                 model = CLASSIFIERS["mlp"](*real.shape, real.num_classes)
             started = time.perf_counter()
