@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.columns import ACCURACY_METRICS, CORE_AXES, COST_METRICS, FULL_TRAIN_SIZES, METRICS
+from analysis.inputs import (  # noqa: F401  (GanRecord, load_gans, StudyDirError: re-exported)
+    GanRecord,
+    StudyDirError,
+    check_is_study,
+    load_gans,
+    read_curves,
+    read_env,
+    read_results,
+    read_runs,
+    read_spec,
+)
 from trainables.storage import Store
 from trainables.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
 
@@ -31,22 +40,6 @@ CURVE_AXES = ("dataset", "size", "alpha", "ratio", "classifier", "seed", "real",
 # Names a Tune config may use for our columns (the driver's config keys are flattened to their leaf).
 CONFIG_ALIASES = {"n": "size", "sample_size": "size", "r": "ratio", "R": "ratio", "mix_ratio": "ratio",
                   "arch": "gan_arch", "name": "classifier", "classifier_name": "classifier"}
-_SAMPLES_RE = re.compile(r"samples_epoch(\d+)\.png$")
-
-
-class StudyDirError(ValueError):
-    """The folder is not a study folder (no results.csv and no Tune trials)."""
-
-
-@dataclass(frozen=True)
-class GanRecord:
-    """One GAN key's folder: meta.json, losses.csv and the newest sample grid."""
-    key: str
-    path: Path
-    meta: dict
-    losses: pd.DataFrame | None
-    latest_samples: Path | None
-    real_samples: Path | None
 
 
 @dataclass(frozen=True)
@@ -299,29 +292,6 @@ def load_tune_folder(tune_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 # ---------------------------------------------------------------- GAN keys, spec, env
-def _latest_samples(gan_dir: Path) -> Path | None:
-    found = [(int(m.group(1)), p) for p in gan_dir.glob("samples_epoch*.png") if (m := _SAMPLES_RE.search(p.name))]
-    return max(found)[1] if found else None
-
-
-def load_gans(root: Path) -> tuple[GanRecord, ...]:
-    gans_dir = root / "gans"
-    if not gans_dir.is_dir():
-        return ()
-    shared_real = root / "report" / "real_samples.png"
-    records = []
-    for gan_dir in sorted(p for p in gans_dir.iterdir() if p.is_dir()):
-        meta_path, losses_path = gan_dir / "meta.json", gan_dir / "losses.csv"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        losses = pd.read_csv(losses_path) if losses_path.exists() and losses_path.stat().st_size else None
-        real = gan_dir / "real_samples.png"
-        records.append(GanRecord(
-            key=gan_dir.name, path=gan_dir, meta=meta, losses=losses,
-            latest_samples=_latest_samples(gan_dir),
-            real_samples=real if real.exists() else (shared_real if shared_real.exists() else None)))
-    return tuple(records)
-
-
 def write_bytes_atomic(data: bytes, path: Path) -> None:
     """Through the study's one writer (Store.write_bytes: next to the target, fsynced, renamed), so a
     reader never sees half a file and a full disk is named (DESIGN.md, Faults)."""
@@ -339,22 +309,26 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
 def load_study(study_dir: str | Path) -> Study:
     """Read a study folder. When results.csv is missing it is rebuilt from tune/ and written (once)."""
     root = Path(study_dir).expanduser()
-    if not root.is_dir():
-        what = "is a file, not a study folder" if root.exists() else "does not exist"
-        raise StudyDirError(f"{root}: {what}; allowed: a folder written by `study run`")
+    check_is_study(root)
     results_path, curves_path = root / "results.csv", root / "curves.csv"
     source = "results.csv"
-    if results_path.exists():
-        raw = pd.read_csv(results_path)
-        raw_curves = pd.read_csv(curves_path) if curves_path.exists() else pd.DataFrame()
+    raw = read_results(results_path, set_aside=(root / "tune").is_dir()) if results_path.exists() else None
+    if raw is None and results_path.exists():
+        raise StudyDirError(f"{results_path}: cannot be read as the study's results and there is no tune/ to "
+                            "rebuild it from; allowed: restore results.csv from a copy")
+    if raw is not None:
+        raw_curves = (read_curves(curves_path) if curves_path.exists() else None)
+        if raw_curves is None:
+            raw_curves = load_tune_folder(root / "tune")[1] if (root / "tune").is_dir() else pd.DataFrame()
     elif (root / "tune").is_dir():
         raw, raw_curves = load_tune_folder(root / "tune")
         source = "tune/"
+        if curves_path.exists() and read_curves(curves_path) is not None:
+            curves_path = None   # a readable curves.csv is kept
     else:
         raise StudyDirError(f"{root} has neither results.csv nor tune/: is it a study folder?")
     spec_path, env_path = root / "spec.toml", root / "env.json"
-    spec_text = spec_path.read_text() if spec_path.exists() else ""
-    spec = tomllib.loads(spec_text) if spec_text else {}
+    spec_text, spec = read_spec(spec_path)
     full = full_sizes(raw, spec)
     trials = tidy_trials(raw, full)
     if source == "tune/":
@@ -362,13 +336,15 @@ def load_study(study_dir: str | Path) -> Study:
         # "full" stays "full" there, as the driver writes it.
         write_csv_atomic(tidy_trials(raw, {}), results_path)
         trials = tidy_trials(pd.read_csv(results_path), full)
-        if not curves_path.exists():
+        if curves_path is not None:
             write_csv_atomic(tidy_curves(raw_curves, trials), curves_path)
             raw_curves = pd.read_csv(curves_path)
+        else:
+            raw_curves = pd.read_csv(root / "curves.csv")
     return Study(
         root=root, trials=with_units(trials, spec), curves=tidy_curves(raw_curves, trials),
         spec=spec, spec_text=spec_text,
-        env=json.loads(env_path.read_text()) if env_path.exists() else {}, runs=_runs(root / "run.json"),
+        env=read_env(env_path), runs=read_runs(root / "run.json"),
         gans=load_gans(root), source=source, full_sizes=full)
 
 
@@ -380,12 +356,3 @@ def with_units(trials: pd.DataFrame, spec: dict) -> pd.DataFrame:
         return trials
     once = (spec.get("gan") or {}).get("repeats") == "once"
     return trials.assign(subset_seed=0 if once else trials["seed"])
-
-
-def _runs(path: Path) -> tuple[dict, ...]:
-    """The runs run.json recorded (none for a damaged or older file: the report then gives no wall time)."""
-    try:
-        runs = json.loads(path.read_text()).get("runs", []) if path.exists() else []
-    except (ValueError, AttributeError):
-        return ()
-    return tuple(r for r in runs if isinstance(r, dict) and isinstance(r.get("wall_seconds"), int | float))
