@@ -34,7 +34,7 @@ from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # no
 from study.locations import resolve_cache
 from study.preflight import check_loaded_data, checks_before_ray
 from study.results import results_frames, write_results
-from study.spec import resolve_validation
+from study.spec import validation_rule
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
 from study.stage_gans import run_gan_stage
 from trainables import data as D
@@ -42,10 +42,11 @@ from trainables.storage import Store
 
 
 def load_real_data(spec):
-    """(train, test, validation, info): the dataset once, its validation split held out of training."""
-    info = D.dataset_info(spec.dataset)
-    train, test = D.load_dataset(spec.dataset, spec.data_root)
-    validation_size = resolve_validation(spec.eval.validation, len(train))
+    """(train, test, validation, info): the dataset once, its validation split held out of training
+    (none under eval.validation_from = "subset": each trial carves its own, trainables.validation)."""
+    info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
+    train, test = D.load_dataset(spec.dataset, spec.data_root, D.DecodeOptions.of(spec))
+    validation_size = validation_rule(spec).held_out(len(train))
     train, validation = D.split_validation(train, validation_size)
     return train, test, validation, info
 
@@ -82,7 +83,9 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
         console.move_into(folder.store)   # Ray's and Tune's output continues in <study>/study.log
         print(f"[study] {spec.name}: {'continuing the study in' if resume else 'a new study in'} {folder.root}",
               flush=True)
-        print(f"[study] {spec.dataset}: {len(train)} training, {len(validation)} validation and {len(test)} test "
+        rule = validation_rule(spec)
+        held = f"validation {rule.describe()}" if rule.per_subset else f"{len(validation)} validation"
+        print(f"[study] {spec.dataset}: {len(train)} training, {held} and {len(test)} test "
               f"images, {train.num_classes} classes, shape {tuple(train.shape)}", flush=True)
         skipped = plan.skipped_combinations(spec)
         if skipped:
@@ -101,7 +104,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
                     print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are "
                           "skipped", flush=True)
 
-            outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume)
+            outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume,
+                                           gan_failures={key: gan_meta[key].get("reason", "") for key in failed})
             interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
             stop_if_full(written_to, folder.root, failed=unfinished_trials(folder, outcome) > 0)
             results, curves = results_frames(spec, folder, outcome)

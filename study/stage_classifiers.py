@@ -8,6 +8,7 @@ keeps one experiment and restores it on resume, so the searcher continues where 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import pickle
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from study import interrupts, plan, progress, tracking
 from study.cluster import trials_that_fit
 from study.folder import StudyFolder
 from study.schema import as_values
+from study.spec import validation_rule
 
 EXPERIMENT = "classifiers"
 
@@ -33,8 +35,26 @@ def _classifier_trial(config: dict, real_ref=None, context=None) -> None:
     spec = context["spec"]
     point = plan.resolve_point(spec, config.get("point", config))
     gan_key = (plan.gan_job(spec, point, context["validation"]).key() if plan.uses_gan(point) else None)
+    failed = context.get("gan_failures", {}).get(gan_key)
+    if failed is not None and not _has_record(context["study_root"]):
+        # The GAN stage could not make this key's pool (a failed growth leaves a smaller pool reading as
+        # ready in the cache): the trial says that, not the "pool too small" it would meet. Not final:
+        # no record, so `study resume` runs it once the GAN is there.
+        import ray.tune
+
+        ray.tune.report({"status": "error", "gan_key": gan_key, "reason": f"GAN {gan_key} error: {failed}"})
+        return
     run_trial(point, gan_key, {**context, "real_ref": real_ref,
                                "subset_seed": plan.subset_seed(spec, point["seed"])})
+
+
+def _has_record(study_root: str) -> bool:
+    import ray.tune
+
+    from trainables.storage import Store
+    from trainables.trial_records import trial_record
+
+    return Store(study_root).exists(trial_record(ray.tune.get_context().get_trial_name()))
 
 
 def _grid_trial_name(trial) -> str:
@@ -120,15 +140,16 @@ def _restored(folder: StudyFolder, experiment: str, trainable):
 
 
 def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, info, validation: int,
-                         resume: bool) -> StageOutcome:
+                         resume: bool, gan_failures: dict[str, str] | None = None) -> StageOutcome:
     import ray.tune as tune
 
     from study.tune_stop import StopWhenInterrupted
 
     context = {
         "spec": spec, "validation": validation, "study_root": folder.root, "cache_root": cache_root,
+        "validation_rule": dataclasses.asdict(validation_rule(spec)),
         "hflip": info.hflip, "compile": spec.classifier.compile, "cpus_per_trial": spec.resources.cpus_per_trial,
-        "report_every_epoch": reports_every_epoch(spec),
+        "report_every_epoch": reports_every_epoch(spec), "gan_failures": dict(gan_failures or {}),
     }
     resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
     trainable = tune.with_resources(

@@ -47,6 +47,7 @@ def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
     checkpoint, never retrained). A key that was written before but is no longer usable (a truncated
     pool.pt, an unreadable meta.json, a failed run) is said so on the console: the user learns why
     it reruns. Damaged files are set aside (renamed `.damaged`), never overwritten."""
+    from trainables import gan_checkpoints
     from trainables.gan_pool import needs_filtering
     from trainables.gan_stage import META_FILE, completion_problem, damage, read_meta, set_aside_outputs
 
@@ -59,7 +60,15 @@ def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
             if meta.get("status") == "ok" and (
                     meta["pool"]["per_class"] < job.pool_per_class
                     or any(needs_filtering(meta, t, job.pool_per_class) for t in job.filters)):
-                extend.append(job)
+                unusable = gan_checkpoints.final_problem(cache.sub(key), meta["pool"].get("checkpoint_epoch", -1))
+                if unusable is None:
+                    extend.append(job)
+                    continue
+                # Growing from it would fail inside the stage and leave the smaller pool reading as ready.
+                aside = set_aside_outputs(cache_root, key) + gan_checkpoints.set_aside_all(cache.sub(key))
+                print(f"[study] GAN {key}: cannot grow its pool: {unusable}; set aside as {', '.join(aside)}; "
+                      "retraining it", flush=True)
+                train.append(job)
             continue
         if cache.exists(key, META_FILE):
             damaged = damage(cache_root, key) is not None
@@ -114,7 +123,6 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
     import ray.tune
 
     from study.tune_stop import StopWhenInterrupted
-    from trainables.gan_stage import is_complete, read_meta
 
     train, extend = gans_to_train(cache_root, jobs)
     missing = longest_first(train, extend)
@@ -152,13 +160,31 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
             tuner.fit()
         if not interrupts.requested():   # a stopped stage's count would read as a result
             print(gans.line(final=True), flush=True)
-    metas = {}
-    for key in jobs:
-        if is_complete(cache_root, key):
-            metas[key] = read_meta(cache_root, key)
+    metas = stage_metas(cache_root, jobs)
+    for key, meta in metas.items():
+        if meta.get("status") in ("ok", "diverged"):
             publish_view(Store(cache_root).sub(key), folder.store.sub("gans", key))
-        else:
+    return metas
+
+
+def stage_metas(cache_root: str, jobs: dict) -> dict:
+    """key -> meta after the stage. A key whose pool is still smaller than the study needs (its growth
+    failed) is an error naming that, never "ok": its trials would each fail as "synthetic pool is too
+    small", a symptom, while the study exited 0."""
+    from trainables.gan_stage import is_complete, read_meta
+
+    metas = {}
+    for key, job in jobs.items():
+        if not is_complete(cache_root, key):
             metas[key] = {"key": key, "status": "error", "reason": "GAN training failed; see tune/gans"}
+            continue
+        meta = read_meta(cache_root, key)
+        have = (meta.get("pool") or {}).get("per_class", 0)
+        if meta.get("status") == "ok" and have < job.pool_per_class:
+            meta = {**meta, "status": "error", "reason": f"its pool could not grow from {have} to "
+                    f"{job.pool_per_class} images per class (see tune/gans for the error); `study resume` "
+                    "tries again"}
+        metas[key] = meta
     return metas
 
 

@@ -329,7 +329,8 @@ def _fake_gan(cache: Path, key: str = KEY, status: str = "ok") -> Path:
     payload = bytes(range(256)) * 40
     (gan_dir / "pool.pt").write_bytes(payload)
     meta = {"key": key, "status": status, "reason": "worker died" if status == "error" else "",
-            "pool": {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(), "per_class": 4}}
+            "pool": {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(), "per_class": 4,
+                     "checkpoint_epoch": 3}}
     (gan_dir / "meta.json").write_text(json.dumps(meta))
     return gan_dir
 
@@ -363,6 +364,7 @@ def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
             for key in (KEY, "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd")}
     jobs["eeeeeeeeeeee"] = SimpleNamespace(name="job-e", pool_per_class=9, filters=())   # intact, pool too small
     _fake_gan(tmp_path, "eeeeeeeeeeee")
+    _fake_checkpoints(tmp_path / "eeeeeeeeeeee", epochs=(3,))   # its pool grows from its final checkpoint
     train, extend = gans_to_train(str(tmp_path), jobs)
     assert [job.name for job in train] == ["job-0", "job-c", "job-d"] and [job.name for job in extend] == ["job-e"]
     lines = capsys.readouterr().out.splitlines()

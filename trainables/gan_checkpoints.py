@@ -84,3 +84,23 @@ def discard_unusable(store: Store) -> str | None:
             store.set_aside(old)
         return problem
     return None
+
+
+def final_problem(store: Store, epoch: int) -> str | None:
+    """Why the checkpoint a pool is drawn from (its GAN's final one) cannot be used to grow or filter the
+    pool, or None when it loads: checked before the work is handed to Ray, so a damaged one retrains
+    the key instead of failing inside the GAN stage while the old, smaller pool reads as ready."""
+    name = checkpoint_name(int(epoch))
+    if not store.exists(name, STATE_FILE):
+        return f"its final checkpoint {name}/{STATE_FILE} is missing"
+    try:
+        read(store, name)
+    except Exception as err:  # a truncated zip raises RuntimeError, an empty file EOFError, garbage UnpicklingError
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        return f"its final checkpoint {name}/{STATE_FILE} is unreadable ({reason})"
+    return None
+
+
+def set_aside_all(store: Store) -> list[str]:
+    """Rename every checkpoint of the key to `.damaged` (kept, never read again); returns the new names."""
+    return [store.set_aside(name) for name in checkpoints(store)]
