@@ -107,9 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     confirm.add_argument("--address", help="join this Ray cluster")
     confirm.add_argument("--no-report", action="store_true", help="skip building report/ at the end")
 
+    slurm = commands.add_parser(
+        "slurm", help="inside a Slurm allocation: start Ray on its nodes, run or resume the study, stop Ray "
+                      "(docs/slurm.md)")
+    slurm.add_argument("study_command", choices=["run", "resume"], help="what the driver runs")
+    slurm.add_argument("rest", nargs=argparse.REMAINDER, help="its arguments, as for `study run` / `study resume`")
+
     commands.add_parser("presets", help="list the bundled presets")
     show = commands.add_parser("show", help="print a bundled preset's TOML")
     show.add_argument("preset")
+    for sub in commands.choices.values():   # -v after the subcommand too (`study run -v`)
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -281,6 +289,12 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_slurm(args) -> int:
+    from study.slurm import launch
+
+    return launch(args.study_command, args.rest, verbose=args.verbose)
+
+
 def cmd_presets(args) -> int:
     presets = S.list_presets()
     width = max(len(name) for name, _ in presets)
@@ -295,7 +309,7 @@ def cmd_show(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": cmd_plan, "confirm": cmd_confirm,
-            "presets": cmd_presets, "show": cmd_show}
+            "slurm": cmd_slurm, "presets": cmd_presets, "show": cmd_show}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -313,7 +327,11 @@ def _resume_hint(args) -> str:
     if args.command == "confirm":   # the same command continues every confirm study; finished trials are kept
         return f"study confirm {args.dir}"
     if getattr(args, "study_dir", None):
-        return f"study resume {args.study_dir}"
+        from trainables.storage import is_uri
+
+        never_written = not is_uri(args.study_dir) and not os.path.exists(os.path.join(args.study_dir, "spec.toml"))
+        # Stopped before the study folder was written (a slow check, Ray starting): there is nothing to resume.
+        return "the same command (nothing was written yet)" if never_written else f"study resume {args.study_dir}"
     return "the same command"
 
 

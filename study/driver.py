@@ -33,6 +33,7 @@ from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.locations import resolve_cache
 from study.preflight import check_loaded_data, checks_before_ray
+from study.reach import endpoint_checks
 from study.results import results_frames, write_results
 from study.spec import validation_rule
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
@@ -63,6 +64,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     folder = StudyFolder.for_spec(storage, spec.name)
     folder.check(spec, resume=resume)
     cache_root = resolve_cache(gan_cache, folder.storage_root, None if gan_cache else folder.recorded_cache())
+    for check in endpoint_checks(spec, address):   # each answers within seconds or is refused
+        check()
     train, test, validation, info = load_real_data(spec)
     check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
     jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))

@@ -28,6 +28,10 @@ def check_installed(spec: Spec) -> None:
             raise SpecError(f"tracking.{key}", f"needs the {module} package, which is not installed",
                             f"pip install 'gan-augment-study[{extra}]', or tracking.{key} = \"\"")
     if spec.tracking.mlflow:
+        from study.reach import check_tracking_uri
+
+        if check_tracking_uri(spec.tracking.mlflow):   # sqlite, http(s): probed with a timeout, nothing created
+            return
         from mlflow.tracking import MlflowClient
 
         try:
