@@ -276,12 +276,23 @@ def cmd_confirm(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    from study.plan_checks import spec_problems
     from study.plan_view import describe
+    from study.reach import endpoint_checks
 
-    spec = S.load_spec(args.spec, args.overrides)
-    lines, problems = describe(spec, args.storage, args.gan_cache)
-    print("\n".join(lines))
-    for problem in problems:
+    spec, problems = spec_problems(args.spec, args.overrides)   # every problem of the file, not the first
+    if spec is not None:
+        for check in endpoint_checks(spec, None):
+            try:
+                check()
+            except S.SpecError as err:
+                problems.append(str(err))
+        lines, found = describe(spec, args.storage, args.gan_cache)
+        if problems:
+            lines.insert(0, "[plan] the keys named below read as their defaults here")
+        print("\n".join(lines))
+        problems += found
+    for problem in dict.fromkeys(problems):   # a check both lists make (tracking) is said once
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return EXIT_USAGE
