@@ -24,13 +24,16 @@ ACCURACY_METRICS = (
 # What a trial cost: bookkeeping, never an axis of the design. train_images (real + synthetic count)
 # follows from size and ratio; train_steps and epochs_trained follow from the schedule.
 COST_METRICS = ("train_seconds", "images_per_second", "train_images", "train_steps", "epochs_trained")
+# Images a trial validated on: the split's hold-out (eval.validation_from = "split"), or the part carved
+# out of its own subset ("subset"), which `size` (the labelled budget n) includes. Never an axis.
+VALIDATION_COUNT = "validation_images"
 METRICS = (*ACCURACY_METRICS, *COST_METRICS)
 
 # Columns that identify or describe a trial but are not an axis of the design (`subset_seed` names the
 # independent unit: the real subset and its GAN; seeds inside it are classifier repeats). `study` names the source
 # folder when several folders are merged into one report: replicate folders of one design must pool.
 NON_AXIS = frozenset({"trial", "seed", "subset_seed", "status", "reason", "gan_key", "per_class_acc", "trial_seconds",
-                      "study", "trial_id", "curve", *METRICS})
+                      "study", "trial_id", "curve", VALIDATION_COUNT, *METRICS})
 
 # The axes every study has, in the order tables show them.
 CORE_AXES = ("dataset", "size", "classifier", "real", "augment", "alpha", "ratio", "gan_arch", "conditioning")

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from analysis.cells import design_axes, unit_column
-from analysis.columns import FULL_TRAIN_SIZES
+from analysis.columns import FULL_TRAIN_SIZES, VALIDATION_COUNT
 from analysis.gan_judgement import (
     FAIR_STRENGTH,
     GOOD_STRENGTH,
@@ -26,6 +26,7 @@ from analysis.grid import order
 from analysis.load import GanRecord, Study
 from analysis.metrics import PAPERS_PROTOCOL, metric_label
 from analysis.render import Table, to_markdown
+from trainables.validation import ValidationRule
 
 
 def _fmt_value(value) -> str:
@@ -47,6 +48,7 @@ def what_was_run(study: Study, metric: str) -> list[str]:
                  f"{counts['error']} errored), read from {source}; seeds per cell: "
                  f"{trials['seed'].nunique()}, in {_units(trials)} independent unit(s) (a real subset and its GAN); "
                  f"metric: {metric_label(metric)} (`{metric}`).")
+    lines += validation_lines(study)
     if study.parts:
         per = ", ".join(f"{m.root.name}: {len(m.trials)}" for m in study.parts)
         lines.append(f"- Merged from {len(study.parts)} study folders ({per} trials); trial names are prefixed "
@@ -71,6 +73,46 @@ def what_was_run(study: Study, metric: str) -> list[str]:
         elif member.spec:
             lines.append(f"- Spec: {json.dumps(member.spec, sort_keys=True)}")
     return lines + [""]
+
+
+def validation_sizes(trials: pd.DataFrame) -> dict:
+    """size -> the validation images its trials recorded (the most common count), where they did."""
+    if VALIDATION_COUNT not in trials or "size" not in trials:
+        return {}
+    counts = pd.to_numeric(trials[VALIDATION_COUNT], errors="coerce")
+    found = {}
+    for size, values in counts.groupby(trials["size"]):
+        values = values.dropna()
+        if len(values):
+            found[int(size) if pd.api.types.is_number(size) else size] = int(values.mode().iloc[0])
+    return found
+
+
+def validation_lines(study: Study) -> list[str]:
+    """Where each folder's validation images came from and how many there were next to n, so a reader
+    sees whether the choices rest on a set a practitioner with n labels would have."""
+    lines = []
+    for member in study.members:
+        prefix = f"{member.root.name}: " if study.parts else ""
+        rule = ValidationRule.of((member.spec or {}).get("eval") or {})
+        sizes = validation_sizes(member.trials)
+        numeric = sorted((int(s) for s in sizes if pd.api.types.is_number(s)), key=order)
+        if rule.per_subset:
+            per_size = "; ".join(f"n = {s:,}: {s - sizes[s]:,} train + {sizes[s]:,} validation" for s in numeric)
+            lines.append(f"- {prefix}Validation: carved out of each real subset (`eval.validation_from = \"subset\"`, "
+                         f"{rule.fraction:.0%} of each class, seeded): {per_size or 'no trial recorded its count'}. "
+                         "n is the labelled budget; the classifier, its R x n synthetic images and the GAN use the "
+                         "training part only; every choice (epoch, best R, the GAN gate) is made on the validation "
+                         "part; the test set is the real test set.")
+        elif sizes and max(sizes.values()) > 0:
+            held = max(sizes.values())
+            smallest = numeric[0] if numeric else None
+            versus = f", {held / smallest:.1f}x the smallest n ({smallest:,})" if smallest else ""
+            lines.append(f"- {prefix}Validation: {held:,} images held out of the training split before any subset "
+                         f"(`eval.validation = {json.dumps(rule.count)}`), the same set for every n{versus}; a "
+                         "practitioner with n labels has no such set (`eval.validation_from = \"subset\"` carves "
+                         "it out of each subset).")
+    return lines
 
 
 def _timing_line(study: Study, trials: pd.DataFrame) -> str:

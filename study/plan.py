@@ -216,6 +216,8 @@ def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
 
     return GanJob(
         dataset=spec.dataset, data_root=spec.data_root, validation=int(validation), size=point["size"],
+        validation_from=spec.eval.validation_from,
+        validation_fraction=spec.eval.validation_fraction if spec.eval.validation_from == "subset" else None,
         seed=subset_seed(spec, point["seed"]), arch=point["gan_arch"], conditioning=point["conditioning"],
         alpha=float(point["alpha"]), epochs=int(point["gan_epochs"]), batch_size=int(point["gan_batch_size"]),
         lr=float(point["gan_lr"]), beta1=float(point["gan_beta1"]), pool_per_class=pool_per_class,

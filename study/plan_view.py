@@ -20,6 +20,7 @@ from study.locations import absolute, check_cache, default_cache
 from study.preflight import checks_before_ray
 from study.progress import duration
 from study.schema import Spec, as_values
+from study.spec import validation_rule
 from trainables.storage import StorageError, Store
 
 GAN_ROWS_SHOWN = 20
@@ -38,9 +39,7 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
     except DataError as err:
         info = D.dataset_info(spec.dataset)
         total = info.max_train_size or 0
-        from study.spec import resolve_validation
-
-        validation = resolve_validation(spec.eval.validation, total) if total else 0
+        validation = validation_rule(spec).held_out(total) if total else 0
         return total - validation, validation, tuple(info.shape), f"dataset: {err}"
     try:
         check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
@@ -98,9 +97,11 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
     points = plan.trial_points(spec)
     cached = set() if cache_problem else {key for key in jobs if is_complete(cache_root, key)}
 
-    lines = [f"[plan] {spec.name}: dataset {spec.dataset} ({train_size} training images after {validation} held out "
-             f"for validation, shape {shape}), {len(jobs)} GAN key(s) ({len(cached)} already in {cache_root}), "
-             f"{len(points)} classifier trial(s) ({spec.search.mode})"]
+    rule = validation_rule(spec)
+    held = (f"no hold-out: validation is {rule.describe()}" if rule.per_subset
+            else f"after {validation} held out for validation")
+    lines = [f"[plan] {spec.name}: dataset {spec.dataset} ({train_size} training images {held}, shape {shape}), "
+             f"{len(jobs)} GAN key(s) ({len(cached)} already in {cache_root}), {len(points)} classifier trial(s) ({spec.search.mode})"]
     gpu = "1 GPU" if spec.resources.gpus_per_trial > 0 else "no GPU (unless the cluster has GPUs)"
     lines.append(f"[plan] each GAN: a Ray Train TorchTrainer of {spec.gan.workers} worker(s), each 1 CPU and {gpu}; "
                  f"each trial: {spec.resources.cpus_per_trial:g} CPU and {spec.resources.gpus_per_trial:g} GPU")

@@ -17,12 +17,13 @@ from study.stage_classifiers import StageOutcome
 # Every study's columns (DESIGN.md, "What a run writes"); other settings get a column when they vary.
 # subset_seed (study.plan.subset_seed) names the trial's independent unit, its real subset and GAN;
 # `seed` is the classifier repeat (they are equal under gan.repeats = "per-seed"). Every row has it,
-# R = 0 too: the analysis pairs a GAN arm with the baseline of the same subset.
+# R = 0 too: the analysis pairs a GAN arm with the baseline of the same subset. validation_images: how many
+# images the trial validated on (the split's hold-out, or the part carved out of its own subset).
 CORE_COLUMNS = ("size", "alpha", "ratio", "classifier", "seed", "subset_seed", "real", "augment", "gan_arch",
                 "conditioning")
 METRIC_COLUMNS = ("val_acc_max", "best_val_epoch", "test_acc_at_best_val", "test_acc", "test_acc_max",
                   "test_loss", "train_loss", "precision", "recall", "f1", "train_seconds", "images_per_second",
-                  "train_images", "train_steps", "epochs_trained")
+                  "train_images", "train_steps", "epochs_trained", "validation_images")
 
 
 def setting_columns(spec) -> list[str]:

@@ -15,6 +15,9 @@ Sections and keys beyond DESIGN.md's example:
   [search]     seed (the searcher's seed), max_concurrent (0 = as many trials as resources allow),
                asha (stop weak Optuna trials early), ratio_range (optuna only: sample R uniformly
                from [lo, hi] instead of from mix.ratios)
+  [eval]       validation_from ("split": eval.validation held out of the training split before any
+               subset; "subset": carved out of each real subset), validation_fraction (its share
+               of each class of a subset under "subset"); see trainables/validation.py
   [faults]     max_failures (how often a crashed GAN run or classifier trial is retried)
 """
 
@@ -42,6 +45,7 @@ from study.checks import (
     show,
     type_name,
 )
+from trainables import validation as validation_rule
 from trainables.choices import AUGMENTS, CONDITIONINGS
 from trainables.registry import suggest
 
@@ -62,8 +66,9 @@ TEST_METRICS = ("test_acc_at_best_val", "test_acc", "test_acc_max", "f1")   # f1
 # gains are 0.2-3 points at 87-99% baselines, so 1 point is the scale of the question; the analysis
 # says "no meaningful difference" only when a whole CI lies inside +/- min_effect.
 MIN_EFFECT_DEFAULT = 1.0
-VALIDATION_CAP = 5000      # "auto": 10% of the training split, at most this many images
-VALIDATION_FRACTION = 0.1
+# eval.validation / validation_from / validation_fraction: the rule lives in trainables.validation.
+VALIDATION_CAP = validation_rule.CAP                  # "auto": 10% of the training split, at most this many images
+VALIDATION_FRACTION = validation_rule.AUTO_FRACTION
 
 
 def _field(default: Any, check) -> Any:
@@ -146,6 +151,13 @@ class EvalSpec:
 
     validation: int | str = _field("auto", CountOrAuto(f"{VALIDATION_FRACTION:.0%} of the training split, "
                                                        f"at most {VALIDATION_CAP}"))
+    # split: eval.validation images held out of the training split before any subset (one set for the
+    # whole study); subset: each real subset of n is carved into n - v training and v validation images,
+    # v = validation_fraction of each class (trainables.validation, the one home of the rule).
+    validation_from: str = _field("split", Choice(validation_rule.SOURCES))
+    validation_fraction: float = _field(validation_rule.DEFAULT_FRACTION, Float(
+        0.0, exclusive=True, maximum=validation_rule.MAX_FRACTION, maximum_exclusive=False,
+        unit='the share of each class of a real subset held out for validation under validation_from = "subset"'))
     metric: str = _field("test_acc_at_best_val", Choice(REPORT_METRICS))
     min_effect: float = _field(MIN_EFFECT_DEFAULT, Float(0.0, unit="accuracy points: 1.0 = one percentage point"))
 

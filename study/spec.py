@@ -23,8 +23,6 @@ from study.checks import FULL, SpecError
 from study.presets import DEFAULT_PRESET, list_presets, preset_names, preset_text
 from study.schema import (
     PER_CLASSIFIER_KEYS,
-    VALIDATION_CAP,
-    VALIDATION_FRACTION,
     ClassifierSpec,
     EvalSpec,
     FaultsSpec,
@@ -41,11 +39,14 @@ from study.schema import (
 from study.tomlio import toml_document
 from trainables.choices import FOLDER_PREFIX
 from trainables.registry import suggest
+from trainables.validation import ValidationRule, smallest_fraction
+from trainables.validation import per_class as carved_per_class
 
 __all__ = [
     "DEFAULT_PRESET", "FOLDER_PREFIX", "FULL", "ClassifierSpec", "EvalSpec", "FaultsSpec", "GanSpec", "MixSpec",
     "ResourcesSpec", "SearchSpec", "Spec", "SpecError", "apply_overrides", "list_presets", "load_spec",
     "loads_spec", "parse_override", "preset_names", "preset_text", "resolve_validation", "spec_from_dict",
+    "validation_rule",
     "spec_to_dict", "spec_to_toml",
 ]
 
@@ -54,9 +55,19 @@ __all__ = [
 # Checks across keys, and checks against the registries and the file system.
 # --------------------------------------------------------------------------------------------------
 
+def _check_validation_source(spec: Spec) -> None:
+    """Under validation_from = "subset" the validation images are a share of each subset; a count of
+    images held out of the training split would be a second, contradictory rule."""
+    if spec.eval.validation_from == "subset" and spec.eval.validation != "auto":
+        raise SpecError("eval.validation", f"{spec.eval.validation} images held out of the training split "
+                        'contradicts eval.validation_from = "subset", which carves validation_fraction of each '
+                        "real subset", '"auto" (the default, unused under "subset") with validation_from = '
+                        '"subset", or validation_from = "split" with a count (0: none)')
+
+
 def _check_validation_use(spec: Spec) -> None:
     """Early stopping and validation metrics need a validation split."""
-    if spec.eval.validation != 0:
+    if spec.eval.validation != 0 or spec.eval.validation_from == "subset":
         return
     if "early-stop" in _all_classifier_values(spec, "schedule"):
         raise SpecError("classifier.schedule", "early-stop needs a validation split but eval.validation = 0",
@@ -124,11 +135,40 @@ def _check_grid(spec: Spec) -> None:
                         "a ratio > 0 when mix.real = false, or mix.real = true")
 
 
-def resolve_validation(spec_value: int | str, train_size: int) -> int:
-    """eval.validation in images: "auto" is 10% of the training split, at most 5,000."""
-    if spec_value == "auto":
-        return min(VALIDATION_CAP, int(train_size * VALIDATION_FRACTION))
-    return int(spec_value)
+def resolve_validation(spec_value: int | str, train_size: int, validation_from: str = "split") -> int:
+    """Images held out of the training split before any subset: eval.validation ("auto" is 10% of the
+    training split, at most 5,000), none under validation_from = "subset". The rule's one home is
+    trainables.validation.ValidationRule; this is its torch-free door for the study and analysis."""
+    return ValidationRule(validation_from, spec_value).held_out(train_size)
+
+
+def validation_rule(spec: Spec) -> ValidationRule:
+    """The study's validation rule (trainables.validation): split hold-out or a share of each subset."""
+    return ValidationRule.of(spec.eval)
+
+
+def _check_carve(spec: Spec, num_classes: int) -> None:
+    """Under validation_from = "subset", the smallest size's smallest class (class-balanced: n // K
+    images) must give at least one validation image and keep at least one training image."""
+    if spec.eval.validation_from != "subset":
+        return
+    sizes = [s for s in spec.sizes if s != FULL]
+    if not sizes:
+        return
+    smallest = min(sizes)
+    per_class = smallest // num_classes
+    if per_class < 2:
+        raise SpecError("sizes", f"{smallest} ({per_class} image per class) cannot be split into training and "
+                        'validation images (eval.validation_from = "subset")',
+                        f"sizes >= {2 * num_classes} ({num_classes} classes, 2 per class), or "
+                        'eval.validation_from = "split"')
+    fraction = spec.eval.validation_fraction
+    if carved_per_class(per_class, fraction) < 1:
+        least = smallest_fraction(per_class)
+        raise SpecError("eval.validation_fraction", f"{fraction:g} of the smallest size {smallest} ({per_class} "
+                        f"images per class) gives no validation image per class",
+                        f"a fraction from {least:.3g} to 0.5 (one image per class at size {smallest}), or "
+                        "larger sizes")
 
 
 def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
@@ -137,6 +177,7 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
         if size != FULL and size < num_classes:
             raise SpecError("sizes", f"{size} is fewer than one image per class ({num_classes} classes)",
                             f'integers >= {num_classes} for {spec.dataset}, or "{FULL}"')
+    _check_carve(spec, num_classes)
     if per_class is None:
         return      # a folder dataset: its class sizes are known once it is decoded (data.subset checks)
     total = per_class * num_classes
@@ -144,7 +185,7 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
     if largest > total:
         raise SpecError("sizes", f"{largest} is more than {spec.dataset} has ({total} class-balanced "
                                  "training images)", f'integers from {num_classes} to {total}, or "{FULL}"')
-    validation = resolve_validation(spec.eval.validation, total)
+    validation = resolve_validation(spec.eval.validation, total, spec.eval.validation_from)
     held_out = -(-validation // num_classes)    # the class-balanced split takes at most this per class
     if held_out >= per_class:
         raise SpecError("eval.validation", f"{validation} images leave no training images in {spec.dataset} "
@@ -231,6 +272,7 @@ def spec_from_dict(raw: Mapping[str, Any], *, check_registries: bool = True) -> 
     """
     spec = build(Spec, raw)
     _check_per_classifier_tables(spec)
+    _check_validation_source(spec)
     _check_validation_use(spec)
     _check_repeats(spec)
     _check_search_storage(spec)

@@ -1,9 +1,11 @@
 """One classifier trial, as a Ray Tune function trainable.
 
-A trial trains one classifier on the real subset of (size, seed) plus round(ratio x size) synthetic
-images from the pool of the matching GAN (or on synthetic images only when `mix.real` is false),
-evaluates it on the real test set after every epoch and reports to Tune. It never trains a GAN: the
-driver's GAN stage has already written every pool a trial can ask for.
+A trial trains one classifier on the real subset of (size, seed) plus round(ratio x n) synthetic
+images from the pool of the matching GAN (or on synthetic images only when `mix.real` is false), n
+being the real images it trains on (under eval.validation_from = "subset": size less the validation
+part carved out of the subset, trainables.validation), evaluates it on the real test set after every
+epoch and reports to Tune. It never trains a GAN: the driver's GAN stage has already written every
+pool a trial can ask for.
 
 Reporting: a function trial's `tune.report` blocks until Tune's driver has taken the result (a round
 trip through the driver's event loop: ~1 ms on idle cores, ~9 ms per report when both cores train,
@@ -33,13 +35,16 @@ from trainables.classifiers import CLASSIFIERS
 from trainables.devices import cuda_or_fail
 from trainables.storage import Store, json_safe
 from trainables.trial_records import CURVE_COLUMNS, read_trial_record, trial_record
+from trainables.validation import ValidationRule, real_sets
 
 # Live progress in Tune's table and dashboard for long trials, without a driver round trip per short epoch.
 REPORT_INTERVAL_S = 1.0
 
 
 def synthetic_count(ratio: float, size: int) -> int:
-    """Synthetic images a trial adds: round(R x n), the paper's definition of the ratio R."""
+    """Synthetic images a trial adds: round(R x n), the paper's definition of the ratio R, n being the
+    real images the classifier trains on (under validation_from = "subset": the subset less its
+    validation part, which it never trains on)."""
     return int(round(ratio * size))
 
 
@@ -85,7 +90,8 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     """The Tune function trainable's body: one point of the plan (study.plan), trained and reported.
 
     ctx: cache_root (the GAN cache), study_root, real_ref ((train, test, validation) or a Ray
-    ObjectRef to it), subset_seed, hflip, cpus_per_trial, compile, report_every_epoch.
+    ObjectRef to it), subset_seed, validation_rule (trainables.validation.ValidationRule as a dict),
+    hflip, cpus_per_trial, compile, report_every_epoch.
     """
     trial = ray.tune.get_context().get_trial_name()
     # A trial that finished before a driver crash has a record; report it again instead of retraining
@@ -122,7 +128,10 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
 
     real_ref = ctx["real_ref"]
     train_full, test, validation = ray.get(real_ref) if isinstance(real_ref, ray.ObjectRef) else real_ref
-    real = D.subset(train_full, point["size"], ctx["subset_seed"])
+    # The trial's real training images and its validation images (trainables.validation: the split's
+    # shared hold-out, or the validation part carved out of this very subset under validation_from = "subset").
+    real, validation = real_sets(train_full, validation, point["size"], ctx["subset_seed"],
+                                 ValidationRule(**ctx.get("validation_rule", {})))
     ratio = float(point["ratio"])
     train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed)
     device = cuda_or_fail(ray.get_gpu_ids())   # GPUs asked for and unusable: an error, never the CPU
@@ -164,6 +173,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
         "per_class_acc": [round(float(a), 5) for a in result.per_class_acc],
         "train_seconds": result.train_seconds, "images_per_second": result.images_per_second,
         "train_images": len(train_set), "train_steps": result.train_steps, "epochs_trained": len(result.epochs),
+        "validation_images": len(validation) if validation is not None else 0,
         "trial_seconds": time.perf_counter() - started,
         "curve": curve,
     }

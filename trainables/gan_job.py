@@ -1,8 +1,9 @@
 """A GAN key: everything that changes the trained generator (its key) plus how to run it.
 
-The key holds dataset, validation split size, size, subset seed, arch, conditioning, alpha, epochs,
-global batch size, lr, beta1, the training options that differ from the papers' recipe, and
-GAN_CODE_VERSION; not the pool size (pools grow on demand), not the workers (each takes
+The key holds dataset, validation split size (and, under eval.validation_from = "subset", the source
+and fraction: the GAN trains on its subset less the validation part), size, subset seed, arch,
+conditioning, alpha, epochs, global batch size, lr, beta1, the training options that differ from the
+papers' recipe, and GAN_CODE_VERSION; not the pool size (pools grow on demand), not the workers (each takes
 batch_size / workers), not where or how often it checkpoints.
 """
 
@@ -13,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 from trainables import gan_engine
+from trainables.validation import ValidationRule
 
 GAN_CODE_VERSION = 4  # 2: BatchNorm in the abadi generator; 3: global batch, validation split, pool blocks;
 # 4: EMA warm-up
@@ -37,6 +39,10 @@ class GanJob:
     beta1: float
     pool_per_class: int  # synthetic images per class pool.pt must hold (at least)
     validation: int = 0  # images held out of the training split before the subset is drawn
+    # eval.validation_from / validation_fraction (trainables.validation): under "subset" the GAN trains on
+    # the n - v training part of its subset only; they enter the key only then (split keys are unchanged)
+    validation_from: str = "split"
+    validation_fraction: float | None = None
     recipe: str = "paper"  # a named bundle of training options (gan_engine.RECIPES) ...
     loss: str | None = None  # ... and the options set explicitly (None: the recipe's)
     diffaugment: str | None = None
@@ -66,7 +72,13 @@ class GanJob:
         paper = gan_engine.GanOptions()
         options = {f"option_{name}": value for name, value in asdict(self.options()).items()
                    if value != getattr(paper, name)}
-        return values | options | {"code_version": GAN_CODE_VERSION}
+        return values | options | self.validation_rule().key_fields() | {"code_version": GAN_CODE_VERSION}
+
+    def validation_rule(self) -> ValidationRule:
+        """How this GAN's subset is split into training and validation images (trainables.validation)."""
+        if self.validation_from == "subset":
+            return ValidationRule("subset", "auto", float(self.validation_fraction))
+        return ValidationRule("split", int(self.validation))
 
     def key(self) -> str:
         """12 hex digits of sha256 over the sorted JSON of key_fields()."""

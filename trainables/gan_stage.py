@@ -28,6 +28,7 @@ from trainables import cache_lock, data, gan_checkpoints, gan_pool, gan_train, q
 from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
 from trainables.gan_trainer import build_trainer, gan_dir, key_config, run_name  # noqa: F401  (gan_dir re-exported)
 from trainables.storage import Store
+from trainables.validation import real_sets
 
 COMPLETE_STATUSES = ("ok", "diverged")
 META_FILE, POOL_FILE = gan_pool.META_FILE, gan_pool.POOL_FILE
@@ -198,8 +199,8 @@ def _filter_pools(job: GanJob, cache_root: str, real_ref, meta: dict, use_gpu: b
 
 
 def _filter_pool(job: GanJob, cache_root: str, real_ref, meta: dict, threshold: float) -> dict:
-    train, _test = gan_train.resolve_real(real_ref)
-    real = data.subset(train, job.size, job.seed)
+    train, _test, validation = gan_train.resolve_sets(real_ref)
+    real, _held_out = real_sets(train, validation, job.size, job.seed, job.validation_rule())  # never its validation part
     return gan_pool.ensure_filtered(job, _store(cache_root, job.key()), meta, real, threshold)
 
 

@@ -60,6 +60,7 @@ from trainables.gan_engine import (
 from trainables.gan_losses import LOSSES, loss_kind
 from trainables.gans import GANS
 from trainables.storage import Store
+from trainables.validation import ValidationRule, real_sets
 
 LOSS_COLUMNS = ("epoch", "d_loss", "g_loss", "seconds", "images_per_second")
 
@@ -136,7 +137,10 @@ def train_key(key: dict, worker: Worker) -> dict:
 
     rank, world, device = worker.rank, worker.world, worker.device
     on_gpu = device.type == "cuda"
-    real = data.subset(worker.train, key["size"], key["seed"])
+    # The subset's training part: under eval.validation_from = "subset" its validation part is never
+    # shown to the GAN, and is what the quality gate is measured on (trainables.validation).
+    real, held_out = real_sets(worker.train, worker.validation, key["size"], key["seed"],
+                               ValidationRule(**key.get("validation_rule", {})))
     options = GanOptions(**key.get("options", {}))
     spec = GanSpec(key["arch"], key["conditioning"], float(key["alpha"]), real.shape,
                    real.num_classes, key["grouping"], int(key["seed"]), options.spectral_norm)
@@ -178,7 +182,7 @@ def train_key(key: dict, worker: Worker) -> dict:
     # The key's pool and scores, drawn by rank 0 from the final state (see gan_pool.key_outputs).
     finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=int(key["pool_per_class"]),
                                train=worker.train, real=real, test=worker.test, store=store,
-                               scoring_cache=worker.scoring_cache, validation=worker.validation)
+                               scoring_cache=worker.scoring_cache, validation=held_out)
 
     for epoch in range(start_epoch + 1, epochs + 1):
         started_at, started = time.time(), time.perf_counter()

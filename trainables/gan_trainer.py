@@ -82,6 +82,7 @@ def key_config(job: GanJob, cache_root: str, grouping: str, meta: dict) -> dict:
         "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
         "checkpoint_every": job.checkpoint_every, "gan_dir": gan_dir(cache_root, job.key()),
         "options": asdict(job.options()), "pool_per_class": job.pool_per_class, "meta": meta,
+        "validation_rule": asdict(job.validation_rule()),
     }
 
 
