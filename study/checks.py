@@ -189,6 +189,36 @@ class Size:
 
 
 @dataclass(frozen=True)
+class ImageSize:
+    """image_size: "native" (every image keeps its own, shared size), one side, or [height, width],
+    each side from `minimum` to `maximum` pixels (what every model of the registries takes)."""
+
+    minimum: int
+    maximum: int
+
+    def describe(self) -> str:
+        return (f'"native" (all images share one size), a side from {self.minimum} to {self.maximum}, '
+                f"or [height, width] in that range")
+
+    def __call__(self, key: str, value: Any) -> str | tuple[int, int]:
+        if value == "native" and isinstance(value, str):
+            return "native"
+        sides = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and len(value) != 2:
+            raise SpecError(key, f"{show(value)} is not [height, width]", self.describe())
+        for side in sides:
+            if isinstance(side, bool) or not isinstance(side, int):
+                raise SpecError(key, f"{show(value)} is not a size in pixels", self.describe())
+            if side < self.minimum:
+                raise SpecError(key, f"{side} is below {self.minimum} pixels, the smallest side every GAN and "
+                                "classifier takes", self.describe())
+            if side > self.maximum:
+                raise SpecError(key, f"{side} is above {self.maximum} pixels, the largest side every GAN and "
+                                "classifier takes", self.describe())
+        return (sides[0], sides[-1])
+
+
+@dataclass(frozen=True)
 class ListOf:
     """A non-empty list without duplicates; a scalar is accepted as a one-element list."""
 

@@ -37,7 +37,7 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
     try:
         train, test, validation, _ = load_real_data(spec)
     except DataError as err:
-        info = D.dataset_info(spec.dataset)
+        info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
         total = info.max_train_size or 0
         validation = validation_rule(spec).held_out(total) if total else 0
         return total - validation, validation, tuple(info.shape), f"dataset: {err}"
@@ -85,7 +85,7 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
     train_size, validation, shape, problem = _known_train_size(spec)
     if problem:
         problems.append(problem)
-    info = D.dataset_info(spec.dataset)
+    info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
     cache_root = absolute(gan_cache) if gan_cache else default_cache(storage)
     try:
         check_cache(cache_root)

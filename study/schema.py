@@ -5,8 +5,9 @@ may be a list: each list is an axis of the grid. `Fixed` fields say how a study 
 value. `build` turns a parsed TOML table into these dataclasses, refusing unknown keys.
 
 Sections and keys beyond DESIGN.md's example:
-  top level    first_seed (the study's seeds are first_seed .. first_seed + seeds - 1: `study confirm`
-               starts past an explored study's seeds, so its subsets and GANs are fresh)
+  top level    image_resize (resize | center-crop | pad: how image_size is reached), image_channels
+               (auto | grey | rgb), first_seed (the study's seeds are first_seed .. first_seed + seeds
+               - 1: `study confirm` starts past an explored study's seeds, so its subsets and GANs are fresh)
   [gan]        checkpoint_every (epochs between checkpoints and sample grids), beta1 (Adam's beta1;
                0.5 as in Radford et al.'s DCGAN)
   [classifier] compile (torch.compile the classifier; pays off on GPU for long runs), patience
@@ -36,6 +37,7 @@ from study.checks import (
     CountOrAuto,
     Fixed,
     Float,
+    ImageSize,
     Int,
     ListOf,
     OptionalRange,
@@ -46,7 +48,14 @@ from study.checks import (
     type_name,
 )
 from trainables import validation as validation_rule
-from trainables.choices import AUGMENTS, CONDITIONINGS
+from trainables.choices import (
+    AUGMENTS,
+    CONDITIONINGS,
+    IMAGE_CHANNELS,
+    IMAGE_RESIZES,
+    MAX_IMAGE_SIDE_MODELS,
+    MIN_IMAGE_SIDE,
+)
 from trainables.registry import suggest
 
 SEARCH_MODES = ("grid", "optuna")
@@ -214,6 +223,12 @@ class Spec:
                                     "letters, digits, '.', '_' and '-', starting with a letter or digit"))
     dataset: str = _field("mnist-5k", Str())
     data_root: str = _field("~/.cache/study-data", Str())
+    # The size every image is decoded to, once (trainables.decode): "native" keeps the files' own
+    # shared size; a side or [height, width] resizes by image_resize. image_channels: auto (grey when
+    # every file is grey) | grey | rgb.
+    image_size: str | tuple[int, int] = _field("native", ImageSize(MIN_IMAGE_SIDE, MAX_IMAGE_SIDE_MODELS))
+    image_resize: str = _field("resize", Choice(IMAGE_RESIZES))
+    image_channels: str = _field("auto", Choice(IMAGE_CHANNELS))
     sizes: tuple[int | str, ...] = _field((500, 1000), ListOf(Size()))
     seeds: int = _field(2, Int(1))
     first_seed: int = _field(0, Int(0))

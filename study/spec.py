@@ -37,7 +37,7 @@ from study.schema import (
     sections,
 )
 from study.tomlio import toml_document
-from trainables.choices import FOLDER_PREFIX
+from trainables.choices import CSV_PREFIX, FOLDER_PREFIX
 from trainables.registry import suggest
 from trainables.validation import ValidationRule, smallest_fraction
 from trainables.validation import per_class as carved_per_class
@@ -199,6 +199,7 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
 
 
 FOLDER_ALLOWED = "folder:PATH where PATH is a directory with one subfolder of images per class"
+CSV_ALLOWED = "csv:PATH where PATH is a label file of path,label[,split] rows, paths relative to its folder"
 
 
 def _check_folder(spec: Spec) -> None:
@@ -210,20 +211,32 @@ def _check_folder(spec: Spec) -> None:
         raise SpecError("dataset", f"{str(path)!r} is not a directory", FOLDER_ALLOWED)
 
 
+def _check_label_file(spec: Spec) -> None:
+    """A `csv:PATH` dataset must name an existing file (its rows are checked by trainables.label_files)."""
+    path = Path(spec.dataset[len(CSV_PREFIX):]).expanduser()
+    if not path.is_file():
+        raise SpecError("dataset", f"label file {str(path)!r} does not exist", CSV_ALLOWED)
+
+
 def _check_registries(spec: Spec) -> None:
     """Names must be registry keys; sizes must fit the dataset. Imports torch, hence lazily."""
     from trainables import CLASSIFIERS, DATASETS, GANS
-    from trainables.data import DataError, dataset_info
+    from trainables.data import DataError, DecodeOptions, dataset_info
 
     allowed = DATASETS.allowed()
     if spec.dataset.startswith(FOLDER_PREFIX):
         _check_folder(spec)
         allowed = FOLDER_ALLOWED
+    elif spec.dataset.startswith(CSV_PREFIX):
+        _check_label_file(spec)
+        allowed = CSV_ALLOWED
     elif problem := DATASETS.problem(spec.dataset):
         raise SpecError("dataset", problem, allowed)
-    try:
-        info = dataset_info(spec.dataset)   # for a folder: scans file headers, decodes nothing
+    try:   # for a folder or label file: scans file headers, decodes nothing
+        info = dataset_info(spec.dataset, DecodeOptions.of(spec))
     except DataError as error:
+        if getattr(error, "key", "dataset") == "image_size":
+            raise SpecError("image_size", str(error), 'a side from 28 to 128, or [height, width]') from None
         raise SpecError("dataset", str(error), allowed) from None
     _check_sizes(spec, info.num_classes, getattr(info, "known_train_per_class", None))
 

