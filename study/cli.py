@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:   # `study` alone: what it can do, never a study started by accident
         parser.print_help()
         return 0
-    interrupts.install()
+    interrupts.install(watchdog=True)   # a stop ends the command within seconds, whatever it is doing
     try:
         return COMMANDS[args.command](args)
     # First: matching _user_errors() imports the analysis package, which a second Ctrl-C could interrupt.
@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({err})" if str(err) else ""
         print(f"\n[study] interrupted{where}; finished work is saved, nothing final was written; continue with "
               f"`{_resume_hint(args)}`", file=sys.stderr)
+        interrupts.finished()
         return interrupts.EXIT_INTERRUPTED
     except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)

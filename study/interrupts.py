@@ -13,6 +13,9 @@ experiment had ended; the driver then wrote results.csv and a report over a half
   run's stopper (study/tune_stop.py) ends it at its first step. Outside Tune it raises
   KeyboardInterrupt where the program is.
 - A second signal raises KeyboardInterrupt at once.
+- Under the CLI, a stop that has not ended the command within STOP_GRACE_S seconds (Tune setting up
+  a grid of thousands of trials reaches no handler and no stopper for minutes) is forced: an embedded
+  Ray is stopped and the process exits 130. Finished work is on disk already.
 
 The CLI turns both into exit code 130 and the line that says how to resume.
 """
@@ -36,6 +39,8 @@ class StudyInterrupted(Exception):
 
 class _State:
     stopping = threading.Event()
+    finished = threading.Event()   # the CLI has wound down after a stop (the watchdog stands down)
+    watchdog = False                # armed by the CLI only: a notebook's kernel is never ended
     in_tune = False   # inside a Tune run, whose stop handler is then live on SIGUSR1
 
 
@@ -75,10 +80,52 @@ def _tune_stop_handler():
     return handler if callable(handler) and handler is not _handle else None
 
 
+# How long a clean stop may take before the process ends itself. A stop in Tune's set-up (a grid of
+# thousands of trials being created) reaches no handler and no stopper until Tune's loop starts, which
+# took minutes; a signal must end the study within seconds whatever it is doing. Finished work is
+# already on disk (trial records, GAN checkpoints: written atomically as they finish).
+STOP_GRACE_S = 15.0
+
+
+def _force_exit_after(grace: float) -> None:
+    """A daemon thread that ends the process (130) when the clean stop has not finished in `grace` s,
+    stopping an embedded Ray first so that none of its processes outlive the study."""
+    def watchdog() -> None:
+        if _State.finished.wait(grace):
+            return
+        print(f"\n[study] the clean stop did not finish within {grace:g} s (Ray or Tune was still setting up); "
+              "stopping now; finished work is kept", file=sys.stderr, flush=True)
+        _stop_embedded_ray()
+        os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watchdog, name="study-stop-watchdog", daemon=True).start()
+
+
+def _stop_embedded_ray() -> None:
+    try:
+        from study.cluster import _Embedded
+
+        if _Embedded.started:
+            import ray._private.worker as worker
+
+            node = worker._global_node
+            if node is not None:
+                node.kill_all_processes(check_alive=False, allow_graceful=False)
+    except Exception:  # best effort: the process ends either way
+        pass
+
+
+def finished() -> None:
+    """The CLI has wound down after a stop: the watchdog need not end the process."""
+    _State.finished.set()
+
+
 def _handle(signum, frame) -> None:
     if requested():
         raise KeyboardInterrupt  # the second signal: abort now
     _State.stopping.set()
+    if _State.watchdog:
+        _force_exit_after(STOP_GRACE_S)
     name = signal.Signals(signum).name
     print(f"\n[study] {name}: stopping cleanly (finished work is kept); press Ctrl-C again to abort at once",
           file=sys.stderr, flush=True)
@@ -101,11 +148,13 @@ def abort_on_next() -> None:
             signal.signal(sig, lambda *_: os._exit(EXIT_INTERRUPTED))
 
 
-def install() -> None:
+def install(watchdog: bool | None = None) -> None:
     """Own SIGINT and SIGTERM for this process (main thread only; a no-op elsewhere). Call it again
     after `ray.init`: Ray's core installs a SIGTERM handler that logs and aborts the driver (exit -6)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    if watchdog is not None:
+        _State.watchdog = watchdog
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     for sig in _SIGNALS:
         signal.signal(sig, _handle)
