@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.columns import ACCURACY_METRICS, CORE_AXES, COST_METRICS, FULL_TRAIN_SIZES, METRICS
+from analysis.columns import (
+    ACCURACY_METRICS,
+    CORE_AXES,
+    COST_METRICS,
+    FULL_TRAIN_SIZES,
+    METRICS,
+    VALIDATION_COUNT,
+)
 from analysis.inputs import (  # noqa: F401  (GanRecord, load_gans, StudyDirError: re-exported)
     GanRecord,
     StudyDirError,
@@ -29,6 +36,7 @@ from analysis.inputs import (  # noqa: F401  (GanRecord, load_gans, StudyDirErro
 )
 from trainables.storage import Store
 from trainables.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
+from trainables.validation import ValidationRule
 
 RESULTS_COLUMNS = (
     "trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch",
@@ -111,23 +119,31 @@ def _full_by_rule(dataset, spec: dict) -> int | None:
         return total
     from study.spec import resolve_validation  # the one rule ("auto": a capped fraction); imports no torch
 
-    return total - resolve_validation((spec.get("eval") or {}).get("validation", "auto"), total)
+    evaluation = spec.get("eval") or {}
+    return total - resolve_validation(evaluation.get("validation", "auto"), total,
+                                      evaluation.get("validation_from", "split"))
 
 
 def full_sizes(df: pd.DataFrame, spec: dict | None = None) -> dict[str, int]:
     """dataset -> how many real images a `size = "full"` trial of this folder trained on: the training
     split after the validation hold-out, not the dataset's published training-set size. Read from what
     the trials wrote (train_images of real + synthetic trials), else computed by the study's rule from
-    spec.toml; a dataset with neither is left out (its rows keep the label "full")."""
+    spec.toml; a dataset with neither is left out (its rows keep the label "full"). Under
+    eval.validation_from = "subset" the size is the labelled budget: the training part plus the
+    validation part carved out of it (validation_images)."""
     if df.empty or "size" not in df or "dataset" not in df:
         return {}
+    carved = (ValidationRule.of((spec or {}).get("eval") or {}).per_subset and VALIDATION_COUNT in df)
     full = df[df["size"].map(_is_full)]
     found: dict[str, int] = {}
     for dataset, rows in full.groupby(full["dataset"].astype(str)):
         counts = []
         if {"train_images", "ratio"} <= set(rows.columns):
             real = rows["real"].map(_as_bool) if "real" in rows else pd.Series(True, index=rows.index)
-            counts = [c for t, r in zip(rows.loc[real, "train_images"], rows.loc[real, "ratio"], strict=True)
+            held = (pd.to_numeric(rows.loc[real, VALIDATION_COUNT], errors="coerce").fillna(0) if carved
+                    else [0] * int(real.sum()))
+            counts = [c + int(v) for t, r, v in zip(rows.loc[real, "train_images"], rows.loc[real, "ratio"], held,
+                                                    strict=True)
                       if (c := _real_count(t, r)) is not None]
         count = pd.Series(counts).mode().iloc[0] if counts else _full_by_rule(dataset, spec or {})
         if count is not None:

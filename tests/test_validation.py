@@ -241,3 +241,18 @@ def test_a_tiny_study_validates_on_a_part_of_each_subset(ray_local, tmp_path):
     assert meta["gate_held_out_images"] == 20 and meta["gate_images"] == 80     # the gate: the subset's own parts
     report = (root / "report" / "report.md").read_text()
     assert "n = 100: 80 train + 20 validation" in report
+
+
+def test_a_full_subset_reads_as_the_labelled_budget_under_subset_validation():
+    import pandas as pd
+
+    from analysis.load import full_sizes
+
+    trials = pd.DataFrame({"dataset": ["mnist-5k"] * 2, "size": ["full"] * 2, "ratio": [0.0, 1.0],
+                           "real": [True, True], "train_images": [3200, 6400], "validation_images": [800, 800]})
+    subset = {"eval": {"validation_from": "subset", "validation_fraction": 0.2}}
+    assert full_sizes(trials, subset) == {"mnist-5k": 4000}          # 3,200 train + 800 validation
+    assert full_sizes(trials, {"eval": {}}) == {"mnist-5k": 3200}    # split: the training images
+    assert full_sizes(trials.iloc[:0], subset) == {}
+    no_counts = trials.drop(columns=["train_images", "validation_images"])
+    assert full_sizes(no_counts, subset) == {"mnist-5k": 4000}       # by the rule: nothing held out of the split
