@@ -96,8 +96,10 @@ def checks_before_ray(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_c
     and resources are its nodes', checked once connected (study.cluster)."""
     from study import tracking
     from study.cluster import check_resources
+    from study.limits import check_limits
 
-    checks = [lambda: check_models(spec, jobs, shape, num_classes), lambda: tracking.check_installed(spec)]
+    checks = [lambda: check_limits(spec, len(jobs)),   # first: a runaway plan is the problem, not its parts
+              lambda: check_models(spec, jobs, shape, num_classes), lambda: tracking.check_installed(spec)]
     if not joined:
         checks += [lambda: check_pool_memory(spec, jobs, shape, num_classes),
                    lambda: check_resources(spec, joined_cluster=False)]   # before Ray: the refusal is all one sees

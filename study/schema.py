@@ -19,6 +19,7 @@ Sections and keys beyond DESIGN.md's example:
   [eval]       validation_from ("split": eval.validation held out of the training split before any
                subset; "subset": carved out of each real subset), validation_fraction (its share
                of each class of a subset under "subset"); see trainables/validation.py
+  [resources]  max_trials, max_gan_keys (the plan's size limits; study/limits.py says why)
   [faults]     max_failures (how often a crashed GAN run or classifier trial is retried)
 """
 
@@ -55,6 +56,7 @@ from trainables.choices import (
     IMAGE_RESIZES,
     MAX_IMAGE_SIDE_MODELS,
     MIN_IMAGE_SIDE,
+    SAMPLINGS,
 )
 from trainables.registry import suggest
 
@@ -197,6 +199,10 @@ class ResourcesSpec:
     # Ray counts resources in steps of 1e-4; a share below 0.01 of a core is a typo, not a plan.
     cpus_per_trial: float = _field(1.0, Float(0.01))
     gpus_per_trial: float = _field(0.0, Float(0.0))
+    # A plan larger than these is refused (a typo'd axis, a range pasted as a list); raising one is the
+    # explicit "yes, run it". Defaults and their reasons: study/limits.py.
+    max_trials: int = _field(5000, Int(1))
+    max_gan_keys: int = _field(500, Int(1))
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,10 @@ class Spec:
     image_size: str | tuple[int, int] = _field("native", ImageSize(MIN_IMAGE_SIDE, MAX_IMAGE_SIDE_MODELS))
     image_resize: str = _field("resize", Choice(IMAGE_RESIZES))
     image_channels: str = _field("auto", Choice(IMAGE_CHANNELS))
+    # How a real subset of n is drawn: balanced (equal counts per class: the papers' protocol, and every
+    # earlier study's numbers) | stratified (the training split's class proportions, >= 1 per class;
+    # the synthetic images then follow the same class mix).
+    sampling: str = _field("balanced", Fixed(Choice(SAMPLINGS)))
     sizes: tuple[int | str, ...] = _field((500, 1000), ListOf(Size()))
     seeds: int = _field(2, Int(1))
     first_seed: int = _field(0, Int(0))
