@@ -16,9 +16,12 @@ analysis/gan_judgement.py were set so that blotches read "weak", recognisable bu
 
     python bench/gan_gate.py [--seeds 0 1] [--checkpoints 1 2 5 10 25 60] [--recipe modern] [--out DIR]
 
-Prints one line per (seed, epoch): GAN-train, real reference, strength, GAN-test, diversity, grade,
-and the grid's file; then `RESULT gan_gate ...` lines with the grade counts. Takes a few minutes on
-one CPU core (60 epochs of a 500-image GAN per seed, a scoring network, two small MLPs per checkpoint).
+Prints one line per (seed, epoch): GAN-train, real reference, strength, GAN-test, diversity, FD,
+grade, and the grid's file; then the grade counts. A measurement, not a speed benchmark: nothing is
+timed against a baseline. The default run takes about 3 minutes on one quiet CPU core (60 epochs of a
+500-image GAN per seed, a scoring network, two small MLPs per checkpoint); BENCHMARKS.md's table is
+the default run plus `--checkpoints 40 100 150 200` and `--seeds 0 1 2 --checkpoints 15 20 25 30 35 40`
+(the strengths are deterministic: a checkpoint measured twice gave the same numbers).
 """
 
 from __future__ import annotations
@@ -118,8 +121,8 @@ def main(argv: list[str] | None = None) -> None:
                                                           validation, scorer, args.out, device)]
     print(f"gate: {rows[0]['gate']}")
     counts = {label: sum(r["grade"] == label for r in rows) for label in ("weak", "fair", "good")}
-    print(f"RESULT gan_gate grades weak={counts['weak']} fair={counts['fair']} good={counts['good']} "
-          f"(of {len(rows)} checkpoints)")
+    print(f"gan_gate grades: weak={counts['weak']} fair={counts['fair']} good={counts['good']} "
+          f"(of {len(rows)} checkpoints); now look at the grids in {args.out}")
 
 
 if __name__ == "__main__":

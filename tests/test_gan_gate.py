@@ -34,7 +34,7 @@ def _meta(strength_value: float | None = None, gan_test: float = 0.8, **extra) -
     meta = {"status": "ok", "classes": CLASSES, "num_classes": 10, "gate_split": "validation", "gate_images": 500,
             "real_reference_acc": 0.9, "gan_test_acc": gan_test}
     if strength_value is not None:
-        meta["gan_train_acc"] = 0.1 + strength_value * (0.9 - 0.1)
+        meta["gan_train_acc"] = 0.1 + strength_value * (0.9 - 0.1) + 1e-12   # not a rounding step below a cut
     return meta | extra
 
 
@@ -51,7 +51,7 @@ def test_the_cuts_are_ordered_and_inside_zero_one():
 def test_grade_follows_the_measured_cuts(value, label):
     judged = grade(_meta(value))
     assert isinstance(judged, Grade) and judged.label == label
-    assert judged.strength == pytest.approx(value)
+    assert judged.strength == pytest.approx(value, abs=1e-9)
     assert judged.split == "validation (500 images each)"
     assert "real reference 0.900" in judged.reason and "validation" in judged.reason
     assert (weakness(_meta(value)) is not None) == (label == "weak")
@@ -59,8 +59,11 @@ def test_grade_follows_the_measured_cuts(value, label):
 
 def test_the_quick_studys_blotch_gan_is_weak():
     """The issue's GAN (quick study, n = 500, seed 1, 25 epochs: blotches) measured 0.53 on the old gate
-    and 0.60 on this one (BENCHMARKS.md, "Grading the GAN gate"): weak either way."""
-    assert grade(_meta(0.53)).label == "weak" and grade(_meta(0.60)).label == "weak"
+    and 0.60 on this one; the blotchiest grid of the measurement read 0.68 (BENCHMARKS.md, "Grading the
+    GAN gate"): weak, all of them."""
+    assert {grade(_meta(value)).label for value in (0.53, 0.60, 0.68)} == {"weak"}
+    # Rough but readable digits (0.70-0.89) are fair, mostly clean ones (0.90-0.91) good.
+    assert grade(_meta(0.76)).label == "fair" and grade(_meta(0.91)).label == "good"
 
 
 def test_gan_test_near_chance_is_weak_whatever_the_strength():
