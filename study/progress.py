@@ -1,9 +1,10 @@
 """One progress line per stage, with an ETA: how far the GANs and the classifier trials are.
 
-GAN stage: each key's Ray Train run writes losses.csv at its checkpoints and meta.json when it is
-done, so a thread reads those (the trial itself reports to Tune only at its end). Classifier stage:
+GAN stage: each key's Ray Train run writes progress.json as epochs end (trainables.gan_progress),
+losses.csv at its checkpoints and meta.json when it is done, so a thread reads those (the trial itself
+reports to Tune only at its end). Classifier stage:
 a Tune callback counts trials as they start, finish and fail. The ETA is the remaining work divided
-by the rate measured so far in this stage (epochs per second, trials per second), which folds in
+by the rate measured so far in this stage (epochs per second, expected trial cost per second), which folds in
 the concurrency and every overhead; it says "?" until there is a rate.
 
 Drawn only while the console is quiet (study.console); with `study -v` Tune's own table is shown.
@@ -75,15 +76,20 @@ class GanProgress:
         self.started = time.monotonic()
 
     def _epochs_done(self, key: str) -> tuple[int, float]:
-        """(last epoch in losses.csv, its images/s)."""
+        """(last finished epoch, its images/s): the key's live progress.json (written as epochs end), or
+        losses.csv (written at checkpoints), whichever is further."""
+        from trainables import gan_progress
+
+        live = gan_progress.read(self.cache.sub(key))
         if not self.cache.exists(key, "losses.csv"):
-            return 0, 0.0
+            return live
         rows = self.cache.read_text(key, "losses.csv").strip().splitlines()
         if len(rows) < 2:
-            return 0, 0.0
+            return live
         header, last = rows[0].split(","), rows[-1].split(",")
         row = dict(zip(header, last, strict=False))
-        return int(row.get("epoch", 0)), float(row.get("images_per_second", 0.0))
+        logged = int(row.get("epoch", 0)), float(row.get("images_per_second", 0.0))
+        return max(live, logged)
 
     def line(self, final: bool = False) -> str:
         done = running = epochs_done = epochs_total = 0
@@ -109,16 +115,26 @@ class GanProgress:
         return f"{text}, {duration(elapsed)}, {eta(work_done, epochs_total + len(self.jobs), elapsed)}"
 
 
-def trial_progress_callback(total: int, metric: str):
+def trial_progress_callback(total: int, metric: str, cost: Callable[[dict], float] | None = None,
+                            points: list[dict] | None = None):
     """A Tune callback that draws `[study] trials 10/24 done, 2 running, best val 0.912, 40s, ~1m left`
-    and says each failed trial in one line (the details are in the log)."""
+    and says each failed trial in one line (the details are in the log). With `cost` and the `points`
+    to run (grid mode), the ETA weighs each trial by its expected cost (study.trial_cost) instead of
+    counting trials, so slow trials after fast ones do not stretch it."""
     from ray.tune import Callback
+
+    def weight(trial) -> float:
+        point = (getattr(trial, "config", None) or {}).get("point")
+        return cost(point) if cost is not None and isinstance(point, dict) else 1.0
+
+    total_work = sum(cost(p) for p in points) if cost is not None and points else float(total)
 
     class TrialProgress(Callback):
         def __init__(self) -> None:
             self.started = time.monotonic()
             self.running: set[str] = set()
             self.done = self.failed = 0
+            self.work = 0.0   # the expected cost of the trials ended so far (their count without a cost model)
             self.best: float | None = None
 
         def on_trial_start(self, iteration, trials, trial, **info) -> None:
@@ -132,6 +148,7 @@ def trial_progress_callback(total: int, metric: str):
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             self.running.discard(trial.trial_id)
             self.done += 1
+            self.work += weight(trial)
 
         def on_trial_recover(self, iteration, trials, trial, **info) -> None:
             print(f"[study] trial {trial}: failed, retrying (details in the log)", flush=True)
@@ -139,6 +156,7 @@ def trial_progress_callback(total: int, metric: str):
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
             self.running.discard(trial.trial_id)
             self.done += 1
+            self.work += weight(trial)
             self.failed += 1
             print(f"[study] trial {trial}: failed for good; recorded as `error` (details in the log)", flush=True)
 
@@ -149,6 +167,6 @@ def trial_progress_callback(total: int, metric: str):
             if final:
                 return f"[study] trials {self.done}/{total} done{failed} in {duration(elapsed)}{best}"
             return (f"[study] trials {self.done}/{total} done{failed}, {len(self.running)} running{best}, "
-                    f"{duration(elapsed)}, {eta(self.done, total, elapsed)}")
+                    f"{duration(elapsed)}, {eta(self.work, total_work, elapsed)}")
 
     return TrialProgress()

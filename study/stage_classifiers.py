@@ -181,7 +181,8 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
         print("[study] every trial has finished: nothing is trained again; results.csv and the report are written "
               "again from the trial records", flush=True)
         return StageOutcome(points=points, grids=[])
-    trials = progress.trial_progress_callback(len(pending), spec.search.metric)
+    trials = progress.trial_progress_callback(len(pending), spec.search.metric, _cost_model(pending, info, validation),
+                                              pending)
     tuner = tune.Tuner(
         trainable,
         param_space={"point": tune.grid_search(pending)},
@@ -190,6 +191,19 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
         run_config=tune.RunConfig(name=_next_experiment(folder), callbacks=[trials, *trackers], **run_config),
     )
     return StageOutcome(points=points, grids=[_fit(tuner, trials)])
+
+
+def _cost_model(points: list[dict], info, validation: int):
+    """The ETA's per-trial weights (study.trial_cost); None (count trials) when they cannot be made."""
+    from study.trial_cost import classifier_flops, cost_model
+
+    numeric = [int(p["size"]) for p in points if not isinstance(p["size"], str)]
+    train_size = (info.max_train_size or 2 * max(numeric, default=1)) - validation
+    try:
+        return cost_model(classifier_flops({p["classifier"] for p in points}, tuple(info.shape), info.num_classes),
+                          train_size)
+    except Exception:   # the ETA falls back to counting trials; never a reason to stop a study
+        return None
 
 
 def _fit(tuner, trials):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainables import data, fit, gan_checkpoints
+from trainables import data, fit, gan_checkpoints, gan_progress
 from trainables.fault_hooks import GanFaults
 from trainables.gan_engine import (
     Ema,
@@ -184,6 +184,7 @@ def train_key(key: dict, worker: Worker) -> dict:
                                train=worker.train, real=real, test=worker.test, store=store,
                                scoring_cache=worker.scoring_cache, validation=held_out)
 
+    live = gan_progress.LiveEpochs(epochs)
     for epoch in range(start_epoch + 1, epochs + 1):
         started_at, started = time.time(), time.perf_counter()
         shards = epoch_shards(index_groups, derive_seed(spec.seed, "order", epoch), rank, world)
@@ -211,6 +212,8 @@ def train_key(key: dict, worker: Worker) -> dict:
         row = {"epoch": epoch, "d_loss": d_loss, "g_loss": g_loss_mean, "seconds": seconds,
                "images_per_second": images / seconds if seconds > 0 else 0.0, "started_at": started_at}
         history.append(row)
+        if rank == 0:
+            live.note(store, epoch, row["images_per_second"])   # the console's epoch count between checkpoints
 
         if not (math.isfinite(d_loss) and math.isfinite(g_loss_mean)):
             reason = (f"GAN loss became non-finite at epoch {epoch} (d_loss={d_loss}, g_loss={g_loss_mean}); "
