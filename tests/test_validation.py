@@ -233,14 +233,14 @@ def test_a_tiny_study_validates_on_a_part_of_each_subset(ray_local, tmp_path):
     root = tmp_path / "quick"
     results = pd.read_csv(root / "results.csv").sort_values("ratio")
     assert set(results["status"]) == {"ok"}
-    assert results["validation_images"].tolist() == [20, 20]            # 20% of each class of n = 100
-    assert results["train_images"].tolist() == [80, 160]                # the training part, plus R x 80
+    assert results["validation_images"].tolist() == [30, 30]            # 30% (the default) of each class of n = 100
+    assert results["train_images"].tolist() == [70, 140]                # the training part, plus R x 70
     (key,) = {k for k in results["gan_key"] if isinstance(k, str) and k}
     meta = json.loads((tmp_path / "gan-cache" / key / "meta.json").read_text())
     assert meta["key_fields"]["validation_from"] == "subset" and meta["key_fields"]["validation"] == 0
-    assert meta["gate_held_out_images"] == 20 and meta["gate_images"] == 80     # the gate: the subset's own parts
+    assert meta["gate_held_out_images"] == 30 and meta["gate_images"] == 70     # the gate: the subset's own parts
     report = (root / "report" / "report.md").read_text()
-    assert "n = 100: 80 train + 20 validation" in report
+    assert "n = 100: 70 train + 30 validation" in report
 
 
 def test_a_full_subset_reads_as_the_labelled_budget_under_subset_validation():

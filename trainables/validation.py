@@ -29,7 +29,7 @@ from typing import Any
 SOURCES = ("split", "subset")
 AUTO_FRACTION = 0.1          # eval.validation = "auto": this share of the training split ...
 CAP = 5000                   # ... at most this many images
-DEFAULT_FRACTION = 0.2       # eval.validation_fraction: measured, see the module docstring
+DEFAULT_FRACTION = 0.3       # eval.validation_fraction: measured, see the module docstring
 MAX_FRACTION = 0.5           # more would train on fewer images than it validates on
 
 
