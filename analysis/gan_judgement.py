@@ -56,7 +56,7 @@ OLDER_SPLIT = "test, unequal budgets (meta.json before the validation gate)"
 @dataclass(frozen=True)
 class Grade:
     """A GAN's quality grade: `label` in LABELS (or UNGRADED), the strength it rests on (None when not
-    measured), why, and where the gate was measured (`split`: "validation (500 images each)", the
+    measured), why, and where the gate was measured (`split`: "validation (500 images each, tested on 400)", the
     older test-set label, or "not measured")."""
 
     label: str
@@ -83,8 +83,10 @@ def gate_split(meta: dict) -> str:
         split = meta.get("gate_split")
         if not split:
             return "not measured (no validation split)"
-        images = meta.get("gate_images")
-        return f"{split} ({images} images each)" if isinstance(images, int) else str(split)
+        images, held = meta.get("gate_images"), meta.get("gate_held_out_images")
+        if not isinstance(images, int):
+            return str(split)
+        return f"{split} ({images} images each" + (f", tested on {held}" if isinstance(held, int) and held else "") + ")"
     if _number(meta.get("gan_train_acc")) is not None and _number(meta.get("real_reference_acc")) is not None:
         return OLDER_SPLIT
     return "not measured"

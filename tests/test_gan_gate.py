@@ -32,7 +32,7 @@ def _record(key: str, meta: dict) -> GanRecord:
 def _meta(strength_value: float | None = None, gan_test: float = 0.8, **extra) -> dict:
     """A new meta.json (gate on validation, 500 images each) whose strength is `strength_value`."""
     meta = {"status": "ok", "classes": CLASSES, "num_classes": 10, "gate_split": "validation", "gate_images": 500,
-            "real_reference_acc": 0.9, "gan_test_acc": gan_test}
+            "gate_held_out_images": 400, "real_reference_acc": 0.9, "gan_test_acc": gan_test}
     if strength_value is not None:
         meta["gan_train_acc"] = 0.1 + strength_value * (0.9 - 0.1) + 1e-12   # not a rounding step below a cut
     return meta | extra
@@ -52,7 +52,7 @@ def test_grade_follows_the_measured_cuts(value, label):
     judged = grade(_meta(value))
     assert isinstance(judged, Grade) and judged.label == label
     assert judged.strength == pytest.approx(value, abs=1e-9)
-    assert judged.split == "validation (500 images each)"
+    assert judged.split == "validation (500 images each, tested on 400)"
     assert "real reference 0.900" in judged.reason and "validation" in judged.reason
     assert (weakness(_meta(value)) is not None) == (label == "weak")
 
@@ -224,6 +224,6 @@ def test_the_gan_quality_table_shows_the_grade_and_where_it_was_measured():
     assert "| grade |" in header and "| gate measured on |" in header
     new_row = next(line for line in text.splitlines() if "newgan" in line)
     old_row = next(line for line in text.splitlines() if "oldgan" in line)
-    assert "good" in new_row and "validation (500 images each)" in new_row and "0.95" in new_row
+    assert "good" in new_row and "validation (500 images each, tested on 400)" in new_row and "0.95" in new_row
     assert "weak" in old_row and OLDER_SPLIT in old_row
     assert "never on the test set" in text and "older meta.json" in text
