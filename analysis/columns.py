@@ -20,6 +20,7 @@ ACCURACY_METRICS = (
     "precision",
     "recall",
     "f1",
+    "balanced_acc",   # mean per-class recall at the reported epoch (issue 28): beside accuracy on an imbalanced test set
 )
 # What a trial cost: bookkeeping, never an axis of the design. train_images (real + synthetic count)
 # follows from size and ratio; train_steps and epochs_trained follow from the schedule.
@@ -33,7 +34,7 @@ METRICS = (*ACCURACY_METRICS, *COST_METRICS)
 # independent unit: the real subset and its GAN; seeds inside it are classifier repeats). `study` names the source
 # folder when several folders are merged into one report: replicate folders of one design must pool.
 NON_AXIS = frozenset({"trial", "seed", "subset_seed", "status", "reason", "gan_key", "per_class_acc", "trial_seconds",
-                      "study", "trial_id", "curve", VALIDATION_COUNT, *METRICS})
+                      "study", "trial_id", "curve", VALIDATION_COUNT, "test_imbalance", *METRICS})
 
 # The axes every study has, in the order tables show them.
 CORE_AXES = ("dataset", "size", "classifier", "real", "augment", "alpha", "ratio", "gan_arch", "conditioning")

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from analysis.balanced import balanced_table
 from analysis.best_view import best_table
 from analysis.cells import cells_with_gains
 from analysis.findings import findings
@@ -134,6 +135,8 @@ def _write_report(study: Study, report_dir: Path) -> None:
     choice, metric = found.choice, found.choice.reported
     ctx = context_for(study, choice)
     tables = build_tables(ctx)
+    balanced = balanced_table(study.trials, metric)   # only when the test set is imbalanced
+    tables += [balanced] if balanced is not None else []
     best_tab = best_table(found.best, choice)
     extra: list[Table] = []
     method = method_section(study, choice, extra, found.evidence.min_effect)

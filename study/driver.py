@@ -48,7 +48,7 @@ def load_real_data(spec):
     info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
     train, test = D.load_dataset(spec.dataset, spec.data_root, D.DecodeOptions.of(spec))
     validation_size = validation_rule(spec).held_out(len(train))
-    train, validation = D.split_validation(train, validation_size)
+    train, validation = D.split_validation(train, validation_size, spec.sampling)
     return train, test, validation, info
 
 
@@ -67,8 +67,10 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     for check in endpoint_checks(spec, address):   # each answers within seconds or is refused
         check()
     train, test, validation, info = load_real_data(spec)
-    check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test))
-    jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation))
+    check_loaded_data(spec, train.labels.bincount(minlength=train.num_classes).tolist(), len(test), train.classes)
+    counts = train.class_counts()
+    share = float(counts.max()) / len(train) if spec.sampling == "stratified" and len(train) else None
+    jobs = plan.gan_jobs(spec, len(train), train.num_classes, len(validation), share)
     joined = bool(address or os.environ.get("RAY_ADDRESS"))
     for check in checks_before_ray(spec, jobs, tuple(train.shape), train.num_classes, joined):
         check()

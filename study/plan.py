@@ -218,6 +218,7 @@ def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
         dataset=spec.dataset, data_root=spec.data_root, validation=int(validation), size=point["size"],
         validation_from=spec.eval.validation_from,
         validation_fraction=spec.eval.validation_fraction if spec.eval.validation_from == "subset" else None,
+        sampling=spec.sampling,
         seed=subset_seed(spec, point["seed"]), arch=point["gan_arch"], conditioning=point["conditioning"],
         alpha=float(point["alpha"]), epochs=int(point["gan_epochs"]), batch_size=int(point["gan_batch_size"]),
         lr=float(point["gan_lr"]), beta1=float(point["gan_beta1"]), pool_per_class=pool_per_class,
@@ -239,14 +240,19 @@ def pool_per_class_needed(ratio: float, n: int, num_classes: int) -> int:
     return math.ceil(synthetic / num_classes) + 1   # + 1: a remainder goes one each to the first classes
 
 
-def gan_jobs(spec: Spec, train_size: int, num_classes: int, validation: int) -> dict:
-    """GAN key -> GanJob for every GAN some trial reads, each with the pool its largest R needs."""
+def gan_jobs(spec: Spec, train_size: int, num_classes: int, validation: int, largest_share: float | None = None) -> dict:
+    """GAN key -> GanJob for every GAN some trial reads, each with the pool its largest R needs.
+    `largest_share`: the largest class's share of the training split, under sampling = "stratified"
+    (its synthetic images follow the real class mix, so that class needs the most of them)."""
     jobs: dict = {}
     for point in trial_points(spec):
         if not uses_gan(point):
             continue
         n = resolved_size(point["size"], train_size)
         per_class = pool_per_class_needed(float(point["ratio"]), n, num_classes)
+        if largest_share is not None:   # D'Hondt gives the largest class at most share x count + K - 1
+            synthetic = pool_per_class_needed(float(point["ratio"]), n, 1) - 1
+            per_class = max(per_class, math.ceil(synthetic * largest_share) + num_classes)
         job = gan_job(spec, point, validation, per_class)
         key = job.key()
         filters = () if point.get("mix_filter") != "confident" else (float(point["mix_filter_threshold"]),)

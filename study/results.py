@@ -23,7 +23,8 @@ CORE_COLUMNS = ("size", "alpha", "ratio", "classifier", "seed", "subset_seed", "
                 "conditioning")
 METRIC_COLUMNS = ("val_acc_max", "best_val_epoch", "test_acc_at_best_val", "test_acc", "test_acc_max",
                   "test_loss", "train_loss", "precision", "recall", "f1", "train_seconds", "images_per_second",
-                  "train_images", "train_steps", "epochs_trained", "validation_images")
+                  "train_images", "train_steps", "epochs_trained", "validation_images", "balanced_acc",
+                  "test_imbalance")
 
 
 def setting_columns(spec) -> list[str]:

@@ -144,7 +144,7 @@ def resolve_validation(spec_value: int | str, train_size: int, validation_from: 
 
 def validation_rule(spec: Spec) -> ValidationRule:
     """The study's validation rule (trainables.validation): split hold-out or a share of each subset."""
-    return ValidationRule.of(spec.eval)
+    return dataclasses.replace(ValidationRule.of(spec.eval), sampling=spec.sampling)
 
 
 def _check_carve(spec: Spec, num_classes: int) -> None:

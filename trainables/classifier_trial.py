@@ -48,8 +48,16 @@ def synthetic_count(ratio: float, size: int) -> int:
     return int(round(ratio * size))
 
 
-def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool, seed: int) -> D.ImageSet:
-    """The real subset plus round(R x n) class-balanced synthetic images (or the synthetic part alone)."""
+def test_imbalance(test: D.ImageSet) -> float | None:
+    """Largest over smallest class count of the test set (1.0: balanced; None: a class without images)."""
+    counts = test.class_counts()
+    return float(counts.max()) / float(counts.min()) if len(test) and int(counts.min()) > 0 else None
+
+
+def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool, seed: int,
+                       sampling: str = "balanced") -> D.ImageSet:
+    """The real subset plus round(R x n) synthetic images (or the synthetic part alone): class-balanced,
+    or under sampling = "stratified" in the real subset's class mix."""
     count = synthetic_count(ratio, len(real))
     if count == 0:
         if not use_real:
@@ -57,7 +65,10 @@ def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, 
         return real
     if pool is None:
         raise ValueError(f"ratio {ratio} needs a synthetic pool")
-    synthetic = D.take_balanced(pool, count)   # the pool's first images: the same from a grown pool
+    if sampling == "stratified":
+        synthetic = D.take_like(pool, count, real.class_counts().tolist())
+    else:
+        synthetic = D.take_balanced(pool, count)   # the pool's first images: the same from a grown pool
     return synthetic if not use_real else D.concat(real, synthetic)
 
 
@@ -130,10 +141,10 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     train_full, test, validation = ray.get(real_ref) if isinstance(real_ref, ray.ObjectRef) else real_ref
     # The trial's real training images and its validation images (trainables.validation: the split's
     # shared hold-out, or the validation part carved out of this very subset under validation_from = "subset").
-    real, validation = real_sets(train_full, validation, point["size"], ctx["subset_seed"],
-                                 ValidationRule(**ctx.get("validation_rule", {})))
+    rule = ValidationRule(**ctx.get("validation_rule", {}))
+    real, validation = real_sets(train_full, validation, point["size"], ctx["subset_seed"], rule)
     ratio = float(point["ratio"])
-    train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed)
+    train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed, rule.sampling)
     device = cuda_or_fail(ray.get_gpu_ids())   # GPUs asked for and unusable: an error, never the CPU
     shape = train_set.shape
     with fit.seeded(seed):
@@ -171,6 +182,9 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
         "test_loss": result.test_loss, "train_loss": result.train_loss,
         "precision": result.precision, "recall": result.recall, "f1": result.f1,
         "per_class_acc": [round(float(a), 5) for a in result.per_class_acc],
+        # balanced accuracy: the mean per-class recall at the selected epoch (= macro recall); the test
+        # set's imbalance (largest / smallest class) tells the analysis when it differs from accuracy
+        "balanced_acc": result.recall, "test_imbalance": test_imbalance(test),
         "train_seconds": result.train_seconds, "images_per_second": result.images_per_second,
         "train_images": len(train_set), "train_steps": result.train_steps, "epochs_trained": len(result.epochs),
         "validation_images": len(validation) if validation is not None else 0,

@@ -39,10 +39,13 @@ from trainables.sampling import (
     first_per_class,
     index_batches,
     max_balanced_size,
+    quota_for,
     split_validation,
     stratified_split,
     subset,
+    stratified_quota,
     take_balanced,
+    take_like,
     to_model_input,
     to_uint8,
 )
@@ -53,7 +56,7 @@ __all__ = [  # the names callers use as data.X, wherever they live
     "DecodeOptions", "USER_DATASETS",
     "HOLDOUT_FRACTION", "HOLDOUT_SEED", "VALIDATION_SEED", "DataError", "DatasetInfo", "ImageSet",
     "augment_classic", "cache_path", "concat", "dataset_info", "default_pad", "first_per_class", "index_batches",
-    "load_dataset", "max_balanced_size", "read_idx", "resolve_data_root", "split_validation", "stratified_split",
+    "load_dataset", "max_balanced_size", "quota_for", "stratified_quota", "take_like", "read_idx", "resolve_data_root", "split_validation", "stratified_split",
     "subset", "take_balanced", "to_model_input", "to_uint8",
 ]
 

@@ -43,6 +43,7 @@ class GanJob:
     # the n - v training part of its subset only; they enter the key only then (split keys are unchanged)
     validation_from: str = "split"
     validation_fraction: float | None = None
+    sampling: str = "balanced"  # how the real subset is drawn (top-level `sampling`); in the key only when stratified
     recipe: str = "paper"  # a named bundle of training options (gan_engine.RECIPES) ...
     loss: str | None = None  # ... and the options set explicitly (None: the recipe's)
     diffaugment: str | None = None
@@ -77,8 +78,8 @@ class GanJob:
     def validation_rule(self) -> ValidationRule:
         """How this GAN's subset is split into training and validation images (trainables.validation)."""
         if self.validation_from == "subset":
-            return ValidationRule("subset", "auto", float(self.validation_fraction))
-        return ValidationRule("split", int(self.validation))
+            return ValidationRule("subset", "auto", float(self.validation_fraction), sampling=self.sampling)
+        return ValidationRule("split", int(self.validation), sampling=self.sampling)
 
     def key(self) -> str:
         """12 hex digits of sha256 over the sorted JSON of key_fields()."""

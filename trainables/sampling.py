@@ -57,14 +57,43 @@ def _balanced_index(data: ImageSet, quota: list[int], seed: int) -> torch.Tensor
     return torch.sort(torch.cat(picks)).values
 
 
+def stratified_quota(counts: list[int], total: int, floor: int = 1) -> list[int]:
+    """Per-class counts of `total` images in the classes' proportions `counts`, at least `floor` per
+    class: seats handed out one at a time to the class with the largest counts[c] / (quota[c] + 1)
+    (D'Hondt), so the quota of a smaller total never exceeds that of a larger one and subsets nest."""
+    import heapq
+
+    quota = [min(floor, c) for c in counts]
+    heap = [(-c / (q + 1), label) for label, (c, q) in enumerate(zip(counts, quota, strict=True)) if c > q]
+    heapq.heapify(heap)
+    for _ in range(total - sum(quota)):
+        if not heap:
+            break
+        _, label = heapq.heappop(heap)
+        quota[label] += 1
+        if counts[label] > quota[label]:
+            heapq.heappush(heap, (-counts[label] / (quota[label] + 1), label))
+    return quota
+
+
+def quota_for(data: ImageSet, n: int, sampling: str) -> list[int]:
+    """How many images of each class a subset of n takes: equal (balanced) or in the split's proportions
+    (stratified)."""
+    if sampling == "stratified":
+        return stratified_quota(data.class_counts().tolist(), n)
+    return _balanced_quota(n, data.num_classes)
+
+
 def max_balanced_size(data: ImageSet) -> int:
     """Largest n that `subset` can draw with equal counts per class: K x the smallest class."""
     return int(data.class_counts().min()) * data.num_classes
 
 
-def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset") -> ImageSet:
-    """n training images, class-balanced and seeded; nested: for one seed, the subset of n is contained
-    in the subset of any larger n (Abadi sec. 4 grows the real set 500 -> 60k). n="full" is everything.
+def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset",
+           sampling: str = "balanced") -> ImageSet:
+    """n training images, class-balanced (or, sampling="stratified", in the split's class proportions,
+    at least one per class) and seeded; nested: for one seed, the subset of n is contained in the
+    subset of any larger n (Abadi sec. 4 grows the real set 500 -> 60k). n="full" is everything.
 
     `name` only labels error messages.
     """
@@ -77,6 +106,10 @@ def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset"
     if n < k:
         raise DataError(f"size {n} for {name} is fewer than its {k} classes; use at least {k} images "
                         "(one per class)")
+    if sampling == "stratified":
+        if n > len(data):
+            raise DataError(f"size {n} is more than {name} holds ({len(data)} training images)")
+        return data.select(_balanced_index(data, quota_for(data, n, sampling), seed))
     largest = max_balanced_size(data)
     if n > largest:
         per_class = largest // k
@@ -109,6 +142,20 @@ def take_balanced(pool: ImageSet, count: int, seed: int | None = None) -> ImageS
     return pool.select(first_per_class(pool.labels, quota))
 
 
+def take_like(pool: ImageSet, count: int, mix: list[int]) -> ImageSet:
+    """count images from a synthetic pool in the class mix `mix` (a real subset's class counts): the
+    synthetic images of a stratified study follow its real class proportions. The first images of each
+    class in pool order, like take_balanced."""
+    quota = stratified_quota(list(mix), count, floor=0)
+    have = pool.class_counts().tolist()
+    short = [(label, need, have[label]) for label, need in enumerate(quota) if need > have[label]]
+    if short:
+        label, need, got = short[0]
+        raise DataError(f"synthetic pool is too small: {count} images in the real class mix need {need} of class "
+                        f"{pool.classes[label]!r} but the pool has {got}; generate a larger pool")
+    return pool.select(first_per_class(pool.labels, quota))
+
+
 def first_per_class(labels: torch.Tensor, quota: list[int]) -> torch.Tensor:
     """Sorted indices of the first quota[c] entries of each class c, in order."""
     labels = labels.cpu()
@@ -119,13 +166,13 @@ def first_per_class(labels: torch.Tensor, quota: list[int]) -> torch.Tensor:
 VALIDATION_SEED = 20_240_601   # one fixed split per dataset: every seed, study and GAN sees the same one
 
 
-def split_validation(train: ImageSet, count: int) -> tuple[ImageSet, ImageSet]:
-    """(training images left, validation set): `count` class-balanced images held out of the training
-    split with a fixed seed, before any real subset is drawn from what is left. count=0 gives an
-    empty validation set and the training split unchanged."""
+def split_validation(train: ImageSet, count: int, sampling: str = "balanced") -> tuple[ImageSet, ImageSet]:
+    """(training images left, validation set): `count` images held out of the training split with a
+    fixed seed, class-balanced (or stratified: in the split's proportions), before any real subset is
+    drawn from what is left. count=0 gives an empty validation set and the training split unchanged."""
     if count <= 0:
         return train, train.select(torch.empty(0, dtype=torch.long))
-    held = _balanced_index(train, _balanced_quota(count, train.num_classes), VALIDATION_SEED)
+    held = _balanced_index(train, quota_for(train, count, sampling), VALIDATION_SEED)
     keep = torch.ones(len(train), dtype=torch.bool)
     keep[held] = False
     return train.select(torch.nonzero(keep).flatten()), train.select(held)

@@ -50,6 +50,9 @@ class ValidationRule:
     source: str = "split"
     count: int | str = "auto"             # eval.validation: used under "split" only
     fraction: float = DEFAULT_FRACTION    # eval.validation_fraction: used under "subset" only
+    # The study's top-level `sampling` (issue 28): how the real subset itself is drawn, balanced or
+    # stratified (trainables.sampling.subset); carried here because every reader of a subset asks this rule.
+    sampling: str = "balanced"
 
     @classmethod
     def of(cls, eval_spec: Any) -> ValidationRule:
@@ -81,9 +84,10 @@ class ValidationRule:
         """What a GAN key adds for this rule: nothing under "split" (the held-out count is already in
         the key, so every cache of a "split" study stays valid), the source and fraction under "subset"
         (the GAN trains on n - v images of the subset, not on all n)."""
+        drawn = {} if self.sampling == "balanced" else {"sampling": self.sampling}   # balanced keys unchanged
         if not self.per_subset:
-            return {}
-        return {"validation_from": self.source, "validation_fraction": float(self.fraction)}
+            return drawn
+        return {"validation_from": self.source, "validation_fraction": float(self.fraction)} | drawn
 
     def describe(self) -> str:
         if self.per_subset:
@@ -135,7 +139,7 @@ def real_sets(train, validation, size, subset_seed: int, rule: ValidationRule):
     validation set; "subset": the subset of `size` carved by `carve`."""
     from trainables import data
 
-    real = data.subset(train, size, subset_seed)
+    real = data.subset(train, size, subset_seed, sampling=rule.sampling)
     if not rule.per_subset:
         return real, validation
     return carve(real, rule.fraction, subset_seed, name=f"the subset of {size} (seed {subset_seed})")
