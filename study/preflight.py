@@ -87,6 +87,12 @@ def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classe
         except (ValueError, RuntimeError) as err:
             raise SpecError("classifier.name", f"{name} cannot take {spec.dataset}'s {shape[1]}x{shape[2]} images "
                             f"({str(err).splitlines()[0]})", "a classifier that takes this image size") from None
+    from trainables.choices import MAX_IMAGE_SIDE_MODELS, MIN_IMAGE_SIDE
+
+    if not (MIN_IMAGE_SIDE <= min(shape[1:]) and max(shape[1:]) <= MAX_IMAGE_SIDE_MODELS):
+        raise SpecError("image_size", f"{spec.dataset}'s images are {shape[1]}x{shape[2]}; every GAN and classifier "
+                        f"takes {MIN_IMAGE_SIDE} to {MAX_IMAGE_SIDE_MODELS} pixels a side",
+                        f"image_size = a side from {MIN_IMAGE_SIDE} to {MAX_IMAGE_SIDE_MODELS} (resized once at decode)")
 
 
 def _available_memory() -> int | None:

@@ -1,8 +1,10 @@
 """Classifier registry: name -> constructor (channels, height, width, num_classes) -> nn.Module.
 
 Every model takes float images in [-1, 1] of shape (B, C, H, W) and returns logits (B, K).
-All of them work on MNIST-sized (1, 28, 28) and CIFAR-sized (3, 32, 32) inputs; the
-architectures come from the papers in ../shared/papers (see each constructor's docstring).
+All of them work on MNIST-sized (1, 28, 28) and CIFAR-sized (3, 32, 32) inputs, and on 64x64 and
+128x128 (issue 28: alexnet pools its last map to 4x4, inception and resnet18 keep their stem pools
+as the side grows, so their blocks see the maps they see at 32x32); the architectures come from the
+papers in ../shared/papers (see each constructor's docstring).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def alexnet(channels: int, height: int, width: int, num_classes: int) -> nn.Modu
         nn.Conv2d(192, 128, kernel_size=3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(3, stride=2, padding=1),  # -> 4 / 4
+        nn.AdaptiveMaxPool2d(4),               # 28/32: already 4x4; 64/128: 8/16 -> 4, so the FC stays 2048 wide
         nn.Flatten(),
     )
     flat = _flat_features(features, channels, height, width)
@@ -150,8 +153,12 @@ def inception(channels: int, height: int, width: int, num_classes: int) -> nn.Mo
     model.conv1 = BasicConv2d(channels, 64, kernel_size=3, stride=1, padding=1)
     # Same initialisation torchvision gives every other GoogLeNet convolution.
     nn.init.trunc_normal_(model.conv1.conv.weight, mean=0.0, std=0.01, a=-2, b=2)
-    model.maxpool1 = nn.Identity()
-    model.maxpool2 = nn.Identity()
+    # 64x64 keeps the first stem pool and 128x128 both (issue 28): the blocks see 32/16/8 maps again
+    side = min(height, width)
+    if side < 64:
+        model.maxpool1 = nn.Identity()
+    if side < 128:
+        model.maxpool2 = nn.Identity()
     return model
 
 
@@ -167,7 +174,11 @@ def resnet18_small(channels: int, height: int, width: int, num_classes: int) -> 
     model.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     # Same initialisation torchvision gives its own stem.
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
-    model.maxpool = nn.Identity()
+    if min(height, width) < 64:   # 64x64 and larger keep the stem's max-pool (128: and its stride 2): 32x32 maps again
+        model.maxpool = nn.Identity()
+    if min(height, width) >= 128:
+        model.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=2, padding=1, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     return model
 
 

@@ -58,6 +58,15 @@ def upsampling_plan(height: int, width_: int, max_doublings: int, arch: str) -> 
     return h, w, doublings
 
 
+def extra_doublings(height: int, width_: int, start: int = 8) -> int:
+    """Halvings that bring a map of height x width_ (even sides) down to `start` pixels: 0 up to 32x32
+    images' maps, 1 for 64, 2 for 128 (architectures whose paper fixes the depth at 28/32 grow by this)."""
+    extra = 0
+    while height > start and width_ > start and height % 2 == 0 and width_ % 2 == 0:
+        height, width_, extra = height // 2, width_ // 2, extra + 1
+    return extra
+
+
 class Conditioning(nn.Module):
     """Label bookkeeping shared by every generator and discriminator."""
 

@@ -34,6 +34,7 @@ from trainables.gan_layers import (
     check_alpha,
     check_shape,
     dcgan_init_,
+    extra_doublings,
     strides,
     tconv,
     tconv_double,
@@ -62,6 +63,8 @@ class GanArch:
 class AbadiGenerator(Conditioning):
     """Abadi section 3.2.3: z(100) -> FC 7x7x128a -> deconv 128a -> deconv 64a (s2) -> deconv C (s2) -> tanh.
 
+    Above 32 pixels a side (issue 28) the start map stays 8x8 and stride-2 deconvolutions of 128a
+    filters are added after the first one until the map is H/4 (one for 64, two for 128).
     Leaky ReLU (slope 0.3) after the FC layer and the first two deconvolutions, each preceded by
     BatchNorm. The paper names no normalisation, but its layer list is the Keras/TensorFlow DCGAN
     tutorial's generator, which has BatchNorm there, and without it training fails: measured on 500
@@ -79,13 +82,19 @@ class AbadiGenerator(Conditioning):
         if h % 4 or w % 4:
             raise ValueError(f"abadi: image sides must be multiples of 4, got {h}x{w}; resize the images")
         self.latent_dim, self.shape = latent_dim, (c, h, w)
-        self.start = (width(128, alpha), h // 4, w // 4)
+        extra = extra_doublings(h // 4, w // 4)   # depth follows resolution: 64 and 128 start at 8x8 too
+        self.start = (width(128, alpha), h // 4 >> extra, w // 4 >> extra)
         self.fc = nn.Linear(latent_dim + self.label_dim, self.start[0] * self.start[1] * self.start[2])
         self.fc_norm = nn.BatchNorm1d(self.fc.out_features)
+        grow: list[nn.Module] = []
+        for _ in range(extra):
+            grow += [tconv_double(width(128, alpha), width(128, alpha), 5), nn.BatchNorm2d(width(128, alpha)),
+                     nn.LeakyReLU(0.3)]
         self.deconvs = nn.Sequential(
             tconv_same(width(128, alpha), width(128, alpha), 5),
             nn.BatchNorm2d(width(128, alpha)),
             nn.LeakyReLU(0.3),
+            *grow,
             tconv_double(width(128, alpha), width(64, alpha), 5),
             nn.BatchNorm2d(width(64, alpha)),
             nn.LeakyReLU(0.3),
@@ -103,7 +112,8 @@ class AbadiDiscriminator(Conditioning):
     """Abadi section 3.2.2: conv 32a -> conv 64a, each Leaky ReLU 0.3 + dropout 0.3, FC -> 1.
 
     Both convolutions are 5x5 stride 2 (the Keras DCGAN discriminator the paper adapts; the paper
-    lists filters only), so the FC layer sees (H/4) x (W/4) maps.
+    lists filters only), so the FC layer sees (H/4) x (W/4) maps; above 32 pixels a side, further
+    stride-2 convolutions (64a) bring the map down to 8x8 (mirroring the generator).
     """
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None):
@@ -118,9 +128,13 @@ class AbadiDiscriminator(Conditioning):
             nn.Conv2d(width(32, alpha), width(64, alpha), 5, stride=2, padding=2),
             nn.LeakyReLU(0.3),
             nn.Dropout(0.3),
+            *[layer for _ in range(extra_doublings((h + 3) // 4, (w + 3) // 4)) for layer in (
+                nn.Conv2d(width(64, alpha), width(64, alpha), 5, stride=2, padding=2), nn.LeakyReLU(0.3),
+                nn.Dropout(0.3))],
             nn.Flatten(),
         )
-        flat = width(64, alpha) * ((h + 3) // 4) * ((w + 3) // 4)
+        extra = extra_doublings((h + 3) // 4, (w + 3) // 4)
+        flat = width(64, alpha) * (((h + 3) // 4) >> extra) * (((w + 3) // 4) >> extra)
         self.fc = nn.Linear(flat, self.out_dim)
         dcgan_init_(self)
 
@@ -284,21 +298,24 @@ class DaganGenerator(Conditioning):
     [z(100), one-hot] -> FC 512a x start map, ReLU -> [concat K label maps] -> 5x5 transposed
     conv 256a, ReLU -> [concat] -> 128a, ReLU -> [concat] -> C, tanh. For 32x32 the paper's 4x4
     start map is doubled by all three transposed convs; for 28x28 the start map is 7x7 and the
-    first transposed conv keeps the size.
+    first transposed conv keeps the size. Above 32 pixels a side one stage (64a, then 32a) is added per
+    doubling, so 64x64 and 128x128 also start from 4x4.
     """
 
     def __init__(self, alpha: float, shape: Shape, num_classes: int | None = None, latent_dim: int = 100):
         super().__init__(_require_classes(num_classes))
         alpha = check_alpha(alpha, "dagan")
         c, h, w = check_shape(shape, "dagan")
-        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=3, arch="dagan")
+        start_h, start_w, doublings = upsampling_plan(h, w, max_doublings=5, arch="dagan")
         self.latent_dim, self.shape = latent_dim, (c, h, w)
-        chans = [width(512, alpha), width(256, alpha), width(128, alpha), c]
+        layers = max(3, doublings)   # 28/32: the paper's three; 64: four, 128: five (depth follows resolution)
+        chans = [width(512, alpha), width(256, alpha), width(128, alpha), width(64, alpha), width(32, alpha)]
+        chans = [*chans[:layers], c]
         self.start = (chans[0], start_h, start_w)
         self.fc = nn.Linear(latent_dim + self.label_dim, chans[0] * start_h * start_w)
         self.deconvs = nn.ModuleList(
             tconv(chans[i] + self.label_dim, chans[i + 1], 5, stride)
-            for i, stride in enumerate(strides(3, doublings))
+            for i, stride in enumerate(strides(layers, doublings))
         )
         dcgan_init_(self)
 
