@@ -40,8 +40,11 @@ constraints: install
 	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-# The product image (Dockerfile): make image IMAGE=registry/gan-augment-study:TAG [TORCH_INDEX=...]
-IMAGE       ?= gan-augment-study:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-TORCH_INDEX ?= https://pypi.org/simple
+# The product image (Dockerfile): make image IMAGE=registry/gan-augment-study:TAG [INDEX_URL=URL]
+# INDEX_URL: the package index the build installs from; empty (the default) leaves pip's own
+# configured index. Not a URL: `make` stops with exit 2 and one line naming INDEX_URL.
+IMAGE     ?= gan-augment-study:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+INDEX_URL ?=
 image:
-	docker build --build-arg GIT_SHA=$$(git rev-parse HEAD 2>/dev/null) --build-arg TORCH_INDEX=$(TORCH_INDEX) -t $(IMAGE) .
+	$(if $(INDEX_URL),$(if $(filter http://% https://% file://%,$(INDEX_URL)),,$(error INDEX_URL=$(INDEX_URL) is not a URL; allowed: http://..., https://... or file://..., or leave it empty for pip's configured index)))
+	docker build --build-arg GIT_SHA=$$(git rev-parse HEAD 2>/dev/null) --build-arg INDEX_URL=$(INDEX_URL) -t $(IMAGE) .

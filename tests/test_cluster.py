@@ -186,6 +186,87 @@ def test_docs_variant_passes_ray_schema(name):
         assert head["resources"]["GPU"] == 0
 
 
+CUDA13_AMI = "base-oss-nvidia-driver-gpu-ubuntu-24.04"   # AWS's DLAMI family on driver branch 580
+
+
+def test_every_node_type_pins_a_machine_image_whose_driver_runs_cuda_13(config):
+    """Ray's default AMI (CUDA 11.2 era) would start nodes the product image's CUDA 13.0 cannot use:
+    every node type names its image, the 580-driver Deep Learning Base AMI (or a frozen ami- ID)."""
+    pytest.importorskip("boto3", reason="Ray's AWS config module needs boto3 (the dev and cluster extras)")
+    from ray.autoscaler._private.aws.config import DEFAULT_AMI
+
+    raw = _raw_config()
+    for name, spec in raw["available_node_types"].items():
+        image = spec["node_config"].get("ImageId", "")
+        assert image, f"{name}: no ImageId, the launcher would pick Ray's default AMI"
+        assert image.startswith("ami-") or (image.startswith("resolve:ssm:/aws/service/deeplearning/ami/")
+                                            and CUDA13_AMI in image), (name, image)
+        assert image not in DEFAULT_AMI.values()
+        # What the launcher will send: the pinned image survives prepare_config.
+        assert config["available_node_types"][name]["node_config"]["ImageId"] == image
+    assert "580" in CLUSTER_YAML.read_text() and "CUDA 13.0" in CLUSTER_YAML.read_text()
+
+
+def test_no_node_installs_anything_when_it_starts():
+    raw = _raw_config()
+    for key in ("setup_commands", "head_setup_commands", "worker_setup_commands", "initialization_commands"):
+        for command in raw.get(key, []):
+            assert not re.search(r"\b(pip|pip3|conda|uv|apt-get)\b", command), (key, command)
+    for name, (replacements, _) in _doc_variants().items():
+        for key in ("setup_commands", "head_setup_commands", "worker_setup_commands"):
+            assert not any("pip" in command for command in replacements.get(key, [])), (name, key)
+
+
+def test_gcp_variant_runs_the_images_cuda():
+    replacements, _ = _doc_variants()["gcp"]
+    for name, spec in replacements["available_node_types"].items():
+        config = spec["node_config"]
+        images = [disk["initializeParams"]["sourceImage"] for disk in config["disks"] if disk.get("boot")]
+        assert len(images) == 1, name
+        if spec["resources"].get("GPU", 0) > 0:
+            driver = re.search(r"-nvidia-(\d+)$", images[0])
+            assert driver and int(driver.group(1)) >= 580, (name, images[0])
+            assert config["serviceAccounts"], f"{name} writes gs:// storage as a service account"
+    assert "head_setup_commands" not in replacements
+
+
+def _rayjob() -> dict:
+    docs = (ROOT / "docs" / "cluster.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", docs, flags=re.S) if "kind: RayJob" in b]
+    return yaml.safe_load(block)
+
+
+def test_rayjob_pods_run_as_a_service_account_with_storage_credentials_from_a_secret():
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    job = _rayjob()
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    cluster = job["spec"]["rayClusterSpec"]
+    assert cluster["authOptions"]["mode"] == "token"
+    templates = [cluster["headGroupSpec"]["template"]] + [group["template"] for group in cluster["workerGroupSpecs"]]
+    for template in templates:
+        pod = template["spec"]
+        assert pod["serviceAccountName"] == "gan-study"
+        for container in pod["containers"]:
+            assert container["image"].endswith(f"/gan-augment-study:{version}")
+            secrets = [source["secretRef"]["name"] for source in container.get("envFrom", [])]
+            assert secrets == ["study-storage"], container["name"]
+            assert "command" not in container and "args" not in container   # nothing installed at start
+    assert cluster["headGroupSpec"]["rayStartParams"]["num-gpus"] == "0"
+    assert "pip" not in job["spec"]["entrypoint"]
+
+
+def test_docs_call_a_quarter_gpu_the_presets_value_not_the_default():
+    from study.schema import ResourcesSpec
+
+    assert ResourcesSpec().gpus_per_trial == 0
+    for path in (ROOT / "docs" / "cluster.md", ROOT / "README.md", CLUSTER_YAML):
+        text = " ".join(path.read_text().split())
+        assert not re.search(r"\bdefault(s)? (of |is )?0\.25", text), path.name
+    assert "presets' value 0.25" in (ROOT / "docs" / "cluster.md").read_text()
+
+
 # --- a real head with token auth ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

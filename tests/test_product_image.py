@@ -30,9 +30,34 @@ def _constraints() -> dict[str, str]:
     return pins
 
 
+def _instructions() -> list[tuple[str, str]]:
+    """The Dockerfile as (INSTRUCTION, arguments) pairs, the way the builder reads it: comments and blank
+    lines dropped, a line ending in a backslash joined to the next."""
+    instructions, pending = [], ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):   # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued instruction"
+    return instructions
+
+
 def _dockerfile_default(arg: str) -> str:
-    (value,) = re.findall(rf"^ARG {arg}=(\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.M)
+    (value,) = [args.partition("=")[2] for keyword, args in _instructions()
+                if keyword == "ARG" and args.partition("=")[0] == arg]
     return value
+
+
+def _packages() -> list[str]:
+    return [package.rstrip("*") for package in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
 
 
 def test_constraints_are_the_installed_versions_and_fit_the_ranges():
@@ -56,19 +81,67 @@ def test_makefile_installs_with_the_constraints():
     assert re.search(r"^\$\(STAMP\): pyproject.toml constraints.txt$", makefile, flags=re.M)
 
 
-def test_image_is_built_on_the_tested_ray_and_python():
+def test_image_is_built_on_the_tested_ray_and_python_with_one_cuda_stack():
+    """Ray's CPU image of the tested Ray and Python: CUDA comes only from the torch and nvidia-* wheels
+    constraints.txt pins (a -gpu / -cuXXX base would add a second, system CUDA)."""
     ray_image = _dockerfile_default("RAY_IMAGE")
     repo, tag = ray_image.split(":")
     assert repo == "rayproject/ray"
-    assert re.fullmatch(rf"{re.escape(_constraints()['ray'])}-py311-(gpu|cu\d+)", tag), ray_image
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "-c constraints.txt" in dockerfile
-    # Every package the wheel ships is copied in, and nothing local (.venv, studies) is sent to the build.
-    for package in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]:
-        assert f"COPY --chown=ray:users {package.rstrip('*')} " in dockerfile, package
+    assert tag == f"{_constraints()['ray']}-py311", ray_image
+    assert _instructions()[1] == ("FROM", "${RAY_IMAGE}")
+    pins = _constraints()
+    assert pins["nvidia-cuda-runtime"].startswith("13.0."), "the Dockerfile's comment says CUDA 13.0"
+    # Nothing local (.venv, studies) is sent to the build.
     ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert ignored[0] == "*", "the build context admits only what the image needs"
-    assert "ENV STUDY_GIT_SHA=${GIT_SHA}" in dockerfile
+    assert _instructions()[-1] == ("ENV", "STUDY_GIT_SHA=${GIT_SHA}")
+
+
+def test_dependencies_are_layers_below_the_source_and_the_package_installs_last():
+    """A code change rebuilds only the layers from the first source COPY on: every dependency is
+    installed before it, from constraints.txt and pyproject's lists alone, and the package goes in
+    last with --no-deps (nothing resolved or downloaded after the source)."""
+    steps = _instructions()
+    copies = [(i, args) for i, (keyword, args) in enumerate(steps) if keyword == "COPY"]
+    runs = [(i, args) for i, (keyword, args) in enumerate(steps) if keyword == "RUN"]
+    installs = [(i, args) for i, args in runs if "pip install" in args]
+    assert len(installs) == 2, installs
+    (deps_at, deps), (package_at, package) = installs
+    assert "-c constraints.txt" in deps and "-r " in deps and "--no-deps" not in deps
+    sources = {package: i for i, args in copies for package in _packages() if args.split()[-2] == package}
+    assert sorted(sources) == sorted(_packages()), "every package the wheel ships is copied in"
+    first_source = min(i for i, args in copies if args.split()[-2] not in ("constraints.txt", "pyproject.toml"))
+    before = [args.split()[1:-1] for i, args in copies if i < deps_at]
+    assert before == [["constraints.txt", "pyproject.toml"]], before
+    assert deps_at < first_source < package_at
+    assert max(sources.values()) < package_at
+    assert "--no-deps" in package and package.split("&&")[0].split()[-1] == "."
+    assert not [i for i, _ in copies if i > package_at], "nothing is copied after the package install"
+    assert [keyword for keyword, _ in steps[package_at + 1:]] == ["ARG", "ENV"]
+
+
+def test_no_package_index_host_is_named():
+    """pip's own configured index unless the builder passes INDEX_URL; no index host in a default."""
+    assert _dockerfile_default("INDEX_URL") == '""'
+    for keyword, args in _instructions():
+        assert "://" not in args or keyword == "ARG" and args.startswith("RAY_IMAGE"), (keyword, args)
+        assert "--extra-index-url" not in args
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^INDEX_URL \?=\s*$", makefile, flags=re.M)
+    assert not re.search(r"^\s*[A-Z_]+ \?=.*://", makefile, flags=re.M), "a Makefile default names a host"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+@pytest.mark.parametrize("value", ["not-a-url", "pypi/simple"])
+def test_make_image_refuses_an_index_that_is_not_a_url(value):
+    done = subprocess.run(["make", "-n", "image", f"INDEX_URL={value}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"INDEX_URL={value} is not a URL" in lines[0], done.stderr
+    assert "docker build" not in done.stdout
+    ok = subprocess.run(["make", "-n", "image"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "--build-arg INDEX_URL= " in ok.stdout, ok.stdout + ok.stderr
 
 
 def test_every_node_runs_the_product_image_and_installs_nothing():
