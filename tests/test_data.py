@@ -549,3 +549,14 @@ def test_a_torn_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, 
     assert "unreadable" in out and "set aside as" in out
     assert path.with_name(path.name + ".damaged").read_bytes() == whole[: len(whole) // 2]
     assert path.read_bytes() == whole   # written again, whole
+
+
+@pytest.mark.parametrize("link, target", [("c", "."), ("c", "a"), ("a/up", ".."), ("a/other", "../b")],
+                         ids=["class -> root", "class -> another class", "inside a class -> root",
+                              "inside a class -> another class"])
+def test_a_symlink_that_makes_a_class_of_other_classes_images_is_refused(tmp_path, link, target):
+    """Issue 26 item 11: `c -> .` became a class of copies of every image."""
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
+    (tmp_path / "imgs" / link).symlink_to(target)
+    with pytest.raises(DataError, match=r"is a symlink to .+(holds other classes' images|outside its class folder)"):
+        data.dataset_info(f"folder:{tmp_path / 'imgs'}")

@@ -33,12 +33,24 @@ def _class_files(split_dir: Path, root: Path) -> dict[str, list[Path]]:
     without following directory symlinks into loops; every symlink must stay inside `root`."""
     found = {}
     real_root = root.resolve()
-    for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        inside(class_dir, real_root)
+    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    real_classes = {class_dir: inside(class_dir, real_root) for class_dir in class_dirs}
+    for class_dir, real_class in real_classes.items():
+        # A class folder that is a link to the image folder (`c -> .`), its split or another class would
+        # make a class of copies of other classes' images: refused, never guessed around.
+        others = [r for d, r in real_classes.items() if d != class_dir]
+        if real_class in (real_root, split_dir.resolve()) or any(r == real_class or real_class in r.parents
+                                                               for r in others):
+            raise DataError(f"{class_dir} is a symlink to {real_class}, which holds other classes' images; "
+                            "remove the link (each class folder must hold its own images)")
+    for class_dir, real_class in real_classes.items():
         files, seen = [], set()
         for folder, dirs, names in os.walk(class_dir, followlinks=True):
             real_folder = inside(Path(folder), real_root)
-            if real_folder in seen:          # a directory link back up the tree: walk it once
+            if real_folder != real_class and real_class not in real_folder.parents:
+                raise DataError(f"{folder} is a symlink to {real_folder}, outside its class folder {class_dir}: "
+                                "its images would count under another class too; remove the link")
+            if real_folder in seen:          # a directory link back up the class's own tree: walk it once
                 dirs[:] = []
                 continue
             seen.add(real_folder)
