@@ -18,7 +18,7 @@ from trainables.storage import Store
 # What the report reads from a key's cache folder; checkpoints and pools stay in the cache.
 VIEW_SUFFIXES = (".json", ".csv", ".png")
 # Ray Train's bookkeeping, in the folders of keys trained before Train runs moved to `.train-runs/`.
-NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json"})
+NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json", "progress.json"})   # progress: a live hint
 
 
 def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool = False) -> None:
@@ -164,6 +164,10 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
     for key, meta in metas.items():
         if meta.get("status") in ("ok", "diverged"):
             publish_view(Store(cache_root).sub(key), folder.store.sub("gans", key))
+    if spec.tracking.mlflow or spec.tracking.wandb:   # each key a run under the study's parent
+        from study.gan_tracking import log_gans
+
+        log_gans(spec, folder, metas)
     return metas
 
 

@@ -1,7 +1,9 @@
-"""Experiment tracking: the classifier trials also report to MLflow or Weights & Biases, through Ray
-Tune's own logger callbacks, named after the study. Both are optional extras; a study that asks for a
-tracker whose package is missing is refused before anything starts, naming the extra to install.
-TensorBoard needs nothing: Tune writes its event files under `<study>/tune` (`tensorboard --logdir`)."""
+"""Experiment tracking: the classifier trials report to MLflow or Weights & Biases through Ray Tune's
+own logger callbacks, named after the study and (MLflow) nested under the study's parent run, beside
+one run per GAN key (study.gan_tracking). Both are optional extras; a study that asks for a tracker
+whose package is missing is refused before anything starts, naming the extra to install. Tune writes
+TensorBoard event files under `<study>/tune`; the `tensorboard` extra installs the viewer
+(`tensorboard --logdir <study>/tune`)."""
 
 from __future__ import annotations
 
@@ -49,7 +51,11 @@ def callbacks(spec: Spec) -> list:
     if spec.tracking.mlflow:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
+        from study.gan_tracking import ROLE_TAG, mlflow_parent_run
+
+        # Every trial's run nested under the study's parent run, beside the GAN runs (study.gan_tracking).
         made.append(MLflowLoggerCallback(tracking_uri=spec.tracking.mlflow, experiment_name=spec.name,
+                                         tags={"mlflow.parentRunId": mlflow_parent_run(spec), ROLE_TAG: "classifier"},
                                          save_artifact=False))
     if spec.tracking.wandb:
         from ray.air.integrations.wandb import WandbLoggerCallback
