@@ -303,7 +303,8 @@ def load_tune_folder(tune_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             rows.append(parsed[0])
             curve_rows.extend(parsed[1])
     if not rows:
-        raise StudyDirError(f"no Tune trials under {tune_dir}: expected <experiment>/<trial>/params.json")
+        raise StudyDirError(f"{tune_dir}: no Tune trials (expected <experiment>/<trial>/params.json); allowed: a "
+                            "study folder whose tune/ holds classifier trials, or one with results.csv")
     return pd.DataFrame(rows), pd.DataFrame(curve_rows, columns=list(CURVE_COLUMNS))
 
 
@@ -342,7 +343,8 @@ def load_study(study_dir: str | Path) -> Study:
         if curves_path.exists() and read_curves(curves_path) is not None:
             curves_path = None   # a readable curves.csv is kept
     else:
-        raise StudyDirError(f"{root} has neither results.csv nor tune/: is it a study folder?")
+        raise StudyDirError(f"{root}: has neither results.csv nor tune/ (it has not run yet); allowed: a folder "
+                            "written by `study run` that has run")
     spec_path, env_path = root / "spec.toml", root / "env.json"
     spec_text, spec = read_spec(spec_path)
     full = full_sizes(raw, spec)

@@ -76,13 +76,14 @@ def load_studies(study_dirs: Sequence[str | Path]) -> Study:
     """Read several study folders of one dataset as one Study (see the module docstring)."""
     dirs = [Path(d).expanduser() for d in study_dirs]
     if not dirs:
-        raise StudyDirError("no study folder given")
+        raise StudyDirError("DIR: no study folder given; allowed: one or more folders written by `study run`")
     if len(dirs) == 1:
         return load_study(dirs[0])
     resolved = [d.resolve() for d in dirs]
     if len(set(resolved)) < len(resolved):
         twice = sorted({str(d) for d in resolved if resolved.count(d) > 1})
-        raise StudyDirError(f"study folder given twice: {', '.join(twice)} (its trials would count twice)")
+        raise StudyDirError(f"DIR: study folder given twice: {', '.join(twice)} (its trials would count twice); "
+                            "allowed: each folder once")
     parts = [load_study(d) for d in dirs]
     datasets = [_datasets(p) for p in parts]
     if len(set().union(*datasets)) > 1:

@@ -39,7 +39,8 @@ def build_report(study_dirs: str | Path | Sequence[str | Path], out_dir: str | P
     """
     dirs = [study_dirs] if isinstance(study_dirs, str | Path) else list(study_dirs)
     if len(dirs) > 1 and out_dir is None:
-        raise StudyDirError(f"a report over {len(dirs)} study folders needs an output folder (out_dir)")
+        raise StudyDirError(f"--out: a report over {len(dirs)} study folders needs an output folder; allowed: a new "
+                            "folder (out_dir), or one an earlier `study report --out` wrote")
     if out_dir is not None:
         check_out_dir(Path(out_dir).expanduser(), [Path(d).expanduser() for d in dirs])
     study = load_study(dirs[0]) if len(dirs) == 1 else load_studies(dirs)

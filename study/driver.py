@@ -63,6 +63,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     started_at = time.time()
     folder = StudyFolder.for_spec(storage, spec.name)
     folder.check(spec, resume=resume)
+    folder.refuse_if_running()   # before Ray: a second run of a running study starts nothing
     cache_root = resolve_cache(gan_cache, folder.storage_root, None if gan_cache else folder.recorded_cache())
     for check in endpoint_checks(spec, address):   # each answers within seconds or is refused
         check()

@@ -25,6 +25,7 @@ from trainables.storage import Store
 RUN_FILE = "run.json"
 SPEC_FILE = "spec.toml"
 LOCK_FILE = ".study.lock"   # held (fcntl) by the one driver running this study
+NAME_BYTES = 255   # the longest file name Linux, macOS and Windows filesystems take
 
 
 class StudyError(ValueError):
@@ -47,6 +48,10 @@ class StudyFolder:
         """Refuse an unwritable storage or a folder holding a different spec; returns the spec's TOML.
         Leaves nothing behind: the folders made to prove the storage writable are removed again (a later
         refusal must not leave an empty study folder); `prepare` makes them once every check passed."""
+        name = self.store.root.rstrip("/").rsplit("/", 1)[-1]
+        if len(name.encode()) > NAME_BYTES:   # the OS would say "File name too long" about --storage
+            raise StudyError(f"name: {name[:40]}... is {len(name.encode())} bytes, longer than a folder name may be; "
+                             f"allowed: at most {NAME_BYTES} bytes (the spec's `name`, or --name)")
         check_writable_folder(self.store, "--storage", "allowed: a writable folder or an s3:// / gs:// URI")
         text = spec_to_toml(spec)
         if self.store.exists(SPEC_FILE) and self.store.read_text(SPEC_FILE) != text and not resume:
@@ -54,6 +59,14 @@ class StudyFolder:
                 f"{self.root}: holds a study with a different spec; allowed: --name NEW to start "
                 f"another study, or `study resume {self.root}` to continue this one")
         return text
+
+    def refuse_if_running(self) -> None:
+        """StudyError when another live run or resume holds this study, checked before Ray starts (a
+        second run was refused only after starting its own Ray). Only a folder that exists can be
+        running; nothing is created for a new one."""
+        if self.store.exists(SPEC_FILE):
+            with self.running():
+                pass
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:

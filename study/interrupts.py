@@ -93,8 +93,8 @@ def _force_exit_after(grace: float) -> None:
     def watchdog() -> None:
         if _State.finished.wait(grace):
             return
-        print(f"\n[study] the clean stop did not finish within {grace:g} s (Ray or Tune was still setting up); "
-              "stopping now; finished work is kept", file=sys.stderr, flush=True)
+        print(f"\n[study] the clean stop did not finish within {grace:g} s; stopping now; finished work is kept",
+              file=sys.stderr, flush=True)
         _stop_embedded_ray()
         os._exit(EXIT_INTERRUPTED)
 

@@ -49,6 +49,10 @@ def check_loaded_data(spec: Spec, train_per_class: Sequence[int], test_size: int
     if not train_per_class or min(train_per_class) == 0:
         raise SpecError("eval.validation", f"the validation split leaves a class of {spec.dataset} without "
                         "training images", "a smaller eval.validation, or 0")
+    full = sum(train_per_class)   # what "full" resolves to (study.plan.resolved_size)
+    if FULL in spec.sizes and full in spec.sizes:
+        raise SpecError("sizes", f'"full" is {full} images of {spec.dataset} here, the same as the size {full}: '
+                        "the two would train identical GANs and trials", f'each size once: drop "full" or {full}')
     if getattr(spec, "sampling", "balanced") == "stratified":
         check_stratified_sizes(spec, train_per_class, classes)
         return
