@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -146,29 +144,16 @@ def _finish(folder, no_report: bool) -> None:
 
 
 def print_summary(folder) -> None:
-    """The short answer: the best R per size, from results.csv."""
-    import io
+    """The short answer: the best R per size, from results.csv (study.api.Study.answer)."""
+    from study import api
 
-    import pandas as pd
-
-    if not folder.store.exists("results.csv"):
-        return
-    results = pd.read_csv(io.StringIO(folder.store.read_text("results.csv")))
     try:
-        import tomllib
-
-        from analysis.findings import findings
-        from analysis.load import load_gans
+        answer = api.Study(folder).answer
     except ImportError:  # the analysis package is optional for the runner itself
         return
-    spec = tomllib.loads(folder.store.read_text("spec.toml")) if folder.store.exists("spec.toml") else {}
-    gans = load_gans(folder.store.local_path()) if folder.store.is_local else ()
-    confirms = json.loads(folder.store.read_text("confirm.json")) if folder.store.exists("confirm.json") else None
-    found = findings(results, [spec] if spec else [], gans, confirms)
-    if len(found.best):
+    if answer:
         print("\n[study] the answer (details and tables in the report):")
-        for line in found.console():
-            print(line)
+        print(answer)
 
 
 @contextlib.contextmanager
@@ -188,41 +173,25 @@ def _quiet(args) -> Iterator[None]:
 
 
 def cmd_run(args) -> int:
-    from study import driver
+    from study import api
 
-    spec = S.load_spec(args.spec, args.overrides)
-    if args.name:
-        from study.schema import checked_name
-
-        spec = dataclasses.replace(spec, name=checked_name(args.name))
+    spec = api.load(args.spec, args.overrides, args.name)
     args.study_dir = f"{args.storage.rstrip('/')}/{spec.name}"   # for the resume line if interrupted
     with _quiet(args):
-        folder = driver.run_study(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache)
-    _finish(folder, args.no_report)
+        study = api.run_spec(spec, storage=args.storage, address=args.address, gan_cache=args.gan_cache,
+                             with_report=False)
+    _finish(study.folder, args.no_report)
     return 0
 
 
 def cmd_resume(args) -> int:
-    from study import driver
-    from trainables.storage import Store
+    from study import api
 
-    storage, name = _split_study_dir(args.dir)
-    folder = driver.StudyFolder(Store.reachable(storage).sub(name))
-    if not folder.store.exists(driver.SPEC_FILE):
-        raise driver.StudyError(f"{args.dir}: no spec.toml here; allowed: a folder written by `study run`")
-    text = folder.stored_spec_text()
-    stored = S.loads_spec(text, check_registries=False)
-    folder.check_unedited(stored)
-    spec = S.loads_spec(text, args.overrides)
-    if args.overrides:
-        from study.extend import check_extension
-
-        check_extension(stored, spec)
-    if spec.name != name:
-        spec = dataclasses.replace(spec, name=name)
+    spec, storage = api.resume_spec(args.dir, args.overrides)
     with _quiet(args):
-        folder = driver.run_study(spec, storage=storage, address=args.address, resume=True, gan_cache=args.gan_cache)
-    _finish(folder, args.no_report)
+        study = api.run_spec(spec, storage=storage, address=args.address, gan_cache=args.gan_cache,
+                             with_report=False, resume=True)
+    _finish(study.folder, args.no_report)
     return 0
 
 
