@@ -42,11 +42,11 @@ from trainables import data as D
 from trainables.storage import Store
 
 
-def load_real_data(spec):
+def load_real_data(spec, write_cache: bool = True):
     """(train, test, validation, info): the dataset once, its validation split held out of training
     (none under eval.validation_from = "subset": each trial carves its own, trainables.validation)."""
     info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
-    train, test = D.load_dataset(spec.dataset, spec.data_root, D.DecodeOptions.of(spec))
+    train, test = D.load_dataset(spec.dataset, spec.data_root, D.DecodeOptions.of(spec), write_cache=write_cache)
     validation_size = validation_rule(spec).held_out(len(train))
     train, validation = D.split_validation(train, validation_size, spec.sampling)
     return train, test, validation, info

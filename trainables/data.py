@@ -2,7 +2,8 @@
 
 Every dataset becomes two `ImageSet`s (train, test) of `torch.uint8` images `(N, C, H, W)` and
 `torch.int64` labels. The first decode of a dataset is saved under `<data_root>/.cache/` and later
-loads read that file with `torch.load(weights_only=True)`. The shared types live in
+loads read that file with `torch.load(weights_only=True)` once it is proved to be this dataset's
+(trainables.data_cache). The shared types live in
 trainables.images, class-balanced selection, batching and augmentation in trainables.sampling, the
 user's image folders in trainables.folders; their names are re-exported here, so `data.subset`,
 `data.ImageSet`, ... keep working.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +24,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables import data_cache
 from trainables.choices import CSV_PREFIX
+from trainables.data_cache import (
+    CACHE_FORMAT_VERSION,
+    DEBIAN_FASHION_MNIST,
+    DEFAULT_DATA_ROOT,
+    cache_path,
+    resolve_data_root,
+    split_payload,
+)
 from trainables.decode import DecodeOptions, convert_all
 from trainables.folders import FOLDER_PREFIX, folder_info
 from trainables.images import DataError, DatasetInfo, ImageSet, concat
@@ -41,15 +50,14 @@ from trainables.sampling import (
     max_balanced_size,
     quota_for,
     split_validation,
+    stratified_quota,
     stratified_split,
     subset,
-    stratified_quota,
     take_balanced,
     take_like,
     to_model_input,
     to_uint8,
 )
-from trainables.storage import Store
 
 __all__ = [  # the names callers use as data.X, wherever they live
     "CACHE_FORMAT_VERSION", "CSV_PREFIX", "DATASETS", "DEBIAN_FASHION_MNIST", "DEFAULT_DATA_ROOT", "FOLDER_PREFIX",
@@ -60,11 +68,7 @@ __all__ = [  # the names callers use as data.X, wherever they live
     "subset", "take_balanced", "to_model_input", "to_uint8",
 ]
 
-# Bump when the cache file layout or any decoder changes, so stale caches are never read.
-CACHE_FORMAT_VERSION = 1
-DEFAULT_DATA_ROOT = "~/.cache/study-data"
-# Debian/Ubuntu package `dataset-fashion-mnist` installs the four gzipped IDX files here.
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+_split_payload = split_payload   # the name tests use
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,88 +266,19 @@ def dataset_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo
     return dataclasses.replace(info, shape=shape, load=load, cache_key=f"{info.name}{options.key()}")
 
 
-def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
-    """data_root with `~` expanded; None means the default ~/.cache/study-data."""
-    return Path(DEFAULT_DATA_ROOT if data_root is None else data_root).expanduser()
-
-
-def cache_path(info: DatasetInfo, data_root: str | os.PathLike | None) -> Path:
-    stem = info.cache_key or info.name
-    return resolve_data_root(data_root) / ".cache" / f"{stem}-v{CACHE_FORMAT_VERSION}.pt"
-
-
-def _split_payload(data: ImageSet) -> dict:
-    return {"images": data.images.contiguous(), "labels": data.labels, "classes": list(data.classes)}
-
-
-def _cache_problem(splits: tuple[ImageSet, ImageSet], info: DatasetInfo) -> str | None:
-    """Why cached splits do not belong to `info` (a stale or foreign file), or None."""
-    for split, images in zip(("train", "test"), splits, strict=True):
-        if images.images.dtype != torch.uint8 or images.images.ndim != 4:
-            return f"its {split} images are {images.images.dtype} {tuple(images.images.shape)}, not uint8 (N, C, H, W)"
-        if tuple(images.images.shape[1:]) != tuple(info.shape):
-            return f"its {split} images are {tuple(images.images.shape[1:])}, the dataset's are {tuple(info.shape)}"
-        if len(images.labels) != len(images.images) or len(images.classes) != info.num_classes:
-            return f"its {split} split has {len(images.labels)} labels for {len(images.images)} images and " \
-                   f"{len(images.classes)} classes (the dataset has {info.num_classes})"
-        if len(images.labels) and not (0 <= int(images.labels.min()) and int(images.labels.max()) < info.num_classes):
-            return f"its {split} labels fall outside 0..{info.num_classes - 1}"
-    return None
-
-
-def _read_cache(path: Path, info: DatasetInfo) -> tuple[ImageSet, ImageSet] | None:
-    """The cached splits, or None when there is no usable file (then we decode again). A file that
-    cannot be read back (torn by a crash or a full disk) or does not match the dataset (stale or
-    foreign) is set aside as `.damaged`, with a line saying why."""
-    if not path.is_file():
-        return None
-    try:
-        payload = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # a torn zip raises RuntimeError, a foreign pickle UnpicklingError
-        return _set_aside(path, info, f"unreadable: {(str(err).strip().splitlines() or [''])[0][:120]}")
-    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT_VERSION:
-        return _set_aside(path, info, f"not a version-{CACHE_FORMAT_VERSION} dataset cache")
-    try:
-        splits = tuple(ImageSet(s["images"], s["labels"], tuple(s["classes"]))
-                       for s in (payload["train"], payload["test"]))
-    except (KeyError, TypeError, ValueError) as err:
-        return _set_aside(path, info, f"its splits cannot be read ({type(err).__name__}: {err})")
-    problem = _cache_problem(splits, info)
-    return splits if problem is None else _set_aside(path, info, problem)
-
-
-def _set_aside(path: Path, info: DatasetInfo, problem: str) -> None:
-    try:
-        aside = Store(path.parent).set_aside(path.name)
-    except OSError:   # a read-only data_root: the file stays, and is decoded around every time
-        aside = path.name
-    print(f"[study] dataset cache {path} does not match {info.name} ({problem}); set aside as {aside}, "
-          "decoding again", flush=True)
-    return None
-
-
-def _write_cache(path: Path, train: ImageSet, test: ImageSet) -> None:
-    """Atomic and fsynced (Store.write_bytes), so readers never see half a file."""
-    payload = {"format": CACHE_FORMAT_VERSION, "train": _split_payload(train), "test": _split_payload(test)}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    try:
-        Store(path.parent).write_bytes(buffer.getvalue(), path.name)
-    except OSError:
-        pass  # a read-only data_root (or a full disk) only costs a re-decode next time
-
-
 def load_dataset(name: str, data_root: str | os.PathLike | None = None,
-                 options: DecodeOptions | None = None) -> tuple[ImageSet, ImageSet]:
+                 options: DecodeOptions | None = None, write_cache: bool = True) -> tuple[ImageSet, ImageSet]:
     """(train, test) for a registry name, folder:PATH or csv:PATH; decoded once (at the size `options`
-    say), then read from the disk cache, whose key holds the options."""
+    say), then read from the disk cache, whose key holds the options, once it is proved to be this
+    dataset's (trainables.data_cache). write_cache=False (`study plan`): decodes into memory and writes
+    nothing, not even the setting aside of an untrusted cache."""
     info = dataset_info(name, options)
+    root = resolve_data_root(data_root)
     path = cache_path(info, data_root)
-    cached = _read_cache(path, info)
+    cached = data_cache.read_cache(path, info, root, set_aside=write_cache)
     if cached is not None:
         return cached
-    train, test = info.load(resolve_data_root(data_root))
-    _write_cache(path, train, test)
+    train, test = info.load(root)
+    if write_cache:
+        data_cache.write_cache(path, info, root, train, test)
     return train, test
-
-
