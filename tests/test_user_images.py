@@ -231,3 +231,27 @@ def test_label_file_with_and_without_split(tmp_path):
 def test_a_registry_dataset_at_another_size(tmp_path, mnist5k):
     info = data.dataset_info("mnist-5k", DecodeOptions((32, 32)))
     assert info.shape == (1, 32, 32) and info.cache_key == "mnist-5k-32x32-resize-auto"
+
+
+# --------------------------------------------------------------------------------------------------
+# item 5: large folders decode in parallel with a progress line, once; a changed file is noticed
+
+
+def test_decoding_shows_progress_and_a_changed_file_changes_the_cache_key(tmp_path, monkeypatch):
+    import os
+
+    from trainables import image_layout
+    from trainables.folders import _scan_folder
+
+    folder = mixed_folder(tmp_path / "imgs", per_class=3)
+    layout = _scan_folder(str(folder), DecodeOptions((32, 32)))
+    monkeypatch.setattr(image_layout, "PROGRESS_FROM", 1)
+    lines: list[str] = []
+    images, labels = image_layout.decode_pairs(layout.splits["all"], layout, say=lines.append, workers=2)
+    serial, _ = image_layout.decode_pairs(layout.splits["all"], layout, say=lambda _: None, workers=1)
+    assert torch.equal(images, serial) and labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert lines and lines[-1].startswith(f"[study] decoding {folder}: 6/6 images")
+    before = data.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key
+    touched = folder / "a" / "0.png"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    assert data.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key != before
