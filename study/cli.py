@@ -40,8 +40,16 @@ def _package_version() -> str:
     return package_version() or "(source tree, not installed)"
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors in the tool's one-line shape (usage + message was two lines, without `allowed:`)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}; allowed: the arguments `{self.prog} --help` "
+                              "lists\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="study",
         description="How much does a classifier gain from GAN-generated training images, and at which "
                     "synthetic-to-real ratio R? Trains GANs with Ray Train, sweeps R, the generator width "
@@ -52,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="show Ray's and Tune's output (status tables, worker logs) on the console instead "
                              "of only in the study's study.log, and the full traceback of an unexpected error")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
 
     run = commands.add_parser("run", help="run a study from a TOML file or a bundled preset")
     run.add_argument("spec", nargs="?", default="quick",
@@ -301,6 +309,22 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (S.SpecError, StudyError, DataError, StudyDirError, StorageError)
 
 
+def _error_line(err: BaseException) -> str:
+    """A user error as the one line `<key>: <problem>; allowed: <...>`. The data layer (trainables) speaks
+    of files, not keys: its errors are the `dataset` key's, and their closing remedy ("...; fix or remove
+    the file") is what is allowed."""
+    from trainables.data import DataError
+
+    text = " ".join(str(err).split("\n"))
+    if isinstance(err, DataError):
+        if not text.startswith("dataset"):
+            text = f"dataset: {text}"
+        if "; allowed: " not in text and "; " in text:
+            problem, remedy = text.rsplit("; ", 1)
+            text = f"{problem}; allowed: {remedy}"
+    return text
+
+
 def _resume_hint(args) -> str:
     if args.command == "resume":
         return f"study resume {args.dir}"
@@ -335,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         interrupts.finished()
         return interrupts.EXIT_INTERRUPTED
     except _user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_error_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as err:
         from trainables.storage import disk_full_from

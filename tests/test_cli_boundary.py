@@ -50,3 +50,25 @@ def test_version_names_the_installed_package(capsys):
         cli.main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"study {version('gan-augment-study')}"
+
+
+@pytest.mark.parametrize("args, start", [
+    (["run", "quick", "--bogus"], "error: study: unrecognized arguments: --bogus; allowed: "),
+    (["frob"], "error: study: argument COMMAND: invalid choice: 'frob'"),
+    (["confirm", "x", "--seeds", "many"], "error: study confirm: argument --seeds: invalid int value: 'many'; allowed: "
+                                          "the arguments `study confirm --help` lists"),
+    (["report"], "error: study report: the following arguments are required: DIR; allowed: "),
+])
+def test_argument_errors_are_one_line_with_allowed(capsys, args, start):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(start) and "; allowed: " in err and "usage:" not in err
+
+
+def test_a_data_error_names_the_dataset_key_and_what_is_allowed(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    assert cli.main(["run", "quick", "--storage", str(tmp_path / "s"), "--set", f"dataset='folder:{tmp_path}/imgs'"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: dataset") and "; allowed: " in err
