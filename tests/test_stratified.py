@@ -99,3 +99,14 @@ def test_balanced_accuracy_table_only_for_an_imbalanced_test_set():
     assert "balanced accuracy" in table.display.columns
     assert balanced_table(rows.assign(test_imbalance=1.0), "test_acc_at_best_val") is None
     assert balanced_table(rows.drop(columns="test_imbalance"), "test_acc_at_best_val") is None
+
+
+@pytest.mark.parametrize("key, value", [("sampling", "stratified"), ("image_size", 64), ("image_resize", "pad"),
+                                        ("image_channels", "rgb")])
+def test_a_resume_cannot_change_the_images_or_how_subsets_are_drawn(key, value):
+    from study.extend import check_extension
+
+    old = spec()
+    new = spec_from_dict({"sizes": [30], key: value}, check_registries=False)
+    with pytest.raises(SpecError, match=f"^{key}: changing it from"):
+        check_extension(old, new)
