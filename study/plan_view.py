@@ -108,6 +108,12 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
     lines.append(_units_line(spec))
     lines += _gan_table(jobs, cached)
     lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
+    if not cache_problem:   # compute, CPU-hours, GPU-hours; calibrated at the study's shapes without history
+        from study.cost import estimate_lines
+
+        lines = [line for line in lines if "no time estimate" not in line]
+        lines += estimate_lines(spec, storage, cache_root, jobs, cached, points, train_size, validation, shape,
+                                info.num_classes)
     for check in checks_before_ray(spec, jobs, shape, info.num_classes, joined=bool(os.environ.get("RAY_ADDRESS"))):
         try:
             check()

@@ -4,11 +4,24 @@ all without starting Ray or writing anything."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
 
 from study import cli
+
+
+@pytest.fixture(autouse=True)
+def quick_calibration(request, monkeypatch):
+    """The plan calibrates on an empty root (study.calibrate: seconds of GAN and classifier steps); tests
+    about other lines use fixed speeds instead; the calibration test measures."""
+    if request.node.name.startswith("test_an_empty_root_is_calibrated"):
+        return
+    from study import calibrate
+
+    monkeypatch.setattr(calibrate, "gan_speed", lambda job, shape, num_classes, steps=0: 250.0)
+    monkeypatch.setattr(calibrate, "trial_speed", lambda *args, **kwargs: 25000.0)
 
 
 @pytest.fixture
@@ -26,7 +39,13 @@ def test_the_plan_of_the_quick_study_lists_its_gans_and_trials_and_writes_nothin
     assert out[0].endswith("24 classifier trial(s) (grid)")
     table = [line for line in out if line.startswith("  ") and "abadi" in line]
     assert len(table) == 6 and all(line.rstrip().endswith("no") for line in table)
-    assert "no time estimate: the cache holds no GAN trained before" in "\n".join(out)
+    text = "\n".join(out)
+    assert "no time estimate" not in text
+    assert "[plan] calibrated here in" in text and "GAN worker abadi alpha 1 conditional: 250 img/s" in text
+    # 6 GANs of n = 500 or 1000 x 25 epochs = 112,500 images at 250/s: 7m30s of one worker
+    assert "[plan] compute: GANs 7m30s (6 to train, one worker each), classifier trials at most" in text
+    assert re.search(r"^\[plan\] cost: \d+\.\d\d CPU-hours, 0 GPU-hours; about .* of wall time on this machine", text,
+                     flags=re.M)
     assert out[-1] == "[plan] every check `study run` makes before it starts passed"
     assert not storage.exists()
 
@@ -91,3 +110,24 @@ def test_the_plan_of_a_nested_design_prints_its_units(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 independent unit(s) per size (a real subset and its GAN), each with 2 classifier repeat(s)" in out
     assert "3 GAN key(s)" in out       # one GAN per unit, not per seed
+
+
+def test_an_empty_root_is_calibrated_in_seconds_at_the_study_shapes(tmp_path, capsys):
+    """No history: a few real GAN and classifier steps give the speeds; a GPU study states its GPU-hours
+    and, without a GPU here, the assumption they rest on."""
+    import time
+
+    started = time.perf_counter()
+    assert cli.main(["plan", "abadi-mnist", "--storage", str(tmp_path / "s"), "--set", "dataset=mnist-5k",
+                     "--set", "sizes=[200]", "--set", "seeds=1"]) in (0, cli.EXIT_USAGE)
+    seconds = time.perf_counter() - started
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("[plan] calibrated here in"))
+    assert "GAN worker abadi alpha 2 per-class:" in line and "classifier mlp:" in line
+    spent = float(re.search(r"in (\d+\.\d) s", line).group(1))
+    assert spent < 60, line
+    cost = next(line for line in out.splitlines() if line.startswith("[plan] cost:"))
+    assert "GPU-hours (assumed: a GPU runs these models 20x faster than this machine's CPU" in cost
+    assert "CPU-hours beside them" in cost
+    assert not (tmp_path / "s").exists()
+    print(f"plan with calibration: {seconds:.1f} s")
