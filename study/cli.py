@@ -264,7 +264,10 @@ def cmd_plan(args) -> int:
                 check()
             except S.SpecError as err:
                 problems.append(str(err))
-        lines, found = describe(spec, args.storage, args.gan_cache)
+        from trainables.data_cache import read_only
+
+        with read_only():   # the plan writes nothing: no decoded dataset cache, wherever the data is loaded
+            lines, found = describe(spec, args.storage, args.gan_cache)
         if problems:
             lines.insert(0, "[plan] the keys named below read as their defaults here")
         print("\n".join(lines))

@@ -8,6 +8,7 @@ import pytest
 
 from study import cli
 from study.plan_checks import spec_problems
+from tests.test_data import make_folder
 
 BAD = """\
 name = "bad"
@@ -61,3 +62,9 @@ def test_plan_lists_endpoint_problems_beside_the_others(tmp_path, capsys, extra,
     errors = capsys.readouterr().err.strip().splitlines()
     assert [e.split(":")[1].strip() for e in errors] == ["seeds", key]
     assert not (tmp_path / "s").exists()
+def test_plan_decodes_without_writing_a_dataset_cache(tmp_path, capsys):
+    make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=20, size=(28, 28), rgb=False)
+    assert cli.main(["plan", "quick", "--storage", str(tmp_path / "s"), "--set", f"dataset='folder:{tmp_path / 'imgs'}'",
+                     "--set", f"data_root='{tmp_path / 'root'}'", "--set", "sizes=[10]", "--set", "eval.validation=4"]) in (0, 2)
+    assert "[plan] quick: dataset folder:" in capsys.readouterr().out
+    assert not (tmp_path / "root").exists() and not (tmp_path / "s").exists()

@@ -273,6 +273,7 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None,
     dataset's (trainables.data_cache). write_cache=False (`study plan`): decodes into memory and writes
     nothing, not even the setting aside of an untrusted cache."""
     info = dataset_info(name, options)
+    write_cache = write_cache and data_cache.writes_allowed()
     root = resolve_data_root(data_root)
     path = cache_path(info, data_root)
     cached = data_cache.read_cache(path, info, root, set_aside=write_cache)

@@ -14,9 +14,12 @@ Anything else is set aside (renamed `.damaged`, kept) with one line, and the dat
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -34,6 +37,24 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # Where each registry dataset's files are, relative to data_root (torchvision's layouts).
 REGISTRY_SOURCES = {"mnist": ("MNIST/raw",), "fashion-mnist": ("FashionMNIST/raw",),
                     "cifar10": ("cifar-10-batches-py",), "svhn": ("train_32x32.mat", "test_32x32.mat")}
+
+
+_READ_ONLY = contextvars.ContextVar("dataset_cache_read_only", default=False)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within the block no dataset cache is written or set aside, whoever loads data (`study plan`
+    promises to write nothing, and its estimates and checks load the dataset in several places)."""
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
+def writes_allowed() -> bool:
+    return not _READ_ONLY.get()
 
 
 def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
