@@ -4,9 +4,12 @@ of a running study is refused (`hold_or_refuse`).
 
 On a local (or shared POSIX) cache the lock is `fcntl.flock` on `<cache>/.locks/<key>.lock`: the
 kernel releases it when its holder dies, so a crashed study never leaves a stale lock behind. The
-holder writes its host and pid into the file, so a waiting study can say whom it waits for. An
-object store (s3://, gs://) has no locks; there, two studies started at the same moment may both
-train a key (the second one's files replace the first one's, which are the same GAN).
+holder writes its host and pid into the file, so a waiting study can say whom it waits for.
+
+On s3:// the lock is an object written with S3's conditional writes and kept by a lease
+(trainables.object_lock): the same two behaviours, a dead holder's lock free once its lease lapses.
+Other object stores (gs://, ...) have no lock here yet: two studies started at the same moment may
+both train a key there (the second one's files replace the first one's, which are the same GAN).
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ class LockBusy(RuntimeError):
 def _locked(store: Store, path_parts: tuple[str, ...], on_busy: Callable[[str], None]) -> Iterator[None]:
     """flock `<store>/<path_parts>` for the block. When another process holds it, on_busy(holder) runs
     first: it raises to refuse, or returns to wait for the lock."""
+    if store.scheme == "s3://":
+        from trainables import object_lock
+
+        with object_lock.hold(store.scheme, store.root, store.query, "/".join(path_parts), on_busy):
+            yield
+        return
     if not store.is_local:
         yield
         return

@@ -55,6 +55,9 @@ import pyarrow.fs as pafs
 try:
     fs, path = pafs.FileSystem.from_uri(sys.argv[1])
     fs.get_file_info(path)
+    bucket = path.split("/")[0]
+    if sys.argv[1].startswith(("s3://", "gs://", "gcs://")) and fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+        sys.exit("NO_BUCKET " + bucket)
 except Exception as err:
     sys.exit(f"{type(err).__name__}: " + (str(err).strip().splitlines() or [''])[0])
 """
@@ -93,6 +96,31 @@ def check_location(path: str) -> None:
         scheme = text.split("://", 1)[0]
         raise StorageError(f"{text}: storage scheme {scheme + '://'!r} is not supported; allowed: a local path or "
                            + ", ".join(_URI_SCHEMES))
+
+
+_UNANSWERED = ("Could not connect", "Couldn't connect", "Connection refused", "resolve host", "Timeout", "timed out")
+
+
+def check_s3_credentials(root: str) -> None:
+    """StorageError when no S3 credentials can be found for `root` (pyarrow would otherwise go on
+    unsigned and fail later, or hang on an instance-metadata lookup): keys in the URI, anonymous=true,
+    or anything boto3's chain finds (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and
+    ~/.aws/credentials, a web-identity or container role, an instance profile)."""
+    query = root.partition("?")[2]
+    if "access_key=" in query or "anonymous=true" in query.lower() or "role_arn=" in query:
+        return
+    try:
+        import boto3
+    except ImportError:
+        return   # boto3 missing is refused by the lock check below, naming the extra
+    session = boto3.session.Session()._session
+    if "endpoint_override=" in query or os.environ.get("AWS_ENDPOINT_URL"):
+        # Not AWS: no instance-metadata lookup (a request to a link-local address that only EC2 answers).
+        session.get_component("credential_provider").remove("iam-role")
+    if session.get_credentials() is None:
+        raise StorageError(f"{root.partition('?')[0]}: no S3 credentials found; allowed: set AWS_ACCESS_KEY_ID and "
+                           "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, an instance or pod role), or add "
+                           "?anonymous=true for a public bucket")
 
 
 def _local(path: str) -> str:
@@ -148,11 +176,30 @@ class Store:
                                    timeout=timeout)
         except subprocess.TimeoutExpired:
             raise StorageError(f"{root}: the storage did not answer within {timeout:.0f} s; {hint}") from None
+        # An endpoint that answered, and no credentials: that is the problem, whatever it answered (an
+        # unsigned request may be refused, or accepted by a permissive test server and fail later).
+        answered = probe.returncode == 0 or not any(word in probe.stderr for word in _UNANSWERED)
+        if root.startswith("s3://") and answered:
+            check_s3_credentials(root)
         if probe.returncode != 0:
             lines = probe.stderr.strip().splitlines()
-            raise StorageError(f"{root}: the storage cannot be reached ({(lines[-1] if lines else '')[:300]}); "
-                               f"{hint}")
-        return cls(root)
+            last = lines[-1] if lines else ""
+            if last.startswith("NO_BUCKET "):
+                bucket = last.split(" ", 1)[1]
+                scheme = root.split("://", 1)[0]
+                raise StorageError(f"{root}: the bucket {bucket!r} does not exist; allowed: an existing bucket, or "
+                                   f"create it first (for S3: aws s3 mb {scheme}://{bucket})")
+            raise StorageError(f"{root}: the storage cannot be reached ({last[:300]}); {hint}")
+        store = cls(root)
+        if store.scheme == "s3://":   # the study's and the GAN cache's locks need S3's conditional writes
+            from trainables import object_lock
+
+            try:
+                object_lock.check_conditional_writes(store.scheme, store.root, store.query)
+            except object_lock.ObjectLockError as err:
+                raise StorageError(f"{root}: {err}; allowed: an S3 store that honours If-None-Match "
+                                   "(AWS S3, MinIO, Ceph RGW), or a local or shared folder") from None
+        return store
 
     # -- paths ---------------------------------------------------------------------------------
     @property
