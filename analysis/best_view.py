@@ -3,6 +3,8 @@ interval that agrees with its verdict, and the evidence the verdict rests on (un
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from analysis.metrics import MetricChoice, metric_label
@@ -20,7 +22,9 @@ def _zipped(best: pd.DataFrame, *columns: str):
     return zip(*(best[c] for c in columns), strict=True)
 
 
-def best_display(best: pd.DataFrame) -> pd.DataFrame:
+def best_display(best: pd.DataFrame, validation: Mapping | None = None) -> pd.DataFrame:
+    """`validation`: size -> validation images carved out of it (eval.validation_from = "subset"), shown
+    beside n; empty when the study validated on the split's shared hold-out."""
     if best.empty:
         return pd.DataFrame({"result": ["no R > 0 cell with a successful trial"]})
     out = best.drop(columns=list(HIDDEN), errors="ignore").rename(columns={"n": "units"})
@@ -47,10 +51,14 @@ def best_display(best: pd.DataFrame) -> pd.DataFrame:
     if "real" in out:
         out["real"] = out["real"].map({True: "real + synthetic", False: "synthetic only"})
         out = out.rename(columns={"real": "training data"})
+    if validation and "size" in out:
+        out["size"] = [f"{s:,} ({s - validation[s]:,} train + {validation[s]:,} validation)" if s in validation else s
+                       for s in out["size"]]
+        return out.rename(columns={"size": "size (labelled n)", "best_ratio": "best R"})
     return out.rename(columns={"size": "size (real images)", "best_ratio": "best R"})
 
 
-def best_table(best: pd.DataFrame, choice: MetricChoice) -> Table:
+def best_table(best: pd.DataFrame, choice: MetricChoice, validation: Mapping | None = None) -> Table:
     notes = (f"Best R: the R > 0 with the highest {choice.selection_label}; ties go to the smaller R. "
              "Candidates: every GAN arm x ratio the pick ranked for that row.",
              f"Gain: {metric_label(choice.reported)} minus R = 0, paired by independent unit (a real subset and "
@@ -59,4 +67,4 @@ def best_table(best: pd.DataFrame, choice: MetricChoice) -> Table:
              "excludes 0 exactly when Holm p < 0.05. The verdict uses Holm p.")
     how = "chosen on test: optimistic" if choice.selection_on_test else "chosen on validation"
     return Table("best_ratio", f"Best ratio R per size ({how}) and its test gain over R = 0",
-                 best_display(best), best, notes)
+                 best_display(best, validation), best, notes)

@@ -27,7 +27,7 @@ from analysis.metrics import MetricChoice
 from analysis.plots import PLOTS, PlotData, draw_plots
 from analysis.published import load_published
 from analysis.render import Table, table_markdown, write_table
-from analysis.sections import disagreements, failures, gan_quality, what_was_run
+from analysis.sections import carved_validation, disagreements, failures, gan_quality, what_was_run
 from analysis.tables import build_tables, study_archs
 
 
@@ -138,7 +138,7 @@ def _write_report(study: Study, report_dir: Path) -> None:
     tables = build_tables(ctx)
     balanced = balanced_table(study.trials, metric)   # only when the test set is imbalanced
     tables += [balanced] if balanced is not None else []
-    best_tab = best_table(found.best, choice)
+    best_tab = best_table(found.best, choice, carved_validation(study))
     extra: list[Table] = []
     method = method_section(study, choice, extra, found.evidence.min_effect)
     for table in [best_tab, *extra, *tables]:

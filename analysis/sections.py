@@ -88,6 +88,13 @@ def validation_sizes(trials: pd.DataFrame) -> dict:
     return found
 
 
+def carved_validation(study: Study) -> dict:
+    """size -> the validation images carved out of it, when every folder of the study carved its
+    validation out of its subsets (eval.validation_from = "subset"); else {}."""
+    rules = [ValidationRule.of((member.spec or {}).get("eval") or {}) for member in study.members]
+    return validation_sizes(study.trials) if rules and all(rule.per_subset for rule in rules) else {}
+
+
 def validation_lines(study: Study) -> list[str]:
     """Where each folder's validation images came from and how many there were next to n, so a reader
     sees whether the choices rest on a set a practitioner with n labels would have."""

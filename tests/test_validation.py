@@ -241,6 +241,7 @@ def test_a_tiny_study_validates_on_a_part_of_each_subset(ray_local, tmp_path):
     assert meta["gate_held_out_images"] == 30 and meta["gate_images"] == 70     # the gate: the subset's own parts
     report = (root / "report" / "report.md").read_text()
     assert "n = 100: 70 train + 30 validation" in report
+    assert "100 (70 train + 30 validation)" in (root / "report" / "tables" / "best_ratio.md").read_text()
 
 
 def test_a_full_subset_reads_as_the_labelled_budget_under_subset_validation():
@@ -256,3 +257,24 @@ def test_a_full_subset_reads_as_the_labelled_budget_under_subset_validation():
     assert full_sizes(trials.iloc[:0], subset) == {}
     no_counts = trials.drop(columns=["train_images", "validation_images"])
     assert full_sizes(no_counts, subset) == {"mnist-5k": 4000}       # by the rule: nothing held out of the split
+
+
+def test_the_best_r_table_names_the_validation_part_of_each_size(tmp_path):
+    import pandas as pd
+
+    from analysis.best_view import best_display
+    from analysis.load import Study
+    from analysis.sections import carved_validation
+
+    trials = pd.DataFrame({"size": [200, 500], "validation_images": [60, 150]})
+    subset = Study(root=tmp_path, trials=trials, curves=pd.DataFrame(), spec={"eval": {"validation_from": "subset"}})
+    assert carved_validation(subset) == {200: 60, 500: 150}
+    assert carved_validation(dataclasses.replace(subset, spec={"eval": {}})) == {}      # split: n is all training
+    best = pd.DataFrame({"size": [500], "best_ratio": [1.0], "n": [3], "mean": [0.9], "chosen_on": ["val"],
+                         "chosen_on_test": [False], "select_mean": [0.9], "baseline": [0.88], "family_size": [2],
+                         "gain": [0.02], "adj_lo": [0.0], "adj_hi": [0.04], "local_lo": [0.0], "local_hi": [0.04],
+                         "verdict": ["helps"], "gain_lo": [0.01], "gain_hi": [0.03], "p_value": [0.01],
+                         "p_holm": [0.02], "weak_gan": [False]})
+    shown = best_display(best, carved_validation(subset))
+    assert shown["size (labelled n)"].tolist() == ["500 (350 train + 150 validation)"]
+    assert best_display(best)["size (real images)"].tolist() == [500]
