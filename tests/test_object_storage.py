@@ -98,13 +98,19 @@ def test_the_server_honours_conditional_writes_and_the_lock_keeps_drivers_apart(
     assert _keys(s3, "locks-test/") == [], "released: the lock object is gone, nothing else written"
 
     entered, waits = threading.Event(), []
+
+    def second() -> None:
+        with cache_lock.hold(store, "k", on_wait=waits.append):
+            entered.set()
+
     with cache_lock.hold(store, "k"):
-        thread = threading.Thread(target=lambda: cache_lock.hold(store, "k", on_wait=waits.append).__enter__()
-                                  or entered.set())
+        thread = threading.Thread(target=second)
         thread.start()
-        assert not entered.wait(1.5) and waits and "pid" in waits[0]
+        _wait_for(lambda: bool(waits), 60, "the second holder to report whom it waits for")
+        assert not entered.is_set() and f"pid {os.getpid()}" in waits[0]
     assert entered.wait(30)
-    thread.join(10)
+    thread.join(30)
+    assert _keys(s3, "locks-test/") == []
 
     # A dead holder: its lease object stays, unrenewed; past the lease it is taken over.
     monkeypatch.setattr(object_lock, "LEASE_S", 2.0)
