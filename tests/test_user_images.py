@@ -165,7 +165,7 @@ def test_mixed_folder_decodes_at_image_size_and_caches_per_size_and_policy(tmp_p
     assert train.images.float().mean() > 10      # digits, not a black image
     data.load_dataset(name, root, DecodeOptions((32, 32), "pad"))
     data.load_dataset(name, root, DecodeOptions((28, 40), "center-crop", "grey"))
-    caches = sorted(p.name for p in (root / ".cache").iterdir())
+    caches = sorted(p.name for p in (root / ".cache").glob("folder2-*"))
     assert len(caches) == 3 and any("32x32-resize" in c for c in caches) and any("32x32-pad" in c for c in caches)
     again, _ = data.load_dataset(name, root, DecodeOptions((28, 40), "center-crop", "grey"))
     assert again.shape == (1, 28, 40)
@@ -255,3 +255,25 @@ def test_decoding_shows_progress_and_a_changed_file_changes_the_cache_key(tmp_pa
     touched = folder / "a" / "0.png"
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     assert data.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key != before
+
+
+def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
+    from trainables import decode as decode_module
+    from trainables import image_layout
+
+    folder = mixed_folder(tmp_path / "imgs", per_class=4)
+    name, root, options = f"folder:{folder}", tmp_path / "root", DecodeOptions((32, 32))
+    data.load_dataset(name, root, options)
+    decoded: list[Path] = []
+    real_decode = decode_module.decode_file
+    monkeypatch.setattr(image_layout, "decode_file", lambda file, *a: decoded.append(file) or real_decode(file, *a))
+    write(folder / "b" / "0.png", np.stack([digits(1, seed=9)[0]] * 3, axis=2))     # changed
+    write(folder / "a" / "new.png", np.stack([digits(1, seed=8)[0]] * 3, axis=2))   # added
+    (folder / "b" / "3.jpg").unlink()                                               # removed
+    train, test = data.load_dataset(name, root, options)
+    assert sorted(p.name for p in decoded) == ["0.png", "new.png"]
+    monkeypatch.undo()
+    from trainables.folders import _scan_folder
+
+    fresh_train, fresh_test = image_layout.decode(_scan_folder(str(folder), options))    # everything, no rows
+    assert torch.equal(train.images, fresh_train.images) and torch.equal(test.images, fresh_test.images)

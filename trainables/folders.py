@@ -90,7 +90,7 @@ def _scan_folder(path_text: str, options: DecodeOptions) -> ImageLayout:
                                 f"(looked for {', '.join(IMAGE_SUFFIXES)}); add images or remove it")
     splits = {split: [(file, label) for label, name in enumerate(classes) for file in files.get(name, [])]
               for split, files in per_split.items()}
-    return scan(root, classes, splits, options, str(root.resolve()))
+    return scan(root, classes, splits, options, str(root.resolve()), f"folder:{root.resolve()}")
 
 
 def folder_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo:

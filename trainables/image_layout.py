@@ -44,6 +44,7 @@ class ImageLayout:
     size: tuple[int, int]  # (height, width) after decoding
     fingerprint: str  # changes when any file is added, removed or modified, or the decode options change
     options: DecodeOptions
+    source: str = ""  # the folder or label file (not its contents): names the rows kept for the next decode
 
     @property
     def count(self) -> int:
@@ -57,7 +58,7 @@ def _size_refusal(file: Path, size: tuple[int, int], first: Path, first_size: tu
 
 
 def scan(root: Path, classes: tuple[str, ...], splits: dict[str, Pairs], options: DecodeOptions,
-         identity: str) -> ImageLayout:
+         identity: str, source: str = "") -> ImageLayout:
     """Read every header: refuse unreadable files, refused modes, oversized images and (without
     image_size) mixed sizes, each naming the file. `identity` names the source in the fingerprint
     (the folder, or the label file and its contents)."""
@@ -78,7 +79,8 @@ def scan(root: Path, classes: tuple[str, ...], splits: dict[str, Pairs], options
             stat = file.stat()
             digest.update(f"{split}|{label}|{file.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     size = options.size or native
-    return ImageLayout(root, classes, splits, options.mode(modes), size, digest.hexdigest()[:16], options)
+    return ImageLayout(root, classes, splits, options.mode(modes), size, digest.hexdigest()[:16], options,
+                       source or identity)
 
 
 def _workers() -> int:
@@ -113,12 +115,84 @@ def decode_pairs(pairs: Pairs, layout: ImageLayout, say: Callable[[str], None] |
     return images, labels
 
 
-def decode(layout: ImageLayout) -> tuple[ImageSet, ImageSet]:
+# ---------------------------------------------------------------------------------------------
+# The rows of the last decode, kept so that a changed folder decodes only what changed
+# ---------------------------------------------------------------------------------------------
+
+ROWS_FORMAT = 1
+
+
+def _file_key(layout: ImageLayout, file: Path) -> str:
+    stat = file.stat()
+    return f"{file.relative_to(layout.root)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _rows_name(layout: ImageLayout) -> str:
+    """One file per source, decode options, mode and size: the rows of its last decode."""
+    what = f"{layout.source}|{layout.options.key()}|{layout.mode}|{layout.size}"
+    return f"rows-{hashlib.sha256(what.encode()).hexdigest()[:16]}.pt"
+
+
+def _read_rows(store, name: str) -> dict[str, torch.Tensor]:
+    """{file key: decoded image} of the last decode; {} when there is none or it cannot be read."""
+    import io
+
+    try:
+        payload = torch.load(io.BytesIO(store.read_bytes(name)), weights_only=True, map_location="cpu")
+        if payload.get("format") != ROWS_FORMAT or len(payload["keys"]) != len(payload["images"]):
+            return {}
+        return dict(zip(payload["keys"], payload["images"], strict=True))
+    except Exception:   # absent, torn or foreign: decode everything, as the first time
+        return {}
+
+
+def _write_rows(store, name: str, keys: list[str], images: torch.Tensor) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"format": ROWS_FORMAT, "keys": keys, "images": images}, buffer)
+    try:
+        store.write_bytes(buffer.getvalue(), name)
+    except OSError:
+        pass   # a read-only or full data_root only costs a full decode next time
+
+
+def decode_all(layout: ImageLayout, data_root: Path | None, say: Callable[[str], None] | None = None):
+    """(images, labels) of every pair of every split, in split order. With a data_root, the rows of the
+    previous decode of this source are reused for every file whose path, size and mtime are unchanged,
+    so a changed, added or removed file decodes only itself; the new rows are kept for the next time."""
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    pairs = [pair for split in sorted(layout.splits) for pair in layout.splits[split]]
+    if data_root is None:
+        return decode_pairs(pairs, layout, say)
+    from trainables.storage import Store
+
+    store, name = Store(Path(data_root) / ".cache"), _rows_name(layout)
+    previous = _read_rows(store, name)
+    keys = [_file_key(layout, file) for file, _ in pairs]
+    missing = [i for i, key in enumerate(keys) if key not in previous]
+    if previous and missing:
+        say(f"[study] {layout.root}: {len(missing):,} of {len(pairs):,} images new or changed since the last "
+            "decode; decoding only those")
+    fresh, _ = decode_pairs([pairs[i] for i in missing], layout, say) if missing else (None, None)
+    channels = 1 if layout.mode == "L" else 3
+    images = torch.empty((len(pairs), channels, *layout.size), dtype=torch.uint8)
+    filled = dict(zip(missing, fresh, strict=True)) if missing else {}
+    for i, key in enumerate(keys):
+        images[i] = filled[i] if i in filled else previous[key]
+    if missing or len(previous) != len(keys):
+        _write_rows(store, name, keys, images)
+    return images, torch.tensor([label for _, label in pairs], dtype=torch.int64)
+
+
+def decode(layout: ImageLayout, data_root: Path | None = None) -> tuple[ImageSet, ImageSet]:
     """(train, test): the given splits, or a seeded stratified 80/20 hold-out of one split."""
+    images, labels = decode_all(layout, data_root)
     if "all" in layout.splits:
-        return stratified_split(*decode_pairs(layout.splits["all"], layout), layout.classes)
-    train, test = decode_pairs(layout.splits["train"], layout), decode_pairs(layout.splits["test"], layout)
-    return ImageSet(*train, layout.classes), ImageSet(*test, layout.classes)
+        return stratified_split(images, labels, layout.classes)
+    cut = len(layout.splits["test"])          # sorted split order: "test" before "train"
+    return (ImageSet(images[cut:], labels[cut:], layout.classes),
+            ImageSet(images[:cut], labels[:cut], layout.classes))
 
 
 def dataset_entry(name: str, layout: ImageLayout, source: str, kind: str) -> DatasetInfo:
@@ -127,6 +201,6 @@ def dataset_entry(name: str, layout: ImageLayout, source: str, kind: str) -> Dat
     channels = 1 if layout.mode == "L" else 3
     return DatasetInfo(
         name=name, shape=(channels, *layout.size), num_classes=len(layout.classes), hflip=True, source=source,
-        load=lambda _root: decode(layout), known_train_per_class=None,
+        load=lambda root: decode(layout, root), known_train_per_class=None,
         # 2: 16-bit images scaled, not clipped; the options' key is '' for the defaults
         cache_key=f"{kind}2-{layout.fingerprint}{layout.options.key()}")

@@ -101,7 +101,7 @@ def _read_label_file(path_text: str, options: DecodeOptions) -> ImageLayout:
                             f"{', '.join(classes)})")
         splits[split].append((file, index[label]))
     identity = f"{label_file.resolve()}|{hashlib.sha256(label_file.read_bytes()).hexdigest()}"
-    return scan(folder, classes, splits, options, identity)
+    return scan(folder, classes, splits, options, identity, f"csv:{label_file.resolve()}")
 
 
 def csv_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo:
