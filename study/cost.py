@@ -66,23 +66,30 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
     for job in to_train.values():
         speed = gan_history or measured["gan"][calibrate.gan_shape(job)]
         gan_seconds += n(job.size) * job.epochs / speed
-    trial_seconds = 0.0
+    capped = "early-stop" in as_values(getattr(spec.classifier, "schedule", "epochs"))
+    patience = min(as_values(getattr(spec.classifier, "patience", 0) or 0)) if capped else 0
+    trial_seconds = trial_least = trial_train = 0.0
     if points:
         test = _test_size(spec)
         for point in points:
             name = point.get("classifier") or as_values(spec.classifier.name)[0]
             speed = trial_history or (measured["trial"].get(name) if measured else None) or trial_history
             periods, per_period = _periods_images(spec, point, n(point["size"]))
-            trial_seconds += periods * (per_period + EVAL_COST * (validation + test)) / speed
+            period_seconds = (per_period + EVAL_COST * (validation + test)) / speed
+            trial_seconds += periods * period_seconds
+            trial_train += periods * per_period / speed
+            # Early stopping: at least patience + 1 periods (the first is the best, then `patience` without gain).
+            trial_least += min(periods, patience + 1) * period_seconds if capped else periods * period_seconds
     global last_estimate
-    last_estimate = {"gan_seconds": gan_seconds, "trial_seconds": trial_seconds, "calibrated": bool(measured),
+    last_estimate = {"gan_seconds": gan_seconds, "trial_seconds": trial_seconds, "trial_least_seconds": trial_least,
+                     "trial_train_seconds": trial_train, "calibrated": bool(measured),
+                     "trial_speed": (measured or {}).get("trial") or {"*": trial_history},
                      "calibration_seconds": measured["seconds"] if measured else 0.0}
-    capped = any(as_values(getattr(spec.classifier, "schedule", "epochs"))) and \
-        "early-stop" in as_values(getattr(spec.classifier, "schedule", "epochs"))
     source = "calibrated here" if measured else "measured in this storage root"
+    trials = (f"between {duration(trial_least)} and {duration(trial_seconds)} (early stopping: {patience + 1} to "
+              f"{max(as_values(spec.classifier.epochs))} evaluation periods each)" if capped else duration(trial_seconds))
     lines.append(f"[plan] compute: GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each), classifier "
-                 f"trials {'at most ' if capped else ''}{duration(trial_seconds)} ({len(points)} trial(s)"
-                 f"{', early stopping ends most sooner' if capped else ''}); speeds {source}")
+                 f"trials {trials} ({len(points)} trial(s), training and evaluation); speeds {source}")
     lines += _hours(spec, to_train, gan_seconds, trial_seconds, measured)
     return lines
 
