@@ -4,6 +4,7 @@ and run.json (where the study's GANs live, so `study resume` finds the same cach
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import tomllib
 from collections.abc import Iterator
@@ -64,9 +65,14 @@ class StudyFolder:
         """StudyError when another live run or resume holds this study, checked before Ray starts (a
         second run was refused only after starting its own Ray). Only a folder that exists can be
         running; nothing is created for a new one."""
-        if self.store.exists(SPEC_FILE):
-            with self.running():
-                pass
+        if not self.store.is_local or not self.store.exists(LOCK_FILE):
+            return   # never ran here (a lock file stays once a driver held it); remote: refused when taken
+        with open(self.store.local_path(LOCK_FILE)) as handle:   # read only: a refusal writes nothing
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._running(cache_lock._describe(handle.read())) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -76,8 +82,11 @@ class StudyFolder:
             with cache_lock.hold_or_refuse(self.store, LOCK_FILE):
                 yield
         except cache_lock.LockBusy as busy:
-            raise StudyError(f"{self.root}: this study is running ({busy}); allowed: wait for it to finish, "
-                             f"or stop it and then `study resume {self.root}`") from None
+            raise self._running(str(busy)) from None
+
+    def _running(self, holder: str) -> StudyError:
+        return StudyError(f"{self.root}: this study is running ({holder}); allowed: wait for it to finish, "
+                          f"or stop it and then `study resume {self.root}`")
 
     def run_record(self) -> dict:
         """run.json: the GAN cache and the resolved spec the study ran with. {} when there is none, or
