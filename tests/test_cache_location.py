@@ -132,3 +132,27 @@ def test_resume_gan_cache_points_a_study_at_a_moved_cache(tmp_path):
     assert args.gan_cache == "now"
     with pytest.raises(StorageError):        # without it, the gone cache is refused (above), never recreated
         resolve_cache(None, str(tmp_path / "s"), folder.recorded_cache())
+
+
+@pytest.mark.slow
+def test_a_moved_storage_root_resumes_end_to_end_without_retraining_or_writing_outside(ray_local, tmp_path):
+    """Issue 26 item 3 end to end: run, `mv` the storage root, lose an R = 1 trial's record, resume: the
+    trial runs again from the GAN cache that moved with the root; no GAN retrains; the old root is not
+    recreated."""
+    from tests.test_runner import TINY, _results
+
+    assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path / "old"), "--no-report"]) == 0
+    os.rename(tmp_path / "old", tmp_path / "new")
+    root = tmp_path / "new" / "quick"
+    metas = {p: p.stat().st_mtime_ns for p in (tmp_path / "new" / "gan-cache").glob("*/meta.json")}
+    assert metas
+    first = _results(root)
+    gan_trial = first[first["ratio"] > 0]["trial"].iloc[0]
+    (root / "trials" / f"{gan_trial}.json").unlink()
+    (root / "results.csv").unlink()
+    assert cli.main(["resume", str(root), "--no-report"]) == 0
+    second = _results(root)
+    assert (second["status"] == "ok").all() and len(second) == len(first)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "new" / "gan-cache").glob("*/meta.json")} == metas
+    assert not (tmp_path / "old").exists()
+    assert json.loads((root / RUN_FILE).read_text())["gan_cache"] == "gan-cache"
