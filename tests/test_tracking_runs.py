@@ -98,3 +98,16 @@ def test_verbose_flag_is_accepted_after_the_subcommand():
 
     assert _parser().parse_args(["presets", "-v"]).verbose is True
     assert _parser().parse_args(["presets"]).verbose is False
+
+
+def test_the_classifier_runs_are_nested_under_the_same_parent(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from study import gan_tracking, tracking
+    from study.spec import load_spec
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = load_spec("quick", [f"tracking.mlflow='{uri}'"])
+    (callback,) = tracking.callbacks(spec)
+    assert callback.tags["mlflow.parentRunId"] == gan_tracking.mlflow_parent_run(spec)
+    assert callback.tags["study.role"] == "classifier" and callback.experiment_name == "quick"
