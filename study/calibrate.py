@@ -86,12 +86,14 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
         labels = (torch.arange(groups, device=where)[:, None].expand(groups, per_group) if groups > 1
                   else torch.randint(0, num_classes, (1, per_group), device=where))
         latent = GANS[job.arch].latent_dim
-        z = torch.randn(groups, per_group, latent, device=where)
-        x = data.to_model_input(images)
+        pool = images.reshape(groups * per_group, *shape).repeat(4, 1, 1, 1)   # a stand-in real set
         autocast = fit._autocast(where)
         augment = options.augmenter()
 
-        def step():
+        def step():   # as gan_train's inner loop: index a batch, convert it, draw the noise, update D and G
+            index = torch.randint(0, pool.shape[0], (groups, per_group), device=where)
+            x = data.to_model_input(pool[index])
+            z = torch.randn(groups, per_group, latent, device=where)
             train_step(gen, disc, opt_g, opt_d, losses, x, labels, z, num_classes, autocast, augment=augment)
 
         return groups * per_group / _timed(step, steps)
@@ -106,11 +108,12 @@ def trial_speed(name: str, batch_size: int, threads: float, shape: tuple[int, in
     with _threads(threads):
         model = CLASSIFIERS[name](shape[0], shape[1], shape[2], num_classes).to(where)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        images = torch.randint(0, 256, (int(batch_size), *shape), dtype=torch.uint8, device=where)
-        labels = torch.randint(0, num_classes, (int(batch_size),), device=where)
-        x = data.to_model_input(images)
+        pool = torch.randint(0, 256, (4 * int(batch_size), *shape), dtype=torch.uint8, device=where)
+        pool_labels = torch.randint(0, num_classes, (pool.shape[0],), device=where)
 
-        def step():
+        def step():   # as fit's loop: index a batch, convert it, one Adam update
+            index = torch.randint(0, pool.shape[0], (int(batch_size),), device=where)
+            x, labels = data.to_model_input(pool[index]), pool_labels[index]
             optimizer.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(model(x), labels).backward()
             optimizer.step()
