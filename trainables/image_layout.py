@@ -149,6 +149,10 @@ def _read_rows(store, name: str) -> dict[str, torch.Tensor]:
 def _write_rows(store, name: str, keys: list[str], images: torch.Tensor) -> None:
     import io
 
+    from trainables import data_cache
+
+    if not data_cache.writes_allowed():     # `study plan`, load_dataset(write_cache=False): nothing written
+        return
     buffer = io.BytesIO()
     torch.save({"format": ROWS_FORMAT, "keys": keys, "images": images}, buffer)
     try:
