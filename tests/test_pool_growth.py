@@ -99,3 +99,25 @@ def test_a_trial_of_a_failed_gan_reports_the_gans_cause(monkeypatch):
                                                                                                   "not grow"}}
     stage_classifiers._classifier_trial({"point": point}, real_ref=None, context=context)
     assert reported == [{"status": "error", "gan_key": key, "reason": f"GAN {key} error: its pool could not grow"}]
+
+
+@pytest.mark.slow
+def test_an_unreadable_final_checkpoint_before_a_pool_grows_retrains_the_key_end_to_end(ray_local, tmp_path, capsys):
+    """The issue's case: a finished study, its GAN's final checkpoint made unreadable, then extended to a
+    larger R (the pool must grow): the key retrains, every trial is ok, exit 0, and the damaged
+    checkpoint is kept aside."""
+    from study import cli
+    from tests.test_runner import TINY, _results
+
+    assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path), "--no-report"]) == 0
+    (key_dir,) = [p for p in (tmp_path / "gan-cache").iterdir() if (p / "pool.pt").exists()]
+    final = max(key_dir.glob("checkpoint_epoch*/state.pt"))
+    final.write_bytes(final.read_bytes()[:100])
+    capsys.readouterr()
+    assert cli.main(["resume", str(tmp_path / "quick"), "--set", "mix.ratios=[0, 1, 4]", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert f"GAN {key_dir.name}: cannot grow its pool: its final checkpoint {final.parent.name}/state.pt is unreadable" in out
+    results = _results(tmp_path / "quick")
+    assert (results["status"] == "ok").all() and set(results["ratio"]) == {0.0, 1.0, 4.0}
+    assert (key_dir / f"{final.parent.name}.damaged" / "state.pt").stat().st_size == 100     # kept for a look
+    assert json.loads((key_dir / "meta.json").read_text())["pool"]["per_class"] >= 40   # grown: R = 4 of n = 100
