@@ -7,6 +7,8 @@ import math
 import os
 import secrets
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 from study.folder import StudyError
@@ -37,7 +39,9 @@ def connect_ray(address: str | None) -> None:
     env_vars = {k: v for k, v in os.environ.items() if k.startswith("STUDY_")}
     runtime_env = {"env_vars": env_vars} if env_vars else None
     if address:
+        joined = _join_deadline(address)
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        joined.set()
         return
     # The dashboard (on 127.0.0.1 only) shows trials live, and Ray Train's placement-group cleaner
     # queries actor state through it: without it, that cleaner logs a warning every few seconds.
@@ -46,6 +50,32 @@ def connect_ray(address: str | None) -> None:
     _Embedded.started = True
     if context.dashboard_url:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
+
+
+# How long joining a cluster may take. Something that accepts connections at --address but is not a
+# Ray head (or a head that never answers) kept ray.init waiting for 150 s, deaf to Ctrl-C; a head that
+# answers is joined in seconds.
+JOIN_TIMEOUT_S = 60.0
+
+
+def _join_deadline(address: str) -> threading.Event:
+    """Under the CLI, end the command with the one-line refusal when ray.init has not joined `address`
+    within JOIN_TIMEOUT_S (set the returned event once joined). Nothing is written before this point."""
+    from study import interrupts
+
+    joined = threading.Event()
+    if not interrupts.cli_owns_process():
+        return joined   # a notebook's kernel is never ended
+
+    def watch() -> None:
+        if not joined.wait(JOIN_TIMEOUT_S):
+            print(f"error: --address: {address}: no Ray cluster answered within {JOIN_TIMEOUT_S:g} s (something "
+                  "accepts connections there, but not as a Ray head); allowed: the address of a running Ray "
+                  "cluster's head, or no --address for an embedded cluster", file=sys.stderr, flush=True)
+            os._exit(2)
+
+    threading.Thread(target=watch, name="study-join-deadline", daemon=True).start()
+    return joined
 
 
 def check_storage_shared(storage: str) -> None:

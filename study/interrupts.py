@@ -41,6 +41,9 @@ class _State:
     stopping = threading.Event()
     finished = threading.Event()   # the CLI has wound down after a stop (the watchdog stands down)
     watchdog = False                # armed by the CLI only: a notebook's kernel is never ended
+    armed = False                   # the watchdog thread has started
+    lock = threading.Lock()
+    wakeup = False                  # the wakeup-fd listener runs
     in_tune = False   # inside a Tune run, whose stop handler is then live on SIGUSR1
 
 
@@ -89,7 +92,12 @@ STOP_GRACE_S = 15.0
 
 def _force_exit_after(grace: float) -> None:
     """A daemon thread that ends the process (130) when the clean stop has not finished in `grace` s,
-    stopping an embedded Ray first so that none of its processes outlive the study."""
+    stopping an embedded Ray first so that none of its processes outlive the study. Started once."""
+    with _State.lock:
+        if _State.armed:
+            return
+        _State.armed = True
+
     def watchdog() -> None:
         if _State.finished.wait(grace):
             return
@@ -113,6 +121,11 @@ def _stop_embedded_ray() -> None:
                 node.kill_all_processes(check_alive=False, allow_graceful=False)
     except Exception:  # best effort: the process ends either way
         pass
+
+
+def cli_owns_process() -> bool:
+    """Whether the CLI runs this process (it may end it); False in a notebook or a test."""
+    return _State.watchdog
 
 
 def finished() -> None:
@@ -158,3 +171,38 @@ def install(watchdog: bool | None = None) -> None:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     for sig in _SIGNALS:
         signal.signal(sig, _handle)
+    if _State.watchdog:
+        _listen_for_signals()
+
+
+def _listen_for_signals() -> None:
+    """Arm the watchdog even while the main thread is stuck in C code (ray.init waiting on a cluster
+    that never answers, a blocking RPC): Python runs a signal handler only between bytecodes of the
+    main thread, which never come then. The C-level handler still writes the signal's number to the
+    wakeup fd; a thread reading it starts the watchdog."""
+    if _State.wakeup:
+        signal.set_wakeup_fd(_State.wakeup_w, warn_on_full_buffer=False)   # Ray may have replaced it
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:   # not the main thread
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    _State.wakeup, _State.wakeup_w = True, write_fd
+    wanted = {int(sig) for sig in _SIGNALS}
+
+    def listen() -> None:
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            if wanted & set(data):
+                _force_exit_after(STOP_GRACE_S)
+
+    threading.Thread(target=listen, name="study-signal-listener", daemon=True).start()

@@ -45,3 +45,46 @@ def test_grace_is_seconds_not_minutes():
 
     assert 5 <= interrupts.STOP_GRACE_S <= 30
     assert signal.SIGTERM in interrupts._SIGNALS
+
+
+@pytest.fixture
+def silent_address():
+    """Something that accepts connections and never answers as a Ray head."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield f"127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+JOIN = """
+import sys
+from study import cluster, cli
+cluster.JOIN_TIMEOUT_S = 5
+sys.exit(cli.main(["run", "quick", "--storage", sys.argv[1], "--address", sys.argv[2]]))
+"""
+
+
+@pytest.mark.slow
+def test_an_address_that_accepts_but_is_no_ray_head_is_refused_after_the_join_timeout(tmp_path, silent_address):
+    done = subprocess.run([sys.executable, "-c", JOIN, str(tmp_path / "s"), silent_address], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"error: --address: {silent_address}: no Ray cluster answered within 5 s")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_command_stuck_joining_a_cluster(tmp_path, silent_address):
+    """ray.init waiting on a silent address blocks the main thread in C: no Python handler runs, yet the
+    signal (seen through the wakeup fd) ends the command within the grace period."""
+    proc = subprocess.Popen([sys.executable, "-m", "study.cli", "run", "quick", "--storage", str(tmp_path / "s"),
+                             "--address", silent_address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(20)                       # past the data load, inside ray.init (or still loading: either stops)
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - started < 25, err
+    assert not (tmp_path / "s").exists()
