@@ -44,14 +44,13 @@ def estimate(args: list[str], root: str) -> dict:
     return dict(cost.last_estimate, plan_seconds=time.perf_counter() - started, name=spec.name)
 
 
-def actual(root: str, name: str, speeds: dict) -> dict:
+def actual(root: str, name: str, speeds: dict, schedule: str) -> dict:
     folder = Path(root) / name
     results = pd.read_csv(folder / "results.csv")
     # The calibrated speed checked alone: the training seconds it predicts for the periods each trial
     # actually ran (early stopping's length is not something a calibration can know).
     speed = next(iter(speeds.values()))
-    per_period = results["size"] * ((1 + results["ratio"]) if "schedule" in results and
-                                    (results["schedule"] == "epochs").all() else 1)
+    per_period = results["size"] * ((1 + results["ratio"]) if schedule == "epochs" else 1)
     speed_only = float((results["epochs_trained"] * per_period / speed).sum())
     gans = [json.loads(p.read_text()) for p in (Path(root) / "gan-cache").glob("*/meta.json")]
     run = json.loads((folder / "run.json").read_text())
@@ -70,7 +69,7 @@ def main(names: list[str]) -> None:
                                "--no-report"], capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(done.stderr[-3000:])
-        got = actual(root, est["name"], est["trial_speed"])
+        got = actual(root, est["name"], est["trial_speed"], est["schedule"])
         rows.append({"study": name, "calibration_s": round(est["calibration_seconds"], 1),
                      "gan_est_s": round(est["gan_seconds"]), "gan_train_s": round(got["gan_train_seconds"]),
                      "gan_ratio": round(got["gan_train_seconds"] / est["gan_seconds"], 2),

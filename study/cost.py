@@ -84,6 +84,7 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
     last_estimate = {"gan_seconds": gan_seconds, "trial_seconds": trial_seconds, "trial_least_seconds": trial_least,
                      "trial_train_seconds": trial_train, "calibrated": bool(measured),
                      "trial_speed": (measured or {}).get("trial") or {"*": trial_history},
+                     "schedule": as_values(getattr(spec.classifier, "schedule", "epochs"))[0],
                      "calibration_seconds": measured["seconds"] if measured else 0.0}
     source = "calibrated here" if measured else "measured in this storage root"
     trials = (f"between {duration(trial_least)} and {duration(trial_seconds)} (early stopping: {patience + 1} to "
