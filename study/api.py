@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from study import spec as S
+from study import spec_text
 from study.folder import StudyError, StudyFolder
 from study.tomlio import toml_value
 
@@ -52,7 +53,7 @@ def spec(source: str | Path | Mapping[str, Any] = "quick", overrides: Overrides 
     arguments (name="x", seeds=2). Raises SpecError with the CLI's one-line message."""
     items = _set_items(overrides) + _set_items(keys)
     if isinstance(source, Mapping):
-        return S.spec_from_dict(S.apply_overrides(dict(source), items))
+        return S.spec_from_dict(spec_text.apply_overrides(dict(source), items))
     return S.load_spec(source, items)
 
 

@@ -26,7 +26,8 @@ from study import plan
 from study.checks import FULL, Int, SpecError
 from study.folder import LOCK_FILE, SPEC_FILE, StudyError, StudyFolder
 from study.schema import Spec, as_values, checked_name
-from study.spec import loads_spec, spec_from_dict, spec_to_dict
+from study.spec import loads_spec, spec_from_dict
+from study.spec_text import spec_to_dict
 from trainables import cache_lock
 
 CONFIRM_FILE = "confirm.json"

@@ -12,7 +12,8 @@ from typing import Any
 
 from study import plan
 from study.checks import SpecError, show
-from study.spec import Spec, spec_to_dict
+from study.spec import Spec
+from study.spec_text import spec_to_dict
 
 # Keys outside the trial settings whose change would change the finished trials' numbers.
 FROZEN_KEYS = ("dataset", "eval.validation", "eval.validation_from", "eval.validation_fraction", "search.mode",

@@ -19,7 +19,8 @@ from study.locations import (
     default_cache,  # noqa: F401  (re-exported)
     storage_root_of,
 )
-from study.spec import spec_from_dict, spec_to_dict, spec_to_toml
+from study.spec import spec_from_dict
+from study.spec_text import spec_to_dict, spec_to_toml
 from trainables import cache_lock
 from trainables.storage import Store
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from study import spec as S
+from study import spec_text
 from study.checks import SpecError
 from study.schema import Spec
 
@@ -40,13 +41,13 @@ def _deep_copy(raw: dict) -> dict:
 def spec_problems(path_or_preset: str, overrides: Sequence[str] = ()) -> tuple[Spec | None, list[str]]:
     """(the spec with every faulty key at its default, or None; every problem, in the order found)."""
     try:
-        raw = S.read_raw(path_or_preset)
+        raw = spec_text.read_raw(path_or_preset)
     except SpecError as err:
         return None, [str(err)]
     problems: list[str] = []
     for item in overrides:                 # each override on its own: a bad one does not hide the others
         try:
-            raw = S.apply_overrides(raw, [item])
+            raw = spec_text.apply_overrides(raw, [item])
         except SpecError as err:
             problems.append(str(err))
     raw = _deep_copy(raw)

@@ -9,7 +9,8 @@ import pytest
 
 from study import plan
 from study.extend import check_extension
-from study.spec import SpecError, load_spec, loads_spec, preset_names, spec_to_toml
+from study.spec import SpecError, load_spec, loads_spec, preset_names
+from study.spec_text import spec_to_toml
 
 
 def spec_of(text: str = "", *overrides: str):

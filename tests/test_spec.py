@@ -14,13 +14,11 @@ from study.spec import (
     list_presets,
     load_spec,
     loads_spec,
-    parse_override,
     preset_names,
     preset_text,
     spec_from_dict,
-    spec_to_dict,
-    spec_to_toml,
 )
+from study.spec_text import parse_override, spec_to_dict, spec_to_toml
 
 
 def _registries_importable() -> bool:
@@ -429,7 +427,7 @@ def test_unknown_override_suggests_the_closest_key():
 
 def test_overrides_do_not_change_the_parsed_dict():
     raw = {"gan": {"epochs": 3}}
-    from study.spec import apply_overrides
+    from study.spec_text import apply_overrides
 
     assert apply_overrides(raw, ["gan.epochs=4"]) == {"gan": {"epochs": 4}}
     assert raw == {"gan": {"epochs": 3}}

@@ -12,6 +12,7 @@ import torch
 from study import cli, plan
 from study import spec as S
 from study.checks import SpecError
+from study.spec_text import spec_to_toml
 from trainables import data as D
 from trainables.validation import DEFAULT_FRACTION, ValidationRule, carve, real_sets
 
@@ -184,7 +185,7 @@ def test_bad_validation_input_exits_2_before_anything_is_written(tmp_path, capsy
 def test_subset_validation_allows_early_stopping_without_a_split_and_round_trips():
     spec = S.loads_spec("[eval]\nvalidation_from = \"subset\"\nvalidation_fraction = 0.3", check_registries=True)
     assert S.validation_rule(spec) == ValidationRule("subset", "auto", 0.3)
-    assert S.loads_spec(S.spec_to_toml(spec), check_registries=False) == spec
+    assert S.loads_spec(spec_to_toml(spec), check_registries=False) == spec
 
 
 def test_an_extension_may_not_change_where_validation_comes_from():
