@@ -5,8 +5,6 @@ decoded again; load_dataset(write_cache=False), what `study plan` uses, writes n
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from tests.test_data import make_folder

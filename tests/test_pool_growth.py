@@ -82,9 +82,8 @@ def test_a_trial_of_a_failed_gan_reports_the_gans_cause(monkeypatch):
     runs it once the GAN is there) instead of meeting the smaller pool."""
     import ray.tune
 
-    from study import plan
+    from study import plan, stage_classifiers
     from study import spec as S
-    from study import stage_classifiers
 
     spec = S.load_spec("quick")
     point = next(p for p in plan.trial_points(spec) if plan.uses_gan(p))
