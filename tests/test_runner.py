@@ -422,14 +422,21 @@ def test_a_filter_a_weak_gan_cannot_fill_fails_its_trials_with_how_many_it_kept(
 def test_a_study_with_mlflow_tracking_leaves_one_run_per_trial_in_a_real_store(ray_local, tmp_path):
     from mlflow.tracking import MlflowClient
 
+    from study.gan_tracking import ROLE_TAG
+
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"   # MLflow 3 refuses a plain file store
     args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 1]", "--set", f"tracking.mlflow='{store}'",
             "--storage", str(tmp_path / "s"), "--no-report"]
     assert cli.main(args) == 0
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("quick")
-    runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 2
+    every = client.search_runs([experiment.experiment_id])
+    roles = [run.data.tags.get(ROLE_TAG) for run in every]
+    assert roles.count("study") == 1 and roles.count("gan") == 1          # one parent, one GAN key (n = 100, seed 0)
+    parent = next(run.info.run_id for run in every if run.data.tags.get(ROLE_TAG) == "study")
+    runs = [run for run in every if run.data.tags.get(ROLE_TAG) not in ("study", "gan")]
+    assert len(runs) == 2 and all(run.data.tags.get("mlflow.parentRunId") == parent for run in every
+                                  if run.info.run_id != parent)
     for run in runs:
         # Every epoch reaches the tracker (2 epochs), with the final metrics of the trial's record.
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")] == [1, 2]
