@@ -419,10 +419,12 @@ def test_a_filter_a_weak_gan_cannot_fill_fails_its_trials_with_how_many_it_kept(
 
 
 @pytest.mark.slow
-def test_a_study_with_mlflow_tracking_leaves_one_run_per_trial_in_a_real_store(ray_local, tmp_path):
+def test_a_study_with_mlflow_tracking_leaves_one_run_per_trial_in_a_real_store(ray_local, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from study.gan_tracking import ROLE_TAG
+
+    monkeypatch.chdir(tmp_path)   # MLflow's default artifact root for a sqlite store is ./mlruns
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"   # MLflow 3 refuses a plain file store
     args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 1]", "--set", f"tracking.mlflow='{store}'",
