@@ -132,27 +132,24 @@ def take_balanced(pool: ImageSet, count: int, seed: int | None = None) -> ImageS
     if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
         raise DataError(f"cannot take {count!r} images: need a whole number >= 0")
     count = int(count)
-    quota = _balanced_quota(count, pool.num_classes)
-    have = pool.class_counts().tolist()
-    short = [(label, need, have[label]) for label, need in enumerate(quota) if need > have[label]]
-    if short:
-        label, need, got = short[0]
-        raise DataError(f"synthetic pool is too small: {count} class-balanced images need {need} of class "
-                        f"{pool.classes[label]!r} but the pool has {got}; generate a larger pool")
-    return pool.select(first_per_class(pool.labels, quota))
+    return _take_quota(pool, _balanced_quota(count, pool.num_classes), f"{count} class-balanced images")
 
 
 def take_like(pool: ImageSet, count: int, mix: list[int]) -> ImageSet:
     """count images from a synthetic pool in the class mix `mix` (a real subset's class counts): the
     synthetic images of a stratified study follow its real class proportions. The first images of each
     class in pool order, like take_balanced."""
-    quota = stratified_quota(list(mix), count, floor=0)
+    return _take_quota(pool, stratified_quota(list(mix), count, floor=0), f"{count} images in the real class mix")
+
+
+def _take_quota(pool: ImageSet, quota: list[int], what: str) -> ImageSet:
+    """The first quota[c] images of each class c of a synthetic pool, or DataError naming the short class."""
     have = pool.class_counts().tolist()
     short = [(label, need, have[label]) for label, need in enumerate(quota) if need > have[label]]
     if short:
         label, need, got = short[0]
-        raise DataError(f"synthetic pool is too small: {count} images in the real class mix need {need} of class "
-                        f"{pool.classes[label]!r} but the pool has {got}; generate a larger pool")
+        raise DataError(f"synthetic pool is too small: {what} need {need} of class {pool.classes[label]!r} but "
+                        f"the pool has {got}; generate a larger pool")
     return pool.select(first_per_class(pool.labels, quota))
 
 
