@@ -30,7 +30,7 @@ from typing import Any
 
 from study import spec as S
 from study import spec_text
-from study.folder import StudyError, StudyFolder
+from study.folder import StudyError, StudyFolder, split_study_dir
 from study.tomlio import toml_value
 
 __all__ = ["Study", "SpecError", "StudyError", "open", "report", "resume", "run", "spec"]
@@ -133,15 +133,9 @@ class Study:
         return f"Study({self.path!r}, {len(self.results)} trial(s))"
 
 
-def _split(path: str) -> tuple[str, str]:
-    from study.cli import _split_study_dir
-
-    return _split_study_dir(str(path))
-
-
 def open(path: str | Path) -> Study:  # noqa: A001 - the API's verb, as in `api.open("studies/quick")`
     """A study folder written by run(), read back (no Ray, no torch)."""
-    storage, name = _split(str(path))
+    storage, name = split_study_dir(str(path))
     folder = StudyFolder.for_spec(storage, name)
     if not folder.store.exists():
         raise StudyError(f"{path}: no such study folder; allowed: a folder written by `study run`")
@@ -185,7 +179,7 @@ def resume_spec(path: str | Path, overrides: Overrides = None) -> tuple[S.Spec, 
     from study.extend import check_extension
     from trainables.storage import Store
 
-    storage, name = _split(str(path))
+    storage, name = split_study_dir(str(path))
     folder = StudyFolder(Store.reachable(storage).sub(name))
     if not folder.store.exists("spec.toml"):
         raise StudyError(f"{path}: no spec.toml here; allowed: a folder written by `study run`")

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 
 from study import spec as S
+from study.folder import split_study_dir
 
 DEFAULT_STORAGE = "studies"
 EXIT_USAGE = 2
@@ -127,21 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split_study_dir(path: str) -> tuple[str, str]:
-    """'studies/quick' -> ('studies', 'quick'); works for URIs too, whose filesystem options
-    ('s3://b/runs/quick?endpoint_override=h:9000' -> ('s3://b/runs?endpoint_override=h:9000', 'quick'))
-    stay with the storage."""
-    from trainables.storage import is_uri
-
-    path, options = (path.split("?", 1) + [""])[:2] if is_uri(path) else (path, "")
-    query = f"?{options}" if options else ""
-    trimmed = path.rstrip("/")
-    if "/" not in trimmed:
-        return "." + query, trimmed
-    parent, name = trimmed.rsplit("/", 1)
-    return (parent or "/") + query, name
-
-
 def _finish(folder, no_report: bool) -> None:
     from study import driver
 
@@ -208,7 +194,7 @@ def cmd_report(args) -> int:
 
     if len(args.dirs) > 1 or args.out:
         return _merged_report(args.dirs, args.out)
-    storage, name = _split_study_dir(args.dirs[0])
+    storage, name = split_study_dir(args.dirs[0])
     folder = driver.StudyFolder.for_spec(storage, name)
     if not folder.store.exists():
         raise driver.StudyError(f"{args.dirs[0]}: no such study folder; allowed: a folder written by `study run`")
@@ -229,8 +215,8 @@ def _merged_report(dirs: list[str], out: str | None) -> int:
     if remote:
         raise StudyError(f"{remote[0]}: a report over several folders reads local folders; allowed: local "
                          "paths (copy remote studies down first, e.g. with `aws s3 sync`)")
-    storage, _ = _split_study_dir(dirs[0])
-    out = out or f"{storage}/report-{'+'.join(_split_study_dir(d)[1] for d in dirs)}"
+    storage, _ = split_study_dir(dirs[0])
+    out = out or f"{storage}/report-{'+'.join(split_study_dir(d)[1] for d in dirs)}"
     print(f"[study] report: {build_report(dirs, out)}")
     return 0
 
@@ -239,7 +225,7 @@ def cmd_confirm(args) -> int:
     from study import confirm
     from study.folder import StudyFolder
 
-    explored_storage, name = _split_study_dir(args.dir)
+    explored_storage, name = split_study_dir(args.dir)
     explored = StudyFolder.for_spec(explored_storage, name)
     # Same storage root: the confirm studies share the explored study's GAN cache, as `study run` there would.
     gan_cache = None if args.storage else explored.recorded_cache()
@@ -255,7 +241,7 @@ def cmd_confirm(args) -> int:
 def cmd_plan(args) -> int:
     from study.plan_checks import spec_problems
     from study.plan_view import describe
-    from study.reach import endpoint_checks
+    from study.tracking import endpoint_checks
 
     spec, problems = spec_problems(args.spec, args.overrides)   # every problem of the file, not the first
     if spec is not None:

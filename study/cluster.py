@@ -11,11 +11,22 @@ import sys
 import threading
 from pathlib import Path
 
+from study import interrupts
 from study.folder import StudyError
 
 
 class _Embedded:
     started = False   # this process started the embedded cluster (not a test's, not a joined one)
+
+
+def _kill_embedded() -> None:
+    """A forced stop: kill the embedded cluster's processes at once (they would outlive os._exit)."""
+    if _Embedded.started:
+        import ray._private.worker as worker
+
+        node = worker._global_node
+        if node is not None:
+            node.kill_all_processes(check_alive=False, allow_graceful=False)
 
 
 def release_ray() -> None:
@@ -48,6 +59,7 @@ def connect_ray(address: str | None) -> None:
     context = ray.init(include_dashboard=True, dashboard_host="127.0.0.1", runtime_env=runtime_env,
                        log_to_driver=True)
     _Embedded.started = True
+    interrupts.on_forced_stop(_kill_embedded)
     if context.dashboard_url:
         print(f"[study] Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
 
@@ -61,8 +73,6 @@ JOIN_TIMEOUT_S = 60.0
 def _join_deadline(address: str) -> threading.Event:
     """Under the CLI, end the command with the one-line refusal when ray.init has not joined `address`
     within JOIN_TIMEOUT_S (set the returned event once joined). Nothing is written before this point."""
-    from study import interrupts
-
     joined = threading.Event()
     if not interrupts.cli_owns_process():
         return joined   # a notebook's kernel is never ended

@@ -1,7 +1,7 @@
 """`study plan`'s cost: compute per stage, CPU-hours and GPU-hours, and a wall time on this machine.
 
 Speeds come from this storage root's history where it has one (the GAN cache's loss logs, earlier
-studies' results.csv: study.plan_view), else from a few seconds of calibration at the study's shapes
+studies' results.csv: measured_gan_speed / measured_trial_speed here), else from a few seconds of calibration at the study's shapes
 on this machine (study.calibrate). For GPU studies the GPU seconds are measured when this machine has
 a GPU, else the CPU figure divided by a stated assumption (calibrate.ASSUMED_GPU_SPEEDUP).
 
@@ -14,11 +14,14 @@ The model of the work, the same whatever the speed's source:
 
 from __future__ import annotations
 
+import glob
 import os
+import statistics
 
 from study import plan
 from study.progress import duration
 from study.schema import as_values
+from trainables.storage import Store
 
 last_estimate: dict = {}   # the figures behind the last lines made (bench/plan_estimate.py reads them)
 EVAL_COST = 1 / 3   # a forward pass without gradients costs about a third of a training step per image
@@ -40,18 +43,45 @@ def _periods_images(spec, point: dict, n: int) -> tuple[int, float]:
     return epochs, per_period
 
 
+def measured_gan_speed(cache_root: str) -> tuple[float | None, int]:
+    """Median images/s of one GAN worker over the cache's loss logs, and how many keys that covers."""
+    store = Store(cache_root)
+    if not store.is_local or not store.exists():
+        return None, 0
+    speeds = []
+    for path in glob.glob(os.path.join(store.local_path(), "*", "losses.csv")):
+        rows = [line.split(",") for line in open(path).read().strip().splitlines()]
+        if len(rows) > 1 and "images_per_second" in rows[0]:
+            column = rows[0].index("images_per_second")
+            speeds.append(statistics.median(float(r[column]) for r in rows[1:]))
+    return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
+
+
+def measured_trial_speed(storage: str) -> tuple[float | None, int]:
+    """Median images/s of classifier trials in earlier studies of this storage root, and their count."""
+    import pandas as pd
+
+    if not Store(storage).is_local:
+        return None, 0
+    speeds = []
+    for path in glob.glob(os.path.join(Store(storage).local_path(), "*", "results.csv")):
+        frame = pd.read_csv(path)
+        if "images_per_second" in frame:
+            speeds += pd.to_numeric(frame["images_per_second"], errors="coerce").dropna().tolist()
+    return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
+
+
 def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set, points: list, train_size: int,
                    validation: int, shape: tuple, num_classes: int) -> list[str]:
     """The plan's cost lines (calibrating where the storage root has no history)."""
     from study import calibrate
-    from study.plan_view import _measured_gan_speed, _measured_trial_speed
 
     def n(size) -> int:
         return plan.resolved_size(size, train_size)
 
     to_train = {key: job for key, job in jobs.items() if key not in cached}
-    gan_history, _ = _measured_gan_speed(cache_root)
-    trial_history, _ = _measured_trial_speed(storage)
+    gan_history, _ = measured_gan_speed(cache_root)
+    trial_history, _ = measured_trial_speed(storage)
     needs = (to_train and not gan_history) or (points and not trial_history)
     measured = calibrate.calibrate(spec, to_train if not gan_history else {}, shape, num_classes) if needs else None
     lines = []

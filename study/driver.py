@@ -33,11 +33,11 @@ from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.locations import resolve_cache
 from study.preflight import check_loaded_data, checks_before_ray
-from study.reach import endpoint_checks
 from study.results import results_frames, write_results
 from study.spec import validation_rule
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
 from study.stage_gans import run_gan_stage
+from study.tracking import endpoint_checks
 from trainables import data as D
 from trainables.storage import Store
 

@@ -22,7 +22,7 @@ from study.locations import (
 from study.spec import spec_from_dict
 from study.spec_text import spec_to_dict, spec_to_toml
 from trainables import cache_lock
-from trainables.storage import Store
+from trainables.storage import Store, is_uri
 
 RUN_FILE = "run.json"
 SPEC_FILE = "spec.toml"
@@ -190,3 +190,16 @@ def spec_differences(before: dict, after: dict) -> list[str]:
     a, b = _flat(before), _flat(after)
     return [f"{key}: {json.dumps(a.get(key, '-'))} -> {json.dumps(b.get(key, '-'))}"
             for key in sorted(set(a) | set(b)) if a.get(key, "-") != b.get(key, "-")]
+
+
+def split_study_dir(path: str) -> tuple[str, str]:
+    """'studies/quick' -> ('studies', 'quick'); works for URIs too, whose filesystem options
+    ('s3://b/runs/quick?endpoint_override=h:9000' -> ('s3://b/runs?endpoint_override=h:9000', 'quick'))
+    stay with the storage."""
+    path, options = (path.split("?", 1) + [""])[:2] if is_uri(path) else (path, "")
+    query = f"?{options}" if options else ""
+    trimmed = path.rstrip("/")
+    if "/" not in trimmed:
+        return "." + query, trimmed
+    parent, name = trimmed.rsplit("/", 1)
+    return (parent or "/") + query, name

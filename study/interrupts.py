@@ -109,18 +109,24 @@ def _force_exit_after(grace: float) -> None:
     threading.Thread(target=watchdog, name="study-stop-watchdog", daemon=True).start()
 
 
+# What a forced stop must take down besides this process (the embedded Ray cluster's processes, which
+# would outlive os._exit): study.cluster registers it when it starts one, so this module, which sits
+# below the cluster code, never imports it.
+_on_forced_stop: list = []
+
+
+def on_forced_stop(callback) -> None:
+    """Run `callback` (best effort) before a forced stop ends the process; registering twice runs it once."""
+    if callback not in _on_forced_stop:
+        _on_forced_stop.append(callback)
+
+
 def _stop_embedded_ray() -> None:
-    try:
-        from study.cluster import _Embedded
-
-        if _Embedded.started:
-            import ray._private.worker as worker
-
-            node = worker._global_node
-            if node is not None:
-                node.kill_all_processes(check_alive=False, allow_graceful=False)
-    except Exception:  # best effort: the process ends either way
-        pass
+    for callback in list(_on_forced_stop):
+        try:
+            callback()
+        except Exception:  # best effort: the process ends either way
+            pass
 
 
 def cli_owns_process() -> bool:

@@ -9,19 +9,18 @@ command exits 2 when there is any. Nothing is written and Ray is not started.
 
 from __future__ import annotations
 
-import glob
 import os
-import statistics
 
 from study import plan
 from study.checks import SpecError
+from study.cost import estimate_lines, measured_gan_speed, measured_trial_speed
 from study.folder import StudyError
 from study.locations import absolute, check_cache, default_cache
 from study.preflight import checks_before_ray
 from study.progress import duration
 from study.schema import Spec, as_values
 from study.spec import validation_rule
-from trainables.storage import StorageError, Store
+from trainables.storage import StorageError
 
 GAN_ROWS_SHOWN = 20
 
@@ -46,34 +45,6 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
     except SpecError as err:
         return len(train), len(validation), tuple(train.shape), str(err)
     return len(train), len(validation), tuple(train.shape), None
-
-
-def _measured_gan_speed(cache_root: str) -> tuple[float | None, int]:
-    """Median images/s of one GAN worker over the cache's loss logs, and how many keys that covers."""
-    store = Store(cache_root)
-    if not store.is_local or not store.exists():
-        return None, 0
-    speeds = []
-    for path in glob.glob(os.path.join(store.local_path(), "*", "losses.csv")):
-        rows = [line.split(",") for line in open(path).read().strip().splitlines()]
-        if len(rows) > 1 and "images_per_second" in rows[0]:
-            column = rows[0].index("images_per_second")
-            speeds.append(statistics.median(float(r[column]) for r in rows[1:]))
-    return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
-
-
-def _measured_trial_speed(storage: str) -> tuple[float | None, int]:
-    """Median images/s of classifier trials in earlier studies of this storage root, and their count."""
-    import pandas as pd
-
-    if not Store(storage).is_local:
-        return None, 0
-    speeds = []
-    for path in glob.glob(os.path.join(Store(storage).local_path(), "*", "results.csv")):
-        frame = pd.read_csv(path)
-        if "images_per_second" in frame:
-            speeds += pd.to_numeric(frame["images_per_second"], errors="coerce").dropna().tolist()
-    return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
 
 
 def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[list[str], list[str]]:
@@ -109,8 +80,6 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
     lines += _gan_table(jobs, cached)
     lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
     if not cache_problem:   # compute, CPU-hours, GPU-hours; calibrated at the study's shapes without history
-        from study.cost import estimate_lines
-
         lines = [line for line in lines if "no time estimate" not in line]
         lines += estimate_lines(spec, storage, cache_root, jobs, cached, points, train_size, validation, shape,
                                 info.num_classes)
@@ -161,7 +130,7 @@ def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set
     def n(size) -> int:
         return plan.resolved_size(size, train_size)
 
-    gan_speed, gan_keys = _measured_gan_speed(cache_root)
+    gan_speed, gan_keys = measured_gan_speed(cache_root)
     to_train = [job for key, job in jobs.items() if key not in cached]
     if to_train and gan_speed:
         images = sum(n(job.size) * job.epochs for job in to_train)
@@ -171,7 +140,7 @@ def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set
     elif to_train:
         lines.append(f"[plan] GANs to train: {len(to_train)}; no time estimate: the cache holds no GAN trained "
                      "before (run a small study here once to measure)")
-    trial_speed, trials = _measured_trial_speed(storage)
+    trial_speed, trials = measured_trial_speed(storage)
     epochs = max(as_values(spec.classifier.epochs))
     if points and trial_speed:
         images = sum(n(p["size"]) * (1 + float(p["ratio"])) * epochs for p in points)

@@ -142,13 +142,3 @@ def check_address(address: str | None, timeout: float = TIMEOUT_S) -> None:
     problem = _tcp_problem(host.strip("[]"), int(port), timeout)
     if problem:
         raise SpecError("--address", f"{address}: {problem}", ADDRESS_ALLOWED)
-
-
-def endpoint_checks(spec, address: str | None) -> list:
-    """Every endpoint check as a callable that raises SpecError: `study run` makes them first, in order,
-    before the data is loaded; `study plan` makes all and lists every problem. Only an --address the
-    user typed is probed: inside `ray job submit` RAY_ADDRESS is the job's own cluster."""
-    from study import tracking
-
-    return [lambda: check_address(address), lambda: check_search_storage(spec.search.storage),
-            lambda: tracking.check_installed(spec)]

@@ -62,3 +62,13 @@ def callbacks(spec: Spec) -> list:
 
         made.append(WandbLoggerCallback(project=spec.tracking.wandb, group=spec.name))
     return made
+
+
+def endpoint_checks(spec, address: str | None) -> list:
+    """Every endpoint check as a callable that raises SpecError: `study run` makes them first, in order,
+    before the data is loaded; `study plan` makes all and lists every problem. Only an --address the
+    user typed is probed: inside `ray job submit` RAY_ADDRESS is the job's own cluster."""
+    from study.reach import check_address, check_search_storage
+
+    return [lambda: check_address(address), lambda: check_search_storage(spec.search.storage),
+            lambda: check_installed(spec)]

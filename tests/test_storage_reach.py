@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from study import cli
+from study.folder import split_study_dir
 from trainables import storage
 from trainables.storage import StorageError, Store
 
@@ -75,10 +76,10 @@ def test_filesystem_options_stay_with_every_uri_handed_out():
     store = Store(f"s3://bucket/runs?endpoint_override=127.0.0.1:9000&{OPTIONS}")   # region given: no request
     assert store.sub("quick").uri("tune") == f"s3://bucket/runs/quick/tune?endpoint_override=127.0.0.1:9000&{OPTIONS}"
     assert store.sub("quick", "gans").root == "bucket/runs/quick/gans"
-    assert cli._split_study_dir("s3://b/runs/quick?endpoint_override=h:9000") == ("s3://b/runs?endpoint_override=h:9000",
+    assert split_study_dir("s3://b/runs/quick?endpoint_override=h:9000") == ("s3://b/runs?endpoint_override=h:9000",
                                                                                  "quick")
-    assert cli._split_study_dir("runs/quick/") == ("runs", "quick")
-    assert cli._split_study_dir("quick") == (".", "quick")
+    assert split_study_dir("runs/quick/") == ("runs", "quick")
+    assert split_study_dir("quick") == (".", "quick")
 
 
 def test_a_local_path_needs_no_probe(tmp_path):
