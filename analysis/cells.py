@@ -93,11 +93,12 @@ def per_seed(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out.rename("value").reset_index()
 
 
-def per_unit(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def per_unit(df: pd.DataFrame, metric: str, seeds: pd.DataFrame | None = None) -> pd.DataFrame:
     """One value per (cell, independent unit): the mean of the unit's classifier repeats, with their
-    count in `repeats`. Every test and every cell CI runs over these rows, never over repeats."""
+    count in `repeats`. Every test and every cell CI runs over these rows, never over repeats. `seeds`:
+    per_seed(df, metric) when the caller has it already."""
     axes, unit = design_axes(df), unit_column(df)
-    seeds = per_seed(df, metric)
+    seeds = per_seed(df, metric) if seeds is None else seeds
     if seeds.empty:
         return pd.DataFrame(columns=[*axes, unit, "value", "repeats"])
     grouped = seeds.groupby([*axes, unit], dropna=False, sort=True)["value"]
@@ -113,7 +114,8 @@ def cell_stats(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """
     metric = metric or choose_metrics(df).reported
     axes, unit = design_axes(df), unit_column(df)
-    units, seeds = per_unit(df, metric), per_seed(df, metric)
+    seeds = per_seed(df, metric)
+    units = per_unit(df, metric, seeds)
     rows = []
     # units are seeds averaged per unit: both group into the same cells, in the same sorted order.
     for (key, group), (_, repeated) in zip(units.groupby(axes, dropna=False, sort=True),
@@ -217,8 +219,9 @@ def gains(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """
     metric = metric or choose_metrics(df).reported
     axes, unit = design_axes(df), unit_column(df)
-    by_unit = _paired(per_unit(df, metric), df, [unit])
-    by_seed = _paired(per_seed(df, metric), df, [unit, "seed"] if unit != "seed" else ["seed"])
+    seeds = per_seed(df, metric)
+    by_unit = _paired(per_unit(df, metric, seeds), df, [unit])
+    by_seed = _paired(seeds, df, [unit, "seed"] if unit != "seed" else ["seed"])
     seed_diffs = {key: (g["value"] - g["base_value"]).to_numpy()
                   for key, g in by_seed.groupby(axes, dropna=False, sort=True)}
     rows = []
