@@ -44,7 +44,7 @@ import torch.nn.functional as F  # noqa: E402
 from bench import _timing  # noqa: E402
 from bench._baseline import pil_loader  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, fit, gan_engine, gan_stage, gan_trainer  # noqa: E402
+from trainables import data, fit, gan_engine, gan_job, gan_stage, gan_trainer  # noqa: E402
 from trainables.gans import GANS  # noqa: E402
 
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
@@ -133,7 +133,7 @@ def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True, seeds: tup
     on Ray's default TorchTrainer."""
     from ray.train.torch import TorchTrainer
 
-    jobs = [gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=seed, arch="abadi",
+    jobs = [gan_job.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=SIZE, seed=seed, arch="abadi",
                              conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
                              beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1,
                              grouping="vmap") for seed in seeds]

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _timing  # noqa: E402
 from bench._gan_loop import GanLoop, class_sets, make_loop  # noqa: E402
-from trainables import data, gan_stage  # noqa: E402
+from trainables import data, gan_job, gan_stage  # noqa: E402
 
 SIZE, SEED, BATCH_SIZE, ALPHA = 500, 0, 64, 1.0
 EPOCHS_PER_REPEAT, REPEATS = 2, 5
@@ -107,7 +107,7 @@ def trainer_fit_seconds(real_ref, root: str, run: str, seed: int, device) -> flo
     """Wall seconds of one TorchTrainer.fit() of gan_run.train_loop_per_worker, as gan_stage starts it
     (1 worker, 1 CPU and on cuda 1 GPU, checkpoint and sample grid at the last epoch), on the set behind
     real_ref."""
-    job = gan_stage.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size="full", seed=seed,
+    job = gan_job.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size="full", seed=seed,
                            arch="abadi", conditioning="per-class", alpha=ALPHA, epochs=RAY_EPOCHS,
                            batch_size=BATCH_SIZE, lr=2e-4, beta1=0.5, pool_per_class=10,
                            checkpoint_every=RAY_EPOCHS, cpus_per_worker=1, grouping=grouping_on(device))

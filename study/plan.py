@@ -212,7 +212,7 @@ def subset_seed(spec: Spec, seed: int) -> int:
 
 def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
     """The GanJob a point reads (its key ignores the pool size: a pool grows on demand)."""
-    from trainables.gan_stage import GanJob
+    from trainables.gan_job import GanJob
 
     return GanJob(
         dataset=spec.dataset, data_root=spec.data_root, validation=int(validation), size=point["size"],

@@ -50,7 +50,7 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
 def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[list[str], list[str]]:
     """(the plan's lines, the problems the checks found)."""
     from trainables import data as D
-    from trainables.gan_stage import is_complete
+    from trainables.gan_cache import is_complete
 
     problems: list[str] = []
     train_size, validation, shape, problem = _known_train_size(spec)

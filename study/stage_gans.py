@@ -24,7 +24,8 @@ NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json", "progress.json"})   
 def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool = False) -> None:
     import ray.tune
 
-    from trainables.gan_stage import GanJob, run_gan_jobs
+    from trainables.gan_job import GanJob
+    from trainables.gan_stage import run_gan_jobs
 
     metas = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref, use_gpu=use_gpu)
     statuses = [meta.get("status") for meta in metas.values()]
@@ -35,7 +36,7 @@ def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool 
 def _gan_trial_name(trial) -> str:
     """gan_<first key>[-and-N-more]: deterministic, so a resumed study finds the same trial folders
     (a stage's runs share no key, so the first key names its run)."""
-    from trainables.gan_stage import GanJob
+    from trainables.gan_job import GanJob
 
     keys = [GanJob(**job).key() for job in trial.config["jobs"]]
     return f"gan_{keys[0]}" + (f"-and-{len(keys) - 1}-more" if len(keys) > 1 else "")
@@ -48,8 +49,8 @@ def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
     pool.pt, an unreadable meta.json, a failed run) is said so on the console: the user learns why
     it reruns. Damaged files are set aside (renamed `.damaged`), never overwritten."""
     from trainables import gan_checkpoints
+    from trainables.gan_cache import META_FILE, completion_problem, damage, read_meta, set_aside_outputs
     from trainables.gan_pool import needs_filtering
-    from trainables.gan_stage import META_FILE, completion_problem, damage, read_meta, set_aside_outputs
 
     cache = Store(cache_root)
     train, extend = [], []
@@ -175,7 +176,7 @@ def stage_metas(cache_root: str, jobs: dict) -> dict:
     """key -> meta after the stage. A key whose pool is still smaller than the study needs (its growth
     failed) is an error naming that, never "ok": its trials would each fail as "synthetic pool is too
     small", a symptom, while the study exited 0."""
-    from trainables.gan_stage import is_complete, read_meta
+    from trainables.gan_cache import is_complete, read_meta
 
     metas = {}
     for key, job in jobs.items():

@@ -28,7 +28,7 @@ import pytest
 
 from study import driver
 from study import spec as S
-from trainables import gan_stage
+from trainables import gan_cache, gan_stage
 from trainables import storage as storage_module
 from trainables.scoring import SCORING_FOLDER
 from trainables.storage import Store
@@ -337,8 +337,8 @@ def _fake_gan(cache: Path, key: str = KEY, status: str = "ok") -> Path:
 
 def test_an_intact_gan_is_complete(tmp_path):
     _fake_gan(tmp_path)
-    assert gan_stage.completion_problem(str(tmp_path), KEY) is None
-    assert gan_stage.is_complete(str(tmp_path), KEY)
+    assert gan_cache.completion_problem(str(tmp_path), KEY) is None
+    assert gan_cache.is_complete(str(tmp_path), KEY)
 
 
 @pytest.mark.parametrize("damage, problem", [
@@ -349,8 +349,8 @@ def test_an_intact_gan_is_complete(tmp_path):
 ])
 def test_a_damaged_gan_is_incomplete_with_a_reason(tmp_path, damage, problem):
     damage(_fake_gan(tmp_path))
-    assert not gan_stage.is_complete(str(tmp_path), KEY)
-    assert problem in gan_stage.completion_problem(str(tmp_path), KEY)
+    assert not gan_cache.is_complete(str(tmp_path), KEY)
+    assert problem in gan_cache.completion_problem(str(tmp_path), KEY)
 
 
 def test_the_driver_says_which_gan_it_retrains_and_why(tmp_path, capsys):
@@ -575,7 +575,7 @@ def test_a_crashed_gan_worker_resumes_and_a_truncated_pool_is_retrained(tmp_path
     told += [line for line in resumed.out.splitlines() if gan_dir.name in line and "from scratch" in line]
     assert "pool.pt is" in told[0] and "truncated" in told[0]
     assert any("checkpoint_epoch0003/state.pt is unreadable" in line for line in told)
-    assert gan_stage.is_complete(str(gan_dir.parent), gan_dir.name)
+    assert gan_cache.is_complete(str(gan_dir.parent), gan_dir.name)
     meta = json.loads((gan_dir / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["epochs_trained"] == 3 and losses_epochs(gan_dir) == [1, 2, 3]
     assert meta["resumed_from_epoch"] == 0

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import data, fault_hooks, gan_checkpoints, gan_engine, gan_losses, gan_stage, gan_trainer
+from trainables import data, fault_hooks, gan_cache, gan_checkpoints, gan_engine, gan_job, gan_losses, gan_stage, gan_trainer
 from trainables.gan_engine import GanSpec, build_models, epoch_shards, generate, group_indices
 from trainables.gans import GANS
 from trainables.storage import Store
@@ -18,8 +18,8 @@ BASE = dict(dataset="mnist-5k", data_root="", size=200, seed=0, arch="abadi", co
             alpha=0.25, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=12, checkpoint_every=1)
 
 
-def _job(**overrides) -> gan_stage.GanJob:
-    return gan_stage.GanJob(**(BASE | overrides))
+def _job(**overrides) -> gan_job.GanJob:
+    return gan_job.GanJob(**(BASE | overrides))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def _no_test_hooks(monkeypatch):
 
 
 def _losses(study_root, key) -> list[dict]:
-    with open(os.path.join(gan_stage.gan_dir(study_root, key), "losses.csv")) as handle:
+    with open(os.path.join(gan_cache.gan_dir(study_root, key), "losses.csv")) as handle:
         return list(csv.DictReader(handle))
 
 
@@ -80,7 +80,7 @@ def test_any_changed_gan_field_changes_the_key(field, value):
 
 def test_key_fields_are_readable_and_include_the_code_version():
     fields = _job().key_fields()
-    assert fields["code_version"] == gan_stage.GAN_CODE_VERSION and fields["arch"] == "abadi"
+    assert fields["code_version"] == gan_job.GAN_CODE_VERSION and fields["arch"] == "abadi"
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -207,7 +207,7 @@ def test_checkpoints_live_in_the_key_folder_and_the_newest_two_are_kept(tmp_path
 
 
 def _check_outputs(study_root, job, meta):
-    folder = gan_stage.gan_dir(study_root, job.key())
+    folder = gan_cache.gan_dir(study_root, job.key())
     assert meta["status"] == "ok" and meta["key"] == job.key() and meta["epochs_trained"] == job.epochs
     names = os.listdir(folder)
     for name in ("meta.json", "pool.pt", "losses.csv", "real_samples.png",
@@ -224,7 +224,7 @@ def _check_outputs(study_root, job, meta):
     # The quality gate: on the validation split, the same number of real and synthetic images.
     assert meta["gate_split"] == "validation" and meta["gate_images"] == min(meta["size"], meta["scored_images"], 2000)
     assert meta["frechet_distance"] >= 0 and "quality_note" in meta
-    assert gan_stage.is_complete(study_root, job.key())
+    assert gan_cache.is_complete(study_root, job.key())
 
 
 # Every test below that trains through Ray Train is slow: the fast set starts no Ray (conftest.py).
@@ -244,7 +244,7 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     job = _job()
     meta = gan_stage.run_gan_job(job, str(tmp_path), ray_module.put(real))
     _check_outputs(str(tmp_path), job, meta)
-    folder = gan_stage.gan_dir(str(tmp_path), job.key())
+    folder = gan_cache.gan_dir(str(tmp_path), job.key())
 
     # Checkpoints hold state_dicts and plain data only.
     last = sorted(n for n in os.listdir(folder) if n.startswith("checkpoint_epoch"))[-1]
@@ -271,12 +271,12 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     from trainables import data
 
     assert torch.equal(data.take_balanced(after, len(before)).images, before.images)
-    assert grown["gan_train_acc"] == meta["gan_train_acc"] and gan_stage.is_complete(str(tmp_path), job.key())
+    assert grown["gan_train_acc"] == meta["gan_train_acc"] and gan_cache.is_complete(str(tmp_path), job.key())
 
     # A damaged pool makes the key incomplete again.
     with open(os.path.join(folder, "pool.pt"), "ab") as handle:
         handle.write(b"x")
-    assert not gan_stage.is_complete(str(tmp_path), job.key())
+    assert not gan_cache.is_complete(str(tmp_path), job.key())
 
 
 @pytest.mark.slow
@@ -286,7 +286,7 @@ def test_nan_loss_ends_the_gan_as_diverged(ray_module, real, tmp_path, monkeypat
     meta = gan_stage.run_gan_job(job, str(tmp_path), real)
     assert meta["status"] == "diverged" and meta["diverged_epoch"] == 2
     assert "non-finite" in meta["reason"] and "pool" not in meta
-    assert gan_stage.is_complete(str(tmp_path), job.key())  # not retried: it would diverge again
+    assert gan_cache.is_complete(str(tmp_path), job.key())  # not retried: it would diverge again
     assert [int(r["epoch"]) for r in _losses(str(tmp_path), job.key())] == [1, 2]
 
 
@@ -306,7 +306,7 @@ def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_mod
     job = _job(epochs=2, **options)
     meta = gan_stage.run_gan_job(job, str(tmp_path), real)
     _check_outputs(str(tmp_path), job, meta)
-    folder = gan_stage.gan_dir(str(tmp_path), job.key())
+    folder = gan_cache.gan_dir(str(tmp_path), job.key())
     state = gan_checkpoints.read(Store(folder), "checkpoint_epoch0002")
     assert ("generator_ema" in state) == (job.options().ema > 0)
     if job.options().ema > 0:
@@ -364,11 +364,11 @@ def test_a_key_whose_run_fails_fails_alone(ray_module, real, tmp_path, monkeypat
     with pytest.raises(Exception) as raised:
         gan_stage.run_gan_jobs(jobs, str(tmp_path), real, say=told.append)
     assert "simulated worker crash" in str(raised.value)
-    failed = gan_stage.read_meta(str(tmp_path), jobs[0].key())
+    failed = gan_cache.read_meta(str(tmp_path), jobs[0].key())
     assert failed["status"] == "error" and failed["reason"].startswith("GAN training failed")
-    assert not gan_stage.is_complete(str(tmp_path), jobs[0].key())   # a resume trains it again
-    assert gan_stage.read_meta(str(tmp_path), jobs[1].key())["status"] == "ok"
-    assert gan_stage.is_complete(str(tmp_path), jobs[1].key())
+    assert not gan_cache.is_complete(str(tmp_path), jobs[0].key())   # a resume trains it again
+    assert gan_cache.read_meta(str(tmp_path), jobs[1].key())["status"] == "ok"
+    assert gan_cache.is_complete(str(tmp_path), jobs[1].key())
     assert [line for line in told if "GAN training failed" in line][0].startswith(f"[study] GAN {jobs[0].key()}: ")
     assert len(os.listdir(tmp_path / gan_trainer.TRAIN_RUNS_FOLDER)) == 2
 
@@ -442,13 +442,13 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
 
 
 def _pool_store(tmp_path, pool, per_class):
-    from trainables import gan_pool
+    from trainables import gan_cache
     from trainables.storage import Store
 
     store = Store(str(tmp_path))
     buffer = io.BytesIO()
     torch.save({"images": pool.images, "labels": pool.labels}, buffer)
-    store.write_bytes(buffer.getvalue(), gan_pool.POOL_FILE)
+    store.write_bytes(buffer.getvalue(), gan_cache.POOL_FILE)
     meta = {"status": "ok", "classes": list(pool.classes), "pool": {"per_class": per_class}}
     return store, meta
 

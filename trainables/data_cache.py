@@ -24,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from trainables.choices import CSV_PREFIX
-from trainables.folders import FOLDER_PREFIX
+from trainables.choices import CSV_PREFIX, FOLDER_PREFIX
 from trainables.images import DatasetInfo, ImageSet
 from trainables.storage import Store
 

@@ -104,3 +104,8 @@ def final_problem(store: Store, epoch: int) -> str | None:
 def set_aside_all(store: Store) -> list[str]:
     """Rename every checkpoint of the key to `.damaged` (kept, never read again); returns the new names."""
     return [store.set_aside(name) for name in checkpoints(store)]
+
+
+def generator_state(state: dict) -> dict:
+    """The generator weights a checkpoint's pool and grids come from: the EMA ones when kept."""
+    return state.get("generator_ema") or state["generator"]

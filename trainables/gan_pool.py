@@ -9,30 +9,16 @@ n images (R = 1), so they do not change when the pool grows.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import sys
 import time
 from dataclasses import replace as dataclasses_replace
 
 import torch
 
-from trainables import data, gan_checkpoints, gan_engine, gan_train, quality
-from trainables.storage import Store, json_safe
-
-META_FILE, POOL_FILE = "meta.json", "pool.pt"
-
-
-def sha256(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()
-
-
-def write_meta(store: Store, meta: dict) -> dict:
-    """meta.json as strict JSON (NaN scores become null); returns what was written."""
-    meta = json_safe(meta)
-    store.write_text(json.dumps(meta, indent=2), META_FILE)
-    return meta
+from trainables import data, gan_checkpoints, gan_engine, quality
+from trainables.gan_cache import META_FILE, POOL_FILE, sha256, write_meta
+from trainables.storage import Store
 
 
 def _images(payload: bytes, classes) -> data.ImageSet:
@@ -50,7 +36,7 @@ def compute_device() -> torch.device:
 
 def _generator(state: dict, spec: gan_engine.GanSpec, device: torch.device) -> torch.nn.Module:
     generator, _ = gan_engine.build_models(spec)
-    generator.load_state_dict(gan_train.generator_state(state))   # the EMA weights when kept
+    generator.load_state_dict(gan_checkpoints.generator_state(state))   # the EMA weights when kept
     return generator.to(device)
 
 

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from trainables import gan_pool, gan_stage, gan_train
+from trainables import gan_cache, gan_train
 from trainables.fault_hooks import GanFaults
 from trainables.storage import Store
 
@@ -79,13 +79,13 @@ def train_loop_per_worker(config: dict) -> dict:
     for key in config["keys"]:
         name = key["meta"]["key"]
         # Trained before a restart of this run: rank 0 reads the cache and every rank skips the key.
-        if worker.agreed(gan_stage.is_complete(config["cache_root"], name) if worker.rank == 0 else None):
+        if worker.agreed(gan_cache.is_complete(config["cache_root"], name) if worker.rank == 0 else None):
             if worker.rank == 0:
-                metas[name] = gan_stage.read_meta(config["cache_root"], name)
+                metas[name] = gan_cache.read_meta(config["cache_root"], name)
             continue
         outcome = gan_train.train_key(key, worker)
         if worker.rank == 0:
-            metas[name] = gan_pool.write_meta(Store(key["gan_dir"]), _key_meta(key, outcome, span_started))
+            metas[name] = gan_cache.write_meta(Store(key["gan_dir"]), _key_meta(key, outcome, span_started))
         span_started = time.time()
     # No ray.train.report: the result is rank 0's return value (Result.metrics holds only checkpointed
     # reports), and a report would add a barrier and a controller round trip to the end of every run.

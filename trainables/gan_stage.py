@@ -18,20 +18,17 @@ to `.train-runs/`. Two studies that need one key at the same time train it once:
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 from dataclasses import asdict
 
 import torch
 
-from trainables import cache_lock, data, gan_checkpoints, gan_pool, gan_train, quality
-from trainables.gan_job import GAN_CODE_VERSION, KEY_FIELDS, GanJob, job_from_dict  # noqa: F401  (re-exported)
-from trainables.gan_trainer import build_trainer, gan_dir, key_config, run_name  # noqa: F401  (gan_dir re-exported)
+from trainables import cache_lock, data, gan_cache, gan_checkpoints, gan_pool, gan_train, quality
+from trainables.gan_job import GAN_CODE_VERSION, GanJob
+from trainables.gan_trainer import build_trainer, key_config, run_name
 from trainables.storage import Store
 from trainables.validation import real_sets
 
-COMPLETE_STATUSES = ("ok", "diverged")
-META_FILE, POOL_FILE = gan_pool.META_FILE, gan_pool.POOL_FILE
 # Which per-class path "auto" picks, by device type. CPU: measured on the 2-core build machine
 # (abadi, alpha 1, batch 64, 500 mnist-5k images, interleaved epochs of the same train_step): the
 # loop was 8-15% faster than vmap (1 thread 1.43 vs 1.56 s/epoch, 2 threads 0.58 vs 0.66), as
@@ -40,73 +37,15 @@ META_FILE, POOL_FILE = gan_pool.META_FILE, gan_pool.POOL_FILE
 AUTO_GROUPING = {"cpu": "loop", "cuda": "vmap"}
 
 
-def _store(cache_root: str, key: str) -> Store:
-    return Store(cache_root).sub(key)
-
-
-def read_meta(cache_root: str, key: str) -> dict:
-    return json.loads(_store(cache_root, key).read_text(META_FILE))
-
-
-def is_complete(cache_root: str, key: str) -> bool:
-    """meta.json says ok or diverged, and for ok the pool's size and sha256 match the meta."""
-    return completion_problem(cache_root, key) is None
-
-
-def completion_problem(cache_root: str, key: str) -> str | None:
-    """None when the key is complete; else why not, in words a user can act on ("not trained yet",
-    "pool.pt is 812 bytes but meta.json says 30613", ...)."""
-    store = _store(cache_root, key)
-    if not store.exists(META_FILE):
-        return "not trained yet"
-    damaged = damage(cache_root, key)
-    if damaged is not None:
-        return damaged
-    meta = read_meta(cache_root, key)
-    if meta.get("status") not in COMPLETE_STATUSES:
-        return f"the last run ended with status {meta.get('status')!r} ({meta.get('reason', 'no reason')})"
-    return None
-
-
-def damage(cache_root: str, key: str) -> str | None:
-    """What is wrong with the key's written outputs, or None: an unreadable meta.json, or for an ok GAN
-    a pool that is missing, truncated or altered (caught by the size and sha256 meta.json records)."""
-    store = _store(cache_root, key)
-    try:
-        meta = json.loads(store.read_text(META_FILE))
-    except (ValueError, UnicodeDecodeError) as err:
-        return f"{META_FILE} is unreadable ({err})"
-    if not isinstance(meta, dict):
-        return f"{META_FILE} is a JSON {type(meta).__name__}, not an object"
-    if meta.get("status") != "ok":
-        return None   # a diverged GAN has no pool; a failed one is retrained, not damaged
-    pool = meta.get("pool") or {}
-    if not store.exists(POOL_FILE):
-        return f"{POOL_FILE} is missing"
-    size = store.size(POOL_FILE)
-    if size != pool.get("bytes"):
-        return f"{POOL_FILE} is {size} bytes but {META_FILE} says {pool.get('bytes')} (truncated or replaced)"
-    if gan_pool.sha256(store.read_bytes(POOL_FILE)) != pool.get("sha256"):
-        return f"{POOL_FILE} does not match the sha256 in {META_FILE} (corrupted or replaced)"
-    return None
-
-
-def set_aside_outputs(cache_root: str, key: str) -> list[str]:
-    """Rename a damaged key's meta.json and pool.pt to `.damaged` (kept, never read again), so its
-    retraining writes fresh ones; returns the new names."""
-    store = _store(cache_root, key)
-    return [store.set_aside(name) for name in (META_FILE, POOL_FILE) if store.exists(name)]
-
-
 def discard_unusable_checkpoints(cache_root: str, key: str) -> str | None:
     """Set aside the key's checkpoints when the one a rerun would restore is unreadable (see
     gan_checkpoints.discard_unusable); returns what was wrong, or None."""
-    return gan_checkpoints.discard_unusable(_store(cache_root, key))
+    return gan_checkpoints.discard_unusable(gan_cache.key_store(cache_root, key))
 
 
 def load_pool(cache_root: str, key: str) -> data.ImageSet:
     """The key's synthetic pool as an ImageSet (class names from meta.json)."""
-    return gan_pool.load_pool(_store(cache_root, key), read_meta(cache_root, key)["classes"])
+    return gan_pool.load_pool(gan_cache.key_store(cache_root, key), gan_cache.read_meta(cache_root, key)["classes"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,10 +104,10 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
         metas, to_train = {}, []
         for job in jobs:
             key = job.key()
-            if not is_complete(cache_root, key):
+            if not gan_cache.is_complete(cache_root, key):
                 to_train.append(job)
                 continue
-            metas[key] = read_meta(cache_root, key)
+            metas[key] = gan_cache.read_meta(cache_root, key)
             if metas[key].get("status") == "ok" and metas[key]["pool"]["per_class"] < job.pool_per_class:
                 say(f"[study] GAN {key}: growing its pool from {metas[key]['pool']['per_class']} to "
                     f"{job.pool_per_class} images per class (no retraining)")
@@ -182,7 +121,7 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
 
 
 def _grow_pool(job: GanJob, cache_root: str, meta: dict) -> dict:
-    return gan_pool.grow_pool(job, _store(cache_root, job.key()), meta)
+    return gan_pool.grow_pool(job, gan_cache.key_store(cache_root, job.key()), meta)
 
 
 def _filter_pools(job: GanJob, cache_root: str, real_ref, meta: dict, use_gpu: bool | None, say) -> dict:
@@ -201,16 +140,16 @@ def _filter_pools(job: GanJob, cache_root: str, real_ref, meta: dict, use_gpu: b
 def _filter_pool(job: GanJob, cache_root: str, real_ref, meta: dict, threshold: float) -> dict:
     train, _test, validation = gan_train.resolve_sets(real_ref)
     real, _held_out = real_sets(train, validation, job.size, job.seed, job.validation_rule())  # never its validation part
-    return gan_pool.ensure_filtered(job, _store(cache_root, job.key()), meta, real, threshold)
+    return gan_pool.ensure_filtered(job, gan_cache.key_store(cache_root, job.key()), meta, real, threshold)
 
 
 def load_filtered_pool(cache_root: str, key: str, threshold: float) -> data.ImageSet:
     """The key's pool filtered at `threshold` (ValueError with the reason when filtering failed)."""
-    meta = read_meta(cache_root, key)
+    meta = gan_cache.read_meta(cache_root, key)
     problem = gan_pool.filtered_error(meta, threshold)
     if problem:
         raise ValueError(problem)
-    return gan_pool.load_filtered(_store(cache_root, key), meta, threshold)
+    return gan_pool.load_filtered(gan_cache.key_store(cache_root, key), meta, threshold)
 
 
 def build_run(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool, draw_pool: bool = True):
@@ -247,15 +186,15 @@ def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, 
         try:
             return metas | trainer.fit().return_value, failure
         except Exception as err:
-            done = [job for job in pending if is_complete(cache_root, job.key())]
-            metas |= {job.key(): read_meta(cache_root, job.key()) for job in done}
+            done = [job for job in pending if gan_cache.is_complete(cache_root, job.key())]
+            metas |= {job.key(): gan_cache.read_meta(cache_root, job.key()) for job in done}
             failed = next((i for i, job in enumerate(pending) if job not in done), None)
             if failed is None:   # every key ended before the run failed (in its teardown)
                 break
             failure = failure or err
             reason = f"GAN training failed: {err}".splitlines()[0]
             meta = trainer.train_loop_config["keys"][failed]["meta"] | {"status": "error", "reason": reason}
-            metas[pending[failed].key()] = gan_pool.write_meta(_store(cache_root, pending[failed].key()), meta)
+            metas[pending[failed].key()] = gan_cache.write_meta(gan_cache.key_store(cache_root, pending[failed].key()), meta)
             say(f"[study] GAN {pending[failed].key()}: {reason}")
             pending = [job for job in pending[failed + 1:] if job not in done]
     return metas, failure

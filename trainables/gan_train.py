@@ -65,11 +65,6 @@ from trainables.validation import ValidationRule, real_sets
 LOSS_COLUMNS = ("epoch", "d_loss", "g_loss", "seconds", "images_per_second")
 
 
-def generator_state(state: dict) -> dict:
-    """The generator weights a checkpoint's pool and grids come from: the EMA ones when kept."""
-    return state.get("generator_ema") or state["generator"]
-
-
 def losses_csv(history: list[dict]) -> str:
     lines = [",".join(LOSS_COLUMNS)]
     lines += [",".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in LOSS_COLUMNS)

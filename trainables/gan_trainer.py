@@ -31,7 +31,7 @@ import os
 import time
 from dataclasses import asdict
 
-from trainables import fault_hooks
+from trainables import fault_hooks, gan_cache
 from trainables.gan_job import GanJob
 from trainables.storage import Store
 
@@ -69,18 +69,13 @@ def _trainer_class():
     return GanTorchTrainer
 
 
-def gan_dir(cache_root: str, key: str) -> str:
-    """`<cache_root>/<key>` (a path or URI): where a key's checkpoints, pool, grids and meta.json live."""
-    return Store(cache_root).uri(key)
-
-
 def key_config(job: GanJob, cache_root: str, grouping: str, meta: dict) -> dict:
     """What gan_train.train_key needs of one key; `meta` is what its meta.json records from the driver."""
     return {
         "size": job.size, "seed": job.seed, "arch": job.arch, "conditioning": job.conditioning,
         "alpha": float(job.alpha), "epochs": job.epochs, "batch_size": job.batch_size // job.workers,
         "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
-        "checkpoint_every": job.checkpoint_every, "gan_dir": gan_dir(cache_root, job.key()),
+        "checkpoint_every": job.checkpoint_every, "gan_dir": gan_cache.gan_dir(cache_root, job.key()),
         "options": asdict(job.options()), "pool_per_class": job.pool_per_class, "meta": meta,
         "validation_rule": asdict(job.validation_rule()),
     }
