@@ -49,8 +49,8 @@ STATUSES = ("ok", "error", "diverged")
 
 # The training split of each bundled dataset, before the validation hold-out. A `size = "full"` subset is
 # this less the hold-out; analysis/load.full_sizes reads that true count from what the trials wrote and
-# uses this table (with study.spec.resolve_validation) only for a folder whose trials recorded none. The
-# registry (trainables.data.DATASETS) knows each split's smallest class, not its total, and imports torch;
+# uses this table (with trainables.terms.validation.ValidationRule) only for a folder whose trials recorded none. The
+# registry (trainables.data.datasets.DATASETS) knows each split's smallest class, not its total, and imports torch;
 # tests/test_published.py checks that the two agree.
 FULL_TRAIN_SIZES = {"mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000, "svhn": 73257, "mnist-5k": 4000}
 

@@ -7,7 +7,7 @@ the GAN's images teach it, above chance:
 
     strength = (GAN-train - chance) / (real reference - chance)
 
-GAN-train is a fixed small classifier (trainables/quality.py) trained on the GAN's first images, the
+GAN-train is a fixed small classifier (trainables/quality/scores.py) trained on the GAN's first images, the
 real reference the same classifier trained on the same number of real images of the GAN's subset
 (same seed, epochs, batch, lr: equal budgets), both tested on the study's VALIDATION split, never on
 the test set (meta.json `gate_split`, `gate_images`). `grade(meta)` turns it into a label:

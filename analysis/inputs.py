@@ -3,7 +3,7 @@
 A folder that is not a study (a user's folder, a report folder, a copy of something else) is refused
 before anything is read from it, alone or beside real studies: merged in, its rows would have counted
 as trials. A study's own file that cannot be read back (a truncated meta.json, a binary results.csv)
-is set aside (renamed `.damaged`, kept, never read again: the one rule of trainables.storage) and
+is set aside (renamed `.damaged`, kept, never read again: the one rule of trainables.files.storage) and
 rebuilt from what the study still holds: results.csv from tune/ and the trials/ records, a GAN's
 meta.json from the GAN cache run.json names.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainables.storage import Store
+from trainables.files.storage import Store
 
 _SAMPLES_RE = re.compile(r"samples_epoch(\d+)\.png$")
 # What `study run` writes first (spec.toml, then run.json) or what only a study run holds.

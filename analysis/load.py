@@ -34,9 +34,9 @@ from analysis.inputs import (  # noqa: F401  (GanRecord, load_gans, StudyDirErro
     read_runs,
     read_spec,
 )
-from trainables.storage import Store
-from trainables.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
-from trainables.validation import ValidationRule
+from trainables.files.storage import Store
+from trainables.files.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
+from trainables.terms.validation import ValidationRule
 
 RESULTS_COLUMNS = (
     "trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch",
@@ -98,7 +98,7 @@ def _is_full(size) -> bool:
 
 def _real_count(train_images, ratio) -> int | None:
     """n from a real + synthetic trial's image count: train_images = n + round(R x n) (the trial's own
-    rule, trainables.classifier_trial.synthetic_count), which grows by at least one per n: one n fits."""
+    rule, trainables.runners.classifier_trial.synthetic_count), which grows by at least one per n: one n fits."""
     try:
         total, ratio = int(train_images), float(ratio)
     except (TypeError, ValueError):
@@ -110,18 +110,14 @@ def _real_count(train_images, ratio) -> int | None:
 
 
 def _full_by_rule(dataset, spec: dict) -> int | None:
-    """The training split less the validation hold-out, by the study's own rule (study.spec), for a
+    """The training split less the validation hold-out, by the study's own rule (trainables.terms.validation), for a
     folder whose trials recorded no image count. A spec without [eval] predates the hold-out."""
     total = FULL_TRAIN_SIZES.get(str(dataset))
     if total is None or not spec:
         return None
     if "eval" not in spec:
         return total
-    from study.spec import resolve_validation  # the one rule ("auto": a capped fraction); imports no torch
-
-    evaluation = spec.get("eval") or {}
-    return total - resolve_validation(evaluation.get("validation", "auto"), total,
-                                      evaluation.get("validation_from", "split"))
+    return total - ValidationRule.of(spec.get("eval") or {}).held_out(total)
 
 
 def full_sizes(df: pd.DataFrame, spec: dict | None = None) -> dict[str, int]:

@@ -26,7 +26,7 @@ from analysis.grid import order
 from analysis.load import GanRecord, Study
 from analysis.metrics import PAPERS_PROTOCOL, metric_label
 from analysis.render import Table, to_markdown
-from trainables.validation import ValidationRule
+from trainables.terms.validation import ValidationRule
 
 
 def _fmt_value(value) -> str:

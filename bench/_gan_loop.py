@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from trainables import data, fit, gan_engine, gan_losses
-from trainables.gans import GANS
+from trainables.classifier import fit
+from trainables.data import datasets as data
+from trainables.gan import engine as gan_engine
+from trainables.gan import losses as gan_losses
+from trainables.gan.archs import GANS
 
 
 @dataclass

@@ -24,8 +24,9 @@ import torch.nn.functional as F  # noqa: E402
 
 from bench import _timing  # noqa: E402
 from bench._baseline import pil_loader  # noqa: E402
-from trainables import data, fit  # noqa: E402
-from trainables.classifiers import CLASSIFIERS  # noqa: E402
+from trainables.classifier import fit  # noqa: E402
+from trainables.classifier.models import CLASSIFIERS  # noqa: E402
+from trainables.data import datasets as data
 
 BATCH_SIZE = 64
 LR = 1e-3

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from bench import _timing  # noqa: E402
 from bench._baseline import pil_loader  # noqa: E402
-from trainables import data  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
 
 BATCH_SIZE = 64
 REPEATS = 7

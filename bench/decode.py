@@ -3,13 +3,13 @@ ImageFolder + DataLoader(num_workers=2), in the same run; and torchvision.io vs 
 
 The folder: COUNT real MNIST digits (mnist-5k), RGB, half JPEG and half PNG, sides 40-80 pixels, ten
 class folders, written once into a temp dir. Both sides read every file and produce 32x32 uint8
-tensors of every image: ours through trainables.image_layout (header scan, then the thread pool of
-trainables.decode.decode_file, resize antialiased), the baseline through
+tensors of every image: ours through trainables.data.layout (header scan, then the thread pool of
+trainables.data.decode.decode_file, resize antialiased), the baseline through
 ImageFolder(transform=Resize((32, 32)) + PILToTensor) and a DataLoader(batch 256, num_workers=2)
 concatenated. Neither side touches the dataset cache. ratio = baseline seconds / our seconds.
 
 Then one thread, no pool: decode_file through torchvision.io (what we use for JPEG/PNG/WebP) vs PIL
-(trainables.decode._with_pil) on the same files: ratio = PIL seconds / torchvision seconds.
+(trainables.data.decode._with_pil) on the same files: ratio = PIL seconds / torchvision seconds.
 
 Run: .venv/bin/python bench/decode.py [--count 4000]
 """
@@ -27,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from bench import _timing  # noqa: E402
-from trainables import data, decode, image_layout  # noqa: E402
-from trainables.folders import _scan_folder  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
+from trainables.data import decode
+from trainables.data import layout as image_layout
+from trainables.data.folders import _scan_folder  # noqa: E402
 
 
 def write_folder(root: Path, count: int) -> None:

@@ -34,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from bench import _timing  # noqa: E402
 from bench._gan_loop import GanLoop, make_loop  # noqa: E402
-from trainables import data  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
 
 SGEMM_SIZE = 2048
 STEP_REPEATS = 9

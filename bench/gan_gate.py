@@ -5,7 +5,7 @@ G; batch 32, lr 2e-4, beta1 0.5) on n = 500 class-balanced images of mnist-5k's 
 the quick preset's 400-image validation split, as `eval.validation = "auto"` holds it), in-process on
 one thread (bench/_gan_loop: the engine's own step), for each --seeds seed. At every --checkpoints
 epoch it draws the pool a study would draw (the EMA generator, n images, class-balanced), scores it as
-the GAN stage does (trainables.quality.quality_scores with the validation split: GAN-train and the
+the GAN stage does (trainables.quality.scores.quality_scores with the validation split: GAN-train and the
 real reference on validation with equal budgets; GAN-test by the dataset's scoring network) and
 grades it (analysis.gan_judgement.grade), and writes the fixed-noise sample grid the study would
 write, to --out (default /tmp/gan_gate): samples_seed<S>_epoch<E>.png, plus real_seed<S>.png.
@@ -40,9 +40,12 @@ import torch  # noqa: E402
 
 from analysis.gan_judgement import FAIR_STRENGTH, GOOD_STRENGTH, grade  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, gan_engine, quality, scoring  # noqa: E402
-from trainables.gans import GANS  # noqa: E402
-from trainables.grids import class_grid_png  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
+from trainables.gan import engine as gan_engine  # noqa: E402
+from trainables.gan.archs import GANS  # noqa: E402
+from trainables.gan.grids import class_grid_png  # noqa: E402
+from trainables.quality import scores as quality  # noqa: E402
+from trainables.quality import scoring  # noqa: E402
 
 SIZE = 500
 VALIDATION = 400   # the quick preset's "auto" validation split of mnist-5k (10% of 4,000)

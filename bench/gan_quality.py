@@ -4,9 +4,9 @@ Each run trains the quick preset's GAN (conditional abadi, alpha 1, batch 64, lr
 the first 500 class-balanced images of mnist-5k's training split (after its 400-image validation
 split) with one recipe, in-process on one thread (bench/_gan_loop: the engine's own step), and at
 every checkpoint draws 500 class-balanced images from the generator the study would use (the EMA
-weights when kept) and scores them with trainables.quality as the GAN stage does: GAN-train (an MLP
+weights when kept) and scores them with trainables.quality.scores as the GAN stage does: GAN-train (an MLP
 trained on the synthetic images, tested on the real test set), and GAN-test, Frechet distance, KID,
-coverage and recall in the features of the dataset's scoring network (trainables.scoring, trained
+coverage and recall in the features of the dataset's scoring network (trainables.quality.scoring, trained
 once here on the training split), plus diversity. Only training counts as time (time.process_time
 of the epochs on the CPU; on `--device cuda`, the epochs' wall seconds with the GPU synchronised, and
 the tables say GPU-s); scoring is excluded.
@@ -38,7 +38,10 @@ _timing.add_repo_to_path()
 
 
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, gan_engine, quality, scoring  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
+from trainables.gan import engine as gan_engine  # noqa: E402
+from trainables.quality import scores as quality  # noqa: E402
+from trainables.quality import scoring  # noqa: E402
 
 SIZE = 500
 VALIDATION = 400

@@ -44,8 +44,13 @@ import torch.nn.functional as F  # noqa: E402
 from bench import _timing  # noqa: E402
 from bench._baseline import pil_loader  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, fit, gan_engine, gan_job, gan_stage, gan_trainer  # noqa: E402
-from trainables.gans import GANS  # noqa: E402
+from trainables.classifier import fit  # noqa: E402
+from trainables.data import datasets as data
+from trainables.gan import engine as gan_engine
+from trainables.gan import job as gan_job
+from trainables.gan.archs import GANS  # noqa: E402
+from trainables.runners import gan_keys as gan_stage
+from trainables.runners import gan_trainer
 
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
 REPEATS = 5

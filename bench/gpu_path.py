@@ -29,8 +29,9 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from bench import _timing  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, fit  # noqa: E402
-from trainables.classifiers import CLASSIFIERS  # noqa: E402
+from trainables.classifier import fit  # noqa: E402
+from trainables.classifier.models import CLASSIFIERS  # noqa: E402
+from trainables.data import datasets as data
 
 
 def timed(fn, repeats: int, warmup: int = 2) -> float:

@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _timing  # noqa: E402
 from bench._gan_loop import GanLoop, class_sets, make_loop  # noqa: E402
-from trainables import data, gan_job, gan_stage  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
+from trainables.gan import job as gan_job
+from trainables.runners import gan_keys as gan_stage
 
 SIZE, SEED, BATCH_SIZE, ALPHA = 500, 0, 64, 1.0
 EPOCHS_PER_REPEAT, REPEATS = 2, 5

@@ -3,7 +3,7 @@
 One GAN epoch (abadi, conditional, alpha 1, batch 64, 500 mnist-5k images, the Train worker's epoch
 body via bench/_gan_loop) and one classifier epoch (mlp and cnn2, batch 64, 500 images, via
 fit.train_classifier with a 200-image test set) on the same images decoded at 32x32 ("baseline") and
-64x64 ("ours", trainables.decode.convert_all: the bulk resize a registry dataset gets from image_size).
+64x64 ("ours", trainables.data.decode.convert_all: the bulk resize a registry dataset gets from image_size).
 The ratio is 64x64 seconds / 32x32 seconds: how much longer a 64x64 study's epochs take. 4x the pixels
 is the naive guess; depth that follows resolution keeps the GAN's start map at 8x8.
 
@@ -19,9 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _timing  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
-from trainables import data, fit  # noqa: E402
-from trainables.classifiers import CLASSIFIERS  # noqa: E402
-from trainables.decode import DecodeOptions, convert_all  # noqa: E402
+from trainables.classifier import fit  # noqa: E402
+from trainables.classifier.models import CLASSIFIERS  # noqa: E402
+from trainables.data import datasets as data
+from trainables.data.decode import DecodeOptions, convert_all  # noqa: E402
 
 SIZE, TEST, SEED = 500, 200, 0
 

@@ -61,8 +61,8 @@ def _gan_metas(cache: Path) -> list[dict]:
 def gan_floor(metas: list[dict], train, device) -> float:
     """In-process seconds of every key's training epochs (sampled, times its epochs)."""
     from bench._gan_loop import make_loop
-    from trainables import data
-    from trainables.gan_job import job_from_dict
+    from trainables.data import datasets as data
+    from trainables.gan.job import job_from_dict
 
     total = 0.0
     for meta in metas:
@@ -79,8 +79,10 @@ def gan_floor(metas: list[dict], train, device) -> float:
 
 def scoring_floor(metas: list[dict], cache: Path, train, test, device, validation=None) -> float:
     """The scoring network once, every GAN's quality scores, and the pool draws meta.json measured."""
-    from trainables import data, quality, scoring
-    from trainables.gan_stage import load_pool
+    from trainables.data import datasets as data
+    from trainables.gan.pool import load_key_pool as load_pool
+    from trainables.quality import scores as quality
+    from trainables.quality import scoring
 
     started = time.perf_counter()
     scorer = scoring.train_network(train, test, device)
@@ -96,10 +98,11 @@ def classifier_floor(root: Path, cache: Path, spec, train, test, validation, hfl
     import pandas as pd
 
     from study import plan
-    from trainables import data, fit
-    from trainables.classifier_trial import build_training_set
-    from trainables.classifiers import CLASSIFIERS
-    from trainables.gan_stage import load_pool
+    from trainables.classifier import fit
+    from trainables.classifier.models import CLASSIFIERS
+    from trainables.data import datasets as data
+    from trainables.gan.pool import load_key_pool as load_pool
+    from trainables.runners.classifier_trial import build_training_set
 
     results = pd.read_csv(root / "results.csv")
     total = 0.0

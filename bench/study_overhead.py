@@ -51,8 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import _timing  # noqa: E402
 from study import driver, plan  # noqa: E402
 from study.spec import load_spec  # noqa: E402
-from trainables import data, fit  # noqa: E402
-from trainables.classifiers import CLASSIFIERS  # noqa: E402
+from trainables.classifier import fit  # noqa: E402
+from trainables.classifier.models import CLASSIFIERS  # noqa: E402
+from trainables.data import datasets as data
 
 REPEATS = 3
 # The driver's steps that run_study calls through module globals: wrapped to time each phase.

@@ -8,7 +8,7 @@ On mnist-5k (4,000 training / 1,000 test images) at n = 500 (--size), with the q
   split     the baseline: today's default. 400 images ("auto": 10% of the training split) held out before
             the subset is drawn; the classifier trains on all n and validates on those 400.
   subset f  for each fraction f in --fractions: the subset of n (drawn from the whole training split) is
-            carved by trainables.validation.real_sets into n - v training and v validation images.
+            carved by trainables.data.validation.real_sets into n - v training and v validation images.
   split n-v the control of "subset f": the held-out 400 for validation, but only n - v training images,
             so "subset f" minus "split n-v" is what the small validation set costs, and "split n-v"
             minus "split" what the images it takes from training cost.
@@ -45,9 +45,11 @@ _timing.add_repo_to_path()
 
 import torch  # noqa: E402
 
-from trainables import data, fit  # noqa: E402
-from trainables.classifiers import CLASSIFIERS  # noqa: E402
-from trainables.validation import ValidationRule, real_sets  # noqa: E402
+from trainables.classifier import fit  # noqa: E402
+from trainables.classifier.models import CLASSIFIERS  # noqa: E402
+from trainables.data import datasets as data  # noqa: E402
+from trainables.data.validation import real_sets  # noqa: E402
+from trainables.terms.validation import ValidationRule  # noqa: E402
 
 EPOCHS, PATIENCE, BATCH, LR = 40, 5, 64, 1e-3    # the quick preset's classifier
 ARMS = ("none", "classic")

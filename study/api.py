@@ -177,7 +177,7 @@ def resume_spec(path: str | Path, overrides: Overrides = None) -> tuple[S.Spec, 
     """(the spec a resume runs, its storage): the folder's spec.toml (unedited) with the overrides, which
     may only extend it (more seeds, sizes, ratios)."""
     from study.extend import check_extension
-    from trainables.storage import Store
+    from trainables.files.storage import Store
 
     storage, name = split_study_dir(str(path))
     folder = StudyFolder(Store.reachable(storage).sub(name))

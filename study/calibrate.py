@@ -61,10 +61,12 @@ def device() -> torch.device:
 
 
 def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = GAN_STEPS) -> float:
-    """Images per second one Train worker trains GAN `job` at (trainables.gan_train's step)."""
-    from trainables import GANS, data, fit
-    from trainables.gan_engine import GanSpec, build_models, train_step, unwrap
-    from trainables.gan_losses import LOSSES, loss_kind
+    """Images per second one Train worker trains GAN `job` at (trainables.runners.gan_train's step)."""
+    from trainables import GANS
+    from trainables.classifier import fit
+    from trainables.data import datasets as data
+    from trainables.gan.engine import GanSpec, build_models, train_step, unwrap
+    from trainables.gan.losses import LOSSES, loss_kind
 
     options = job.options()
     # Per-class: the K GANs of a key see n/K images each per epoch, so images per second of one of them
@@ -102,7 +104,8 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
 def trial_speed(name: str, batch_size: int, threads: float, shape: tuple[int, int, int], num_classes: int,
                 steps: int = TRIAL_STEPS) -> float:
     """Images per second a classifier trial trains `name` at (forward, backward, Adam step)."""
-    from trainables import CLASSIFIERS, data
+    from trainables import CLASSIFIERS
+    from trainables.data import datasets as data
 
     where = device()
     with _threads(threads):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from study.tomlio import toml_value
-from trainables.registry import suggest
+from trainables.terms.registry import suggest
 
 FULL = "full"
 

@@ -209,7 +209,7 @@ def _merged_report(dirs: list[str], out: str | None) -> int:
     """One report over several local study folders of one dataset (or one folder's report elsewhere)."""
     from analysis import build_report
     from study.folder import StudyError
-    from trainables.storage import is_uri
+    from trainables.files.storage import is_uri
 
     remote = [d for d in dirs if is_uri(d)]
     if remote:
@@ -250,7 +250,7 @@ def cmd_plan(args) -> int:
                 check()
             except S.SpecError as err:
                 problems.append(str(err))
-        from trainables.data_cache import read_only
+        from trainables.data.cache import read_only
 
         with read_only():   # the plan writes nothing: no decoded dataset cache, wherever the data is loaded
             lines, found = describe(spec, args.storage, args.gan_cache)
@@ -292,8 +292,8 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from analysis import StudyDirError
     from study.driver import StudyError
-    from trainables.data import DataError
-    from trainables.storage import StorageError
+    from trainables.data.datasets import DataError
+    from trainables.files.storage import StorageError
 
     return (S.SpecError, StudyError, DataError, StudyDirError, StorageError)
 
@@ -302,7 +302,7 @@ def _error_line(err: BaseException) -> str:
     """A user error as the one line `<key>: <problem>; allowed: <...>`. The data layer (trainables) speaks
     of files, not keys: its errors are the `dataset` key's, and their closing remedy ("...; fix or remove
     the file") is what is allowed."""
-    from trainables.data import DataError
+    from trainables.data.datasets import DataError
 
     text = " ".join(str(err).split("\n"))
     if isinstance(err, DataError):
@@ -320,7 +320,7 @@ def _resume_hint(args) -> str:
     if args.command == "confirm":   # the same command continues every confirm study; finished trials are kept
         return f"study confirm {args.dir}"
     if getattr(args, "study_dir", None):
-        from trainables.storage import is_uri
+        from trainables.files.storage import is_uri
 
         never_written = not is_uri(args.study_dir) and not os.path.exists(os.path.join(args.study_dir, "spec.toml"))
         # Stopped before the study folder was written (a slow check, Ray starting): there is nothing to resume.
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_error_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as err:
-        from trainables.storage import disk_full_from
+        from trainables.files.storage import disk_full_from
 
         full = disk_full_from(err)  # a full disk under a write that is not ours (a plot, Ray's files)
         if full is not None:

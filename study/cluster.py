@@ -96,7 +96,7 @@ def check_storage_shared(storage: str) -> None:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from trainables.storage import is_uri
+    from trainables.files.storage import is_uri
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     if len(nodes) < 2 or (is_uri(storage) and not str(storage).startswith("file://")):
@@ -138,7 +138,7 @@ def check_gpus_usable(spec) -> None:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from trainables.devices import cuda_report
+    from trainables.runners.devices import cuda_report
 
     if spec.resources.gpus_per_trial <= 0 and not gans_use_gpu(spec):
         return

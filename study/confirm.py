@@ -28,7 +28,7 @@ from study.folder import LOCK_FILE, SPEC_FILE, StudyError, StudyFolder
 from study.schema import Spec, as_values, checked_name
 from study.spec import loads_spec, spec_from_dict
 from study.spec_text import spec_to_dict
-from trainables import cache_lock
+from trainables.files import cache_lock
 
 CONFIRM_FILE = "confirm.json"
 MIN_SEEDS = 3     # fewer independent units never support a general "helps" / "hurts"

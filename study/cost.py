@@ -21,7 +21,7 @@ import statistics
 from study import plan
 from study.progress import duration
 from study.schema import as_values
-from trainables.storage import Store
+from trainables.files.storage import Store
 
 last_estimate: dict = {}   # the figures behind the last lines made (bench/plan_estimate.py reads them)
 EVAL_COST = 1 / 3   # a forward pass without gradients costs about a third of a training step per image

@@ -1,6 +1,6 @@
 """A full disk stops the study with one line and a study that resumes once space is back.
 
-Our own writes name the file when the disk is full (trainables.storage.DiskFull), but most of them
+Our own writes name the file when the disk is full (trainables.files.storage.DiskFull), but most of them
 happen inside Ray workers, and what reaches the driver is second-hand: a trial recorded as `error`,
 or Ray Tune failing on its own bookkeeping (on a full disk Tune writes an empty error.pkl and then
 dies reading it back with EOFError). So the driver judges by the disk itself: when a stage failed
@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 
 from study.interrupts import StudyInterrupted
-from trainables.storage import DiskFull, is_uri
+from trainables.files.storage import DiskFull, is_uri
 
 # Below this, a failed write is the likely cause of a failure: GAN checkpoints and pools of the
 # presets are a few MiB to a few hundred MiB, so a disk with less left cannot be trusted to finish.

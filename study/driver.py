@@ -38,13 +38,13 @@ from study.spec import validation_rule
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
 from study.stage_gans import run_gan_stage
 from study.tracking import endpoint_checks
-from trainables import data as D
-from trainables.storage import Store
+from trainables.data import datasets as D
+from trainables.files.storage import Store
 
 
 def load_real_data(spec, write_cache: bool = True):
     """(train, test, validation, info): the dataset once, its validation split held out of training
-    (none under eval.validation_from = "subset": each trial carves its own, trainables.validation)."""
+    (none under eval.validation_from = "subset": each trial carves its own, trainables.data.validation)."""
     info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
     train, test = D.load_dataset(spec.dataset, spec.data_root, D.DecodeOptions.of(spec), write_cache=write_cache)
     validation_size = validation_rule(spec).held_out(len(train))

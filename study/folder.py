@@ -21,8 +21,8 @@ from study.locations import (
 )
 from study.spec import spec_from_dict
 from study.spec_text import spec_to_dict, spec_to_toml
-from trainables import cache_lock
-from trainables.storage import Store, is_uri
+from trainables.files import cache_lock
+from trainables.files.storage import Store, is_uri
 
 RUN_FILE = "run.json"
 SPEC_FILE = "spec.toml"

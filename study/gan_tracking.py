@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 
-from trainables.storage import Store
+from trainables.files.storage import Store
 
 ROLE_TAG = "study.role"
 KEY_TAG = "study.gan_key"

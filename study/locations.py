@@ -17,7 +17,7 @@ import os
 import posixpath
 from pathlib import Path
 
-from trainables.storage import StorageError, Store, check_location, is_uri
+from trainables.files.storage import StorageError, Store, check_location, is_uri
 
 CACHE_FOLDER = "gan-cache"
 KEY = "--gan-cache"

@@ -21,7 +21,7 @@ from study.schema import AXIS_SECTIONS, Spec, as_values
 # Section keys that are not trial settings: how a study runs, or tables of other keys.
 NOT_SETTINGS = {("gan", "repeats"), ("gan", "workers"), ("gan", "checkpoint_every"), ("classifier", "compile"),
                 ("classifier", "by_name")}
-# [gan] keys that are training options of a recipe (trainables.gan_engine.OPTION_NAMES).
+# [gan] keys that are training options of a recipe (trainables.gan.engine.OPTION_NAMES).
 GAN_OPTION_KEYS = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
 # results.csv's names for the settings that every study has (DESIGN.md, "What a run writes");
 # any other setting is `<section>_<key>`.
@@ -212,7 +212,7 @@ def subset_seed(spec: Spec, seed: int) -> int:
 
 def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
     """The GanJob a point reads (its key ignores the pool size: a pool grows on demand)."""
-    from trainables.gan_job import GanJob
+    from trainables.gan.job import GanJob
 
     return GanJob(
         dataset=spec.dataset, data_root=spec.data_root, validation=int(validation), size=point["size"],
@@ -234,7 +234,7 @@ def pool_per_class_needed(ratio: float, n: int, num_classes: int) -> int:
     """Synthetic images per class a pool needs for R x n class-balanced images, and never fewer than
     n / K: the quality scores are computed on the first n images of every pool (R = 1), so that they
     do not depend on how far a pool has grown."""
-    from trainables.classifier_trial import synthetic_count  # the paper's definition of R, one home
+    from trainables.runners.classifier_trial import synthetic_count  # the paper's definition of R, one home
 
     synthetic = synthetic_count(max(ratio, 1.0), n)
     return math.ceil(synthetic / num_classes) + 1   # + 1: a remainder goes one each to the first classes

@@ -20,7 +20,7 @@ from study.preflight import checks_before_ray
 from study.progress import duration
 from study.schema import Spec, as_values
 from study.spec import validation_rule
-from trainables.storage import StorageError
+from trainables.files.storage import StorageError
 
 GAN_ROWS_SHOWN = 20
 
@@ -30,8 +30,8 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
     loaded data when it is there, else the registry's known sizes (a missing download is a problem)."""
     from study.driver import load_real_data
     from study.preflight import check_loaded_data
-    from trainables import data as D
-    from trainables.images import DataError
+    from trainables.data import datasets as D
+    from trainables.data.images import DataError
 
     try:
         train, test, validation, _ = load_real_data(spec)
@@ -49,8 +49,8 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
 
 def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[list[str], list[str]]:
     """(the plan's lines, the problems the checks found)."""
-    from trainables import data as D
-    from trainables.gan_cache import is_complete
+    from trainables.data import datasets as D
+    from trainables.files.gan_cache import is_complete
 
     problems: list[str] = []
     train_size, validation, shape, problem = _known_train_size(spec)

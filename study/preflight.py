@@ -18,8 +18,8 @@ def check_stratified_sizes(spec: Spec, train_per_class: Sequence[int], classes: 
     """sampling = "stratified": every size drawable in the training split's class proportions, and at
     every size each class gets the images a subset needs (one; two, with a validation image, under
     eval.validation_from = "subset"), checked before anything runs, naming the class and the size."""
-    from trainables.sampling import stratified_quota
-    from trainables.validation import per_class
+    from trainables.data.sampling import stratified_quota
+    from trainables.terms.validation import per_class
 
     total = sum(train_per_class)
     sizes = [s for s in spec.sizes if s != FULL]
@@ -67,8 +67,8 @@ def check_loaded_data(spec: Spec, train_per_class: Sequence[int], test_size: int
 def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classes: int) -> None:
     """Every GAN the plan trains and every classifier it fits, built once on the real image shape
     (cheap: no training), so a shape one cannot take is refused naming the key."""
-    from trainables import gan_engine
-    from trainables.classifiers import CLASSIFIERS
+    from trainables.classifier.models import CLASSIFIERS
+    from trainables.gan import engine as gan_engine
 
     seen = set()
     for job in jobs.values():
@@ -91,7 +91,7 @@ def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classe
         except (ValueError, RuntimeError) as err:
             raise SpecError("classifier.name", f"{name} cannot take {spec.dataset}'s {shape[1]}x{shape[2]} images "
                             f"({str(err).splitlines()[0]})", "a classifier that takes this image size") from None
-    from trainables.choices import MAX_IMAGE_SIDE_MODELS, MIN_IMAGE_SIDE
+    from trainables.terms.choices import MAX_IMAGE_SIDE_MODELS, MIN_IMAGE_SIDE
 
     if not (MIN_IMAGE_SIDE <= min(shape[1:]) and max(shape[1:]) <= MAX_IMAGE_SIDE_MODELS):
         raise SpecError("image_size", f"{spec.dataset}'s images are {shape[1]}x{shape[2]}; every GAN and classifier "

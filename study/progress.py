@@ -1,6 +1,6 @@
 """One progress line per stage, with an ETA: how far the GANs and the classifier trials are.
 
-GAN stage: each key's Ray Train run writes progress.json as epochs end (trainables.gan_progress),
+GAN stage: each key's Ray Train run writes progress.json as epochs end (trainables.files.gan_progress),
 losses.csv at its checkpoints and meta.json when it is done, so a thread reads those (the trial itself
 reports to Tune only at its end). Classifier stage:
 a Tune callback counts trials as they start, finish and fail. The ETA is the remaining work divided
@@ -70,7 +70,7 @@ class GanProgress:
     """`[study] GANs 2/6 done, 2 training (epoch 15/25, 240 img/s), 1m10s, ~1m40s left`"""
 
     def __init__(self, cache_root: str, jobs: list, trained: set[str]):
-        from trainables.storage import Store
+        from trainables.files.storage import Store
 
         self.cache, self.jobs, self.trained = Store(cache_root), {job.key(): job for job in jobs}, trained
         self.started = time.monotonic()
@@ -78,7 +78,7 @@ class GanProgress:
     def _epochs_done(self, key: str) -> tuple[int, float]:
         """(last finished epoch, its images/s): the key's live progress.json (written as epochs end), or
         losses.csv (written at checkpoints), whichever is further."""
-        from trainables import gan_progress
+        from trainables.files import gan_progress
 
         live = gan_progress.read(self.cache.sub(key))
         if not self.cache.exists(key, "losses.csv"):

@@ -32,7 +32,7 @@ def setting_columns(spec) -> list[str]:
 
 
 def _read_record(folder: StudyFolder, name: str) -> dict | None:
-    from trainables.trial_records import read_trial_record
+    from trainables.files.trial_records import read_trial_record
 
     return read_trial_record(folder.store, name)   # a damaged one is set aside: resume reruns it
 
@@ -65,7 +65,7 @@ def _curve(record: dict | None, result) -> list[dict]:
     frame = result.metrics_dataframe
     if frame is None or "status" not in frame:
         return []
-    from trainables.trial_records import CURVE_COLUMNS
+    from trainables.files.trial_records import CURVE_COLUMNS
 
     return [{c: row.get(c) for c in CURVE_COLUMNS} for _, row in frame[frame["status"] == "running"].iterrows()]
 

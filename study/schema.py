@@ -18,7 +18,7 @@ Sections and keys beyond DESIGN.md's example:
                from [lo, hi] instead of from mix.ratios)
   [eval]       validation_from ("split": eval.validation held out of the training split before any
                subset; "subset": carved out of each real subset), validation_fraction (its share
-               of each class of a subset under "subset"); see trainables/validation.py
+               of each class of a subset under "subset"); see trainables/data/validation.py
   [resources]  max_trials, max_gan_keys (the plan's size limits; study/limits.py says why)
   [faults]     max_failures (how often a crashed GAN run or classifier trial is retried)
 """
@@ -48,8 +48,8 @@ from study.checks import (
     show,
     type_name,
 )
-from trainables import validation as validation_rule
-from trainables.choices import (
+from trainables.terms import validation as validation_rule
+from trainables.terms.choices import (
     AUGMENTS,
     CONDITIONINGS,
     IMAGE_CHANNELS,
@@ -58,7 +58,7 @@ from trainables.choices import (
     MIN_IMAGE_SIDE,
     SAMPLINGS,
 )
-from trainables.registry import suggest
+from trainables.terms.registry import suggest
 
 SEARCH_MODES = ("grid", "optuna")
 # epochs: the papers' protocol (epochs over the mixed set: R x n more images means more updates);
@@ -77,7 +77,7 @@ TEST_METRICS = ("test_acc_at_best_val", "test_acc", "test_acc_max", "f1")   # f1
 # gains are 0.2-3 points at 87-99% baselines, so 1 point is the scale of the question; the analysis
 # says "no meaningful difference" only when a whole CI lies inside +/- min_effect.
 MIN_EFFECT_DEFAULT = 1.0
-# eval.validation / validation_from / validation_fraction: the rule lives in trainables.validation.
+# eval.validation / validation_from / validation_fraction: the rule lives in trainables.data.validation.
 VALIDATION_CAP = validation_rule.CAP                  # "auto": 10% of the training split, at most this many images
 VALIDATION_FRACTION = validation_rule.AUTO_FRACTION
 
@@ -103,7 +103,7 @@ class GanSpec:
     batch_size: int | tuple[int, ...] = _field(64, Axis(Int(1)))   # global: each of W workers takes batch/W
     lr: float | tuple[float, ...] = _field(2e-4, Axis(Float(0.0, exclusive=True)))
     beta1: float | tuple[float, ...] = _field(0.5, Axis(Float(0.0, maximum=1.0)))
-    # A named bundle of the training options below (trainables.gan_engine.RECIPES); each option
+    # A named bundle of the training options below (trainables.gan.engine.RECIPES); each option
     # left out (None) takes the recipe's value, each one set overrides it.
     recipe: str | tuple[str, ...] = _field("paper", Axis(Str()))
     loss: str | tuple[str, ...] | None = _field(None, Axis(Str()))
@@ -164,7 +164,7 @@ class EvalSpec:
                                                        f"at most {VALIDATION_CAP}"))
     # split: eval.validation images held out of the training split before any subset (one set for the
     # whole study); subset: each real subset of n is carved into n - v training and v validation images,
-    # v = validation_fraction of each class (trainables.validation, the one home of the rule).
+    # v = validation_fraction of each class (trainables.data.validation, the one home of the rule).
     validation_from: str = _field("split", Choice(validation_rule.SOURCES))
     validation_fraction: float = _field(validation_rule.DEFAULT_FRACTION, Float(
         0.0, exclusive=True, maximum=validation_rule.MAX_FRACTION, maximum_exclusive=False,
@@ -229,7 +229,7 @@ class Spec:
                                     "letters, digits, '.', '_' and '-', starting with a letter or digit"))
     dataset: str = _field("mnist-5k", Str())
     data_root: str = _field("~/.cache/study-data", Str())
-    # The size every image is decoded to, once (trainables.decode): "native" keeps the files' own
+    # The size every image is decoded to, once (trainables.data.decode): "native" keeps the files' own
     # shared size; a side or [height, width] resizes by image_resize. image_channels: auto (grey when
     # every file is grey) | grey | rgb.
     image_size: str | tuple[int, int] = _field("native", ImageSize(MIN_IMAGE_SIDE, MAX_IMAGE_SIDE_MODELS))

@@ -96,7 +96,7 @@ def _spec_of(command: str, rest: list[str]):
         positional = [a for i, a in enumerate(rest) if not a.startswith("-")
                       and (i == 0 or rest[i - 1] not in ("--set", "--storage", "--name", "--gan-cache"))]
         return S.load_spec(positional[0] if positional else "quick", overrides)
-    from trainables.storage import Store
+    from trainables.files.storage import Store
 
     folder = rest[0].rstrip("/")
     store = Store.reachable(folder)

@@ -34,15 +34,15 @@ from study.schema import (
     build,
 )
 from study.spec_text import apply_overrides, parse_toml, read_raw
-from trainables.choices import CSV_PREFIX, FOLDER_PREFIX
-from trainables.registry import suggest
-from trainables.validation import ValidationRule, smallest_fraction
-from trainables.validation import per_class as carved_per_class
+from trainables.terms.choices import CSV_PREFIX, FOLDER_PREFIX
+from trainables.terms.registry import suggest
+from trainables.terms.validation import ValidationRule, smallest_fraction
+from trainables.terms.validation import per_class as carved_per_class
 
 __all__ = [
     "DEFAULT_PRESET", "FOLDER_PREFIX", "FULL", "ClassifierSpec", "EvalSpec", "FaultsSpec", "GanSpec", "MixSpec",
     "ResourcesSpec", "SearchSpec", "Spec", "SpecError", "list_presets", "load_spec", "loads_spec", "preset_names",
-    "preset_text", "resolve_validation", "spec_from_dict", "validation_rule",
+    "preset_text", "spec_from_dict", "validation_rule",
 ]
 
 
@@ -130,15 +130,8 @@ def _check_grid(spec: Spec) -> None:
                         "a ratio > 0 when mix.real = false, or mix.real = true")
 
 
-def resolve_validation(spec_value: int | str, train_size: int, validation_from: str = "split") -> int:
-    """Images held out of the training split before any subset: eval.validation ("auto" is 10% of the
-    training split, at most 5,000), none under validation_from = "subset". The rule's one home is
-    trainables.validation.ValidationRule; this is its torch-free door for the study and analysis."""
-    return ValidationRule(validation_from, spec_value).held_out(train_size)
-
-
 def validation_rule(spec: Spec) -> ValidationRule:
-    """The study's validation rule (trainables.validation): split hold-out or a share of each subset."""
+    """The study's validation rule (trainables.data.validation): split hold-out or a share of each subset."""
     return dataclasses.replace(ValidationRule.of(spec.eval), sampling=spec.sampling)
 
 
@@ -180,7 +173,7 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
     if largest > total:
         raise SpecError("sizes", f"{largest} is more than {spec.dataset} has ({total} class-balanced "
                                  "training images)", f'integers from {num_classes} to {total}, or "{FULL}"')
-    validation = resolve_validation(spec.eval.validation, total, spec.eval.validation_from)
+    validation = ValidationRule(spec.eval.validation_from, spec.eval.validation).held_out(total)
     held_out = -(-validation // num_classes)    # the class-balanced split takes at most this per class
     if held_out >= per_class:
         raise SpecError("eval.validation", f"{validation} images leave no training images in {spec.dataset} "
@@ -207,7 +200,7 @@ def _check_folder(spec: Spec) -> None:
 
 
 def _check_label_file(spec: Spec) -> None:
-    """A `csv:PATH` dataset must name an existing file (its rows are checked by trainables.label_files)."""
+    """A `csv:PATH` dataset must name an existing file (its rows are checked by trainables.data.label_files)."""
     path = Path(spec.dataset[len(CSV_PREFIX):]).expanduser()
     if not path.is_file():
         raise SpecError("dataset", f"label file {str(path)!r} does not exist", CSV_ALLOWED)
@@ -216,7 +209,7 @@ def _check_label_file(spec: Spec) -> None:
 def _check_registries(spec: Spec) -> None:
     """Names must be registry keys; sizes must fit the dataset. Imports torch, hence lazily."""
     from trainables import CLASSIFIERS, DATASETS, GANS
-    from trainables.data import DataError, DecodeOptions, dataset_info
+    from trainables.data.datasets import DataError, DecodeOptions, dataset_info
 
     allowed = DATASETS.allowed()
     if spec.dataset.startswith(FOLDER_PREFIX):
@@ -251,10 +244,10 @@ def _check_registries(spec: Spec) -> None:
 
 def _check_gan_options(spec: Spec, channels: int) -> None:
     """Recipes against the registry; options against every architecture they are combined with."""
-    from trainables.gan_augment import check_policy
-    from trainables.gan_engine import RECIPES, resolve_options
-    from trainables.gan_losses import CHOSEN_LOSSES, check_loss
-    from trainables.gans import GANS
+    from trainables.gan.archs import GANS
+    from trainables.gan.augment import check_policy
+    from trainables.gan.engine import RECIPES, resolve_options
+    from trainables.gan.losses import CHOSEN_LOSSES, check_loss
 
     for recipe in as_values(spec.gan.recipe):
         if recipe not in RECIPES:

@@ -13,7 +13,7 @@ from study.checks import SpecError
 from study.presets import preset_names, preset_text
 from study.schema import Spec, keys, sections
 from study.tomlio import toml_document
-from trainables.registry import suggest
+from trainables.terms.registry import suggest
 
 # --------------------------------------------------------------------------------------------------
 # Reading files and presets, and --set overrides.

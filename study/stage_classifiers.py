@@ -30,7 +30,7 @@ class StageOutcome:
 
 
 def _classifier_trial(config: dict, real_ref=None, context=None) -> None:
-    from trainables.classifier_trial import run_trial
+    from trainables.runners.classifier_trial import run_trial
 
     spec = context["spec"]
     point = plan.resolve_point(spec, config.get("point", config))
@@ -51,8 +51,8 @@ def _classifier_trial(config: dict, real_ref=None, context=None) -> None:
 def _has_record(study_root: str) -> bool:
     import ray.tune
 
-    from trainables.storage import Store
-    from trainables.trial_records import trial_record
+    from trainables.files.storage import Store
+    from trainables.files.trial_records import trial_record
 
     return Store(study_root).exists(trial_record(ray.tune.get_context().get_trial_name()))
 
@@ -68,7 +68,7 @@ def _optuna_trial_name(spec, trial) -> str:
 
 def reports_every_epoch(spec) -> bool:
     """ASHA stops trials at epoch milestones, and a tracker draws a curve per epoch, so both see every
-    epoch; otherwise trials report at most once a second (see trainables.classifier_trial.EpochReports)."""
+    epoch; otherwise trials report at most once a second (see trainables.runners.classifier_trial.EpochReports)."""
     return (spec.search.mode == "optuna" and spec.search.asha) or bool(tracking.enabled(spec))
 
 
@@ -101,14 +101,14 @@ def pending_points(folder: StudyFolder, points: list[dict]) -> list[dict]:
     """The points without a final record (ok, diverged, or a GAN that diverged or cannot fill its
     filter): what this run must train, a failed GAN's points included (it retrains first). A
     damaged record is set aside here, before any trial starts, and its point runs again."""
-    from trainables.trial_records import read_trial_record
+    from trainables.files.trial_records import read_trial_record
 
     return [p for p in points if read_trial_record(folder.store, plan.trial_name(p)) is None]
 
 
 def unfinished_trials(folder: StudyFolder, outcome: StageOutcome) -> int:
     """How many trials of this run ended without their result: no record (grid mode), or a Tune error."""
-    from trainables.trial_records import trial_record
+    from trainables.files.trial_records import trial_record
 
     if outcome.points:
         return sum(not folder.store.exists(trial_record(plan.trial_name(p))) for p in outcome.points)

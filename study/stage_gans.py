@@ -3,7 +3,7 @@ copy of each key's small files (meta.json, losses.csv, sample grids) into the st
 for the report.
 
 The keys are packed into one Tune trial per slot (as many as run at once), longest first, and each
-trial trains its keys one after the other in one TorchTrainer run (trainables.gan_run): a fit's
+trial trains its keys one after the other in one TorchTrainer run (trainables.runners.gan_worker): a fit's
 start-up (fresh processes importing torch and Ray Train) is paid once per slot, not once per key."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import asdict
 from study import interrupts, progress
 from study.cluster import gans_use_gpu, trials_that_fit
 from study.folder import StudyFolder
-from trainables.storage import Store
+from trainables.files.storage import Store
 
 # What the report reads from a key's cache folder; checkpoints and pools stay in the cache.
 VIEW_SUFFIXES = (".json", ".csv", ".png")
@@ -24,8 +24,8 @@ NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json", "progress.json"})   
 def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool = False) -> None:
     import ray.tune
 
-    from trainables.gan_job import GanJob
-    from trainables.gan_stage import run_gan_jobs
+    from trainables.gan.job import GanJob
+    from trainables.runners.gan_keys import run_gan_jobs
 
     metas = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref, use_gpu=use_gpu)
     statuses = [meta.get("status") for meta in metas.values()]
@@ -36,7 +36,7 @@ def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool 
 def _gan_trial_name(trial) -> str:
     """gan_<first key>[-and-N-more]: deterministic, so a resumed study finds the same trial folders
     (a stage's runs share no key, so the first key names its run)."""
-    from trainables.gan_job import GanJob
+    from trainables.gan.job import GanJob
 
     keys = [GanJob(**job).key() for job in trial.config["jobs"]]
     return f"gan_{keys[0]}" + (f"-and-{len(keys) - 1}-more" if len(keys) > 1 else "")
@@ -48,9 +48,9 @@ def gans_to_train(cache_root: str, jobs: dict) -> tuple[list, list]:
     checkpoint, never retrained). A key that was written before but is no longer usable (a truncated
     pool.pt, an unreadable meta.json, a failed run) is said so on the console: the user learns why
     it reruns. Damaged files are set aside (renamed `.damaged`), never overwritten."""
-    from trainables import gan_checkpoints
-    from trainables.gan_cache import META_FILE, completion_problem, damage, read_meta, set_aside_outputs
-    from trainables.gan_pool import needs_filtering
+    from trainables.files.gan_cache import META_FILE, completion_problem, damage, read_meta, set_aside_outputs
+    from trainables.gan import checkpoints as gan_checkpoints
+    from trainables.gan.pool import needs_filtering
 
     cache = Store(cache_root)
     train, extend = [], []
@@ -102,7 +102,7 @@ def pack_runs(train: list, extend: list, slots: int | None) -> list[list]:
     last, spread the same way. With one run per slot the start-up of a Train run is paid once per
     slot; the split of whole keys is the one the slots reached when Tune started one trial per key in
     this order (measured by bench/study_efficiency.py). Runs come out the longest first."""
-    from trainables.gan_trainer import run_shape
+    from trainables.runners.gan_trainer import run_shape
 
     to_train = {job.key() for job in train}
     runs: list[tuple[list, list[float]]] = []   # (jobs, [full subsets, estimated work]) per run
@@ -176,7 +176,7 @@ def stage_metas(cache_root: str, jobs: dict) -> dict:
     """key -> meta after the stage. A key whose pool is still smaller than the study needs (its growth
     failed) is an error naming that, never "ok": its trials would each fail as "synthetic pool is too
     small", a symptom, while the study exited 0."""
-    from trainables.gan_cache import is_complete, read_meta
+    from trainables.files.gan_cache import is_complete, read_meta
 
     metas = {}
     for key, job in jobs.items():

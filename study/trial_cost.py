@@ -20,7 +20,7 @@ def classifier_flops(names: Iterable[str], shape: tuple[int, int, int], num_clas
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from trainables.classifiers import CLASSIFIERS
+    from trainables.classifier.models import CLASSIFIERS
 
     measured: dict[str, float] = {}
     for name in sorted(set(names)):

@@ -23,7 +23,7 @@ def ray_local():
 @pytest.fixture(scope="session")
 def mnist5k():
     """The offline 5,000-image MNIST subset as (train, test) ImageSets, decoded once per session."""
-    from trainables.data import load_dataset
+    from trainables.data.datasets import load_dataset
 
     return load_dataset("mnist-5k")
 

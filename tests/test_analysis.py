@@ -244,7 +244,7 @@ def test_load_from_tune_folder_when_results_csv_is_missing(tmp_path):
 
 
 def test_a_final_report_with_the_curve_gives_every_epoch_though_epochs_were_reported_sparsely(tmp_path):
-    """Short trials report only now and then (trainables.classifier_trial.EpochReports); the final report
+    """Short trials report only now and then (trainables.runners.classifier_trial.EpochReports); the final report
     carries the whole curve, so curves rebuilt from tune/ still have one row per epoch."""
     exp = tmp_path / "study" / "tune" / "classifiers"
     curve = [{"epoch": e, "test_acc": 0.7 + 0.05 * e, "test_loss": 0.5, "train_loss": 0.4} for e in (1, 2, 3, 4)]
@@ -264,7 +264,7 @@ def test_analysis_imports_without_ray_or_torch():
 
 def test_a_report_rebuild_killed_at_a_rename_keeps_the_old_report_whole(tmp_path, monkeypatch):
     """report.md, tables and plots are written to a temp file and renamed (DESIGN.md, Faults)."""
-    import trainables.storage as storage_module  # the one atomic writer analysis writes through
+    import trainables.files.storage as storage_module  # the one atomic writer analysis writes through
 
     root = make_study.write_study_dir(tmp_path / "study")
     report = build_report(root)

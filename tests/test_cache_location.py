@@ -16,7 +16,7 @@ from study import cli
 from study import spec as S
 from study.folder import RUN_FILE, StudyFolder
 from study.locations import cache_from_record, resolve_cache
-from trainables.storage import StorageError, Store
+from trainables.files.storage import StorageError, Store
 
 
 def _refused(capsys, args: list[str]) -> str:

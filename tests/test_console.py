@@ -37,7 +37,7 @@ def test_the_console_shows_what_a_person_needs_and_nothing_of_rays_chatter(line,
 QUIET_RUN = """
 import os, sys, warnings
 from study import console
-from trainables.storage import Store
+from trainables.files.storage import Store
 with console.quiet():
     print("[study] one")
     print("Trial status: 2 RUNNING")                       # Tune's table: log only
@@ -106,7 +106,7 @@ def test_the_eta_comes_from_the_rate_so_far():
 def test_the_gan_line_reads_epochs_from_losses_csv_and_counts_finished_keys(tmp_path, monkeypatch):
     from study import plan
     from study.spec import load_spec
-    from trainables.gan_train import losses_csv
+    from trainables.runners.gan_train import losses_csv
 
     spec = load_spec("quick", ["sizes=[500]", "seeds=2", "gan.epochs=10"], check_registries=False)
     jobs = sorted(plan.gan_jobs(spec, 3600, 10, 400).values(), key=lambda job: job.key())

@@ -1,4 +1,4 @@
-"""trainables.data: datasets, disk cache, balanced subsets, batching, augmentation. Offline and fast:
+"""trainables.data.datasets: datasets, disk cache, balanced subsets, batching, augmentation. Offline and fast:
 torchvision's formats are exercised on tiny files the tests write themselves."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainables import data
-from trainables.data import DataError, ImageSet
+from trainables.data import datasets as data
+from trainables.data.datasets import DataError, ImageSet
 
 # ---------------------------------------------------------------------------------------------
 # helpers and fixtures
@@ -514,7 +514,7 @@ def test_palette_images_decode_through_their_palette(tmp_path):
 def test_an_oversized_image_is_refused_from_its_header(tmp_path):
     from PIL import Image
 
-    from trainables.folders import MAX_IMAGE_SIDE
+    from trainables.data.folders import MAX_IMAGE_SIDE
 
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
     Image.new("L", (MAX_IMAGE_SIDE + 1, 2)).save(tmp_path / "imgs" / "a" / "huge.png")

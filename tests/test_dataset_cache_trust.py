@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 
 from tests.test_data import make_folder
-from trainables import data, data_cache
+from trainables.data import cache as data_cache
+from trainables.data import datasets as data
 
 
 def _folder(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainables.devices import cuda_or_fail, cuda_report
+from trainables.runners.devices import cuda_or_fail, cuda_report
 
 
 def test_a_worker_given_no_gpu_computes_on_the_cpu():

@@ -14,7 +14,7 @@ import pytest
 
 from study import cli, disk_space
 from study.interrupts import StudyInterrupted
-from trainables.storage import DiskFull, disk_full_from
+from trainables.files.storage import DiskFull, disk_full_from
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -106,7 +106,7 @@ class _TuneSession:
 def test_only_a_diverged_gan_makes_its_trials_final(tmp_path, monkeypatch, gan_status, recorded):
     import ray.tune
 
-    from trainables import classifier_trial
+    from trainables.runners import classifier_trial
 
     key, trial = "0123456789ab", "lenet_n100_r1_a1_s0_abcdef"
     (tmp_path / "cache" / key).mkdir(parents=True)

@@ -28,10 +28,11 @@ import pytest
 
 from study import driver
 from study import spec as S
-from trainables import gan_cache, gan_stage
-from trainables import storage as storage_module
-from trainables.scoring import SCORING_FOLDER
-from trainables.storage import Store
+from trainables.files import gan_cache
+from trainables.files import storage as storage_module
+from trainables.files.storage import Store
+from trainables.quality.scoring import SCORING_FOLDER
+from trainables.runners import gan_keys as gan_stage
 
 REPO = Path(__file__).resolve().parents[1]
 # A study small enough to run end to end in about a minute on 2 cores (most of it Ray start-up).
@@ -274,7 +275,7 @@ def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypatch):
 
 _WRITER = """
 import sys
-from trainables.storage import Store
+from trainables.files.storage import Store
 store, size = Store(sys.argv[1]), int(sys.argv[2])
 for i in range(10**6):
     store.write_bytes(bytes([65 + i % 2]) * size, "big.bin")
@@ -415,8 +416,8 @@ def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, dam
 
 def test_a_checkpoint_whose_write_was_cut_short_is_skipped_not_discarded(tmp_path):
     """A worker killed while writing leaves a folder with only a temp file: the one before it restores."""
-    from trainables import gan_checkpoints
-    from trainables.storage import Store
+    from trainables.files.storage import Store
+    from trainables.gan import checkpoints as gan_checkpoints
 
     gan_dir = tmp_path / KEY
     _fake_checkpoints(gan_dir)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import data
-from trainables.feature_metrics import (
+from trainables.data import datasets as data
+from trainables.quality.features import (
     coverage,
     frechet_distance,
     kernel_inception_distance,

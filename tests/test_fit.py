@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import data, fit
-from trainables.classifiers import CLASSIFIERS
-from trainables.data import ImageSet
+from trainables.classifier import fit
+from trainables.classifier.models import CLASSIFIERS
+from trainables.data import datasets as data
+from trainables.data.datasets import ImageSet
 
 NUM_CLASSES = 4
 

@@ -8,9 +8,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import gan_augment, gan_engine, gan_losses, gan_stage
-from trainables.gan_engine import Ema, GanOptions, GanSpec, build_models, resolve_options, train_step
-from trainables.gans import GANS
+from trainables.gan import augment as gan_augment
+from trainables.gan import engine as gan_engine
+from trainables.gan import losses as gan_losses
+from trainables.gan.archs import GANS
+from trainables.gan.engine import Ema, GanOptions, GanSpec, build_models, resolve_options, train_step
+from trainables.runners import gan_keys as gan_stage
 
 
 def _spec(grouping="loop", conditioning="per-class", arch="abadi", spectral_norm=False):
@@ -163,7 +166,7 @@ def test_colour_augmentation_needs_rgb_and_spectral_norm_needs_the_loop_for_per_
 def test_a_conditional_gan_draws_g_before_d_so_keys_keep_meaning_the_same_gan():
     """The initial weights follow the seeded RNG in construction order; a reordering would silently
     give every cached key a different GAN."""
-    from trainables import fit
+    from trainables.classifier import fit
 
     spec = _spec("vmap", "conditional")
     gen, _ = build_models(spec)

@@ -20,7 +20,8 @@ from analysis.gan_judgement import (
     weakness,
 )
 from analysis.load import GanRecord
-from trainables import data, quality
+from trainables.data import datasets as data
+from trainables.quality import scores as quality
 
 CLASSES = [str(k) for k in range(10)]
 
@@ -117,7 +118,7 @@ def test_weak_gans_names_only_weak_keys_with_their_reason():
 
 
 # ---------------------------------------------------------------------------------------------
-# measured on validation, equal budgets (trainables/quality.py)
+# measured on validation, equal budgets (trainables/quality/scores.py)
 
 
 def _blobs(n_per_class, seed, num_classes=4):
@@ -166,7 +167,7 @@ def test_both_gate_fits_see_the_same_number_of_images_and_updates(fits, monkeypa
 def test_the_gate_never_reads_the_test_split(fits):
     """quality_scores takes the test set for its descriptive distances only: GAN-train and the real
     reference are measured on validation, and are the same whatever the test set holds."""
-    from trainables import scoring
+    from trainables.quality import scoring
 
     real, synthetic, validation, test = _blobs(30, 1), _blobs(30, 2), _blobs(20, 3), _blobs(20, 4)
     scorer = scoring.train_network(_blobs(50, 0), _blobs(10, 5))

@@ -9,10 +9,17 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables import data, fault_hooks, gan_cache, gan_checkpoints, gan_engine, gan_job, gan_losses, gan_stage, gan_trainer
-from trainables.gan_engine import GanSpec, build_models, epoch_shards, generate, group_indices
-from trainables.gans import GANS
-from trainables.storage import Store
+from trainables.data import datasets as data
+from trainables.files import gan_cache
+from trainables.files.storage import Store
+from trainables.gan import checkpoints as gan_checkpoints
+from trainables.gan import engine as gan_engine
+from trainables.gan import job as gan_job
+from trainables.gan import losses as gan_losses
+from trainables.gan.archs import GANS
+from trainables.gan.engine import GanSpec, build_models, epoch_shards, generate, group_indices
+from trainables.runners import fault_hooks, gan_trainer
+from trainables.runners import gan_keys as gan_stage
 
 BASE = dict(dataset="mnist-5k", data_root="", size=200, seed=0, arch="abadi", conditioning="per-class",
             alpha=0.25, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=12, checkpoint_every=1)
@@ -153,7 +160,7 @@ def test_a_larger_pool_starts_with_the_smaller_pools_images(grouping, conditioni
     gen, _ = build_models(spec)
     small = generate(gen, spec, per_class=5, seed=3, device=torch.device("cpu"))
     large = generate(gen, spec, per_class=11, seed=3, device=torch.device("cpu"))
-    from trainables import data
+    from trainables.data import datasets as data
 
     assert torch.equal(data.take_balanced(large, 15).images, small.images)
     assert torch.equal(data.take_balanced(large, 9).images, data.take_balanced(small, 9).images)
@@ -268,7 +275,7 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     grown = gan_stage.run_gan_job(replace(job, pool_per_class=30), str(tmp_path), real)
     after = gan_stage.load_pool(str(tmp_path), job.key())
     assert grown["pool"]["per_class"] == 30 and after.class_counts().tolist() == [30] * 10
-    from trainables import data
+    from trainables.data import datasets as data
 
     assert torch.equal(data.take_balanced(after, len(before)).images, before.images)
     assert grown["gan_train_acc"] == meta["gan_train_acc"] and gan_cache.is_complete(str(tmp_path), job.key())
@@ -378,8 +385,8 @@ def test_a_key_whose_run_fails_fails_alone(ray_module, real, tmp_path, monkeypat
 
 
 def _hold_lock(cache: str, key: str, ready, release) -> None:
-    from trainables import cache_lock
-    from trainables.storage import Store
+    from trainables.files import cache_lock
+    from trainables.files.storage import Store
 
     with cache_lock.hold(Store(cache), key):
         ready.set()
@@ -401,8 +408,8 @@ def _start_holder(cache):
 def test_a_second_study_waits_for_the_key_another_process_trains(tmp_path):
     import threading
 
-    from trainables import cache_lock
-    from trainables.storage import Store
+    from trainables.files import cache_lock
+    from trainables.files.storage import Store
 
     holder, release = _start_holder(tmp_path)
     try:
@@ -425,8 +432,8 @@ def test_a_second_study_waits_for_the_key_another_process_trains(tmp_path):
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
-    from trainables import cache_lock
-    from trainables.storage import Store
+    from trainables.files import cache_lock
+    from trainables.files.storage import Store
 
     holder, _ = _start_holder(tmp_path)
     holder.kill()
@@ -442,8 +449,8 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
 
 
 def _pool_store(tmp_path, pool, per_class):
-    from trainables import gan_cache
-    from trainables.storage import Store
+    from trainables.files import gan_cache
+    from trainables.files.storage import Store
 
     store = Store(str(tmp_path))
     buffer = io.BytesIO()
@@ -454,7 +461,8 @@ def _pool_store(tmp_path, pool, per_class):
 
 
 def test_a_confident_filter_keeps_images_a_real_trained_classifier_agrees_with(mnist5k, tmp_path):
-    from trainables import data, gan_pool
+    from trainables.data import datasets as data
+    from trainables.gan import pool as gan_pool
 
     train, _ = mnist5k
     real = data.subset(train, 200, seed=0)
@@ -470,7 +478,8 @@ def test_a_confident_filter_keeps_images_a_real_trained_classifier_agrees_with(m
 
 
 def test_a_filter_that_keeps_too_few_says_how_many_it_kept(mnist5k, tmp_path):
-    from trainables import data, gan_pool
+    from trainables.data import datasets as data
+    from trainables.gan import pool as gan_pool
 
     train, _ = mnist5k
     real = data.subset(train, 200, seed=0)

@@ -9,8 +9,8 @@ import dataclasses
 import pytest
 
 from study.stage_gans import estimated_work, longest_first, pack_runs
-from trainables import gan_trainer
-from trainables.gan_job import GanJob
+from trainables.gan.job import GanJob
+from trainables.runners import gan_trainer
 
 JOB = GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=500, seed=0, arch="abadi",
              conditioning="conditional", alpha=1.0, epochs=25, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=60)
@@ -35,7 +35,7 @@ def _callback_names(trainer) -> list[str]:
 def test_gan_trainer_drops_only_the_callbacks_a_gan_run_does_not_use(clean_settings, tmp_path):
     from ray.train.torch import TorchTrainer
 
-    from trainables import gan_run
+    from trainables.runners import gan_worker as gan_run
 
     ours = _build(root=str(tmp_path))
     plain = TorchTrainer(gan_run.train_loop_per_worker, train_loop_config={})

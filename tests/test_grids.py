@@ -8,7 +8,7 @@ import io
 import torch
 from PIL import Image
 
-from trainables.grids import GRID_COLUMNS, MIN_WIDTH, PAD, class_grid_png
+from trainables.gan.grids import GRID_COLUMNS, MIN_WIDTH, PAD, class_grid_png
 
 
 def _images(num_classes: int = 3, per_class: int = 4, channels: int = 1):

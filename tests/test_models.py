@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from trainables.classifiers import CLASSIFIERS
-from trainables.fit import seeded
-from trainables.gans import GANS, GanArch
+from trainables.classifier.fit import seeded
+from trainables.classifier.models import CLASSIFIERS
+from trainables.gan.archs import GANS, GanArch
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 PAPERS = ("Abadi", "Xing", "Hooda", "Zhang & Wu")

@@ -2,7 +2,7 @@
 holds the study folder and the GAN cache. A study is run with --storage s3://..., a second driver on
 it is refused, Ctrl-C stops it, `study resume s3://...` finishes it, `study report s3://...` rebuilds
 its report; two studies started together that need one GAN train it once (the other waits on the
-key's lock, a conditional-write lease object: trainables.object_lock). Fast tests: the one-line
+key's lock, a conditional-write lease object: trainables.files.object_lock). Fast tests: the one-line
 refusals (no credentials, a bucket that does not exist) and the lock's semantics."""
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def _keys(s3, prefix: str) -> list[str]:
 def test_the_server_honours_conditional_writes_and_the_lock_keeps_drivers_apart(s3, monkeypatch):
     """The lock's semantics on the real protocol: one holder; a refusal names it; a waiter runs after
     the release; a holder that stopped renewing is taken over once its lease lapses."""
-    from trainables import cache_lock, object_lock
-    from trainables.storage import Store
+    from trainables.files import cache_lock, object_lock
+    from trainables.files.storage import Store
 
     for name, value in s3["env"].items():
         monkeypatch.setenv(name, value)

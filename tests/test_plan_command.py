@@ -78,7 +78,7 @@ def test_a_missing_download_is_a_problem_but_the_plan_is_still_printed(tmp_path,
 
 
 def test_the_estimate_comes_from_the_cache_and_earlier_studies(tmp_path, capsys):
-    from trainables.gan_train import losses_csv
+    from trainables.runners.gan_train import losses_csv
 
     (tmp_path / "gan-cache" / "aaaaaaaaaaaa").mkdir(parents=True)
     rows = [{"epoch": e, "d_loss": 1.0, "g_loss": 1.0, "seconds": 2.0, "images_per_second": 250.0, "started_at": 0.0}

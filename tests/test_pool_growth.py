@@ -91,7 +91,7 @@ def test_a_trial_of_a_failed_gan_reports_the_gans_cause(monkeypatch):
     reported = []
     monkeypatch.setattr(ray.tune, "report", reported.append)
     monkeypatch.setattr(stage_classifiers, "_has_record", lambda root: False)
-    import trainables.classifier_trial as trial_module
+    import trainables.runners.classifier_trial as trial_module
 
     monkeypatch.setattr(trial_module, "run_trial", lambda *a: pytest.fail("the trial ran on a failed GAN's pool"))
     context = {"spec": spec, "validation": 100, "study_root": "/nowhere", "gan_failures": {key: "its pool could "

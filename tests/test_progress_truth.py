@@ -11,8 +11,8 @@ import pytest
 
 from study import progress
 from study.trial_cost import classifier_flops, cost_model
-from trainables import gan_progress
-from trainables.storage import Store
+from trainables.files import gan_progress
+from trainables.files.storage import Store
 
 
 def test_live_epochs_are_written_at_most_once_per_interval_and_always_the_last(tmp_path, monkeypatch):

@@ -5,7 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import data, quality, scoring
+from trainables.data import datasets as data
+from trainables.quality import scores as quality
+from trainables.quality import scoring
 
 
 def test_sample_diversity_is_one_for_the_same_images_and_zero_for_copies():
@@ -86,7 +88,7 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
     from analysis.gan_judgement import collapse_lines, weak_gans
     from analysis.load import load_gans
     from bench._gan_loop import make_loop
-    from trainables import gan_engine
+    from trainables.gan import engine as gan_engine
 
     train, test = mnist5k
     train, validation = data.split_validation(train, 400)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from study.checks import SpecError
-from trainables.classifiers import CLASSIFIERS
-from trainables.fit import seeded
-from trainables.gans import GANS
+from trainables.classifier.fit import seeded
+from trainables.classifier.models import CLASSIFIERS
+from trainables.gan.archs import GANS
 
 
 def test_images_outside_28_to_128_pixels_are_refused_naming_image_size():
@@ -59,7 +59,8 @@ def test_every_classifier_takes_64_and_128(name, side):
 
 
 def test_the_scoring_network_works_at_64():
-    from trainables import data, scoring
+    from trainables.data import datasets as data
+    from trainables.quality import scoring
 
     images = torch.randint(0, 256, (40, 1, 64, 64), dtype=torch.uint8)
     labels = torch.arange(40) % 2

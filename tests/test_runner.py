@@ -14,8 +14,8 @@ import torch
 from study import cli, driver, plan
 from study import spec as S
 from study.stage_classifiers import reports_every_epoch
-from trainables import data as D
-from trainables.classifier_trial import EpochReports, build_training_set, synthetic_count
+from trainables.data import datasets as D
+from trainables.runners.classifier_trial import EpochReports, build_training_set, synthetic_count
 
 # A study small enough to run end to end in well under a minute on 2 cores.
 TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--set", "gan.checkpoint_every=1",

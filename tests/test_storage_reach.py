@@ -11,8 +11,8 @@ import pytest
 
 from study import cli
 from study.folder import split_study_dir
-from trainables import storage
-from trainables.storage import StorageError, Store
+from trainables.files import storage
+from trainables.files.storage import StorageError, Store
 
 OPTIONS = "scheme=http&region=us-east-1"
 

@@ -11,7 +11,7 @@ import torch
 from study.checks import SpecError
 from study.preflight import check_loaded_data
 from study.spec import spec_from_dict, validation_rule
-from trainables import data
+from trainables.data import datasets as data
 
 
 def imbalanced(counts=(40, 40, 4)) -> data.ImageSet:

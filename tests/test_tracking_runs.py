@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _folder(tmp_path: Path, key: str = "abc123"):
     from study.folder import StudyFolder
-    from trainables.storage import Store
+    from trainables.files.storage import Store
 
     store = Store(str(tmp_path / "study"))
     meta = {"key": key, "arch": "abadi", "alpha": 1.0, "size": 100, "status": "ok", "seconds": 12.5}

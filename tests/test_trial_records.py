@@ -10,8 +10,8 @@ from study import plan
 from study import spec as S
 from study.folder import StudyFolder
 from study.stage_classifiers import pending_points
-from trainables.storage import Store
-from trainables.trial_records import read_trial_record, trial_record
+from trainables.files.storage import Store
+from trainables.files.trial_records import read_trial_record, trial_record
 
 
 @pytest.mark.parametrize("payload, problem", [

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from study.spec import SpecError, spec_from_dict
-from trainables import data
-from trainables.data import DataError, DecodeOptions
+from trainables.data import datasets as data
+from trainables.data.datasets import DataError, DecodeOptions
 
 
 def write(path: Path, pixels: np.ndarray, **save) -> Path:
@@ -180,7 +180,7 @@ def test_the_spec_takes_image_size_and_its_policy(tmp_path):
 
 
 def test_policies_resize_crop_and_pad():
-    from trainables.decode import fit
+    from trainables.data.decode import fit
 
     wide = torch.zeros(1, 20, 40, dtype=torch.uint8)
     wide[:, :, 6:34] = 255                      # a white centre band, black left and right edges
@@ -196,7 +196,7 @@ def test_policies_resize_crop_and_pad():
 @pytest.mark.parametrize("suffix, save", [("png", {}), ("webp", {"lossless": True}), ("tiff", {}),
                                           ("bmp", {}), ("jpg", {"quality": 100})])
 def test_every_common_format_decodes_to_the_same_pixels(tmp_path, suffix, save):
-    from trainables.decode import decode_file
+    from trainables.data.decode import decode_file
 
     pixels = np.stack([digits(1)[0]] * 3, axis=2)
     file = write(tmp_path / f"x.{suffix}", pixels, **save)
@@ -240,8 +240,8 @@ def test_a_registry_dataset_at_another_size(tmp_path, mnist5k):
 def test_decoding_shows_progress_and_a_changed_file_changes_the_cache_key(tmp_path, monkeypatch):
     import os
 
-    from trainables import image_layout
-    from trainables.folders import _scan_folder
+    from trainables.data import layout as image_layout
+    from trainables.data.folders import _scan_folder
 
     folder = mixed_folder(tmp_path / "imgs", per_class=3)
     layout = _scan_folder(str(folder), DecodeOptions((32, 32)))
@@ -258,8 +258,8 @@ def test_decoding_shows_progress_and_a_changed_file_changes_the_cache_key(tmp_pa
 
 
 def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
-    from trainables import decode as decode_module
-    from trainables import image_layout
+    from trainables.data import decode as decode_module
+    from trainables.data import layout as image_layout
 
     folder = mixed_folder(tmp_path / "imgs", per_class=4)
     name, root, options = f"folder:{folder}", tmp_path / "root", DecodeOptions((32, 32))
@@ -273,7 +273,7 @@ def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
     train, test = data.load_dataset(name, root, options)
     assert sorted(p.name for p in decoded) == ["0.png", "new.png"]
     monkeypatch.undo()
-    from trainables.folders import _scan_folder
+    from trainables.data.folders import _scan_folder
 
     fresh_train, fresh_test = image_layout.decode(_scan_folder(str(folder), options))    # everything, no rows
     assert torch.equal(train.images, fresh_train.images) and torch.equal(test.images, fresh_test.images)

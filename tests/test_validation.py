@@ -13,8 +13,9 @@ from study import cli, plan
 from study import spec as S
 from study.checks import SpecError
 from study.spec_text import spec_to_toml
-from trainables import data as D
-from trainables.validation import DEFAULT_FRACTION, ValidationRule, carve, real_sets
+from trainables.data import datasets as D
+from trainables.data.validation import carve, real_sets
+from trainables.terms.validation import DEFAULT_FRACTION, ValidationRule
 
 SUBSET = ValidationRule("subset", "auto", 0.2)
 
@@ -58,9 +59,9 @@ def test_split_mode_returns_the_shared_hold_out_unchanged():
 
 
 def test_the_count_rule_has_one_home():
-    assert S.resolve_validation("auto", 4000) == 400 == ValidationRule().held_out(4000)
-    assert S.resolve_validation("auto", 60000) == 5000 and S.resolve_validation(123, 4000) == 123
-    assert S.resolve_validation("auto", 4000, "subset") == 0      # nothing held out of the split
+    assert ValidationRule().held_out(4000) == 400
+    assert ValidationRule().held_out(60000) == 5000 and ValidationRule(count=123).held_out(4000) == 123
+    assert ValidationRule("subset").held_out(4000) == 0      # nothing held out of the split
     assert SUBSET.carved([50] * 10) == 100 and ValidationRule().carved([50] * 10) == 0
 
 
@@ -73,7 +74,7 @@ def test_a_class_without_a_validation_or_training_image_is_a_data_error():
 
 
 def test_synthetic_count_follows_the_training_part():
-    from trainables.classifier_trial import build_training_set
+    from trainables.runners.classifier_trial import build_training_set
 
     real, _validation = real_sets(numbered(), None, 500, 0, SUBSET)
     pool = numbered(per_class=200)
@@ -88,7 +89,7 @@ JOB = dict(dataset="mnist-5k", data_root="~", size=500, seed=1, arch="abadi", co
 
 
 def test_split_keys_are_unchanged_and_subset_keys_name_the_rule():
-    from trainables.gan_job import GanJob
+    from trainables.gan.job import GanJob
 
     assert GanJob(**JOB).key() == "af5501e49cc3"          # the key this job had before validation_from existed
     assert GanJob(**JOB, validation_from="split", validation_fraction=0.3).key() == "af5501e49cc3"
@@ -111,9 +112,9 @@ def test_the_plan_gives_subset_studies_their_own_gan_keys():
 def test_the_gan_trains_on_the_training_part_only(monkeypatch):
     """gan_train.train_key draws its real images through real_sets with the key's rule; its pool's gate
     is measured on the validation part. Stopped right after the draw (the rest needs Ray Train)."""
-    from trainables import gan_train
-    from trainables.gan_job import GanJob
-    from trainables.gan_trainer import key_config
+    from trainables.gan.job import GanJob
+    from trainables.runners import gan_train
+    from trainables.runners.gan_trainer import key_config
 
     job = GanJob(**{**JOB, "size": 500, "validation": 0}, validation_from="subset", validation_fraction=0.2)
     key = key_config(job, "/tmp/unused-cache", "loop", {})
@@ -137,8 +138,9 @@ def test_the_gan_trains_on_the_training_part_only(monkeypatch):
 
 
 def test_the_filter_classifier_never_sees_the_validation_part(monkeypatch):
-    from trainables import gan_pool, gan_stage
-    from trainables.gan_job import GanJob
+    from trainables.gan import pool as gan_pool
+    from trainables.gan.job import GanJob
+    from trainables.runners import gan_keys as gan_stage
 
     job = GanJob(**{**JOB, "size": 500, "validation": 0}, validation_from="subset", validation_fraction=0.2)
     seen = {}

@@ -8,8 +8,8 @@ the analysis package's file writes) does not import torch.
 
 from importlib import import_module
 
-_REGISTRIES = {"CLASSIFIERS": "trainables.classifiers", "DATASETS": "trainables.data", "GANS": "trainables.gans",
-               "DataError": "trainables.data"}
+_REGISTRIES = {"CLASSIFIERS": "trainables.classifier.models", "DATASETS": "trainables.data.datasets", "GANS": "trainables.gan.archs",
+               "DataError": "trainables.data.datasets"}
 
 __all__ = sorted(_REGISTRIES)
 

@@ -6,7 +6,7 @@ import importlib.resources
 from typing import Any
 
 from study.checks import SpecError
-from trainables.registry import suggest
+from trainables.terms.registry import suggest
 
 DEFAULT_PRESET = "quick"
 

@@ -1,0 +1,17 @@
+"""The fixed choices a study file may name, in one place that imports nothing heavy: the study's
+schema checks a file against them without importing torch, and the training code enforces the same
+tuples."""
+
+CONDITIONINGS = ("per-class", "conditional")   # one GAN per class, or one class-conditional GAN
+AUGMENTS = ("none", "classic")                 # the classifier's training-time augmentation
+FOLDER_PREFIX = "folder:"                      # dataset = "folder:PATH": an image folder per class
+CSV_PREFIX = "csv:"                            # dataset = "csv:PATH": a label file of path,label[,split] rows
+
+# Image decoding (trainables.data.decode): image_size, image_resize, image_channels. 28 to 128 pixels a side
+# is what every model of the registries takes (DESIGN.md); "native" keeps the files' own, shared size.
+IMAGE_SIZE_NATIVE = "native"
+MIN_IMAGE_SIDE, MAX_IMAGE_SIDE_MODELS = 28, 128
+IMAGE_RESIZES = ("resize", "center-crop", "pad")   # stretch | scale the short side, crop | scale the long side, pad
+IMAGE_CHANNELS = ("auto", "grey", "rgb")           # auto: grey when every file is grey, else RGB
+# Real subsets: equal counts per class (the papers' protocol) or the training split's class proportions.
+SAMPLINGS = ("balanced", "stratified")
