@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.columns import is_gan_axis
 from analysis.metrics import metric_label
 from analysis.selection import BEST_COLUMNS
 from analysis.stats import (
@@ -33,6 +32,7 @@ from analysis.stats import (
     is_local,
 )
 from analysis.words import fmt_p, pct, plural, pts, pts_range
+from trainables.files.results_columns import is_gan_axis
 
 
 @dataclass(frozen=True)

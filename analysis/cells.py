@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.columns import axis_columns, is_gan_axis
 from analysis.metrics import choose_metrics
 from analysis.stats import (
     BOOTSTRAP_MIN_SEEDS,
@@ -27,6 +26,7 @@ from analysis.stats import (
     no_spread,
     paired_p_value,
 )
+from trainables.files.results_columns import axis_columns, is_gan_axis
 
 GAIN_COLUMNS = ("gain", "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "adj_lo", "adj_hi",
                 "adj_level", "family_size", "n_pairs", "spread", "baseline", "n_repeats", "local_lo", "local_hi",

@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.answer import Evidence, answer_lines, console_lines
 from analysis.classic import classic_alone, gan_versus_classic
 from analysis.gan_judgement import weak_gans
-from analysis.load import GanRecord, tidy_trials, with_units
+from analysis.load import GanRecord, tidy_trials
 from analysis.metrics import MetricChoice, choose_metrics
 from analysis.selection import best_ratio_table, min_effect_of
 
@@ -33,7 +33,7 @@ class Findings:
 def findings(trials: pd.DataFrame, specs: Sequence[dict], gans: Iterable[GanRecord] = (),
              confirms: dict | None = None) -> Findings:
     """The verdicts of `trials` (a tidy or raw results.csv frame) under the settings of `specs`."""
-    trials = with_units(tidy_trials(trials), specs[0] if len(specs) == 1 else {})
+    trials = tidy_trials(trials)
     choice = choose_metrics(trials, specs)
     weak, min_effect = weak_gans(gans), min_effect_of(specs)
     best = best_ratio_table(trials, choice.reported, choice.selection, weak=weak, min_effect=min_effect)

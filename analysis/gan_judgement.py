@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from analysis.columns import NUM_CLASSES
 from analysis.load import GanRecord
+from trainables.terms.dataset_sizes import num_classes as dataset_classes
 
 # Set by measurement (bench/gan_gate.py; BENCHMARKS.md "Grading the GAN gate"): the quick preset's GAN
 # on mnist-5k, n = 500, seeds 0-2, 34 checkpoints from 1 to 200 epochs, 26 sample grids looked at.
@@ -74,7 +74,7 @@ def _number(value) -> float | None:
 
 
 def num_classes(meta: dict) -> int:
-    return int(meta.get("num_classes") or len(meta.get("classes") or []) or NUM_CLASSES.get(str(meta.get("dataset")), 10))
+    return int(meta.get("num_classes") or len(meta.get("classes") or []) or dataset_classes(meta.get("dataset")))
 
 
 def gate_split(meta: dict) -> str:

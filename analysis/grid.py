@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.cells import design_axes, varying_axes
-from analysis.columns import is_gan_axis
 from analysis.metrics import (
     PAPERS_PROTOCOL,
     PAPERS_SCHEDULE,
@@ -34,6 +33,7 @@ from analysis.published import AUTHORS, differences, full_set_size, paper_value
 from analysis.render import Table, fmt_axis
 from analysis.selection import pick_best
 from analysis.stats import stars
+from trainables.files.results_columns import is_gan_axis
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ A folder that is not a study (a user's folder, a report folder, a copy of someth
 before anything is read from it, alone or beside real studies: merged in, its rows would have counted
 as trials. A study's own file that cannot be read back (a truncated meta.json, a binary results.csv)
 is set aside (renamed `.damaged`, kept, never read again: the one rule of trainables.files.storage) and
-rebuilt from what the study still holds: results.csv from tune/ and the trials/ records, a GAN's
-meta.json from the GAN cache run.json names.
+rebuilt from what the study still holds: a GAN's meta.json from the GAN cache run.json names (results.csv
+and curves.csv are read, and written again from the trial records, through trainables.files.results_files).
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainables.files.results_files import RESULTS_FILE, RESULTS_REQUIRED, csv_problem
 from trainables.files.storage import Store
 
 _SAMPLES_RE = re.compile(r"samples_epoch(\d+)\.png$")
 # What `study run` writes first (spec.toml, then run.json) or what only a study run holds.
 STUDY_MARKERS = ("spec.toml", "run.json")
-# Columns every results.csv the runner writes has: a file without them is not a study's results.
-RESULTS_REQUIRED = ("dataset", "size", "ratio")
 
 
 class StudyDirError(ValueError):
@@ -37,57 +36,18 @@ def _say(text: str) -> None:
 
 
 def check_is_study(root: Path) -> None:
-    """StudyDirError unless `root` is a folder `study run` wrote: it holds spec.toml or run.json, or (a
-    study from before they existed) a results.csv with the runner's columns or classifier trials in tune/."""
+    """StudyDirError unless `root` is a folder `study run` wrote: it holds spec.toml or run.json, or a
+    results.csv with the runner's columns."""
     if not root.is_dir():
         what = "is a file, not a study folder" if root.exists() else "does not exist"
         raise StudyDirError(f"{root}: {what}; allowed: a folder written by `study run`")
     if any((root / name).is_file() for name in STUDY_MARKERS):
         return
-    if (root / "results.csv").is_file() and read_results(root / "results.csv", set_aside=False) is not None:
+    store = Store(root)
+    if store.exists(RESULTS_FILE) and csv_problem(store, RESULTS_FILE, RESULTS_REQUIRED)[1] is None:
         return
-    if any((root / "tune").rglob("params.json")) if (root / "tune").is_dir() else False:
-        return
-    raise StudyDirError(f"{root}: not a study folder (no spec.toml, run.json, results.csv with the columns "
-                        f"{', '.join(RESULTS_REQUIRED)}, or tune/ trials); allowed: a folder written by `study run`")
-
-
-def _problem(path: Path) -> tuple[pd.DataFrame | None, str | None]:
-    try:
-        data = path.read_bytes()
-        if b"\x00" in data:
-            return None, "binary, not CSV"
-        frame = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError) as err:   # ParserError and EmptyDataError are ValueErrors
-        return None, f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:120]}"
-    missing = [c for c in RESULTS_REQUIRED if c not in frame.columns]
-    if missing:
-        return None, f"no {', '.join(missing)} column"
-    return frame, None
-
-
-def read_results(path: Path, set_aside: bool = True) -> pd.DataFrame | None:
-    """results.csv as a DataFrame, or None when it cannot be read as one: then (set_aside) it is renamed
-    `.damaged` with a line saying so, and the caller rebuilds it from tune/ and trials/."""
-    frame, problem = _problem(path)
-    if problem is None or not set_aside:
-        return frame
-    moved = Store(path.parent).set_aside(path.name)
-    _say(f"[report] {path} cannot be read ({problem}); set aside as {moved}, rebuilt from tune/ and trials/")
-    return None
-
-
-def read_curves(path: Path) -> pd.DataFrame | None:
-    """curves.csv, or None (set aside, said) when it cannot be read: the caller rebuilds or goes without."""
-    try:
-        if b"\x00" not in path.read_bytes():
-            return pd.read_csv(path)
-        problem = "binary, not CSV"
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        problem = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:120]}"
-    moved = Store(path.parent).set_aside(path.name)
-    _say(f"[report] {path} cannot be read ({problem}); set aside as {moved}")
-    return None
+    raise StudyDirError(f"{root}: not a study folder (no spec.toml, run.json, or results.csv with the columns "
+                        f"{', '.join(RESULTS_REQUIRED)}); allowed: a folder written by `study run`")
 
 
 def read_meta(gan_dir: Path, study_root: Path) -> dict:

@@ -1,53 +1,50 @@
-"""A finished or partial study folder -> tidy DataFrames (one row per trial; one row per trial-epoch).
+"""A finished study folder -> tidy DataFrames (one row per trial; one row per trial-epoch).
 
-Reads `results.csv` / `curves.csv` when the driver wrote them; otherwise rebuilds both from Ray Tune's
-experiment folder: `tune/<experiment>/<trial dir>/` holds `params.json` (the trial's config) and
-`result.json` (one JSON object per `tune.report` call), plus `error.txt` when the trial raised.
-Non-ok trials are kept with their status: rankings exclude them, the report lists them.
+Reads the `results.csv` and `curves.csv` the driver wrote from the trial records (study.results), through
+the file layer's one reader (trainables.files.results_files). A folder whose run stopped before writing
+them gets them from `study report`, which writes them from the trial records first. Non-ok trials are
+kept with their status: rankings exclude them, the report lists them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.columns import (
-    ACCURACY_METRICS,
-    CORE_AXES,
-    COST_METRICS,
-    FULL_TRAIN_SIZES,
-    METRICS,
-    VALIDATION_COUNT,
-)
 from analysis.inputs import (  # noqa: F401  (GanRecord, load_gans, StudyDirError: re-exported)
     GanRecord,
     StudyDirError,
     check_is_study,
     load_gans,
-    read_curves,
     read_env,
-    read_results,
     read_runs,
     read_spec,
 )
+from trainables.files.results_columns import (
+    ACCURACY_METRICS,
+    COST_METRICS,
+    METRICS,
+    OUTCOME_COLUMNS,
+    PER_CLASS,
+    SETTING_COLUMNS,
+    UNIT_COLUMN,
+    VALIDATION_COUNT,
+)
+from trainables.files.results_files import RESULTS_FILE, RESULTS_REQUIRED, csv_problem, read_curves
 from trainables.files.storage import Store
 from trainables.files.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
+from trainables.terms.dataset_sizes import train_images
 from trainables.terms.validation import ValidationRule
 
-RESULTS_COLUMNS = (
-    "trial", "dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment", "gan_arch",
-    "conditioning", "gan_key", "status", "reason", *ACCURACY_METRICS, "per_class_acc", *COST_METRICS,
-)
+# The columns every tidy table has (missing ones added empty), in this order. subset_seed is not added
+# when missing: analysis.cells.unit_column then takes `seed` as the unit.
+RESULTS_COLUMNS = ("trial", "dataset", *(c for c in SETTING_COLUMNS if c != UNIT_COLUMN), *OUTCOME_COLUMNS,
+                   *ACCURACY_METRICS, PER_CLASS, *COST_METRICS)
 CURVE_COLUMNS = ("trial", *RECORD_CURVE_COLUMNS)
 CURVE_AXES = ("dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment")
-
-# Names a Tune config may use for our columns (the driver's config keys are flattened to their leaf).
-CONFIG_ALIASES = {"n": "size", "sample_size": "size", "r": "ratio", "R": "ratio", "mix_ratio": "ratio",
-                  "arch": "gan_arch", "name": "classifier", "classifier_name": "classifier"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class Study:
     env: dict = field(default_factory=dict)
     runs: tuple[dict, ...] = ()     # run.json's runs: when each `study run` / `resume` started, its wall time
     gans: tuple[GanRecord, ...] = ()
-    source: str = "results.csv"     # or "tune/" when rebuilt from Tune's folder
+    source: str = RESULTS_FILE      # "merged" for several folders read as one
     parts: tuple[Study, ...] = ()   # the folders a merged study was read from (analysis/merge.py)
     full_sizes: dict = field(default_factory=dict)   # dataset -> true count of `size = "full"` here
 
@@ -111,12 +108,10 @@ def _real_count(train_images, ratio) -> int | None:
 
 def _full_by_rule(dataset, spec: dict) -> int | None:
     """The training split less the validation hold-out, by the study's own rule (trainables.terms.validation), for a
-    folder whose trials recorded no image count. A spec without [eval] predates the hold-out."""
-    total = FULL_TRAIN_SIZES.get(str(dataset))
+    folder whose trials recorded no image count."""
+    total = train_images(dataset)
     if total is None or not spec:
         return None
-    if "eval" not in spec:
-        return total
     return total - ValidationRule.of(spec.get("eval") or {}).held_out(total)
 
 
@@ -203,107 +198,6 @@ def tidy_curves(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     return curves
 
 
-# ---------------------------------------------------------------- Tune's experiment folder
-def _flatten(config: dict) -> dict:
-    """Nested config -> leaf names (`{"gan": {"alpha": 2}}` -> `{"alpha": 2}`), aliases applied."""
-    flat: dict = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value))
-        else:
-            flat[CONFIG_ALIASES.get(key, key)] = value
-    return flat
-
-
-def _read_json_lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue    # a line cut short by a killed driver
-    return rows
-
-
-def _trial_record(records_dir: Path, trial: str) -> dict | None:
-    """The trial's record (trials/<trial>.json: its final metrics, per-class accuracies and whole
-    curve, which Tune's reports leave out), or None when it has none or it cannot be read."""
-    path = records_dir / f"{trial}.json"
-    try:
-        record = json.loads(path.read_text()) if path.is_file() else None
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _trial_from_dir(trial_dir: Path, records_dir: Path) -> tuple[dict, list[dict]] | None:
-    config = _flatten(json.loads((trial_dir / "params.json").read_text()))
-    if "ratio" not in config:
-        return None     # not a classifier trial (e.g. a Ray Train run stored under tune/)
-    reports = _read_json_lines(trial_dir / "result.json")
-    record = _trial_record(records_dir, trial_dir.name)
-    if record is not None:
-        reports.append(record)      # the final outcome, with the curve
-    row = {k: v for k, v in config.items() if k in CORE_AXES or k == "seed" or not isinstance(v, list | dict)}
-    row["trial"] = str(reports[-1].get("trial_id", trial_dir.name)) if reports else trial_dir.name
-    for report in reports:      # last reported value of each metric wins
-        for key in (*METRICS, "per_class_acc", "status", "reason", "gan_key"):
-            if report.get(key) is not None:
-                row[key] = report[key]
-    _fill_epoch_choices(row, reports)
-    if isinstance(row.get("per_class_acc"), list):
-        row["per_class_acc"] = json.dumps(row["per_class_acc"])
-    error_file = trial_dir / "error.txt"
-    if error_file.exists() and row.get("status", "ok") == "ok":
-        lines = [ln for ln in error_file.read_text().splitlines() if ln.strip()]
-        row["status"], row["reason"] = "error", (lines[-1].strip() if lines else "error.txt")
-    elif not reports and "status" not in row:
-        row["status"], row["reason"] = "error", "no result reported (trial never started or was killed)"
-    # A finished trial's record (or, from older runners, its final report) carries its whole curve;
-    # epochs reported along the way (at most one a second) are all an unfinished one has.
-    final_curve = reports[-1].get("curve") if reports else None
-    points = final_curve if isinstance(final_curve, list) else [r for r in reports if r.get("test_acc") is not None]
-    curves = [{"trial": row["trial"], "epoch": r.get("epoch", r.get("training_iteration")),
-               **{k: r.get(k) for k in CURVE_COLUMNS[2:]}}
-              for r in points]
-    return row, curves
-
-
-def _fill_epoch_choices(row: dict, reports: list[dict]) -> None:
-    """Metrics a trial's final report may lack (killed trials, older runners), from its epoch reports:
-    the best test epoch (the papers' protocol) and, when validation was reported, the best validation
-    epoch with the test accuracy there (the earliest epoch wins a tie, as the trial itself does)."""
-    final_curve = reports[-1].get("curve") if reports else None
-    points = final_curve if isinstance(final_curve, list) else reports
-    tests = [r for r in points if isinstance(r.get("test_acc"), int | float)]
-    if tests and "test_acc_max" not in row:
-        row["test_acc_max"] = max(r["test_acc"] for r in tests)
-    vals = [r for r in tests if isinstance(r.get("val_acc"), int | float)]
-    if vals and "test_acc_at_best_val" not in row:
-        best = max(vals, key=lambda r: r["val_acc"])      # max() keeps the first of equal values
-        row.setdefault("val_acc_max", best["val_acc"])
-        row.setdefault("best_val_epoch", best.get("epoch"))
-        row["test_acc_at_best_val"] = best["test_acc"]
-
-
-def load_tune_folder(tune_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every Tune trial folder below `tune_dir` (any experiment) -> (results, curves) DataFrames."""
-    rows, curve_rows = [], []
-    for params in sorted(tune_dir.rglob("params.json")):
-        parsed = _trial_from_dir(params.parent, tune_dir.parent / "trials")
-        if parsed is not None:
-            rows.append(parsed[0])
-            curve_rows.extend(parsed[1])
-    if not rows:
-        raise StudyDirError(f"{tune_dir}: no Tune trials (expected <experiment>/<trial>/params.json); allowed: a "
-                            "study folder whose tune/ holds classifier trials, or one with results.csv")
-    return pd.DataFrame(rows), pd.DataFrame(curve_rows, columns=list(CURVE_COLUMNS))
-
-
 # ---------------------------------------------------------------- GAN keys, spec, env
 def write_bytes_atomic(data: bytes, path: Path) -> None:
     """Through the study's one writer (Store.write_bytes: next to the target, fsynced, renamed), so a
@@ -320,53 +214,26 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
 
 
 def load_study(study_dir: str | Path) -> Study:
-    """Read a study folder. When results.csv is missing it is rebuilt from tune/ and written (once)."""
+    """Read a study folder: its results.csv and curves.csv (a damaged curves.csv is set aside and read as
+    none), spec, environment, runs and GANs. A results.csv that cannot be read is refused and kept:
+    `study report` writes it again from the trial records before it calls this."""
     root = Path(study_dir).expanduser()
     check_is_study(root)
-    results_path, curves_path = root / "results.csv", root / "curves.csv"
-    source = "results.csv"
-    raw = read_results(results_path, set_aside=(root / "tune").is_dir()) if results_path.exists() else None
-    if raw is None and results_path.exists():
-        raise StudyDirError(f"{results_path}: cannot be read as the study's results and there is no tune/ to "
-                            "rebuild it from; allowed: restore results.csv from a copy")
-    if raw is not None:
-        raw_curves = (read_curves(curves_path) if curves_path.exists() else None)
-        if raw_curves is None:
-            raw_curves = load_tune_folder(root / "tune")[1] if (root / "tune").is_dir() else pd.DataFrame()
-    elif (root / "tune").is_dir():
-        raw, raw_curves = load_tune_folder(root / "tune")
-        source = "tune/"
-        if curves_path.exists() and read_curves(curves_path) is not None:
-            curves_path = None   # a readable curves.csv is kept
-    else:
-        raise StudyDirError(f"{root}: has neither results.csv nor tune/ (it has not run yet); allowed: a folder "
-                            "written by `study run` that has run")
-    spec_path, env_path = root / "spec.toml", root / "env.json"
-    spec_text, spec = read_spec(spec_path)
+    store = Store(root)
+    if not store.exists(RESULTS_FILE):
+        raise StudyDirError(f"{root}: has no results.csv yet; allowed: a study that has run (`study report {root}` "
+                            "writes results.csv from its trial records, `study resume` finishes the study)")
+    raw, problem = csv_problem(store, RESULTS_FILE, RESULTS_REQUIRED)
+    if problem is not None:
+        raise StudyDirError(f"{root / RESULTS_FILE}: cannot be read as the study's results ({problem}) and the "
+                            "study holds no trial records to write it again from; allowed: restore results.csv "
+                            "from a copy")
+    raw_curves = read_curves(store)
+    spec_text, spec = read_spec(root / "spec.toml")
     full = full_sizes(raw, spec)
     trials = tidy_trials(raw, full)
-    if source == "tune/":
-        # Persist what we rebuilt so the next `study report` reads the same rows (idempotent reports);
-        # "full" stays "full" there, as the driver writes it.
-        write_csv_atomic(tidy_trials(raw, {}), results_path)
-        trials = tidy_trials(pd.read_csv(results_path), full)
-        if curves_path is not None:
-            write_csv_atomic(tidy_curves(raw_curves, trials), curves_path)
-            raw_curves = pd.read_csv(curves_path)
-        else:
-            raw_curves = pd.read_csv(root / "curves.csv")
     return Study(
-        root=root, trials=with_units(trials, spec), curves=tidy_curves(raw_curves, trials),
+        root=root, trials=trials, curves=tidy_curves(pd.DataFrame() if raw_curves is None else raw_curves, trials),
         spec=spec, spec_text=spec_text,
-        env=read_env(env_path), runs=read_runs(root / "run.json"),
-        gans=load_gans(root), source=source, full_sizes=full)
-
-
-def with_units(trials: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Trials with their independent unit: results.csv's `subset_seed`, written since nested GAN repeats
-    exist. A results.csv from before then under `gan.repeats = "once"` drew every seed's subset and GAN
-    with seed 0, so all its seeds are one unit; any other older study drew one per seed."""
-    if "subset_seed" in trials or trials.empty or "seed" not in trials:
-        return trials
-    once = (spec.get("gan") or {}).get("repeats") == "once"
-    return trials.assign(subset_seed=0 if once else trials["seed"])
+        env=read_env(root / "env.json"), runs=read_runs(root / "run.json"),
+        gans=load_gans(root), source=RESULTS_FILE, full_sizes=full)

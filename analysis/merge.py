@@ -20,12 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import Study, StudyDirError, load_study, tidy_curves, tidy_trials
+from trainables.files.results_columns import COLUMN_NAMES, dotted_key_column
+from trainables.terms.spec_keys import flat_keys
 
 SPEC_SECTIONS = ("gan", "classifier", "mix", "eval")
-# Spec keys that are already results.csv columns under another name.
-KEY_COLUMNS = {"gan.arch": "gan_arch", "gan.alpha": "alpha", "gan.conditioning": "conditioning",
-               "classifier.name": "classifier", "mix.ratios": "ratio", "mix.real": "real",
-               "mix.augment": "augment"}
+# Spec keys that are already results.csv columns under another name (gan.arch is gan_arch, ...).
+KEY_COLUMNS = frozenset(f"{section}.{key}" for section, key in COLUMN_NAMES)
 # Spec keys that do not change what a trial computes (resources, bookkeeping, what the report shows).
 NO_EFFECT = frozenset({"gan.workers", "gan.checkpoint_every", "classifier.compile", "eval.metric"})
 
@@ -33,23 +33,8 @@ NO_EFFECT = frozenset({"gan.workers", "gan.checkpoint_every", "classifier.compil
 def _flat_spec(spec: dict) -> dict[str, object]:
     """{"gan": {"epochs": 5}, "classifier": {"lenet": {"epochs": 9}}} -> {"gan.epochs": 5,
     "classifier.lenet.epochs": 9}, over the sections whose keys can vary between arms."""
-    out: dict[str, object] = {}
-
-    def walk(prefix: str, value) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}", inner)
-        else:
-            out[prefix] = value
-
-    for section in SPEC_SECTIONS:
-        walk(section, spec.get(section, {}))
-    return {k: v for k, v in out.items() if k not in KEY_COLUMNS and k not in NO_EFFECT}
-
-
-def _column(key: str) -> str:
-    """gan.epochs -> gan_epochs, mix.filter -> mix_filter, classifier.lenet.epochs -> classifier_lenet_epochs."""
-    return key.replace(".", "_")
+    flat = flat_keys({section: spec.get(section, {}) for section in SPEC_SECTIONS})
+    return {k: v for k, v in flat.items() if k not in KEY_COLUMNS and k not in NO_EFFECT}
 
 
 def _datasets(study: Study) -> set[str]:
@@ -97,7 +82,7 @@ def load_studies(study_dirs: Sequence[str | Path]) -> Study:
     for i, (part, label) in enumerate(zip(parts, labels, strict=True)):
         frame = part.trials.copy()
         for key, values in settings.items():
-            column = _column(key)
+            column = dotted_key_column(key)   # gan.epochs -> gan_epochs, as the driver names it
             if column not in frame:     # a setting that varied inside this folder is a column already
                 value = values[i]
                 frame[column] = str(value) if isinstance(value, list) else value

@@ -28,7 +28,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from analysis.columns import NUM_CLASSES
+from trainables.terms.dataset_sizes import num_classes
 
 # Paper files (see papers/README.md) -> the short names our table registry uses.
 PAPERS = {"004_d287d86f4fcb97b8.txt": "abadi", "003_2167ddcdd7df6ada.txt": "dagan",
@@ -102,7 +102,7 @@ def normalise_published(raw: pd.DataFrame) -> pd.DataFrame:
     pub = raw.copy()
     pub["paper"] = pub["paper"].map(lambda p: PAPERS.get(p, p))
     per_class = pub["size_unit"].eq("per-class")
-    classes = pub["dataset"].map(NUM_CLASSES).astype(float)
+    classes = pub["dataset"].map(lambda d: num_classes(d, default=None)).astype(float)
     pub["size"] = np.where(per_class, pub["sample_size"] * classes, pub["sample_size"])
     pub["per_class_size"] = np.where(per_class, pub["sample_size"], pub["sample_size"] / classes)
     pub["value"] = np.where(pub["metric"].eq("accuracy_pct"), pub["value"] / 100.0, pub["value"])

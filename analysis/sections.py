@@ -13,7 +13,6 @@ import math
 import pandas as pd
 
 from analysis.cells import design_axes, unit_column
-from analysis.columns import FULL_TRAIN_SIZES, VALIDATION_COUNT
 from analysis.gan_judgement import (
     FAIR_STRENGTH,
     GOOD_STRENGTH,
@@ -26,6 +25,8 @@ from analysis.grid import order
 from analysis.load import GanRecord, Study
 from analysis.metrics import PAPERS_PROTOCOL, metric_label
 from analysis.render import Table, to_markdown
+from trainables.files.results_columns import VALIDATION_COUNT
+from trainables.terms.dataset_sizes import train_images
 from trainables.terms.validation import ValidationRule
 
 
@@ -208,7 +209,7 @@ def _expected_missing_one(study: Study) -> pd.DataFrame:
     if not spec or spec.get("search", {}).get("mode", "grid") != "grid":
         return pd.DataFrame()
     dataset = spec.get("dataset", "")
-    full = study.full_counts.get(dataset, FULL_TRAIN_SIZES.get(dataset, "full"))
+    full = study.full_counts.get(dataset, train_images(dataset) or "full")
     sizes = [full if s == "full" else s for s in spec.get("sizes", [])]
     ratios = [float(r) for r in spec.get("mix", {}).get("ratios", [])]
     names = spec.get("classifier", {}).get("name", [])

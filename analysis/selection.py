@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.cells import cells_with_gains, sort_key, varying_axes
-from analysis.columns import is_gan_axis
 from analysis.load import tidy_trials
 from analysis.metrics import SELECTION_METRIC, choose_metrics
 from analysis.stats import (
@@ -32,6 +31,7 @@ from analysis.stats import (
     VERDICT_WEAK,
     verdict,
 )
+from trainables.files.results_columns import is_gan_axis
 
 BEST_COLUMNS = ("best_ratio", "chosen_on", "chosen_on_test", "select_mean", "mean", "n", "baseline", "gain",
                 "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "adj_lo", "adj_hi", "adj_level",

@@ -17,12 +17,12 @@ import dataclasses
 from collections.abc import Callable
 
 from analysis.cells import cells_with_gains
-from analysis.columns import NUM_CLASSES
 from analysis.grid import Column, Context, PaperLookup, TableBuilder, build_grid, generic_paper, isna
 from analysis.metrics import PAPERS_PROTOCOL, PAPERS_PROTOCOL_LABEL, has_data, papers_protocol_trials
 from analysis.per_class import build_per_class, has_per_class
 from analysis.published import AUTHORS, PAPER_ARCHS, arch_matches, protocol
 from analysis.render import Table
+from trainables.terms.dataset_sizes import num_classes
 
 __all__ = ["TABLES", "Column", "Context", "TableBuilder", "build_grid", "build_tables", "study_archs"]
 
@@ -146,7 +146,7 @@ def _dagan_needs(ctx) -> bool:
 
 def _dagan_notes(ctx):
     sizes = sorted({s for s in ctx.trials["size"] if not isinstance(s, str)})
-    per_class = [f"{s} = {s / NUM_CLASSES.get(d, 10):g}/class"
+    per_class = [f"{s} = {s / num_classes(d):g}/class"
                  for s in sizes for d in ctx.values("dataset")][:8]
     missing = [c.label for c in _dagan_all_columns(ctx)[:len(DAGAN_METHODS)] if not _ran(ctx, c)]
     notes = ["Sizes are totals; DAGAN's paper counts samples per class (" + ", ".join(per_class) + ").",

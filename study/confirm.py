@@ -223,12 +223,15 @@ def fill_from_trials(spec: Spec, rows: list[dict], trials) -> list[dict]:
 # --------------------------------------------------------------------------------------------------
 
 def _trials(folder: StudyFolder):
-    """The explored study's trials: analysis.load reads a local folder (rebuilding results.csv from
-    tune/ when missing); a remote one is read through the store."""
+    """The explored study's trials: analysis.load reads a local folder; a remote one is read through the
+    store. A results.csv a stopped run did not write is written from the trial records first."""
     import io
 
     import pandas as pd
 
+    from study.results import restore_results
+
+    restore_results(folder)
     if folder.store.is_local:
         from analysis.load import load_study
 
@@ -248,7 +251,7 @@ def _read_explored(folder: StudyFolder, where: str) -> tuple[Spec, Any, Any]:
             else contextlib.nullcontext())
     try:
         with lock:
-            results = ("results.csv", "tune") if folder.store.is_local else ("results.csv",)   # tune/ rebuilds it
+            results = ("results.csv", "trials")   # the trial records write results.csv when it is missing
             if not any(folder.store.exists(name) for name in results):
                 raise StudyError(f"{where}: no results yet (no {' and no '.join(results)}); allowed: a study folder "
                                  "that has run (`study run`, or `study resume` to finish it)")

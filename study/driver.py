@@ -33,7 +33,7 @@ from study.disk_space import failures_name_a_full_disk, stop_if_full
 from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
 from study.locations import resolve_cache
 from study.preflight import check_loaded_data, checks_before_ray
-from study.results import results_frames, write_results
+from study.results import restore_results, results_frames, write_results
 from study.spec import validation_rule
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
 from study.stage_gans import run_gan_stage
@@ -122,10 +122,12 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
 
 
 def build_report(folder: StudyFolder) -> str | None:
-    """Build report/ with the analysis package (which reads files only)."""
+    """Build report/ with the analysis package (which reads files only), after writing results.csv and
+    curves.csv again from the trial records where a stopped run left none or a damaged copy."""
     from analysis import build_report as analysis_report
 
     with failures_name_a_full_disk([folder.root, tempfile.gettempdir()], folder.root):
+        restore_results(folder)
         return _build_report(folder, analysis_report)
 
 
@@ -134,18 +136,12 @@ def _build_report(folder: StudyFolder, analysis_report) -> str | None:
         return str(analysis_report(folder.store.local_path()))
     # Remote storage (s3://, gs://, ...): the analysis reads files, so it works on a local copy of what
     # it needs (not the checkpoints or pools), and the report goes back next to the results.
-    had_results = folder.store.exists("results.csv")
     with tempfile.TemporaryDirectory(prefix="study-report-") as local:
         for name in folder.store.listdir():
-            skip = name == "report" or (name == "tune" and had_results)  # tune/ only rebuilds results.csv
-            if not skip:
+            if name not in ("report", "tune"):   # Tune's experiments: the report reads results.csv instead
                 _copy_down(folder.store, name, Path(local))
         analysis_report(local)
         folder.store.upload(Path(local, "report"), "report")
-        if not had_results:
-            for name in ("results.csv", "curves.csv"):
-                if Path(local, name).exists():
-                    folder.store.write_bytes(Path(local, name).read_bytes(), name)
     return folder.store.uri("report", "report.md")
 
 

@@ -8,12 +8,11 @@ subsets and GANs, the search mode). Then only the new trials and GANs run.
 
 from __future__ import annotations
 
-from typing import Any
-
 from study import plan
 from study.checks import SpecError, show
 from study.spec import Spec
 from study.spec_text import spec_to_dict
+from trainables.terms.spec_keys import flat_keys
 
 # Keys outside the trial settings whose change would change the finished trials' numbers.
 FROZEN_KEYS = ("dataset", "eval.validation", "eval.validation_from", "eval.validation_fraction", "search.mode",
@@ -25,18 +24,8 @@ ALLOWED = ("more seeds, sizes, mix.ratios, classifier.name, gan.alpha, or more v
            "of [gan], [classifier] and [mix]")
 
 
-def _flat(table: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def changed_keys(old: Spec, new: Spec) -> list[str]:
-    before, after = _flat(spec_to_dict(old)), _flat(spec_to_dict(new))
+    before, after = flat_keys(spec_to_dict(old)), flat_keys(spec_to_dict(new))
     return [key for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
 
 
@@ -45,7 +34,7 @@ def check_extension(old: Spec, new: Spec) -> None:
     changed = changed_keys(old, new)
     for key in FROZEN_KEYS:
         if key in changed:
-            before, after = _flat(spec_to_dict(old)).get(key), _flat(spec_to_dict(new)).get(key)
+            before, after = flat_keys(spec_to_dict(old)).get(key), flat_keys(spec_to_dict(new)).get(key)
             raise SpecError(key, f"changing it from {show(before)} to {show(after)} would change the finished "
                                  "trials; start a new study with `study run --name NEW` instead", ALLOWED)
     for key in UNIT_KEYS:
@@ -65,7 +54,7 @@ def _check_same_units(old: Spec, new: Spec, key: str) -> None:
     """SpecError when a seed of `old` would read another real subset and GAN under `new`."""
     moved = [seed for seed in plan.seeds(old) if plan.subset_seed(old, seed) != plan.subset_seed(new, seed)]
     if moved:
-        before, after = _flat(spec_to_dict(old)).get(key), _flat(spec_to_dict(new)).get(key)
+        before, after = flat_keys(spec_to_dict(old)).get(key), flat_keys(spec_to_dict(new)).get(key)
         seed = moved[0]
         raise SpecError(key, f"changing it from {show(before)} to {show(after)} would give finished trials other "
                              f"real subsets and GANs (seed {seed}: subset {plan.subset_seed(old, seed)} -> "

@@ -23,6 +23,7 @@ from study.spec import spec_from_dict
 from study.spec_text import spec_to_dict, spec_to_toml
 from trainables.files import cache_lock
 from trainables.files.storage import Store, is_uri
+from trainables.terms.spec_keys import flat_keys
 
 RUN_FILE = "run.json"
 SPEC_FILE = "spec.toml"
@@ -175,19 +176,9 @@ class StudyFolder:
         self.store.write_text(json.dumps(environment_info(), indent=2, sort_keys=True) + "\n", "env.json")
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out |= _flat(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def spec_differences(before: dict, after: dict) -> list[str]:
     """`gan.epochs: 25 -> 30` for every key whose value differs (absent keys shown as `-`)."""
-    a, b = _flat(before), _flat(after)
+    a, b = flat_keys(before), flat_keys(after)
     return [f"{key}: {json.dumps(a.get(key, '-'))} -> {json.dumps(b.get(key, '-'))}"
             for key in sorted(set(a) | set(b)) if a.get(key, "-") != b.get(key, "-")]
 

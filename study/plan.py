@@ -17,22 +17,13 @@ import math
 from typing import Any
 
 from study.schema import AXIS_SECTIONS, Spec, as_values
+from trainables.files.results_columns import column_name
 
 # Section keys that are not trial settings: how a study runs, or tables of other keys.
 NOT_SETTINGS = {("gan", "repeats"), ("gan", "workers"), ("gan", "checkpoint_every"), ("classifier", "compile"),
                 ("classifier", "by_name")}
 # [gan] keys that are training options of a recipe (trainables.gan.engine.OPTION_NAMES).
 GAN_OPTION_KEYS = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
-# results.csv's names for the settings that every study has (DESIGN.md, "What a run writes");
-# any other setting is `<section>_<key>`.
-COLUMN_NAMES = {("gan", "alpha"): "alpha", ("gan", "arch"): "gan_arch", ("gan", "conditioning"): "conditioning",
-                ("classifier", "name"): "classifier", ("mix", "ratios"): "ratio", ("mix", "real"): "real",
-                ("mix", "augment"): "augment"}
-
-
-def column_name(section: str, key: str) -> str:
-    return COLUMN_NAMES.get((section, key), f"{section}_{key}")
-
 
 def settings(spec: Spec) -> list[tuple[str, str, str]]:
     """(section, key, column) of every trial setting, in grid order (GAN, mix, classifier)."""

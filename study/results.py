@@ -1,4 +1,4 @@
-"""results.csv and curves.csv from the finished trials' records and this run's Tune results.
+"""results.csv and curves.csv: the one place they are built, from the trial records and this run's Tune results.
 
 A trial's record (`trials/<name>.json`, written by the trial when it ends) is the source of truth:
 it survives driver restarts and later Tune experiments. A trial without a record is an error (with
@@ -11,29 +11,23 @@ import json
 import os
 
 from study import plan
-from study.folder import StudyFolder
+from study.checks import SpecError
+from study.folder import SPEC_FILE, StudyFolder
+from study.spec import loads_spec
 from study.stage_classifiers import StageOutcome
+from trainables.files.results_columns import METRIC_COLUMNS, PER_CLASS, SETTING_COLUMNS, results_columns
+from trainables.files.results_files import CURVES_FILE, RESULTS_FILE, read_curves, read_results
+from trainables.files.trial_records import CURVE_COLUMNS, read_trial_record
 
-# Every study's columns (DESIGN.md, "What a run writes"); other settings get a column when they vary.
-# subset_seed (study.plan.subset_seed) names the trial's independent unit, its real subset and GAN;
-# `seed` is the classifier repeat (they are equal under gan.repeats = "per-seed"). Every row has it,
-# R = 0 too: the analysis pairs a GAN arm with the baseline of the same subset. validation_images: how many
-# images the trial validated on (the split's hold-out, or the part carved out of its own subset).
-CORE_COLUMNS = ("size", "alpha", "ratio", "classifier", "seed", "subset_seed", "real", "augment", "gan_arch",
-                "conditioning")
-METRIC_COLUMNS = ("val_acc_max", "best_val_epoch", "test_acc_at_best_val", "test_acc", "test_acc_max",
-                  "test_loss", "train_loss", "precision", "recall", "f1", "train_seconds", "images_per_second",
-                  "train_images", "train_steps", "epochs_trained", "validation_images", "balanced_acc",
-                  "test_imbalance")
+NOT_RUN = "not run (the study was interrupted; `study resume` runs it)"
 
 
 def setting_columns(spec) -> list[str]:
-    return [*CORE_COLUMNS, *[c for c in plan.varying_columns(spec) if c not in CORE_COLUMNS]]
+    """Every study's settings, then a column per other setting that varies in this one."""
+    return [*SETTING_COLUMNS, *[c for c in plan.varying_columns(spec) if c not in SETTING_COLUMNS]]
 
 
 def _read_record(folder: StudyFolder, name: str) -> dict | None:
-    from trainables.files.trial_records import read_trial_record
-
     return read_trial_record(folder.store, name)   # a damaged one is set aside: resume reruns it
 
 
@@ -65,8 +59,6 @@ def _curve(record: dict | None, result) -> list[dict]:
     frame = result.metrics_dataframe
     if frame is None or "status" not in frame:
         return []
-    from trainables.files.trial_records import CURVE_COLUMNS
-
     return [{c: row.get(c) for c in CURVE_COLUMNS} for _, row in frame[frame["status"] == "running"].iterrows()]
 
 
@@ -77,7 +69,8 @@ def _entries(spec, outcome: StageOutcome, tune_results: dict) -> list[tuple[str,
 
 
 def results_frames(spec, folder: StudyFolder, outcome: StageOutcome):
-    """(results, curves) DataFrames in the columns DESIGN.md promises, one results row per trial."""
+    """(results, curves) DataFrames in the columns of trainables.files.results_columns, one results row per
+    trial."""
     import pandas as pd
 
     columns = setting_columns(spec)
@@ -91,22 +84,51 @@ def results_frames(spec, folder: StudyFolder, outcome: StageOutcome):
         elif result is not None:
             metrics, status, reason = _from_tune(result)
         else:
-            metrics, status, reason = {}, "error", "not run (the study was interrupted; `study resume` runs it)"
+            metrics, status, reason = {}, "error", NOT_RUN
         settings = {"dataset": spec.dataset, **{c: point.get(c) for c in columns}}
         row = {"trial": name, **settings, "gan_key": metrics.get("gan_key") or "", "status": status,
                "reason": reason}
         row.update({metric: metrics.get(metric) for metric in METRIC_COLUMNS})
-        per_class = metrics.get("per_class_acc")
-        row["per_class_acc"] = json.dumps(per_class) if per_class is not None else ""
+        per_class = metrics.get(PER_CLASS)
+        row[PER_CLASS] = json.dumps(per_class) if per_class is not None else ""
         rows.append(row)
         curves.extend({"trial": name, **settings, **step} for step in _curve(record, result))
-    results = pd.DataFrame(rows)
+    results = pd.DataFrame(rows, columns=results_columns(columns))
     if len(results):
         results = results.sort_values(["size", "ratio", "classifier", "seed", "trial"],
                                       key=lambda s: s.astype(str) if s.name == "size" else s)
-    return results.reset_index(drop=True), pd.DataFrame(curves)
+    # Columns named even when no trial has a curve, so the file reads back (an empty one does not).
+    return results.reset_index(drop=True), pd.DataFrame(curves, columns=["trial", "dataset", *columns, *CURVE_COLUMNS])
 
 
 def write_results(folder: StudyFolder, results, curves) -> None:
-    folder.store.write_text(results.to_csv(index=False), "results.csv")
-    folder.store.write_text(curves.to_csv(index=False), "curves.csv")
+    folder.store.write_text(results.to_csv(index=False), RESULTS_FILE)
+    folder.store.write_text(curves.to_csv(index=False), CURVES_FILE)
+
+
+def restore_results(folder: StudyFolder) -> None:
+    """results.csv and curves.csv written again from the plan and the trial records where either is
+    missing or damaged (then set aside first): a run stopped before its end writes neither (a half-run
+    study's results would look final), and the report and `study confirm` read them. A trial without a
+    record reads "not run". Nothing is written for a folder without records or a readable spec.toml, nor
+    for an Optuna study (the settings of its trials are in Tune's experiment: `study resume` writes them)."""
+    store = folder.store
+    if not (store.exists("trials") and store.listdir("trials")) or not store.exists(SPEC_FILE):
+        return
+    try:
+        spec = loads_spec(store.read_text(SPEC_FILE), check_registries=False)
+    except (SpecError, ValueError, UnicodeDecodeError):
+        return   # the report says so and goes on without the spec; `study resume` restores it from run.json
+    if spec.search.mode != "grid":
+        return
+    missing = [name for name, read in ((RESULTS_FILE, read_results), (CURVES_FILE, read_curves))
+               if read(store) is None]
+    if not missing:
+        return
+    results, curves = results_frames(spec, folder, StageOutcome(points=plan.grid_points(spec), grids=[]))
+    for name, frame in ((RESULTS_FILE, results), (CURVES_FILE, curves)):
+        if name in missing:
+            store.write_text(frame.to_csv(index=False), name)
+    finished = int((results["reason"] != NOT_RUN).sum())
+    print(f"[study] {' and '.join(missing)} written from the trial records: {finished} of {len(results)} trial(s) "
+          "finished", flush=True)

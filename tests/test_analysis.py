@@ -1,4 +1,4 @@
-"""Analysis package: statistics, tables, published join, plots, report, Tune-folder loading.
+"""Analysis package: statistics, tables, published join, plots, report, reading a study folder.
 
 All inputs are hand-made (tests/fixtures/analysis/make_study.py) with a known answer: best R = 1.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import best_ratio_table, build_report, cell_stats, gains, load_study, mean_ci
+from analysis import StudyDirError, best_ratio_table, build_report, cell_stats, gains, load_study, mean_ci
 from analysis.cells import cells_with_gains
 from analysis.load import tidy_trials
 from analysis.metrics import choose_metrics
@@ -210,51 +209,16 @@ def test_report_says_plainly_when_nothing_helps(tmp_path):
     assert "worker died" in text and "1 trial(s) did not finish ok" in text
 
 
-# ---------------------------------------------------------------- Tune folder
-def _write_tune_trial(folder: Path, config: dict, reports: list[dict], error: str | None = None) -> None:
-    folder.mkdir(parents=True)
-    (folder / "params.json").write_text(json.dumps(config))
-    (folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in reports))
-    if error:
-        (folder / "error.txt").write_text(f"Traceback ...\n{error}\n")
-
-
-def test_load_from_tune_folder_when_results_csv_is_missing(tmp_path):
-    exp = tmp_path / "study" / "tune" / "classifiers"
-    for i, (ratio, seed) in enumerate([(0.0, 0), (1.0, 0), (0.0, 1), (1.0, 1)]):
-        config = {"dataset": "mnist", "size": 500, "ratio": ratio, "seed": seed, "real": True,
-                  "classifier": {"name": "mlp"}, "gan": {"alpha": 2, "arch": "abadi"}}
-        reports = [{"epoch": e, "test_acc": 0.7 + 0.05 * e + 0.02 * ratio, "test_loss": 0.5,
-                    "train_loss": 0.4, "trial_id": f"id{i}"} for e in (1, 2, 3)]
-        _write_tune_trial(exp / f"trial_{i}", config, reports)
-    _write_tune_trial(exp / "trial_9", {"size": 500, "ratio": 2.0, "seed": 0, "dataset": "mnist"}, [],
-                      error="RuntimeError: CUDA out of memory")
-    study = load_study(tmp_path / "study")
-    assert study.source == "tune/" and len(study.trials) == 5
-    assert (tmp_path / "study" / "results.csv").exists() and (tmp_path / "study" / "curves.csv").exists()
-    ok = study.trials[study.trials["status"] == "ok"]
-    assert ok["test_acc_max"].tolist() == pytest.approx([0.85, 0.87, 0.85, 0.87])
-    assert ok["classifier"].eq("mlp").all() and ok["gan_arch"].eq("abadi").all()
-    failed = study.trials[study.trials["status"] == "error"].iloc[0]
-    assert "out of memory" in failed["reason"]
-    assert len(study.curves) == 12 and set(study.curves["ratio"]) == {0.0, 1.0}
-    report = build_report(tmp_path / "study")
-    first = report.read_text()
-    assert build_report(tmp_path / "study").read_text() == first
-
-
-def test_a_final_report_with_the_curve_gives_every_epoch_though_epochs_were_reported_sparsely(tmp_path):
-    """Short trials report only now and then (trainables.runners.classifier_trial.EpochReports); the final report
-    carries the whole curve, so curves rebuilt from tune/ still have one row per epoch."""
-    exp = tmp_path / "study" / "tune" / "classifiers"
-    curve = [{"epoch": e, "test_acc": 0.7 + 0.05 * e, "test_loss": 0.5, "train_loss": 0.4} for e in (1, 2, 3, 4)]
-    reports = [{**curve[1], "status": "running", "trial_id": "id0"},
-               {**curve[3], "status": "ok", "test_acc_max": 0.9, "curve": curve, "trial_id": "id0"}]
-    _write_tune_trial(exp / "trial_0", {"dataset": "mnist", "size": 500, "ratio": 0.0, "seed": 0}, reports)
-    study = load_study(tmp_path / "study")
-    assert study.curves["epoch"].tolist() == [1, 2, 3, 4]
-    assert study.curves["test_acc"].tolist() == pytest.approx([0.75, 0.8, 0.85, 0.9])
-    assert study.trials["test_acc_max"].tolist() == pytest.approx([0.9])
+def test_a_folder_without_results_csv_is_refused_by_the_analysis_and_left_as_it_is(tmp_path):
+    """The analysis reads results.csv only; `study report` writes a missing one from the trial records."""
+    root = tmp_path / "study"
+    root.mkdir()
+    (root / "spec.toml").write_text(make_study.spec_toml("study"))
+    make_study.write_trial_records(root, finished=2)
+    before = sorted(p.name for p in root.rglob("*"))
+    with pytest.raises(StudyDirError, match="has no results.csv yet; allowed: a study that has run"):
+        load_study(root)
+    assert sorted(p.name for p in root.rglob("*")) == before
 
 
 def test_analysis_imports_without_ray_or_torch():

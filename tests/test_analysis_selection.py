@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import best_ratio_table, choose_metrics, gains, load_study
+from analysis import best_ratio_table, choose_metrics, gains
 from analysis.cells import cells_with_gains, varying_axes
-from analysis.columns import axis_columns, is_gan_axis
 from analysis.load import tidy_trials
+from trainables.files.results_columns import axis_columns, is_gan_axis
 
 _spec = importlib.util.spec_from_file_location(
     "make_study", Path(__file__).parent / "fixtures" / "analysis" / "make_study.py")
@@ -126,18 +125,6 @@ def test_classifier_setting_columns_are_axes_that_pair_with_their_own_baseline()
     b["test_acc_at_best_val"] += 0.05                              # longer training: higher at R = 0 and R = 1
     g = gains(tidy_trials(pd.concat([a, b], ignore_index=True)), "test_acc_at_best_val")
     assert len(g) == 2 and g["gain"].to_numpy() == pytest.approx([0.03, 0.03], abs=0.005)
-
-
-def test_tune_folder_rebuild_takes_the_test_accuracy_at_the_best_validation_epoch(tmp_path):
-    trial = tmp_path / "study" / "tune" / "classifiers" / "trial_0"
-    trial.mkdir(parents=True)
-    (trial / "params.json").write_text(json.dumps({"dataset": "mnist", "size": 500, "ratio": 0.0, "seed": 0}))
-    curve = [{"epoch": 1, "val_acc": 0.70, "test_acc": 0.71}, {"epoch": 2, "val_acc": 0.80, "test_acc": 0.78},
-             {"epoch": 3, "val_acc": 0.80, "test_acc": 0.83}, {"epoch": 4, "val_acc": 0.75, "test_acc": 0.84}]
-    (trial / "result.json").write_text(json.dumps({**curve[-1], "status": "ok", "curve": curve}) + "\n")
-    row = load_study(tmp_path / "study").trials.iloc[0]
-    assert row["val_acc_max"] == 0.80 and row["best_val_epoch"] == 2     # the first of equal epochs
-    assert row["test_acc_at_best_val"] == 0.78 and row["test_acc_max"] == 0.84
 
 
 # ---------------------------------------------------------------- a GAN too weak to judge

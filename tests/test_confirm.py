@@ -185,7 +185,7 @@ def test_a_study_that_has_not_run_is_refused(tmp_path, capsys):
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "spec.toml").write_text(FIXTURE_SPEC)
     err = _refused([str(tmp_path / "new")], capsys, tmp_path)
-    assert err == (f"error: {tmp_path / 'new'}: no results yet (no results.csv and no tune); allowed: a study folder "
+    assert err == (f"error: {tmp_path / 'new'}: no results yet (no results.csv and no trials); allowed: a study folder "
                    "that has run (`study run`, or `study resume` to finish it)")
 
 

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 
 from analysis.cells import cells_with_gains
-from analysis.columns import FULL_TRAIN_SIZES, NUM_CLASSES
 from analysis.load import full_sizes, load_study, tidy_trials
 from analysis.metrics import choose_metrics, metric_label
 from analysis.protocol_gap import protocol_gap_table
 from analysis.published import PROTOCOLS, differences, load_published, paper_value
 from analysis.render import table_markdown
 from analysis.tables import TABLES, Context, build_grid, build_tables, study_archs
+from trainables.terms.dataset_sizes import DATASET_SIZES, num_classes, train_images
 
 _spec = importlib.util.spec_from_file_location(
     "make_study", Path(__file__).parent / "fixtures" / "analysis" / "make_study.py")
@@ -171,12 +171,11 @@ def test_full_size_is_the_count_the_trials_trained_on_not_the_datasets_size():
     assert full_sizes(_full_trials(55000)) == {"mnist": 55000}
 
 
-@pytest.mark.parametrize("validation, expected", [("auto", 55000), (0, 60000), (1000, 59000), (None, 60000)])
+@pytest.mark.parametrize("validation, expected", [("auto", 55000), (0, 60000), (1000, 59000)])
 def test_full_size_from_the_spec_when_no_trial_recorded_its_images(validation, expected):
     trials = make_study.make_trials(sizes=("full",), ratios=(0.0,)).drop(columns="train_images")
-    spec = _spec() if validation is not None else {"dataset": "mnist"}     # no [eval]: before the hold-out
-    if validation is not None:
-        spec["eval"]["validation"] = validation
+    spec = _spec()
+    spec["eval"]["validation"] = validation
     assert full_sizes(trials, spec) == {"mnist": expected}
     assert full_sizes(trials) == {}                                       # nothing known: stays "full"
     assert set(tidy_trials(trials, {})["size"]) == {"full"}
@@ -241,12 +240,14 @@ def test_test_acc_max_is_not_called_the_papers_protocol_under_early_stopping():
 
 
 # ---------------------------------------------------------------- one dataset table
-def test_the_analysis_dataset_tables_agree_with_the_registry():
-    from trainables import DATASETS
-
-    for name, info in DATASETS.items():
-        assert NUM_CLASSES[name] == info.num_classes, name
-        assert info.max_train_size is None or info.max_train_size <= FULL_TRAIN_SIZES[name], name
+def test_the_one_table_of_dataset_sizes_is_consistent():
+    """trainables.terms.dataset_sizes is read by the registry (which builds its entries from it) and by the
+    analysis alike; a class-balanced subset of the smallest class's count per class fits the split."""
+    for name, sizes in DATASET_SIZES.items():
+        if sizes.train_images is not None:
+            assert sizes.smallest_train_class * sizes.num_classes <= sizes.train_images, name
+    assert num_classes("kdef") == 7 and train_images("kdef") is None      # published numbers only, no loader
+    assert num_classes("folder:/x") == 10 and train_images("folder:/x") is None
 
 
 def test_dataclass_context_defaults_keep_old_callers_working():

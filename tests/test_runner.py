@@ -208,11 +208,15 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
         assert not [k for report in reports for k, v in report.items() if isinstance(v, list | dict) and k != "config"]
         record = json.loads((root / "trials" / f"{result_file.parent.name}.json").read_text())
         assert [p["epoch"] for p in record["curve"]] == [1, 2]
-    # Rebuilt from tune/ and the records alone (an interrupted study's `study report`), the curves are whole.
-    from analysis.load import load_tune_folder
+    # Written again from the plan and the records alone (a stopped study's `study report`): the same files.
+    from study.folder import StudyFolder
+    from study.results import restore_results
 
-    rebuilt_results, rebuilt_curves = load_tune_folder(root / "tune")
-    assert len(rebuilt_curves) == 2 * 2 and len(json.loads(rebuilt_results["per_class_acc"][0])) == 10
+    written = {name: (root / name).read_bytes() for name in ("results.csv", "curves.csv")}
+    for name in written:
+        (root / name).unlink()
+    restore_results(StudyFolder.for_spec(str(tmp_path), "quick"))
+    assert {name: (root / name).read_bytes() for name in written} == written
     assert results["test_acc_at_best_val"].between(0.1, 1).all() and results["val_acc_max"].notna().all()
     assert {"val_acc", "val_loss"} <= set(curves.columns)
     (gan_dir,) = (root / "gans").iterdir()        # the study's view: small files only

