@@ -135,12 +135,13 @@ def test_resume_gan_cache_points_a_study_at_a_moved_cache(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_moved_storage_root_resumes_end_to_end_without_retraining_or_writing_outside(ray_local, tmp_path):
+def test_a_moved_storage_root_resumes_end_to_end_without_retraining_or_writing_outside(ray_local, study_caches, tmp_path):
     """Issue 26 item 3 end to end: run, `mv` the storage root, lose an R = 1 trial's record, resume: the
     trial runs again from the GAN cache that moved with the root; no GAN retrains; the old root is not
     recreated."""
     from tests.test_runner import TINY, _results
 
+    study_caches.seed_gans(tmp_path / "old", TINY)   # the root's GAN cache, which moves with it
     assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path / "old"), "--no-report"]) == 0
     os.rename(tmp_path / "old", tmp_path / "new")
     root = tmp_path / "new" / "quick"

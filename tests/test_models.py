@@ -14,12 +14,7 @@ from trainables.classifier.models import CLASSIFIERS
 from trainables.gan.archs import GANS, GanArch
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
-PAPERS = ("Abadi", "Xing", "Hooda", "Zhang & Wu")
 K = 10
-
-
-def _names_a_paper(fn) -> bool:
-    return any(paper in (fn.__doc__ or "") for paper in PAPERS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,11 +72,6 @@ def test_inception_and_resnet_keep_small_inputs_large():
     resnet = CLASSIFIERS["resnet18"](3, 32, 32, K)
     assert resnet.conv1.stride == (1, 1) and resnet.conv1.kernel_size == (3, 3)
     assert isinstance(resnet.maxpool, torch.nn.Identity)
-
-
-def test_classifier_docstrings_name_a_paper():
-    for name, make in CLASSIFIERS.items():
-        assert _names_a_paper(make), name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,13 +145,11 @@ def test_label_misuse_is_a_clear_error():
         arch.make_generator(0, (1, 28, 28))
 
 
-def test_gan_registry_entries_and_docstrings():
+def test_gan_registry_entries():
     assert set(GANS) == {"abadi", "dcgan", "hooda", "dagan"}
     for name, arch in GANS.items():
         assert isinstance(arch, GanArch) and arch.name == name
         assert arch.conditional_only == (name == "dagan")
-        assert _names_a_paper(arch.make_generator), name
-        assert _names_a_paper(arch.make_discriminator), name
 
 
 def test_dcgan_follows_xing_layout_at_32():

@@ -101,13 +101,15 @@ def test_a_trial_of_a_failed_gan_reports_the_gans_cause(monkeypatch):
 
 
 @pytest.mark.slow
-def test_an_unreadable_final_checkpoint_before_a_pool_grows_retrains_the_key_end_to_end(ray_local, tmp_path, capsys):
+def test_an_unreadable_final_checkpoint_before_a_pool_grows_retrains_the_key_end_to_end(ray_local, study_caches, tmp_path,
+                                                                                       capsys):
     """The issue's case: a finished study, its GAN's final checkpoint made unreadable, then extended to a
     larger R (the pool must grow): the key retrains, every trial is ok, exit 0, and the damaged
     checkpoint is kept aside."""
     from study import cli
     from tests.test_runner import TINY, _results
 
+    study_caches.seed_gans(tmp_path, TINY)   # the finished study's GAN (a copy: its checkpoint is cut below)
     assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path), "--no-report"]) == 0
     (key_dir,) = [p for p in (tmp_path / "gan-cache").iterdir() if (p / "pool.pt").exists()]
     final = max(key_dir.glob("checkpoint_epoch*/state.pt"))

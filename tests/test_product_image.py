@@ -6,9 +6,13 @@ only the client)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -75,26 +79,35 @@ def test_constraints_are_the_installed_versions_and_fit_the_ranges():
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
 
 
-def test_makefile_installs_with_the_constraints():
-    makefile = (ROOT / "Makefile").read_text()
-    assert "-c constraints.txt -e '.[dev]'" in makefile
-    assert re.search(r"^\$\(STAMP\): pyproject.toml constraints.txt$", makefile, flags=re.M)
+def _make_dry_run(*args: str) -> list[list[str]]:
+    """The commands `make -n ARGS` would run, each split as the shell would."""
+    done = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [shlex.split(line) for line in done.stdout.splitlines() if line and not line.startswith("make")]
 
 
-def test_image_is_built_on_the_tested_ray_and_python_with_one_cuda_stack():
-    """Ray's CPU image of the tested Ray and Python: CUDA comes only from the torch and nvidia-* wheels
-    constraints.txt pins (a -gpu / -cuXXX base would add a second, system CUDA)."""
-    ray_image = _dockerfile_default("RAY_IMAGE")
-    repo, tag = ray_image.split(":")
-    assert repo == "rayproject/ray"
-    assert tag == f"{_constraints()['ray']}-py311", ray_image
-    assert _instructions()[1] == ("FROM", "${RAY_IMAGE}")
-    pins = _constraints()
-    assert pins["nvidia-cuda-runtime"].startswith("13.0."), "the Dockerfile's comment says CUDA 13.0"
-    # Nothing local (.venv, studies) is sent to the build.
-    ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
-    assert ignored[0] == "*", "the build context admits only what the image needs"
-    assert _instructions()[-1] == ("ENV", "STUDY_GIT_SHA=${GIT_SHA}")
+def _pip_installs(commands: list[list[str]]) -> list[list[str]]:
+    return [command for command in commands if command[1:4] == ["-m", "pip", "install"] and "--upgrade" not in command]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+def test_make_installs_with_the_constraints_and_again_when_they_change(tmp_path):
+    """What `make install` runs (make's own dry run): into a venv that does not exist yet, the project
+    with its dev extra under constraints.txt; into an installed one, nothing until constraints.txt or
+    pyproject.toml changes, and then the same constrained install."""
+    venv = tmp_path / "venv"
+    (install,) = _pip_installs(_make_dry_run("install", f"VENV={venv}"))
+    assert install[0] == f"{venv}/bin/python"
+    assert install[install.index("-c") + 1] == "constraints.txt" and install[install.index("-e") + 1] == ".[dev]"
+
+    stamp = venv / ".installed"            # what a finished install leaves; newer than every input
+    stamp.parent.mkdir()
+    stamp.touch()
+    later = time.time() + 3600
+    os.utime(stamp, (later, later))
+    assert _pip_installs(_make_dry_run("install", f"VENV={venv}")) == []
+    for changed in ("constraints.txt", "pyproject.toml"):
+        assert _pip_installs(_make_dry_run("install", f"VENV={venv}", "-W", changed)) == [install], changed
 
 
 def test_dependencies_are_layers_below_the_source_and_the_package_installs_last():
@@ -175,3 +188,14 @@ def test_the_image_builds_and_runs_the_cli(tmp_path):
     run = subprocess.run(["docker", "run", "--rm", tag, "study", "--version"], capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0 and VERSION in run.stdout, run.stdout + run.stderr
+    # Built on the tested Ray and Python, with the pinned torch; one CUDA stack (the wheels'), no system
+    # CUDA from a -gpu / -cuXXX base; nothing local (.venv, tests, studies) sent into the build.
+    probe = ("import json, os, sys, ray, torch; print(json.dumps([ray.__version__, '%d.%d' % sys.version_info[:2], "
+             "torch.__version__.split('+')[0], os.path.exists('/usr/local/cuda'), os.listdir('.')]))")
+    run = subprocess.run(["docker", "run", "--rm", tag, "python", "-c", probe], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ray_version, python, torch_version, system_cuda, listing = json.loads(run.stdout.strip().splitlines()[-1])
+    pins = _constraints()
+    assert (ray_version, python, torch_version, system_cuda) == (pins["ray"], "3.11", pins["torch"], False)
+    assert not {".venv", "tests", "studies", ".git"} & set(listing), listing
