@@ -25,7 +25,7 @@ from trainables.gan.archs import GANS
 class GanLoop:
     """G, D, their Adams and the real subset of one GAN key, ready to run epochs."""
 
-    spec: gan_engine.GanSpec
+    spec: gan_engine.ModelSpec
     real: data.ImageSet
     batch_size: int = 64
     lr: float = 2e-4
@@ -98,7 +98,7 @@ def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "
               grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4, beta1: float = 0.5,
               options: gan_engine.GanOptions | None = None, device: str | torch.device = "cpu") -> GanLoop:
     options = options or gan_engine.GanOptions()
-    spec = gan_engine.GanSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed,
+    spec = gan_engine.ModelSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed,
                               options.spectral_norm)
     with fit.seeded(seed):  # the loop reseeds the global RNG per epoch (dropout): keep the caller's state
         return GanLoop(spec, real, batch_size=batch_size, lr=lr, beta1=beta1, options=options, device=device)

@@ -49,8 +49,7 @@ from trainables.data import datasets as data
 from trainables.gan import engine as gan_engine
 from trainables.gan import job as gan_job
 from trainables.gan.archs import GANS  # noqa: E402
-from trainables.runners import gan_keys as gan_stage
-from trainables.runners import gan_trainer
+from trainables.runners import gan_keys, gan_trainer
 
 SIZE, SEED, BATCH_SIZE, LR, BETA1, ALPHA = 500, 0, 64, 2e-4, 0.5, 1.0
 REPEATS = 5
@@ -142,7 +141,7 @@ def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True, seeds: tup
                              conditioning="conditional", alpha=ALPHA, epochs=RAY_EPOCHS, batch_size=BATCH_SIZE, lr=LR,
                              beta1=BETA1, pool_per_class=10, checkpoint_every=RAY_EPOCHS, cpus_per_worker=1,
                              grouping="vmap") for seed in seeds]
-    trainer = gan_stage.build_run(jobs, f"{root}/run{run}", real_ref, use_gpu=use_gpu, draw_pool=False)
+    trainer = gan_keys.build_run(jobs, f"{root}/run{run}", real_ref, use_gpu=use_gpu, draw_pool=False)
     settings = contextlib.nullcontext()
     if not lean:
         trainer = TorchTrainer(trainer.train_loop_per_worker, train_loop_config=trainer.train_loop_config,

@@ -6,7 +6,7 @@ preset's smaller size), batch 64, lr 2e-4:
 1. `per_class_gans` (the issue's comparison, target >= 1.1x), through the product's own path: ours
    is what the GAN stage runs for a per-class key, one Ray Train TorchTrainer.fit() of
    gan_run.train_loop_per_worker training the group of K=10 members (grouping
-   gan_stage.AUTO_GROUPING for the device, one train step over all members per batch, one Adam over
+   gan_keys.AUTO_GROUPING for the device, one train step over all members per batch, one Adam over
    all members, checkpoint and sample grid at the end); the baseline is what the stage would run
    without grouping (DESIGN.md: "not as K Ray runs"), K fits of one member each, one after another,
    each on its class's 50 images. RAY_EPOCHS epochs, ray.init and one warm-up fit excluded. A fit
@@ -39,7 +39,7 @@ from bench import _timing  # noqa: E402
 from bench._gan_loop import GanLoop, class_sets, make_loop  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
 from trainables.gan import job as gan_job
-from trainables.runners import gan_keys as gan_stage
+from trainables.runners import gan_keys
 
 SIZE, SEED, BATCH_SIZE, ALPHA = 500, 0, 64, 1.0
 EPOCHS_PER_REPEAT, REPEATS = 2, 5
@@ -55,8 +55,8 @@ def images_per_epoch(loop: GanLoop) -> tuple[int, int]:
 
 
 def grouping_on(device) -> str:
-    """The product's per-class path on this device (gan_stage.AUTO_GROUPING)."""
-    return gan_stage.AUTO_GROUPING[device.type]
+    """The product's per-class path on this device (gan_keys.AUTO_GROUPING)."""
+    return gan_keys.AUTO_GROUPING[device.type]
 
 
 def grouped_vs_one_after_another(real: data.ImageSet, threads: int, device) -> None:
@@ -113,7 +113,7 @@ def trainer_fit_seconds(real_ref, root: str, run: str, seed: int, device) -> flo
                            arch="abadi", conditioning="per-class", alpha=ALPHA, epochs=RAY_EPOCHS,
                            batch_size=BATCH_SIZE, lr=2e-4, beta1=0.5, pool_per_class=10,
                            checkpoint_every=RAY_EPOCHS, cpus_per_worker=1, grouping=grouping_on(device))
-    trainer = gan_stage.build_run([job], f"{root}/{run}", real_ref, use_gpu=device.type == "cuda", draw_pool=False)
+    trainer = gan_keys.build_run([job], f"{root}/{run}", real_ref, use_gpu=device.type == "cuda", draw_pool=False)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return _timing.time_call(trainer.fit)
 

@@ -109,7 +109,7 @@ def classifier_floor(root: Path, cache: Path, spec, train, test, validation, hfl
     for row in results.itertuples():
         real = data.subset(train, int(row.size), plan.subset_seed(spec, int(row.seed)))
         pool = load_pool(str(cache), row.gan_key) if isinstance(row.gan_key, str) and row.gan_key else None
-        train_set = build_training_set(real, pool, float(row.ratio), bool(row.real), int(row.seed))
+        train_set = build_training_set(real, pool, float(row.ratio), bool(row.real))
         with fit.seeded(int(row.seed)):
             model = CLASSIFIERS[row.classifier](*train_set.shape, train_set.num_classes)
 
@@ -167,7 +167,7 @@ def main() -> None:
     _timing.configure_threads()
     import torch
 
-    from study import driver
+    from study import real_data
     from study import spec as study_spec
 
     spec = study_spec.load_spec(PRESET, [])
@@ -180,7 +180,7 @@ def main() -> None:
         root, cache = storage / PRESET, storage / "gan-cache"
         cores, unit = ((float(torch.cuda.device_count()), "GPUs") if device.type == "cuda"
                        else (float(os.cpu_count() or 1), "cores"))
-        train, test, validation, info = driver.load_real_data(spec)
+        train, test, validation, info = real_data.load_real_data(spec)
         metas = [m for m in _gan_metas(cache) if m.get("status") == "ok"]
         parts = {"GAN training": gan_floor(metas, train, device),
                  "pools and scoring": scoring_floor(metas, cache, train, test, device, validation),

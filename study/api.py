@@ -31,6 +31,7 @@ from typing import Any
 from study import spec as S
 from study import spec_text
 from study.folder import StudyError, StudyFolder, split_study_dir
+from study.presets import DEFAULT_PRESET
 from study.tomlio import toml_value
 
 __all__ = ["Study", "SpecError", "StudyError", "open", "report", "resume", "run", "spec"]
@@ -47,7 +48,7 @@ def _set_items(overrides: Overrides) -> list[str]:
     return [str(item) for item in overrides]
 
 
-def spec(source: str | Path | Mapping[str, Any] = "quick", overrides: Overrides = None, **keys: Any) -> S.Spec:
+def spec(source: str | Path | Mapping[str, Any] = DEFAULT_PRESET, overrides: Overrides = None, **keys: Any) -> S.Spec:
     """A validated study spec from a preset name, a .toml path or a dict (the study file as a dict),
     with overrides as a dict of dotted keys ({"gan.epochs": 5}), `--set` strings, or top-level keyword
     arguments (name="x", seeds=2). Raises SpecError with the CLI's one-line message."""
@@ -158,7 +159,7 @@ def run_spec(the_spec: S.Spec, *, storage: str = "studies", address: str | None 
     return Study(folder)
 
 
-def run(source: str | Path | Mapping[str, Any] | S.Spec = "quick", overrides: Overrides = None, *,
+def run(source: str | Path | Mapping[str, Any] | S.Spec = DEFAULT_PRESET, overrides: Overrides = None, *,
         storage: str = "studies", name: str | None = None, address: str | None = None,
         gan_cache: str | None = None, with_report: bool = True) -> Study:
     """Run a study: a Spec from spec(), or a preset / .toml path / dict with overrides. Blocks until it

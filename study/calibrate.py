@@ -65,25 +65,24 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
     from trainables import GANS
     from trainables.classifier import fit
     from trainables.data import datasets as data
-    from trainables.gan.engine import GanSpec, build_models, train_step, unwrap
+    from trainables.gan.engine import build_models, train_step, unwrap
     from trainables.gan.losses import LOSSES, loss_kind
 
     options = job.options()
     # Per-class: the K GANs of a key see n/K images each per epoch, so images per second of one of them
     # is the key's (the loop grouping; vmap is at least as fast): one class's GAN is timed, 1/K the cost.
     per_class = job.conditioning == "per-class"
-    spec = GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(shape), 1 if per_class else num_classes,
-                   "loop", 0, bool(options.spectral_norm))
+    spec = job.model_spec(shape, 1 if per_class else num_classes, "loop")
     num_classes = spec.num_classes
     where = device()
     with _threads(job.cpus_per_worker if where.type == "cpu" else 1):
         gen, disc = build_models(spec)
         gen, disc = gen.to(where), disc.to(where)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=float(job.lr), betas=(float(job.beta1), 0.999))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=float(job.lr), betas=(float(job.beta1), 0.999))
+        opt_g = torch.optim.Adam(gen.parameters(), lr=job.lr, betas=(job.beta1, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=job.lr, betas=(job.beta1, 0.999))
         losses = LOSSES[loss_kind(unwrap(disc).out_dim, num_classes, options.loss)]
         groups = spec.groups
-        per_group = max(2, int(job.batch_size))   # each group's batch, as gan_train slices it
+        per_group = max(2, job.batch_size)   # each group's batch, as gan_train slices it
         images = torch.randint(0, 256, (groups, per_group, *shape), dtype=torch.uint8, device=where)
         labels = (torch.arange(groups, device=where)[:, None].expand(groups, per_group) if groups > 1
                   else torch.randint(0, num_classes, (1, per_group), device=where))
@@ -143,5 +142,5 @@ def calibrate(spec, jobs: dict, shape: tuple[int, int, int], num_classes: int) -
 
 def gan_shape(job) -> tuple:
     """What a GAN's speed depends on (not its seed, size or epochs)."""
-    return (job.arch, job.conditioning, float(job.alpha), job.recipe, int(job.batch_size), job.spectral_norm,
+    return (job.arch, job.conditioning, job.alpha, job.recipe, job.batch_size, job.options().spectral_norm,
             job.diffaugment)

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterator
 
 from study import spec as S
-from study.folder import split_study_dir
+from study.folder import StudyError, StudyFolder, split_study_dir
+from study.presets import DEFAULT_PRESET
 
 DEFAULT_STORAGE = "studies"
 EXIT_USAGE = 2
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
 
     run = commands.add_parser("run", help="run a study from a TOML file or a bundled preset")
-    run.add_argument("spec", nargs="?", default="quick",
+    run.add_argument("spec", nargs="?", default=DEFAULT_PRESET,
                      help="a study file (.toml) or a preset name (default: quick)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a study-file key, e.g. --set gan.epochs=5 --set sizes=[500]")
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="what a study would run and cost, and every check `study run` "
                                             "makes; nothing is run or written (exit 2 on any problem)")
-    plan.add_argument("spec", nargs="?", default="quick", help="a study file (.toml) or a preset name")
+    plan.add_argument("spec", nargs="?", default=DEFAULT_PRESET, help="a study file (.toml) or a preset name")
     plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override a study-file key, as for `study run`")
     plan.add_argument("--storage", default=DEFAULT_STORAGE, help="the storage root whose GAN cache and earlier "
@@ -195,9 +196,9 @@ def cmd_report(args) -> int:
     if len(args.dirs) > 1 or args.out:
         return _merged_report(args.dirs, args.out)
     storage, name = split_study_dir(args.dirs[0])
-    folder = driver.StudyFolder.for_spec(storage, name)
+    folder = StudyFolder.for_spec(storage, name)
     if not folder.store.exists():
-        raise driver.StudyError(f"{args.dirs[0]}: no such study folder; allowed: a folder written by `study run`")
+        raise StudyError(f"{args.dirs[0]}: no such study folder; allowed: a folder written by `study run`")
     report = driver.build_report(folder)
     print_summary(folder)
     if report:
@@ -291,7 +292,6 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from analysis import StudyDirError
-    from study.driver import StudyError
     from trainables.data.datasets import DataError
     from trainables.files.storage import StorageError
 

@@ -29,7 +29,7 @@ EVAL_COST = 1 / 3   # a forward pass without gradients costs about a third of a 
 
 def _test_size(spec) -> int:
     try:
-        from study.driver import load_real_data
+        from study.real_data import load_real_data
 
         return len(load_real_data(spec)[1])
     except Exception:   # a dataset not here yet: plan_view already lists it as a problem

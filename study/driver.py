@@ -21,35 +21,24 @@ import time
 from pathlib import Path
 
 from study import console, interrupts, plan
-from study.cluster import (  # noqa: F401
+from study.cluster import (
     check_gpus_usable,
     check_resources,
     check_storage_shared,
     cluster_capacity,
     connect_ray,
-    trials_that_fit,
 )
 from study.disk_space import failures_name_a_full_disk, stop_if_full
-from study.folder import SPEC_FILE, StudyError, StudyFolder, default_cache  # noqa: F401  (re-exported)
+from study.folder import StudyFolder
 from study.locations import resolve_cache
 from study.preflight import check_loaded_data, checks_before_ray
+from study.real_data import load_real_data
 from study.results import restore_results, results_frames, write_results
 from study.spec import validation_rule
 from study.stage_classifiers import run_classifier_stage, unfinished_trials
 from study.stage_gans import run_gan_stage
 from study.tracking import endpoint_checks
-from trainables.data import datasets as D
 from trainables.files.storage import Store
-
-
-def load_real_data(spec, write_cache: bool = True):
-    """(train, test, validation, info): the dataset once, its validation split held out of training
-    (none under eval.validation_from = "subset": each trial carves its own, trainables.data.validation)."""
-    info = D.dataset_info(spec.dataset, D.DecodeOptions.of(spec))
-    train, test = D.load_dataset(spec.dataset, spec.data_root, D.DecodeOptions.of(spec), write_cache=write_cache)
-    validation_size = validation_rule(spec).held_out(len(train))
-    train, validation = D.split_validation(train, validation_size, spec.sampling)
-    return train, test, validation, info
 
 
 def run_study(spec, *, storage: str, address: str | None = None, resume: bool = False,

@@ -18,12 +18,11 @@ from typing import Any
 
 from study.schema import AXIS_SECTIONS, Spec, as_values
 from trainables.files.results_columns import column_name
+from trainables.terms.choices import GAN_OPTION_NAMES
 
 # Section keys that are not trial settings: how a study runs, or tables of other keys.
 NOT_SETTINGS = {("gan", "repeats"), ("gan", "workers"), ("gan", "checkpoint_every"), ("classifier", "compile"),
                 ("classifier", "by_name")}
-# [gan] keys that are training options of a recipe (trainables.gan.engine.OPTION_NAMES).
-GAN_OPTION_KEYS = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
 
 def settings(spec: Spec) -> list[tuple[str, str, str]]:
     """(section, key, column) of every trial setting, in grid order (GAN, mix, classifier)."""
@@ -71,8 +70,6 @@ def resolve_point(spec: Spec, point: dict) -> dict:
         point["mix_filter_threshold"] = None     # no filter: its threshold means nothing
     if not uses_gan(point):
         point.update({column: None for column in gan_columns(spec)})
-    elif point.get("alpha") is not None:
-        point["alpha"] = float(point["alpha"])
     return point
 
 
@@ -125,7 +122,7 @@ def trial_name(point: dict) -> str:
     point, so a study extended with new values keeps the names (and records) of its old trials."""
     parts = [str(point["classifier"]), f"n{point['size']}", f"r{float(point['ratio']):g}"]
     if uses_gan(point) and point.get("alpha") is not None:
-        parts.append(f"a{float(point['alpha']):g}")
+        parts.append(f"a{point['alpha']:g}")
     if not point["real"]:
         parts.append("synthetic")
     if point.get("augment", "none") != "none":
@@ -211,9 +208,9 @@ def gan_job(spec: Spec, point: dict, validation: int, pool_per_class: int = 1):
         validation_fraction=spec.eval.validation_fraction if spec.eval.validation_from == "subset" else None,
         sampling=spec.sampling,
         seed=subset_seed(spec, point["seed"]), arch=point["gan_arch"], conditioning=point["conditioning"],
-        alpha=float(point["alpha"]), epochs=int(point["gan_epochs"]), batch_size=int(point["gan_batch_size"]),
-        lr=float(point["gan_lr"]), beta1=float(point["gan_beta1"]), pool_per_class=pool_per_class,
-        recipe=point["gan_recipe"], **{name: point[f"gan_{name}"] for name in GAN_OPTION_KEYS},
+        alpha=point["alpha"], epochs=point["gan_epochs"], batch_size=point["gan_batch_size"],
+        lr=point["gan_lr"], beta1=point["gan_beta1"], pool_per_class=pool_per_class,
+        recipe=point["gan_recipe"], **{name: point[f"gan_{name}"] for name in GAN_OPTION_NAMES},
         workers=spec.gan.workers, checkpoint_every=spec.gan.checkpoint_every, max_failures=spec.faults.max_failures)
 
 

@@ -28,8 +28,8 @@ GAN_ROWS_SHOWN = 20
 def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str | None]:
     """(train size after the validation split, validation size, image shape, problem) without Ray: the
     loaded data when it is there, else the registry's known sizes (a missing download is a problem)."""
-    from study.driver import load_real_data
     from study.preflight import check_loaded_data
+    from study.real_data import load_real_data
     from trainables.data import datasets as D
     from trainables.data.images import DataError
 

@@ -73,14 +73,13 @@ def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classe
     seen = set()
     for job in jobs.values():
         spectral_norm = bool(job.options().spectral_norm)
-        built = (job.arch, job.conditioning, float(job.alpha), spectral_norm)
+        built = (job.arch, job.conditioning, job.alpha, spectral_norm)
         if built in seen:
             continue
         seen.add(built)
         try:
             job.check()
-            gan_engine.build_models(gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(shape),
-                                                       num_classes, "loop", 0, spectral_norm))
+            gan_engine.build_models(job.model_spec(shape, num_classes, "loop"))
         except (ValueError, RuntimeError) as err:
             raise SpecError("gan.arch", f"{job.arch} cannot train on {spec.dataset}'s {shape[1]}x{shape[2]} images "
                             f"({str(err).splitlines()[0]})", "a GAN that takes this image size, or resized "

@@ -52,11 +52,13 @@ from trainables.terms import validation as validation_rule
 from trainables.terms.choices import (
     AUGMENTS,
     CONDITIONINGS,
+    DEFAULT_DATA_ROOT,
     IMAGE_CHANNELS,
     IMAGE_RESIZES,
     MAX_IMAGE_SIDE_MODELS,
     MIN_IMAGE_SIDE,
     SAMPLINGS,
+    SCHEDULES,
 )
 from trainables.terms.registry import suggest
 
@@ -65,7 +67,6 @@ SEARCH_MODES = ("grid", "optuna")
 # steps: every R of a cell gets the updates of `epochs` epochs over the real subset alone;
 # early-stop: evaluated every real-subset epoch's worth of updates, stopped after `patience`
 # evaluations without a better validation accuracy, at most `epochs` evaluations.
-SCHEDULES = ("epochs", "steps", "early-stop")
 GAN_REPEATS = ("per-seed", "once")
 FILTERS = ("none", "confident")
 REPORT_METRICS = ("test_acc_at_best_val", "test_acc", "test_acc_max", "f1")
@@ -228,7 +229,7 @@ class Spec:
     name: str = _field("study", Str(r"[A-Za-z0-9][A-Za-z0-9._-]*",
                                     "letters, digits, '.', '_' and '-', starting with a letter or digit"))
     dataset: str = _field("mnist-5k", Str())
-    data_root: str = _field("~/.cache/study-data", Str())
+    data_root: str = _field(DEFAULT_DATA_ROOT, Str())
     # The size every image is decoded to, once (trainables.data.decode): "native" keeps the files' own
     # shared size; a side or [height, width] resizes by image_resize. image_channels: auto (grey when
     # every file is grey) | grey | rgb.

@@ -26,6 +26,7 @@ import time
 
 from study import spec as S
 from study.folder import StudyError
+from study.presets import DEFAULT_PRESET
 
 JOIN_TIMEOUT_S = float(os.environ.get("STUDY_SLURM_JOIN_TIMEOUT_S", "180"))
 
@@ -95,7 +96,7 @@ def _spec_of(command: str, rest: list[str]):
     if command == "run":
         positional = [a for i, a in enumerate(rest) if not a.startswith("-")
                       and (i == 0 or rest[i - 1] not in ("--set", "--storage", "--name", "--gan-cache"))]
-        return S.load_spec(positional[0] if positional else "quick", overrides)
+        return S.load_spec(positional[0] if positional else DEFAULT_PRESET, overrides)
     from trainables.files.storage import Store
 
     folder = rest[0].rstrip("/")

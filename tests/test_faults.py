@@ -26,13 +26,14 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from study import driver
 from study import spec as S
+from study.folder import StudyFolder
+from study.results import write_results
 from trainables.files import gan_cache
 from trainables.files import storage as storage_module
 from trainables.files.storage import Store
 from trainables.quality.scoring import SCORING_FOLDER
-from trainables.runners import gan_keys as gan_stage
+from trainables.runners import gan_keys
 
 REPO = Path(__file__).resolve().parents[1]
 # A study small enough to run end to end in about a minute on 2 cores (most of it Ray start-up).
@@ -302,9 +303,9 @@ def test_a_kill_during_a_large_write_never_leaves_a_partial_file(tmp_path, delay
 
 
 def test_results_files_are_replaced_atomically_and_leave_no_temp_files(tmp_path, monkeypatch):
-    folder = driver.StudyFolder(Store(tmp_path))
+    folder = StudyFolder(Store(tmp_path))
     first = pd.DataFrame({"trial": ["a", "b"], "test_acc": [0.5, 0.6]})
-    driver.write_results(folder, first, first)
+    write_results(folder, first, first)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "results.csv"]
     before = tree_bytes(tmp_path)
 
@@ -313,7 +314,7 @@ def test_results_files_are_replaced_atomically_and_leave_no_temp_files(tmp_path,
 
     monkeypatch.setattr(storage_module.os, "replace", crash)
     with pytest.raises(OSError):
-        driver.write_results(folder, pd.concat([first] * 100), pd.concat([first] * 100))
+        write_results(folder, pd.concat([first] * 100), pd.concat([first] * 100))
     assert tree_bytes(tmp_path) == before
     assert _temp_files(tmp_path) == []
 
@@ -392,7 +393,7 @@ def test_readable_checkpoints_are_kept_for_the_resume(tmp_path):
     gan_dir = tmp_path / KEY
     _fake_checkpoints(gan_dir)
     before = tree_bytes(gan_dir)
-    assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None
+    assert gan_keys.discard_unusable_checkpoints(str(tmp_path), KEY) is None
     assert tree_bytes(gan_dir) == before
 
 
@@ -406,12 +407,12 @@ def test_an_unreadable_checkpoint_makes_the_gan_start_from_scratch(tmp_path, dam
     _fake_checkpoints(gan_dir)
     (gan_dir / "samples_epoch002.png").write_bytes(b"png")
     damage(gan_dir)
-    said = gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY)
+    said = gan_keys.discard_unusable_checkpoints(str(tmp_path), KEY)
     assert problem in said and "unreadable" in said
     # Nothing a run could restore from is left: set aside under names it never reads; other outputs stay.
     assert sorted(p.name for p in gan_dir.iterdir()) == [
         "checkpoint_epoch0002.damaged", "checkpoint_epoch0003.damaged", "samples_epoch002.png"]
-    assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None   # nothing left to set aside
+    assert gan_keys.discard_unusable_checkpoints(str(tmp_path), KEY) is None   # nothing left to set aside
 
 
 def test_a_checkpoint_whose_write_was_cut_short_is_skipped_not_discarded(tmp_path):
@@ -423,7 +424,7 @@ def test_a_checkpoint_whose_write_was_cut_short_is_skipped_not_discarded(tmp_pat
     _fake_checkpoints(gan_dir)
     (gan_dir / "checkpoint_epoch0004").mkdir()
     (gan_dir / "checkpoint_epoch0004" / ".state.pt.x1y2.tmp").write_bytes(b"half")
-    assert gan_stage.discard_unusable_checkpoints(str(tmp_path), KEY) is None
+    assert gan_keys.discard_unusable_checkpoints(str(tmp_path), KEY) is None
     assert gan_checkpoints.latest(Store(gan_dir)) == "checkpoint_epoch0003"
     assert gan_checkpoints.read(Store(gan_dir), "checkpoint_epoch0003")["epoch"] == 3
 
@@ -499,7 +500,7 @@ def bad_input_runs(tmp_path_factory):
     (root / "a-file").write_text("not a folder")
     (root / "binary.toml").write_bytes(bytes(range(256)))
     existing = root / "existing"
-    driver.StudyFolder.for_spec(str(existing), "quick").prepare(S.load_spec("quick"), resume=False,
+    StudyFolder.for_spec(str(existing), "quick").prepare(S.load_spec("quick"), resume=False,
                                                                 gan_cache=str(existing / "gan-cache"))
     (existing / "quick" / "results.csv").write_text("trial,status\nx,ok\n")
 
@@ -549,7 +550,8 @@ def test_a_folder_holding_another_spec_is_refused_and_left_byte_identical(bad_in
 # 1 + 6. A GAN worker crashes once after a checkpoint; later its pool is truncated
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_crashed_gan_worker_resumes_and_a_truncated_pool_is_retrained(tmp_path):
+def test_a_crashed_gan_worker_resumes_and_a_truncated_pool_is_retrained(tmp_path, study_caches):
+    study_caches.seed_scoring(tmp_path / "s", TINY)   # the dataset's scoring network; the GAN is trained here
     marker = tmp_path / "crashed-once"
     args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 1]", "--storage", str(tmp_path / "s"), "--no-report"]
     run = run_cli(args, tmp_path / "logs", "run", cli_env(STUDY_FAIL_ONCE_MARKER=str(marker)))
@@ -630,8 +632,9 @@ KILL_EPOCHS = 40
 
 
 @pytest.mark.slow
-def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tmp_path):
+def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tmp_path, study_caches):
     logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
+    study_caches.seed_scoring(study.parent, TINY)   # the dataset's scoring network; the GAN is trained here
     gan_epochs = 12
     args = ["run", "quick", *TINY, "--set", f"gan.epochs={gan_epochs}", "--set", f"mix.ratios={KILL_RATIOS}",
             "--set", f"classifier.epochs={KILL_EPOCHS}", "--set", f"classifier.patience={KILL_EPOCHS}",

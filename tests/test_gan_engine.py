@@ -10,14 +10,15 @@ import torch
 
 from trainables.gan import augment as gan_augment
 from trainables.gan import engine as gan_engine
+from trainables.gan import job as gan_job
 from trainables.gan import losses as gan_losses
 from trainables.gan.archs import GANS
-from trainables.gan.engine import Ema, GanOptions, GanSpec, build_models, resolve_options, train_step
-from trainables.runners import gan_keys as gan_stage
+from trainables.gan.engine import Ema, GanOptions, ModelSpec, build_models, resolve_options, train_step
+from trainables.runners import gan_keys
 
 
 def _spec(grouping="loop", conditioning="per-class", arch="abadi", spectral_norm=False):
-    return GanSpec(arch, conditioning, 0.25, (1, 28, 28), 3, grouping, seed=0, spectral_norm=spectral_norm)
+    return ModelSpec(arch, conditioning, 0.25, (1, 28, 28), 3, grouping, seed=0, spectral_norm=spectral_norm)
 
 
 def _batch(spec, b=4):
@@ -133,8 +134,8 @@ def test_recipes_resolve_with_overrides_and_paper_is_the_default(bundle):
 
 
 def test_a_key_depends_on_the_resolved_options_only(bundle):
-    base = gan_stage.GanJob(dataset="mnist-5k", data_root="", size=100, seed=0, arch="abadi", conditioning="conditional",
-                            alpha=1, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=11)
+    base = gan_job.GanJob(dataset="mnist-5k", data_root="", size=100, seed=0, arch="abadi", conditioning="conditional",
+                            alpha=1.0, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=11)
     assert replace(base, recipe="paper", loss="bce", ema=0.0).key() == base.key()
     assert replace(base, recipe=bundle).key() != base.key()
     assert replace(base, **BUNDLE).key() == replace(base, recipe=bundle).key()
@@ -156,11 +157,11 @@ def test_bad_options_are_refused_with_the_option_named(options, arch, message):
 def test_colour_augmentation_needs_rgb_and_spectral_norm_needs_the_loop_for_per_class():
     with pytest.raises(ValueError, match="RGB"):
         GanOptions(diffaugment="color").check("abadi", channels=1)
-    job = gan_stage.GanJob(dataset="mnist-5k", data_root="", size=100, seed=0, arch="abadi", conditioning="per-class",
-                           alpha=1, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=11, spectral_norm=True)
+    job = gan_job.GanJob(dataset="mnist-5k", data_root="", size=100, seed=0, arch="abadi", conditioning="per-class",
+                           alpha=1.0, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=11, spectral_norm=True)
     with pytest.raises(ValueError, match="loop grouping"):
         replace(job, grouping="vmap").check()
-    assert gan_stage.resolve_grouping(job, use_gpu=True) == "loop"
+    assert gan_keys.resolve_grouping(job, use_gpu=True) == "loop"
 
 
 def test_a_conditional_gan_draws_g_before_d_so_keys_keep_meaning_the_same_gan():

@@ -16,10 +16,10 @@ from trainables.gan import checkpoints as gan_checkpoints
 from trainables.gan import engine as gan_engine
 from trainables.gan import job as gan_job
 from trainables.gan import losses as gan_losses
+from trainables.gan import pool as gan_pool
 from trainables.gan.archs import GANS
-from trainables.gan.engine import GanSpec, build_models, epoch_shards, generate, group_indices
-from trainables.runners import fault_hooks, gan_trainer
-from trainables.runners import gan_keys as gan_stage
+from trainables.gan.engine import ModelSpec, build_models, epoch_shards, generate, group_indices
+from trainables.runners import fault_hooks, gan_keys, gan_trainer
 
 BASE = dict(dataset="mnist-5k", data_root="", size=200, seed=0, arch="abadi", conditioning="per-class",
             alpha=0.25, epochs=2, batch_size=32, lr=2e-4, beta1=0.5, pool_per_class=12, checkpoint_every=1)
@@ -73,7 +73,25 @@ def test_key_is_stable_and_ignores_how_it_runs():
     # The pool grows on demand and the batch size is the global batch: neither changes the GAN.
     assert job.key() == replace(job, pool_per_class=500, workers=4).key()
     assert job.key() == replace(job, alpha=0.25 + 0.0, lr=0.0002).key()
-    assert replace(job, alpha=1).key() == replace(job, alpha=1.0).key()
+    with pytest.raises(AssertionError, match="alpha must be a float"):
+        replace(job, alpha=1)     # typed once, by the study file's schema; the job never re-casts it
+
+
+def test_alpha_is_typed_once_at_the_study_file():
+    """`alpha = [1]` and `alpha = [1.0]` in a study file are one GAN key: the schema makes both 1.0, and
+    the float travels unchanged to the generator's width."""
+    from study import plan
+    from study import spec as S
+
+    keys = []
+    for alpha in ("1", "1.0"):
+        spec = S.load_spec("quick", [f"gan.alpha=[{alpha}]"])
+        point = next(p for p in plan.trial_points(spec) if plan.uses_gan(p))
+        job = plan.gan_job(spec, point, 100)
+        assert job.alpha == 1.0 and isinstance(job.alpha, float)
+        assert job.model_spec((1, 28, 28), 10, "loop").alpha is job.alpha
+        keys.append(job.key())
+    assert keys[0] == keys[1]
 
 
 @pytest.mark.parametrize("field,value", [
@@ -94,13 +112,19 @@ def test_key_fields_are_readable_and_include_the_code_version():
     (dict(arch="gan9"), r"unknown GAN .gan9. \(did you mean .dcgan.\?\); allowed: abadi \| dagan"),
     (dict(conditioning="joint"), "unknown conditioning"),
     (dict(arch="dagan"), "label-conditioned only"),
-    (dict(epochs=0), "epochs"),
     (dict(grouping="threads"), "grouping"),
-    (dict(workers=3), "not divisible"),
 ])
 def test_bad_jobs_fail_with_a_clear_message(overrides, message):
     with pytest.raises(ValueError, match=message):
         _job(**overrides).check()
+
+
+@pytest.mark.parametrize("overrides", [dict(epochs=1.0), dict(workers=3), dict(lr=1)])
+def test_a_job_asserts_what_the_study_file_validated(overrides):
+    """Values a study file cannot produce (the schema refuses them with the key named, exit 2) are a
+    programming error in a job: asserted when it is made, never re-checked on the way to the worker."""
+    with pytest.raises(AssertionError):
+        _job(**overrides)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +132,7 @@ def test_bad_jobs_fail_with_a_clear_message(overrides, message):
 
 
 def _spec(grouping, arch="abadi", conditioning="per-class", num_classes=3):
-    return GanSpec(arch, conditioning, 0.25, (1, 28, 28), num_classes, grouping, seed=0)
+    return ModelSpec(arch, conditioning, 0.25, (1, 28, 28), num_classes, grouping, seed=0)
 
 
 @pytest.mark.parametrize("arch", ["abadi", "dcgan", "hooda"])
@@ -221,7 +245,7 @@ def _check_outputs(study_root, job, meta):
                  *(f"samples_epoch{e:03d}.png" for e in range(1, job.epochs + 1))):
         assert name in names, name
     assert any(n.startswith("checkpoint_epoch") for n in names)
-    pool = gan_stage.load_pool(study_root, job.key())
+    pool = gan_pool.load_key_pool(study_root, job.key())
     assert pool.images.dtype == torch.uint8 and pool.labels.dtype == torch.int64
     assert pool.class_counts().tolist() == [job.pool_per_class] * 10
     assert [int(r["epoch"]) for r in _losses(study_root, job.key())] == list(range(1, job.epochs + 1))
@@ -240,16 +264,17 @@ def _check_outputs(study_root, job, meta):
     # abadi per-class runs in test_outputs_checkpoints_and_cache.
     ("dcgan", "per-class"), ("hooda", "conditional"), ("dagan", "conditional"),
 ])
-def test_each_arch_trains_through_torch_trainer(ray_module, real, tmp_path, arch, conditioning):
+def test_each_arch_trains_through_torch_trainer(ray_module, real, study_caches, tmp_path, arch, conditioning):
+    study_caches.scoring_into(tmp_path)   # the dataset's scoring network (test_outputs_checkpoints_and_cache trains it)
     job = _job(arch=arch, conditioning=conditioning, epochs=1)
-    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    meta = gan_keys.run_gan_job(job, str(tmp_path), real)
     _check_outputs(str(tmp_path), job, meta)
 
 
 @pytest.mark.slow
 def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     job = _job()
-    meta = gan_stage.run_gan_job(job, str(tmp_path), ray_module.put(real))
+    meta = gan_keys.run_gan_job(job, str(tmp_path), ray_module.put(real))
     _check_outputs(str(tmp_path), job, meta)
     folder = gan_cache.gan_dir(str(tmp_path), job.key())
 
@@ -267,13 +292,13 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
         raise AssertionError("a complete GAN key must not be trained again")
 
     monkeypatch.setattr(ray.train.torch, "TorchTrainer", no_trainer)
-    assert gan_stage.run_gan_job(replace(job, workers=2), str(tmp_path), real)["key"] == job.key()
+    assert gan_keys.run_gan_job(replace(job, workers=2), str(tmp_path), real)["key"] == job.key()
 
     # A study that needs a larger R grows the pool from the final checkpoint: no training, the same
     # first images, the same quality scores.
-    before = gan_stage.load_pool(str(tmp_path), job.key())
-    grown = gan_stage.run_gan_job(replace(job, pool_per_class=30), str(tmp_path), real)
-    after = gan_stage.load_pool(str(tmp_path), job.key())
+    before = gan_pool.load_key_pool(str(tmp_path), job.key())
+    grown = gan_keys.run_gan_job(replace(job, pool_per_class=30), str(tmp_path), real)
+    after = gan_pool.load_key_pool(str(tmp_path), job.key())
     assert grown["pool"]["per_class"] == 30 and after.class_counts().tolist() == [30] * 10
     from trainables.data import datasets as data
 
@@ -290,7 +315,7 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
 def test_nan_loss_ends_the_gan_as_diverged(ray_module, real, tmp_path, monkeypatch):
     monkeypatch.setenv(fault_hooks.INJECT_NAN_EPOCH, "2")
     job = _job(epochs=3)
-    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    meta = gan_keys.run_gan_job(job, str(tmp_path), real)
     assert meta["status"] == "diverged" and meta["diverged_epoch"] == 2
     assert "non-finite" in meta["reason"] and "pool" not in meta
     assert gan_cache.is_complete(str(tmp_path), job.key())  # not retried: it would diverge again
@@ -298,9 +323,10 @@ def test_nan_loss_ends_the_gan_as_diverged(ray_module, real, tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_two_workers_train_one_gan(ray_module, real, tmp_path):
+def test_two_workers_train_one_gan(ray_module, real, study_caches, tmp_path):
+    study_caches.scoring_into(tmp_path)
     job = _job(workers=2, epochs=1)
-    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    meta = gan_keys.run_gan_job(job, str(tmp_path), real)
     _check_outputs(str(tmp_path), job, meta)
 
 
@@ -309,9 +335,11 @@ def test_two_workers_train_one_gan(ray_module, real, tmp_path):
     dict(ema=0.99, diffaugment="translation,cutout", workers=2),         # under DDP, EMA + DiffAugment
     dict(loss="hinge", spectral_norm=True, lr_d=4e-4, lr_g=1e-4, conditioning="conditional"),
 ])
-def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_module, real, tmp_path, options):
+def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_module, real, study_caches, tmp_path,
+                                                                         options):
+    study_caches.scoring_into(tmp_path)
     job = _job(epochs=2, **options)
-    meta = gan_stage.run_gan_job(job, str(tmp_path), real)
+    meta = gan_keys.run_gan_job(job, str(tmp_path), real)
     _check_outputs(str(tmp_path), job, meta)
     folder = gan_cache.gan_dir(str(tmp_path), job.key())
     state = gan_checkpoints.read(Store(folder), "checkpoint_epoch0002")
@@ -322,31 +350,35 @@ def test_training_options_run_under_ray_train_and_the_ema_draws_the_pool(ray_mod
 
 
 @pytest.mark.slow
-def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, tmp_path, monkeypatch):
+def test_crashed_worker_resumes_from_its_checkpoint(ray_module, real, study_caches, tmp_path, monkeypatch):
     """Crash once after the epoch-1 checkpoint; the rerun resumes and ends like an uninterrupted run."""
+    for root in ("interrupted", "clean"):
+        study_caches.scoring_into(tmp_path / root)
     job = _job(epochs=3, max_failures=1)
     marker = tmp_path / "crashed-once"
     monkeypatch.setenv(fault_hooks.FAIL_ONCE_MARKER, str(marker))
-    meta = gan_stage.run_gan_job(job, str(tmp_path / "interrupted"), real)
+    meta = gan_keys.run_gan_job(job, str(tmp_path / "interrupted"), real)
     assert marker.exists()
     _check_outputs(str(tmp_path / "interrupted"), job, meta)
     assert [int(r["epoch"]) for r in _losses(str(tmp_path / "interrupted"), job.key())] == [1, 2, 3]
 
     monkeypatch.delenv(fault_hooks.FAIL_ONCE_MARKER)
-    clean = gan_stage.run_gan_job(job, str(tmp_path / "clean"), real)
+    clean = gan_keys.run_gan_job(job, str(tmp_path / "clean"), real)
     # Epoch randomness is derived from (seed, epoch, rank), so the resumed GAN is the same GAN.
     assert clean["pool"]["sha256"] == meta["pool"]["sha256"]
 
 
 @pytest.mark.slow
-def test_one_run_trains_several_keys_as_runs_of_their_own_would(ray_module, real, tmp_path, monkeypatch):
+def test_one_run_trains_several_keys_as_runs_of_their_own_would(ray_module, real, study_caches, tmp_path, monkeypatch):
     """Two keys in one Train run, with a worker crash in the first: each key ends as it does alone
     (same pool bytes), the crashed key resumes from its checkpoint, and each key's meta.json tells its
     own span of the run."""
+    for root in ("together", "alone"):
+        study_caches.scoring_into(tmp_path / root)
     jobs = [_job(epochs=2, max_failures=1), _job(epochs=2, seed=1, max_failures=1)]
     marker = tmp_path / "crashed-once"
     monkeypatch.setenv(fault_hooks.FAIL_ONCE_MARKER, str(marker))
-    together = gan_stage.run_gan_jobs(jobs, str(tmp_path / "together"), real)
+    together = gan_keys.run_gan_jobs(jobs, str(tmp_path / "together"), real)
     assert marker.exists() and list(together) == [job.key() for job in jobs]
     for job in jobs:
         _check_outputs(str(tmp_path / "together"), job, together[job.key()])
@@ -357,19 +389,20 @@ def test_one_run_trains_several_keys_as_runs_of_their_own_would(ray_module, real
 
     monkeypatch.delenv(fault_hooks.FAIL_ONCE_MARKER)
     for job in jobs:
-        alone = gan_stage.run_gan_job(job, str(tmp_path / "alone"), real)
+        alone = gan_keys.run_gan_job(job, str(tmp_path / "alone"), real)
         assert alone["pool"]["sha256"] == together[job.key()]["pool"]["sha256"]
 
 
 @pytest.mark.slow
-def test_a_key_whose_run_fails_fails_alone(ray_module, real, tmp_path, monkeypatch):
+def test_a_key_whose_run_fails_fails_alone(ray_module, real, study_caches, tmp_path, monkeypatch):
     """No retries and a crash in the first key of a run: that key's meta.json says error, the key after
     it still trains (in a new run, as it would have in a run of its own), then the failure is raised."""
+    study_caches.scoring_into(tmp_path)
     jobs = [_job(epochs=2, max_failures=0), _job(epochs=2, seed=1, max_failures=0)]
     monkeypatch.setenv(fault_hooks.FAIL_ONCE_MARKER, str(tmp_path / "crashed-once"))
     told = []
     with pytest.raises(Exception) as raised:
-        gan_stage.run_gan_jobs(jobs, str(tmp_path), real, say=told.append)
+        gan_keys.run_gan_jobs(jobs, str(tmp_path), real, say=told.append)
     assert "simulated worker crash" in str(raised.value)
     failed = gan_cache.read_meta(str(tmp_path), jobs[0].key())
     assert failed["status"] == "error" and failed["reason"].startswith("GAN training failed")
@@ -507,14 +540,14 @@ def test_pool_and_scoring_work_holds_a_gan_workers_cpus_as_threads(ray_module):
     from ray.util.placement_group import placement_group, remove_placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    held, threads = gan_stage.on_reserved(_job(cpus_per_worker=2), False, _what_the_task_holds)
+    held, threads = gan_keys.on_reserved(_job(cpus_per_worker=2), False, _what_the_task_holds)
     assert held == {"CPU": 2.0} and threads == 2
 
     # From inside a Tune trial: its placement group (what stage_gans asks for) captures child tasks.
     group = placement_group([{"memory": 1 << 20}])
     ray_module.get(group.ready(), timeout=60)
     try:
-        in_trial = ray_module.remote(lambda job, work: gan_stage.on_reserved(job, False, work))
+        in_trial = ray_module.remote(lambda job, work: gan_keys.on_reserved(job, False, work))
         held, threads = ray_module.get(in_trial.options(num_cpus=0, scheduling_strategy=PlacementGroupSchedulingStrategy(
             group, placement_group_capture_child_tasks=True)).remote(_job(cpus_per_worker=1), _what_the_task_holds),
             timeout=120)

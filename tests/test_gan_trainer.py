@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from study.stage_gans import estimated_work, longest_first, pack_runs
-from trainables.gan.job import GanJob
+from trainables.gan.job import GanJob, KeyRun
 from trainables.runners import gan_trainer
 
 JOB = GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size=500, seed=0, arch="abadi",
@@ -24,7 +24,7 @@ def clean_settings(monkeypatch):
 
 
 def _build(jobs=(JOB,), root="/tmp/unused"):
-    keys = [gan_trainer.key_config(job, root, "loop", {"key": job.key()}) for job in jobs]
+    keys = [KeyRun.of(job, root, "loop", {"key": job.key()}) for job in jobs]
     return gan_trainer.build_trainer(list(jobs), None, root, keys, use_gpu=False)
 
 
@@ -35,10 +35,10 @@ def _callback_names(trainer) -> list[str]:
 def test_gan_trainer_drops_only_the_callbacks_a_gan_run_does_not_use(clean_settings, tmp_path):
     from ray.train.torch import TorchTrainer
 
-    from trainables.runners import gan_worker as gan_run
+    from trainables.runners import gan_worker
 
     ours = _build(root=str(tmp_path))
-    plain = TorchTrainer(gan_run.train_loop_per_worker, train_loop_config={})
+    plain = TorchTrainer(gan_worker.train_loop_per_worker, train_loop_config={})
     dropped = {cls.__name__ for cls in gan_trainer.unused_callback_types()}
     assert dropped == {"DatasetsCallback", "PlacementGroupCleanerCallback"}
     assert dropped <= set(_callback_names(plain))   # Ray still has them: the filter is not a no-op
@@ -86,8 +86,8 @@ def test_one_run_trains_several_keys_in_the_given_order(clean_settings, tmp_path
     jobs = [dataclasses.replace(JOB, seed=seed) for seed in (2, 0, 1)]
     trainer = _build(jobs, str(tmp_path))
     keys = trainer.train_loop_config["keys"]
-    assert [key["meta"]["key"] for key in keys] == [job.key() for job in jobs]
-    assert [key["gan_dir"] for key in keys] == [str(tmp_path / job.key()) for job in jobs]
+    assert [run.job for run in keys] == jobs   # each job travels to the workers as itself
+    assert [run.gan_dir for run in keys] == [str(tmp_path / job.key()) for job in jobs]
     assert gan_trainer.run_name(jobs) == gan_trainer.run_name(jobs[::-1])   # named by its keys, not their order
     assert gan_trainer.run_name(jobs) != gan_trainer.run_name(jobs[:2])
 

@@ -93,7 +93,7 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
     train, test = mnist5k
     train, validation = data.split_validation(train, 400)
     real = data.subset(train, 100, seed=0)
-    spec = gan_engine.GanSpec("abadi", "conditional", 0.5, real.shape, real.num_classes, "vmap", seed=0)
+    spec = gan_engine.ModelSpec("abadi", "conditional", 0.5, real.shape, real.num_classes, "vmap", seed=0)
     loop = make_loop(real, alpha=0.5, seed=0)
     for _ in range(40):
         loop.run_epoch()

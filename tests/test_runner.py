@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from study import cli, driver, plan
+from study import cli, plan
 from study import spec as S
+from study.folder import StudyError, StudyFolder
 from study.stage_classifiers import reports_every_epoch
 from trainables.data import datasets as D
 from trainables.runners.classifier_trial import EpochReports, build_training_set, synthetic_count
@@ -35,7 +36,7 @@ def fake_pool(per_class: int, num_classes: int = 10, shape=(1, 28, 28)) -> D.Ima
 def test_mixed_set_has_round_r_n_synthetic_images_class_balanced(mnist5k, ratio):
     real = D.subset(mnist5k[0], 500, seed=0)
     pool = fake_pool(per_class=4 * 500 // 10 + 1)
-    mixed = build_training_set(real, pool, ratio, use_real=True, seed=0)
+    mixed = build_training_set(real, pool, ratio, use_real=True)
 
     n_synthetic = synthetic_count(ratio, 500)
     assert n_synthetic == round(ratio * 500)
@@ -49,22 +50,22 @@ def test_mixed_set_has_round_r_n_synthetic_images_class_balanced(mnist5k, ratio)
 
 def test_synthetic_only_set_ignores_the_real_images(mnist5k):
     real = D.subset(mnist5k[0], 200, seed=1)
-    only = build_training_set(real, fake_pool(per_class=50), 2, use_real=False, seed=1)
+    only = build_training_set(real, fake_pool(per_class=50), 2, use_real=False)
     assert len(only) == 400
     assert bool((only.images == 200).all())
 
 
 def test_ratio_zero_needs_no_pool_and_synthetic_only_needs_a_ratio(mnist5k):
     real = D.subset(mnist5k[0], 100, seed=0)
-    assert build_training_set(real, None, 0, use_real=True, seed=0) is real
+    assert build_training_set(real, None, 0, use_real=True) is real
     with pytest.raises(ValueError, match="ratio > 0"):
-        build_training_set(real, None, 0, use_real=False, seed=0)
+        build_training_set(real, None, 0, use_real=False)
 
 
 def test_a_pool_too_small_for_the_ratio_is_refused(mnist5k):
     real = D.subset(mnist5k[0], 100, seed=0)
     with pytest.raises(D.DataError):
-        build_training_set(real, fake_pool(per_class=2), 1, use_real=True, seed=0)
+        build_training_set(real, fake_pool(per_class=2), 1, use_real=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def test_results_csv_names_every_trials_unit_in_subset_seed(tmp_path):
     spec = S.loads_spec("seeds = 4\nfirst_seed = 2\nsizes = [100]\n[gan]\nrepeats = 2\n[mix]\nratios = [0, 1]",
                         check_registries=False)
     points = plan.grid_points(spec)
-    results, _ = results_frames(spec, driver.StudyFolder.for_spec(str(tmp_path), "s"), StageOutcome(points, []))
+    results, _ = results_frames(spec, StudyFolder.for_spec(str(tmp_path), "s"), StageOutcome(points, []))
     assert list(results.columns[:7]) == ["trial", "dataset", "size", "alpha", "ratio", "classifier", "seed"]
     assert results.columns[7] == "subset_seed"
     assert {(r, s, u) for r, s, u in zip(results["ratio"], results["seed"], results["subset_seed"], strict=True)} == {
@@ -124,11 +125,11 @@ def test_results_csv_names_every_trials_unit_in_subset_seed(tmp_path):
 
 def test_a_folder_holding_another_spec_is_refused(tmp_path, capsys):
     spec = S.load_spec("quick")
-    folder = driver.StudyFolder.for_spec(str(tmp_path), "quick")
+    folder = StudyFolder.for_spec(str(tmp_path), "quick")
     folder.prepare(spec, resume=False, gan_cache=str(tmp_path / "cache"))
     before = (tmp_path / "quick" / "spec.toml").read_text()
     other = S.load_spec("quick", ["seeds=5"])
-    with pytest.raises(driver.StudyError, match="--name"):
+    with pytest.raises(StudyError, match="--name"):
         folder.prepare(other, resume=False, gan_cache=str(tmp_path / "cache"))
     assert (tmp_path / "quick" / "spec.toml").read_text() == before
 
@@ -138,8 +139,8 @@ def test_an_unwritable_storage_is_refused(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    with pytest.raises(driver.StudyError, match="--storage"):
-        driver.StudyFolder.for_spec(str(locked), "quick").prepare(S.load_spec("quick"), resume=False, gan_cache="c")
+    with pytest.raises(StudyError, match="--storage"):
+        StudyFolder.for_spec(str(locked), "quick").prepare(S.load_spec("quick"), resume=False, gan_cache="c")
 
 
 def test_an_unwritable_storage_path_exits_2(tmp_path, capsys):
@@ -240,8 +241,10 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-def test_optuna_study_runs_the_requested_number_of_trials(ray_local, tmp_path, monkeypatch):
+def test_optuna_study_runs_the_requested_number_of_trials(ray_local, study_caches, tmp_path, monkeypatch):
     import optuna
+
+    study_caches.seed_gans(tmp_path, TINY)   # the GAN is not what this test is about
 
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")   # Tune's result.json, as users get it
     database = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -267,7 +270,8 @@ def test_optuna_study_runs_the_requested_number_of_trials(ray_local, tmp_path, m
 
 
 @pytest.mark.slow
-def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, tmp_path):
+def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, study_caches, tmp_path):
+    study_caches.seed_gans(tmp_path, TINY)   # the first run reuses it; what is checked is that the resume reruns nothing
     args = ["run", "quick", *TINY, "--storage", str(tmp_path), "--no-report"]
     assert cli.main(args) == 0
     root = tmp_path / "quick"
@@ -286,9 +290,11 @@ def test_resume_reruns_nothing_and_duplicates_nothing(ray_local, tmp_path):
 
 
 @pytest.mark.slow
-def test_study_on_uri_storage_goes_through_pyarrow_end_to_end(ray_local, tmp_path, capsys):
+def test_study_on_uri_storage_goes_through_pyarrow_end_to_end(ray_local, study_caches, tmp_path, capsys):
     """--storage as a URI (file:// takes the same pyarrow path as s3:// and gs://): every output lands
-    there, and `study report URI` rebuilds the report in place."""
+    there, and `study report URI` rebuilds the report in place. (The dataset's scoring network is seeded:
+    the GAN itself is trained and written through the URI.)"""
+    study_caches.seed_scoring(tmp_path / "remote", TINY)
     uri = f"file://{tmp_path}/remote"
     assert cli.main(["run", "quick", *TINY, "--storage", uri, "--name", "remote"]) == 0
     root = tmp_path / "remote" / "remote"
@@ -349,9 +355,10 @@ def test_the_embedded_cluster_caps_concurrency_at_what_it_holds(monkeypatch):
 
 
 @pytest.mark.slow
-def test_two_studies_share_their_gans_and_an_extension_retrains_none(ray_local, tmp_path, capsys):
+def test_two_studies_share_their_gans_and_an_extension_retrains_none(ray_local, study_caches, tmp_path, capsys):
     """Studies in one storage root read one GAN cache: the second study (a synthetic-only twin)
     trains nothing, and `resume --set` widening the ratios grows the pools without retraining."""
+    study_caches.seed_gans(tmp_path, TINY)   # the first study's GAN, trained as its run would
     assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path), "--name", "first", "--no-report"]) == 0
     cache = tmp_path / "gan-cache"
     (meta_path,) = cache.glob("*/meta.json")
@@ -381,7 +388,7 @@ def test_two_studies_share_their_gans_and_an_extension_retrains_none(ray_local, 
 
 
 def test_resume_set_of_a_key_that_changes_finished_trials_exits_2_and_changes_nothing(tmp_path, capsys):
-    folder = driver.StudyFolder.for_spec(str(tmp_path), "quick")
+    folder = StudyFolder.for_spec(str(tmp_path), "quick")
     folder.prepare(S.load_spec("quick"), resume=False, gan_cache=str(tmp_path / "gan-cache"))
     before = (tmp_path / "quick" / "spec.toml").read_text()
     assert cli.main(["resume", str(tmp_path / "quick"), "--set", "dataset=fashion-mnist"]) == 2
@@ -402,11 +409,12 @@ def test_a_merged_report_of_remote_or_missing_folders_exits_2(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_filter_a_weak_gan_cannot_fill_fails_its_trials_with_how_many_it_kept(ray_local, tmp_path):
+def test_a_filter_a_weak_gan_cannot_fill_fails_its_trials_with_how_many_it_kept(ray_local, study_caches, tmp_path):
     """A 2-epoch GAN's samples are not recognisable, so a confident filter keeps (almost) none: the GAN
     draws up to 20 images per needed one, then the filtered trial ends as an error saying how many it
     kept, and the unfiltered arm of the same GAN still runs. (Filtering that succeeds is tested without
     Ray in test_gan_stage.py.)"""
+    study_caches.seed_gans(tmp_path, TINY)   # the 2-epoch GAN, unfiltered; the filtered pool is made here
     args = ["run", "quick", *TINY, "--set", "mix.filter=['none', 'confident']", "--set", "mix.filter_threshold=0.1",
             "--storage", str(tmp_path), "--no-report"]
     assert cli.main(args) == 0
@@ -423,12 +431,14 @@ def test_a_filter_a_weak_gan_cannot_fill_fails_its_trials_with_how_many_it_kept(
 
 
 @pytest.mark.slow
-def test_a_study_with_mlflow_tracking_leaves_one_run_per_trial_in_a_real_store(ray_local, tmp_path, monkeypatch):
+def test_a_study_with_mlflow_tracking_leaves_one_run_per_trial_in_a_real_store(ray_local, study_caches, tmp_path,
+                                                                                monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from study.gan_tracking import ROLE_TAG
 
     monkeypatch.chdir(tmp_path)   # MLflow's default artifact root for a sqlite store is ./mlruns
+    study_caches.seed_gans(tmp_path / "s", TINY)   # a cached key is tracked as one GAN run all the same
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"   # MLflow 3 refuses a plain file store
     args = ["run", "quick", *TINY, "--set", "mix.ratios=[0, 1]", "--set", f"tracking.mlflow='{store}'",

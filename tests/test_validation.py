@@ -78,7 +78,7 @@ def test_synthetic_count_follows_the_training_part():
 
     real, _validation = real_sets(numbered(), None, 500, 0, SUBSET)
     pool = numbered(per_class=200)
-    assert len(build_training_set(real, pool, 2.0, True, 0)) == 400 + 800    # R x (n - v), not R x n
+    assert len(build_training_set(real, pool, 2.0, True)) == 400 + 800    # R x (n - v), not R x n
 
 
 # ---------------------------------------------------------------- GAN keys and what the GAN sees
@@ -112,13 +112,11 @@ def test_the_plan_gives_subset_studies_their_own_gan_keys():
 def test_the_gan_trains_on_the_training_part_only(monkeypatch):
     """gan_train.train_key draws its real images through real_sets with the key's rule; its pool's gate
     is measured on the validation part. Stopped right after the draw (the rest needs Ray Train)."""
-    from trainables.gan.job import GanJob
+    from trainables.gan.job import GanJob, KeyRun
     from trainables.runners import gan_train
-    from trainables.runners.gan_trainer import key_config
 
     job = GanJob(**{**JOB, "size": 500, "validation": 0}, validation_from="subset", validation_fraction=0.2)
-    key = key_config(job, "/tmp/unused-cache", "loop", {})
-    assert ValidationRule(**key["validation_rule"]) == job.validation_rule()
+    run = KeyRun.of(job, "/tmp/unused-cache", "loop", {})
     seen = {}
 
     class Drawn(Exception):
@@ -132,7 +130,7 @@ def test_the_gan_trains_on_the_training_part_only(monkeypatch):
     worker = gan_train.Worker(rank=0, world=1, device=torch.device("cpu"), train=numbered(), test=numbered(1),
                               faults=None, scoring_cache=None, validation=None)
     with pytest.raises(Drawn):
-        gan_train.train_key(key, worker)
+        gan_train.train_key(run, worker)
     real, validation = seen["parts"]
     assert len(real) == 400 and len(validation) == 100 and not ids(real) & ids(validation)
 
@@ -140,13 +138,13 @@ def test_the_gan_trains_on_the_training_part_only(monkeypatch):
 def test_the_filter_classifier_never_sees_the_validation_part(monkeypatch):
     from trainables.gan import pool as gan_pool
     from trainables.gan.job import GanJob
-    from trainables.runners import gan_keys as gan_stage
+    from trainables.runners import gan_keys
 
     job = GanJob(**{**JOB, "size": 500, "validation": 0}, validation_from="subset", validation_fraction=0.2)
     seen = {}
     monkeypatch.setattr(gan_pool, "ensure_filtered", lambda job, store, meta, real, t: seen.setdefault("real", real))
     train = numbered()
-    gan_stage._filter_pool(job, "/tmp/unused-cache", (train, numbered(1), D.split_validation(train, 0)[1]), {}, 0.9)
+    gan_keys._filter_pool(job, "/tmp/unused-cache", (train, numbered(1), D.split_validation(train, 0)[1]), {}, 0.9)
     held = real_sets(train, None, 500, 1, job.validation_rule())[1]
     assert len(seen["real"]) == 400 and not ids(seen["real"]) & ids(held)
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainables.data import datasets as data
-from trainables.terms.choices import AUGMENTS
+from trainables.terms.choices import AUGMENTS, SCHEDULES
 
 EVAL_BATCH_SIZE = 1024
 
@@ -93,15 +93,16 @@ def _early_stop_schedule(epochs: int, patience: int, real_steps: int) -> Schedul
 # trial with R x n synthetic images makes (1 + R) times the updates of R = 0. "steps" gives every R
 # of a cell the updates of `epochs` epochs over the real subset alone. "early-stop" evaluates at the
 # same step counts and stops after `patience` evaluations without a better validation accuracy.
-SCHEDULES = {"epochs": _epochs_schedule, "steps": _steps_schedule, "early-stop": _early_stop_schedule}
+SCHEDULE_BUILDERS = {"epochs": _epochs_schedule, "steps": _steps_schedule, "early-stop": _early_stop_schedule}
+assert tuple(SCHEDULE_BUILDERS) == SCHEDULES, "one builder per schedule a study file may name (terms.choices)"
 
 
 def schedule_for(kind: str, epochs: int, patience: int, real_images: int, batch_size: int) -> Schedule:
     """The Schedule of a trial whose real subset has `real_images` images (updates of one real epoch:
     ceil(real_images / batch_size))."""
-    if kind not in SCHEDULES:
+    if kind not in SCHEDULE_BUILDERS:
         raise ValueError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULES)}")
-    return SCHEDULES[kind](epochs, patience, max(1, math.ceil(real_images / batch_size)))
+    return SCHEDULE_BUILDERS[kind](epochs, patience, max(1, math.ceil(real_images / batch_size)))
 
 
 @contextlib.contextmanager

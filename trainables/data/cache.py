@@ -26,11 +26,10 @@ import torch
 
 from trainables.data.images import DatasetInfo, ImageSet
 from trainables.files.storage import Store
-from trainables.terms.choices import CSV_PREFIX, FOLDER_PREFIX
+from trainables.terms.choices import CSV_PREFIX, DEFAULT_DATA_ROOT, FOLDER_PREFIX
 
 # Bump when the cache file layout or any decoder changes, so stale caches are never read.
 CACHE_FORMAT_VERSION = 2     # 2: content hash and source fingerprint
-DEFAULT_DATA_ROOT = "~/.cache/study-data"
 # Debian/Ubuntu package `dataset-fashion-mnist` installs the four gzipped IDX files here.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # Where each registry dataset's files are, relative to data_root (torchvision's layouts).
@@ -57,7 +56,7 @@ def writes_allowed() -> bool:
 
 
 def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
-    """data_root with `~` expanded; None means the default ~/.cache/study-data."""
+    """data_root with `~` expanded; None means the default (terms.choices.DEFAULT_DATA_ROOT)."""
     return Path(DEFAULT_DATA_ROOT if data_root is None else data_root).expanduser()
 
 

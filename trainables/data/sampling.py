@@ -119,16 +119,14 @@ def subset(data: ImageSet, n: int | str, seed: int, *, name: str = "the dataset"
     return data.select(_balanced_index(data, _balanced_quota(n, k), seed))
 
 
-def take_balanced(pool: ImageSet, count: int, seed: int | None = None) -> ImageSet:
+def take_balanced(pool: ImageSet, count: int) -> ImageSet:
     """count images from a labelled pool (the GAN's synthetic images), class-balanced like `subset`;
     count=0 gives an empty set, so R=0 needs no special case.
 
     It takes the *first* images of each class in pool order (a pool is already a random sample), so
     a pool that grew keeps giving the same images: pools are generated so that their first images
-    do not depend on their final size (gan_engine.generate). `seed` is accepted for callers that
-    pass one and is not used.
+    do not depend on their final size (trainables.gan.engine.generate). Nothing random: no seed.
     """
-    del seed
     if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
         raise DataError(f"cannot take {count!r} images: need a whole number >= 0")
     count = int(count)

@@ -33,7 +33,7 @@ from trainables.gan.augment import check_policy, diff_augment, parse_policy
 from trainables.gan.grids import GRID_COLUMNS
 from trainables.gan.groups import GROUP_CLASSES, LabelledGroup
 from trainables.gan.losses import check_loss
-from trainables.terms.choices import CONDITIONINGS
+from trainables.terms.choices import CONDITIONINGS, GAN_OPTION_NAMES
 
 GROUPINGS = ("vmap", "loop")
 
@@ -87,7 +87,6 @@ RECIPES: dict[str, dict] = {
     "paper": {},
     "modern": {"spectral_norm": True, "ema": 0.99},
 }
-OPTION_NAMES = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
 
 
 def resolve_options(recipe: str, overrides: dict) -> GanOptions:
@@ -95,9 +94,9 @@ def resolve_options(recipe: str, overrides: dict) -> GanOptions:
     if recipe not in RECIPES:
         raise ValueError(f"unknown GAN recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     chosen = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(chosen) - set(OPTION_NAMES)
+    unknown = set(chosen) - set(GAN_OPTION_NAMES)
     if unknown:
-        raise ValueError(f"unknown GAN option {sorted(unknown)[0]!r}; choose from {', '.join(OPTION_NAMES)}")
+        raise ValueError(f"unknown GAN option {sorted(unknown)[0]!r}; choose from {', '.join(GAN_OPTION_NAMES)}")
     return GanOptions(**{**RECIPES[recipe], **chosen})
 
 
@@ -135,8 +134,8 @@ def derive_seed(*parts) -> int:
 
 
 @dataclass(frozen=True)
-class GanSpec:
-    """What builds the models: everything in the train-loop config that shapes G and D."""
+class ModelSpec:
+    """What builds the models: everything that shapes G and D (a GAN job's model_spec gives it)."""
 
     arch: str
     conditioning: str
@@ -173,7 +172,7 @@ def check_gan_choice(arch: str, conditioning: str, grouping: str = "vmap") -> No
                          "set gan.conditioning = \"conditional\"")
 
 
-def build_models(spec: GanSpec) -> tuple[nn.Module, nn.Module]:
+def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     """(generator group, discriminator group), initialised from spec.seed only."""
     arch = GANS[spec.arch]
     with fit.seeded(derive_seed(spec.seed, "gan-init")):
@@ -247,7 +246,7 @@ def train_step(gen: nn.Module, disc: nn.Module, opt_g, opt_d, losses, x_real: to
     return torch.stack([(d_real + d_fake).detach(), g_loss.detach()]) / groups
 
 
-def fixed_noise(spec: GanSpec, latent_dim: int, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_noise(spec: ModelSpec, latent_dim: int, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
     """The noise and labels of the sample grid, (G, b, z) and (G, b): the same at every epoch."""
     generator = torch.Generator().manual_seed(derive_seed(spec.seed, "grid-noise"))
     labels = torch.arange(spec.num_classes).repeat_interleave(columns)
@@ -261,7 +260,7 @@ POOL_BLOCK = 1024  # images per generator call when drawing a pool; fixed, so po
 
 
 @torch.no_grad()
-def generate(generator_group: nn.Module, spec: GanSpec, per_class: int, seed: int, device: torch.device,
+def generate(generator_group: nn.Module, spec: ModelSpec, per_class: int, seed: int, device: torch.device,
              classes: tuple[str, ...] | None = None) -> data.ImageSet:
     """per_class images of every class as uint8, in no-grad blocks (eval mode).
 

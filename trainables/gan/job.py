@@ -13,7 +13,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
+from trainables.files import gan_cache
 from trainables.gan import engine as gan_engine
+from trainables.terms.choices import GAN_OPTION_NAMES
 from trainables.terms.validation import ValidationRule
 
 GAN_CODE_VERSION = 4  # 2: BatchNorm in the abadi generator; 3: global batch, validation split, pool blocks;
@@ -59,17 +61,24 @@ class GanJob:
     grouping: str = "auto"  # per-class path: vmap | loop | auto (AUTO_GROUPING)
     cpus_per_worker: int = 1  # Ray CPUs and torch threads of each Train worker
 
+    def __post_init__(self) -> None:
+        # The study file's schema validated and typed every field once; a job is never re-cast on its
+        # way to the worker, so a wrong type here is a programming error, not a user's.
+        for name in ("alpha", "lr", "beta1"):
+            assert isinstance(getattr(self, name), float), f"GanJob.{name} must be a float, got {getattr(self, name)!r}"
+        for name in ("seed", "epochs", "batch_size", "pool_per_class", "workers", "checkpoint_every"):
+            assert isinstance(getattr(self, name), int), f"GanJob.{name} must be an int, got {getattr(self, name)!r}"
+        assert self.batch_size % self.workers == 0, "gan.batch_size is the global batch, split over the workers"
+
     def options(self) -> gan_engine.GanOptions:
         """The training options: the recipe's, with the explicitly set ones applied."""
-        return gan_engine.resolve_options(self.recipe, {name: getattr(self, name) for name in gan_engine.OPTION_NAMES})
+        return gan_engine.resolve_options(self.recipe, {name: getattr(self, name) for name in GAN_OPTION_NAMES})
 
     def key_fields(self) -> dict:
-        """The fields that change the GAN, normalised (alpha 1 and 1.0 are the same key). Options enter
+        """The fields that change the GAN (floats are floats: alpha 1 and 1.0 are one key). Options enter
         as resolved values and only where they differ from the papers' recipe, so a paper-recipe key
         is the same whether the recipe was named or its options were spelled out."""
         values = {name: getattr(self, name) for name in KEY_FIELDS}
-        for name in ("alpha", "lr", "beta1"):
-            values[name] = float(values[name])
         paper = gan_engine.GanOptions()
         options = {f"option_{name}": value for name, value in asdict(self.options()).items()
                    if value != getattr(paper, name)}
@@ -81,29 +90,45 @@ class GanJob:
             return ValidationRule("subset", "auto", float(self.validation_fraction), sampling=self.sampling)
         return ValidationRule("split", int(self.validation), sampling=self.sampling)
 
+    def per_worker_batch(self) -> int:
+        """Each of the Train run's workers takes batch_size / workers images a step (the global batch)."""
+        return self.batch_size // self.workers
+
+    def model_spec(self, shape: tuple[int, int, int], num_classes: int, grouping: str) -> gan_engine.ModelSpec:
+        """What builds this GAN's G and D on images of `shape`; `grouping` is the per-class path the run
+        resolved (vmap | loop)."""
+        return gan_engine.ModelSpec(self.arch, self.conditioning, self.alpha, tuple(shape), num_classes, grouping,
+                                    self.seed, bool(self.options().spectral_norm))
+
     def key(self) -> str:
         """12 hex digits of sha256 over the sorted JSON of key_fields()."""
         text = json.dumps(self.key_fields(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def check(self) -> None:
-        """ValueError naming the field and the fix, before any Ray work starts."""
+        """ValueError naming what the engine cannot train (arch, conditioning, grouping and options
+        together), before any Ray work starts; the study file's schema checked each value alone."""
         gan_engine.check_gan_choice(self.arch, self.conditioning, "vmap" if self.grouping == "auto" else self.grouping)
         options = self.options()
         options.check(self.arch)
         if options.spectral_norm and self.grouping == "vmap" and self.conditioning == "per-class":
             raise ValueError("spectral norm on per-class GANs needs the loop grouping (its power iteration "
                              "updates buffers in place, which torch.func.vmap cannot); use grouping = \"loop\"")
-        for name in ("epochs", "batch_size", "pool_per_class", "workers", "checkpoint_every", "cpus_per_worker"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"GAN {name} must be a whole number >= 1, got {value!r}")
-        if self.batch_size % self.workers:
-            raise ValueError(f"GAN batch_size {self.batch_size} (the global batch) is not divisible by "
-                             f"its {self.workers} workers")
-        if not (float(self.lr) > 0 and 0 <= float(self.beta1) < 1 and float(self.alpha) > 0):
-            raise ValueError(f"GAN needs lr > 0, 0 <= beta1 < 1 and alpha > 0; got lr={self.lr}, "
-                             f"beta1={self.beta1}, alpha={self.alpha}")
+
+
+@dataclass(frozen=True)
+class KeyRun:
+    """One GAN key as the Train run's workers get it: the job itself (it travels as itself and gives
+    the model spec and the per-worker batch), and what the driver decided for this run."""
+
+    job: GanJob
+    grouping: str    # the per-class path resolved for the run's device (vmap | loop)
+    gan_dir: str     # <cache_root>/<key>: where the key's checkpoints, pool, grids and meta.json go
+    meta: dict       # what the key's meta.json records from the driver
+
+    @classmethod
+    def of(cls, job: GanJob, cache_root: str, grouping: str, meta: dict) -> KeyRun:
+        return cls(job, grouping, gan_cache.gan_dir(cache_root, job.key()), meta)
 
 
 def job_from_dict(values: dict) -> GanJob:

@@ -38,13 +38,13 @@ def compute_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _generator(state: dict, spec: gan_engine.GanSpec, device: torch.device) -> torch.nn.Module:
+def _generator(state: dict, spec: gan_engine.ModelSpec, device: torch.device) -> torch.nn.Module:
     generator, _ = gan_engine.build_models(spec)
     generator.load_state_dict(gan_checkpoints.generator_state(state))   # the EMA weights when kept
     return generator.to(device)
 
 
-def _write_pool(store: Store, state: dict, spec: gan_engine.GanSpec, per_class: int, seed: int,
+def _write_pool(store: Store, state: dict, spec: gan_engine.ModelSpec, per_class: int, seed: int,
                 classes: tuple[str, ...], device: torch.device) -> tuple[data.ImageSet, dict]:
     started = time.perf_counter()
     pool = gan_engine.generate(_generator(state, spec, device), spec, per_class,
@@ -66,7 +66,7 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def key_outputs(state: dict | None, spec: gan_engine.GanSpec, per_class: int, train: data.ImageSet,
+def key_outputs(state: dict | None, spec: gan_engine.ModelSpec, per_class: int, train: data.ImageSet,
                 real: data.ImageSet, test: data.ImageSet, store: Store, scoring_cache: Store,
                 validation: data.ImageSet | None = None) -> dict:
     """What a key's run leaves besides its checkpoints, made by the Train worker of rank 0 at the end of
@@ -102,8 +102,7 @@ def grow_pool(job, store: Store, meta: dict) -> dict:
     epoch = int(meta["pool"]["checkpoint_epoch"])
     state = gan_checkpoints.read(store, gan_checkpoints.checkpoint_name(epoch))
     classes = tuple(meta["classes"])
-    spec = gan_engine.GanSpec(job.arch, job.conditioning, float(job.alpha), tuple(meta["image_shape"]),
-                              len(classes), meta["grouping"], job.seed, job.spectral_norm)
+    spec = job.model_spec(tuple(meta["image_shape"]), len(classes), meta["grouping"])
     _, pool_meta = _write_pool(store, state, spec, job.pool_per_class, job.seed, classes, compute_device())
     return write_meta(store, {**meta, "pool": pool_meta, "pool_per_class": job.pool_per_class})
 

@@ -73,8 +73,9 @@ COLLAPSE_RATIO = 0.5
 # classifier-based scores
 
 
-def _capped(images: data.ImageSet, seed: int) -> data.ImageSet:
-    return data.take_balanced(images, MAX_SCORED_IMAGES, seed) if len(images) > MAX_SCORED_IMAGES else images
+def _capped(images: data.ImageSet) -> data.ImageSet:
+    """At most MAX_SCORED_IMAGES: the first of each class (a pool's first images, a subset's seeded order)."""
+    return data.take_balanced(images, MAX_SCORED_IMAGES) if len(images) > MAX_SCORED_IMAGES else images
 
 
 def _first(images: data.ImageSet, count: int, seed: int) -> data.ImageSet:
@@ -84,7 +85,7 @@ def _first(images: data.ImageSet, count: int, seed: int) -> data.ImageSet:
     if len(images) <= count:
         return images
     try:
-        return data.take_balanced(images, count, seed)
+        return data.take_balanced(images, count)
     except data.DataError:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
         return images.select(torch.sort(order).values)
@@ -115,7 +116,7 @@ def gan_train_accuracy(synthetic: data.ImageSet, real_held_out: data.ImageSet, s
                        device: str | torch.device = "cpu") -> float:
     """Accuracy on real held-out images of the quality classifier trained on (at most
     MAX_SCORED_IMAGES of) the synthetic images only (the last epoch's: nothing is chosen on them)."""
-    _model, result = _train(_capped(synthetic, seed), real_held_out, seed, device)
+    _model, result = _train(_capped(synthetic), real_held_out, seed, device)
     return result.test_acc
 
 
@@ -207,7 +208,7 @@ def quality_scores(real_train: data.ImageSet, real_test: data.ImageSet, syntheti
     the dataset's network (trainables.quality.scoring), `validation` the study's validation split: the gate
     (GAN-train, real reference) is measured on it alone (gate_scores); the test set serves only the
     descriptive distances (Frechet, KID, coverage, recall)."""
-    scored, reference = _capped(synthetic, seed), _capped(real_test, seed)
+    scored, reference = _capped(synthetic), _capped(real_test)
     fake_features = penultimate_features(scoring.model, scored.images, device)
     real_features = penultimate_features(scoring.model, reference.images, device)
     # One scale for both sets, from the real test images (fixed per dataset): real features get unit

@@ -80,7 +80,7 @@ def _build(train: data.ImageSet) -> nn.Module:
 def train_network(train: data.ImageSet, test: data.ImageSet, device: str | torch.device = "cpu") -> ScoringNet:
     """Train the scoring network in-process (no cache): what load_or_train stores, and what the
     benches use."""
-    chosen = data.take_balanced(train, MAX_TRAIN_IMAGES, SCORING_SEED) if len(train) > MAX_TRAIN_IMAGES else train
+    chosen = data.take_balanced(train, MAX_TRAIN_IMAGES) if len(train) > MAX_TRAIN_IMAGES else train
     model = _build(train)
     result = fit.train_classifier(model, chosen, test, epochs=SCORING_EPOCHS, batch_size=SCORING_BATCH_SIZE,
                                   lr=SCORING_LR, seed=SCORING_SEED, device=device)

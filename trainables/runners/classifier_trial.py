@@ -58,7 +58,7 @@ def test_imbalance(test: D.ImageSet) -> float | None:
     return float(counts.max()) / float(counts.min()) if len(test) and int(counts.min()) > 0 else None
 
 
-def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool, seed: int,
+def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool,
                        sampling: str = "balanced") -> D.ImageSet:
     """The real subset plus round(R x n) synthetic images (or the synthetic part alone): class-balanced,
     or under sampling = "stratified" in the real subset's class mix."""
@@ -146,7 +146,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     rule = ValidationRule(**ctx.get("validation_rule", {}))
     real, validation = real_sets(train_full, validation, point["size"], ctx["subset_seed"], rule)
     ratio = float(point["ratio"])
-    train_set = build_training_set(real, pool, ratio, bool(point["real"]), seed, rule.sampling)
+    train_set = build_training_set(real, pool, ratio, bool(point["real"]), rule.sampling)
     device = cuda_or_fail(ray.get_gpu_ids())   # GPUs asked for and unusable: an error, never the CPU
     shape = train_set.shape
     with fit.seeded(seed):

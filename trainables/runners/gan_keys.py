@@ -31,7 +31,7 @@ from trainables.gan import pool as gan_pool
 from trainables.gan.job import GAN_CODE_VERSION, GanJob
 from trainables.quality import scores as quality
 from trainables.runners import gan_train
-from trainables.runners.gan_trainer import build_trainer, key_config, run_name
+from trainables.runners.gan_trainer import KeyRun, build_trainer, run_name
 
 # Which per-class path "auto" picks, by device type. CPU: measured on the 2-core build machine
 # (abadi, alpha 1, batch 64, 500 mnist-5k images, interleaved epochs of the same train_step): the
@@ -149,7 +149,7 @@ def build_run(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool, draw
     for job in jobs:
         grouping = resolve_grouping(job, use_gpu)
         meta = asdict(job) | {"key": job.key(), "key_fields": job.key_fields(), "grouping": grouping} | shared
-        keys.append(key_config(job, cache_root, grouping, meta))
+        keys.append(KeyRun.of(job, cache_root, grouping, meta))
     ref = real_ref if isinstance(real_ref, ray.ObjectRef) else ray.put(tuple(real_ref))
     return build_trainer(jobs, ref, cache_root, keys, use_gpu, draw_pool)
 

@@ -51,8 +51,7 @@ from trainables.gan import checkpoints as gan_checkpoints
 from trainables.gan.archs import GANS
 from trainables.gan.engine import (
     Ema,
-    GanOptions,
-    GanSpec,
+    ModelSpec,
     build_models,
     derive_seed,
     epoch_shards,
@@ -62,9 +61,9 @@ from trainables.gan.engine import (
     train_step,
     unwrap,
 )
+from trainables.gan.job import KeyRun
 from trainables.gan.losses import LOSSES, loss_kind
 from trainables.runners.fault_hooks import GanFaults
-from trainables.terms.validation import ValidationRule
 
 LOSS_COLUMNS = ("epoch", "d_loss", "g_loss", "seconds", "images_per_second")
 
@@ -125,9 +124,9 @@ class Worker:
         return value
 
 
-def train_key(key: dict, worker: Worker) -> dict:
+def train_key(run: KeyRun, worker: Worker) -> dict:
     """One worker's share of training one GAN key (the fields gan_trainer.key_config sets): resume from
-    the key's newest checkpoint, train to key["epochs"], checkpoint, and on rank 0 end by drawing the
+    the key's newest checkpoint, train to job.epochs, checkpoint, and on rank 0 end by drawing the
     key's pool and scores. Returns {status, diverged_epoch, reason, history, outputs} (outputs: rank 0)."""
     import ray.train.torch
 
@@ -138,23 +137,22 @@ def train_key(key: dict, worker: Worker) -> dict:
     on_gpu = device.type == "cuda"
     # The subset's training part: under eval.validation_from = "subset" its validation part is never
     # shown to the GAN, and is what the quality gate is measured on (trainables.data.validation).
-    real, held_out = real_sets(worker.train, worker.validation, key["size"], key["seed"],
-                               ValidationRule(**key.get("validation_rule", {})))
-    options = GanOptions(**key.get("options", {}))
-    spec = GanSpec(key["arch"], key["conditioning"], float(key["alpha"]), real.shape,
-                   real.num_classes, key["grouping"], int(key["seed"]), options.spectral_norm)
+    job = run.job
+    real, held_out = real_sets(worker.train, worker.validation, job.size, job.seed, job.validation_rule())
+    options = job.options()
+    spec = job.model_spec(real.shape, real.num_classes, run.grouping)
     latent_dim, num_classes, groups = GANS[spec.arch].latent_dim, spec.num_classes, spec.groups
     gen, disc = build_models(spec)
     gen, disc = to_channels_last(gen), to_channels_last(disc)
     gen = ray.train.torch.prepare_model(gen)
     disc = ray.train.torch.prepare_model(disc)
-    betas = (float(key["beta1"]), 0.999)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=float(options.lr_g or key["lr"]), betas=betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=float(options.lr_d or key["lr"]), betas=betas)
+    betas = (job.beta1, 0.999)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=options.lr_g or job.lr, betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=options.lr_d or job.lr, betas=betas)
     losses = LOSSES[loss_kind(unwrap(disc).out_dim, num_classes, options.loss)]
     augment = options.augmenter()
 
-    store = Store(key["gan_dir"])
+    store = Store(run.gan_dir)
     history: list[dict] = []
     start_epoch = 0
     state = None   # the latest checkpoint's state (restored here, or written by rank 0 below)
@@ -174,12 +172,11 @@ def train_key(key: dict, worker: Worker) -> dict:
     real_images, real_labels = real.images.to(device), real.labels.to(device)
     index_groups = group_indices(real.labels, spec.conditioning, num_classes)
     grid_z, grid_labels = fixed_noise(spec, latent_dim)
-    batch_size, epochs = int(key["batch_size"]), int(key["epochs"])
-    checkpoint_every = max(1, int(key["checkpoint_every"]))
+    batch_size, epochs, checkpoint_every = job.per_worker_batch(), job.epochs, job.checkpoint_every
     faults = worker.faults
     autocast = fit._autocast(device)
     # The key's pool and scores, drawn by rank 0 from the final state (see gan_pool.key_outputs).
-    finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=int(key["pool_per_class"]),
+    finish = functools.partial(gan_pool.key_outputs, spec=spec, per_class=job.pool_per_class,
                                train=worker.train, real=real, test=worker.test, store=store,
                                scoring_cache=worker.scoring_cache, validation=held_out)
 
@@ -240,7 +237,7 @@ def train_key(key: dict, worker: Worker) -> dict:
             "outputs": finish(state if worker.draw_pool else None) if rank == 0 else {}}
 
 
-def _write_epoch_outputs(store, gen: nn.Module, spec: GanSpec, grid_z: torch.Tensor, grid_labels: torch.Tensor,
+def _write_epoch_outputs(store, gen: nn.Module, spec: ModelSpec, grid_z: torch.Tensor, grid_labels: torch.Tensor,
                          device: torch.device, epoch: int, history: list[dict],
                          grid_png: Callable[..., bytes]) -> None:
     """Rank 0 at a checkpoint epoch: the fixed-noise sample grid and the loss log so far."""

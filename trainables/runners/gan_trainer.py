@@ -29,11 +29,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import asdict
 
-from trainables.files import gan_cache
 from trainables.files.storage import Store
-from trainables.gan.job import GanJob
+from trainables.gan.job import GanJob, KeyRun
 from trainables.runners import fault_hooks
 
 # How often Ray Train's controller polls its workers (Ray's default: 2 s). The controller also notices
@@ -70,18 +68,6 @@ def _trainer_class():
     return GanTorchTrainer
 
 
-def key_config(job: GanJob, cache_root: str, grouping: str, meta: dict) -> dict:
-    """What gan_train.train_key needs of one key; `meta` is what its meta.json records from the driver."""
-    return {
-        "size": job.size, "seed": job.seed, "arch": job.arch, "conditioning": job.conditioning,
-        "alpha": float(job.alpha), "epochs": job.epochs, "batch_size": job.batch_size // job.workers,
-        "lr": float(job.lr), "beta1": float(job.beta1), "grouping": grouping,
-        "checkpoint_every": job.checkpoint_every, "gan_dir": gan_cache.gan_dir(cache_root, job.key()),
-        "options": asdict(job.options()), "pool_per_class": job.pool_per_class, "meta": meta,
-        "validation_rule": asdict(job.validation_rule()),
-    }
-
-
 def run_shape(job: GanJob) -> tuple:
     """What one Train run's keys must share: its workers, their CPUs and the retries."""
     return job.workers, job.cpus_per_worker, job.max_failures
@@ -93,9 +79,9 @@ def run_name(jobs: list[GanJob]) -> str:
     return f"run-{digest}"
 
 
-def train_loop_config(real_ref, cache_root: str, keys: list[dict], threads: int, draw_pool: bool = True) -> dict:
+def train_loop_config(real_ref, cache_root: str, keys: list[KeyRun], threads: int, draw_pool: bool = True) -> dict:
     """The config every Train worker gets (plus the faults a test set in this process's environment):
-    the keys in the order they train (key_config), and what the worker shares across them.
+    the keys in the order they train (KeyRun), and what the worker shares across them.
     draw_pool=False ends each key at its last checkpoint without a pool or scores (benches timing the
     fit alone). `fit_called_at` is taken now: the config is built just before fit()."""
     faults = fault_hooks.gan_faults_from_environment()
@@ -117,14 +103,14 @@ def _apply_settings() -> None:
         os.environ.setdefault(name, value)
 
 
-def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict], use_gpu: bool,
+def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[KeyRun], use_gpu: bool,
                   draw_pool: bool = True):
-    """The TorchTrainer that trains `jobs` one after the other (`keys`: their key_config, same order) in
+    """The TorchTrainer that trains `jobs` one after the other (`keys`: their KeyRun, same order) in
     one run under `<cache_root>/.train-runs/`; its rank 0 ends each key by drawing the key's pool and
     scores (gan_pool.key_outputs) unless draw_pool=False. The jobs share one run_shape."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
 
-    from trainables.runners import gan_worker as gan_run
+    from trainables.runners import gan_worker
 
     shapes = {run_shape(job) for job in jobs}
     if len(shapes) != 1:
@@ -132,7 +118,7 @@ def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[dict
     workers, cpus_per_worker, max_failures = shapes.pop()
     _apply_settings()
     return _trainer_class()(
-        gan_run.train_loop_per_worker,
+        gan_worker.train_loop_per_worker,
         train_loop_config=train_loop_config(real_ref, cache_root, keys, cpus_per_worker, draw_pool),
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),

@@ -23,6 +23,7 @@ import torch
 
 from trainables.files import gan_cache
 from trainables.files.storage import Store
+from trainables.gan.job import KeyRun
 from trainables.runners import gan_train
 from trainables.runners.fault_hooks import GanFaults
 
@@ -50,11 +51,11 @@ def timing(history: list[dict], span_started: float, span_seconds: float, output
     return fields
 
 
-def _key_meta(key: dict, outcome: dict, span_started: float) -> dict:
+def _key_meta(run: KeyRun, outcome: dict, span_started: float) -> dict:
     """meta.json of a key that ended (ok or diverged): what the driver recorded about the key, the
     losses, the outputs rank 0 drew and the timing."""
     history = outcome["history"]
-    meta = dict(key["meta"]) | {
+    meta = dict(run.meta) | {
         "status": outcome["status"], "diverged_epoch": outcome["diverged_epoch"], "reason": outcome["reason"],
         "epochs_trained": len(history),
         "losses": [{column: row[column] for column in gan_train.LOSS_COLUMNS} for row in history]}
@@ -77,16 +78,16 @@ def train_loop_per_worker(config: dict) -> dict:
                               scoring_cache=Store(config["cache_root"]), draw_pool=config["draw_pool"])
     metas = {}
     span_started = float(config["fit_called_at"])
-    for key in config["keys"]:
-        name = key["meta"]["key"]
+    for run in config["keys"]:
+        name = run.job.key()
         # Trained before a restart of this run: rank 0 reads the cache and every rank skips the key.
         if worker.agreed(gan_cache.is_complete(config["cache_root"], name) if worker.rank == 0 else None):
             if worker.rank == 0:
                 metas[name] = gan_cache.read_meta(config["cache_root"], name)
             continue
-        outcome = gan_train.train_key(key, worker)
+        outcome = gan_train.train_key(run, worker)
         if worker.rank == 0:
-            metas[name] = gan_cache.write_meta(Store(key["gan_dir"]), _key_meta(key, outcome, span_started))
+            metas[name] = gan_cache.write_meta(Store(run.gan_dir), _key_meta(run, outcome, span_started))
         span_started = time.time()
     # No ray.train.report: the result is rank 0's return value (Result.metrics holds only checkpointed
     # reports), and a report would add a barrier and a controller round trip to the end of every run.

@@ -4,11 +4,15 @@ tuples."""
 
 CONDITIONINGS = ("per-class", "conditional")   # one GAN per class, or one class-conditional GAN
 AUGMENTS = ("none", "classic")                 # the classifier's training-time augmentation
+SCHEDULES = ("epochs", "steps", "early-stop")  # how long a classifier trains (trainables.classifier.fit)
+# [gan] keys that are training options of a recipe (trainables.gan.engine.resolve_options)
+GAN_OPTION_NAMES = ("loss", "diffaugment", "diffaugment_strength", "ema", "spectral_norm", "lr_d", "lr_g")
+DEFAULT_DATA_ROOT = "~/.cache/study-data"      # where datasets are read and their decoded cache kept
 FOLDER_PREFIX = "folder:"                      # dataset = "folder:PATH": an image folder per class
 CSV_PREFIX = "csv:"                            # dataset = "csv:PATH": a label file of path,label[,split] rows
 
 # Image decoding (trainables.data.decode): image_size, image_resize, image_channels. 28 to 128 pixels a side
-# is what every model of the registries takes (DESIGN.md); "native" keeps the files' own, shared size.
+# is what every model of the registries takes; "native" keeps the files' own, shared size.
 IMAGE_SIZE_NATIVE = "native"
 MIN_IMAGE_SIDE, MAX_IMAGE_SIDE_MODELS = 28, 128
 IMAGE_RESIZES = ("resize", "center-crop", "pad")   # stretch | scale the short side, crop | scale the long side, pad
