@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import torch
 
 from trainables.classifier import fit
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.gan import engine as gan_engine
 from trainables.gan import losses as gan_losses
 from trainables.gan.archs import GANS
@@ -26,7 +27,7 @@ class GanLoop:
     """G, D, their Adams and the real subset of one GAN key, ready to run epochs."""
 
     spec: gan_engine.ModelSpec
-    real: data.ImageSet
+    real: ImageSet
     batch_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5
@@ -36,7 +37,7 @@ class GanLoop:
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
         self.gen, self.disc = (gan_engine.to_channels_last(m.to(self.device)) for m in gan_engine.build_models(self.spec))
-        self.real = data.ImageSet(self.real.images.to(self.device), self.real.labels.to(self.device), self.real.classes)
+        self.real = ImageSet(self.real.images.to(self.device), self.real.labels.to(self.device), self.real.classes)
         self.autocast = fit._autocast(self.device)
         betas = (self.beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.options.lr_g or self.lr, betas=betas)
@@ -62,7 +63,7 @@ class GanLoop:
     def step(self, index: torch.Tensor, noise_gen: torch.Generator) -> torch.Tensor:
         """One D step and one G step (gan_engine.train_step, as the Train worker runs it) on the real
         images at `index` (G, b); returns [d_loss, g_loss, 1] for the epoch's sums."""
-        x_real = data.to_model_input(self.real.images[index])
+        x_real = sampling.to_model_input(self.real.images[index])
         labels = self.real.labels[index]
         z = torch.randn(self.spec.groups, index.shape[1], self.latent_dim, generator=noise_gen, device=self.device)
         losses = gan_engine.train_step(self.gen, self.disc, self.opt_g, self.opt_d, self.losses, x_real, labels, z,
@@ -86,15 +87,15 @@ class GanLoop:
         return d_loss, g_loss
 
 
-def class_sets(real: data.ImageSet) -> list[data.ImageSet]:
+def class_sets(real: ImageSet) -> list[ImageSet]:
     """The real images of each class as a one-class set (label 0, class name kept): what the
     training of one per-class GAN on its own sees when nobody groups the K of a key."""
-    return [data.ImageSet(real.images[real.labels == k], torch.zeros(int((real.labels == k).sum()), dtype=torch.int64),
+    return [ImageSet(real.images[real.labels == k], torch.zeros(int((real.labels == k).sum()), dtype=torch.int64),
                           (real.classes[k],))
             for k in range(real.num_classes)]
 
 
-def make_loop(real: data.ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
+def make_loop(real: ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
               grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4, beta1: float = 0.5,
               options: gan_engine.GanOptions | None = None, device: str | torch.device = "cpu") -> GanLoop:
     options = options or gan_engine.GanOptions()

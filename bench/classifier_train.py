@@ -27,6 +27,7 @@ from bench._baseline import pil_loader  # noqa: E402
 from trainables.classifier import fit  # noqa: E402
 from trainables.classifier.models import CLASSIFIERS  # noqa: E402
 from trainables.data import datasets as data
+from trainables.data.images import ImageSet
 
 BATCH_SIZE = 64
 LR = 1e-3
@@ -35,19 +36,19 @@ SEED = 0
 CASES = (("mlp", 3, 5), ("cnn2", 2, 3))
 
 
-def build(name: str, train: data.ImageSet) -> torch.nn.Module:
+def build(name: str, train: ImageSet) -> torch.nn.Module:
     with fit.seeded(SEED):
         return CLASSIFIERS[name](*train.shape, train.num_classes)
 
 
-def ours(name: str, epochs: int, train: data.ImageSet, test: data.ImageSet, device: torch.device) -> float:
+def ours(name: str, epochs: int, train: ImageSet, test: ImageSet, device: torch.device) -> float:
     model = build(name, train)
     result = fit.train_classifier(model, train, test, epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
                                   device=device)
     return result.test_acc
 
 
-def baseline(name: str, epochs: int, train: data.ImageSet, test: data.ImageSet, device: torch.device) -> float:
+def baseline(name: str, epochs: int, train: ImageSet, test: ImageSet, device: torch.device) -> float:
     """The loop of the PyTorch MNIST example: DataLoader in, Adam step per batch, test every epoch."""
     model = build(name, train).to(device)
     pin = device.type == "cuda"

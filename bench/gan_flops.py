@@ -35,6 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from bench import _timing  # noqa: E402
 from bench._gan_loop import GanLoop, make_loop  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
+from trainables.data import sampling
 
 SGEMM_SIZE = 2048
 STEP_REPEATS = 9
@@ -69,7 +70,7 @@ def main() -> None:
     device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, _ = data.load_dataset("mnist-5k")
-    real = data.subset(train, 500, 0)
+    real = sampling.subset(train, 500, 0)
     cases = {
         "gan_step_gflops": ("conditional", "vmap", "1 label-conditioned GAN, batch 64"),
         "gan_step_gflops_per_class": ("per-class", "vmap", "10 per-class GANs vmapped, 10 x 50 per step"),

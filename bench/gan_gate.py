@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from analysis.gan_judgement import FAIR_STRENGTH, GOOD_STRENGTH, grade  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
+from trainables.data import sampling  # noqa: E402
 from trainables.gan import engine as gan_engine  # noqa: E402
 from trainables.gan.archs import GANS  # noqa: E402
 from trainables.gan.grids import class_grid_png  # noqa: E402
@@ -61,14 +62,14 @@ def grid_png(loop, epoch: int) -> bytes:
     with torch.no_grad():
         images = gen(grid_z.to(loop.device), grid_labels.to(loop.device)).float()
     gen.train(was_training)
-    return class_grid_png(data.to_uint8(images.flatten(0, 1)).cpu(), grid_labels.reshape(-1), loop.spec.num_classes,
+    return class_grid_png(sampling.to_uint8(images.flatten(0, 1)).cpu(), grid_labels.reshape(-1), loop.spec.num_classes,
                           title=f"GAN samples after epoch {epoch} (fixed noise; one row per class)",
                           class_names=loop.real.classes)
 
 
 def measure(seed: int, checkpoints: list[int], recipe: str, train, test, validation, scorer, out: Path,
             device: torch.device) -> list[dict]:
-    real = data.subset(train, SIZE, seed)
+    real = sampling.subset(train, SIZE, seed)
     out.joinpath(f"real_seed{seed}.png").write_bytes(class_grid_png(
         real.images, real.labels, real.num_classes, title=f"real images (n = {SIZE}, seed {seed})",
         class_names=real.classes))
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     _timing.configure_threads()
     args.out.mkdir(parents=True, exist_ok=True)
     train, test = data.load_dataset("mnist-5k")
-    train, validation = data.split_validation(train, VALIDATION)
+    train, validation = sampling.split_validation(train, VALIDATION)
     scorer = scoring.train_network(train, test, device)
     print(f"gan_gate: quick preset's GAN ({args.recipe} recipe), n = {SIZE} mnist-5k, validation {len(validation)} "
           f"images; cuts: weak < {FAIR_STRENGTH} <= fair < {GOOD_STRENGTH} <= good; scoring network test acc "

@@ -39,6 +39,7 @@ _timing.add_repo_to_path()
 
 from bench._gan_loop import make_loop  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
+from trainables.data import sampling  # noqa: E402
 from trainables.gan import engine as gan_engine  # noqa: E402
 from trainables.quality import scores as quality  # noqa: E402
 from trainables.quality import scoring  # noqa: E402
@@ -73,8 +74,8 @@ SCORES = ("gan_train_acc", "gan_test_acc", "frechet_distance", "kid", "coverage"
 def real_data():
     """(the n = 500 subset, the test set, the dataset's scoring network, the validation split)."""
     train, test = data.load_dataset("mnist-5k")
-    train, validation = data.split_validation(train, VALIDATION)
-    return data.subset(train, SIZE, 0), test, scoring.train_network(train, test), validation
+    train, validation = sampling.split_validation(train, VALIDATION)
+    return sampling.subset(train, SIZE, 0), test, scoring.train_network(train, test), validation
 
 
 def scores(loop, real, test, scorer, seed: int, validation=None) -> dict:

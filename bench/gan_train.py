@@ -46,6 +46,8 @@ from bench._baseline import pil_loader  # noqa: E402
 from bench._gan_loop import make_loop  # noqa: E402
 from trainables.classifier import fit  # noqa: E402
 from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.gan import engine as gan_engine
 from trainables.gan import job as gan_job
 from trainables.gan.archs import GANS  # noqa: E402
@@ -60,7 +62,7 @@ KEYS_PER_RUN = 3   # the quick preset's keys per slot: 6 keys on 2 cores
 class DcganExampleLoop:
     """The training loop of pytorch/examples dcgan/main.py, on our abadi G and D with labels."""
 
-    def __init__(self, real: data.ImageSet, device: torch.device):
+    def __init__(self, real: ImageSet, device: torch.device):
         arch = GANS["abadi"]
         with fit.seeded(gan_engine.derive_seed(SEED, "gan-init")):
             self.net_g = arch.make_generator(ALPHA, real.shape, num_classes=real.num_classes).to(device)
@@ -98,7 +100,7 @@ class DcganExampleLoop:
             self.g_losses.append(err_g.item())
 
 
-def loop_comparison(real: data.ImageSet, device: torch.device) -> None:
+def loop_comparison(real: ImageSet, device: torch.device) -> None:
     ours = make_loop(real, conditioning="conditional", alpha=ALPHA, seed=SEED, batch_size=BATCH_SIZE, device=device)
     baseline = DcganExampleLoop(real, device)
     timings = _timing.compare(ours.run_epoch, baseline.run_epoch, repeats=REPEATS)
@@ -154,7 +156,7 @@ def ray_fit_seconds(real_ref, root: str, run: str, lean: bool = True, seeds: tup
     return seconds, cpu, [row["seconds"] for meta in result.return_value.values() for row in meta["losses"]]
 
 
-def ray_comparison(train: data.ImageSet, test: data.ImageSet, real: data.ImageSet, device: torch.device) -> None:
+def ray_comparison(train: ImageSet, test: ImageSet, real: ImageSet, device: torch.device) -> None:
     import functools
 
     import ray
@@ -225,7 +227,7 @@ def main() -> None:
     device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
-    real = data.subset(train, SIZE, SEED)
+    real = sampling.subset(train, SIZE, SEED)
     print(f"gan_train: torch threads {threads}, device {device}")
     loop_comparison(real, device)
     ray_comparison(train, test, real, device)

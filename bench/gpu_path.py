@@ -32,6 +32,8 @@ from bench._gan_loop import make_loop  # noqa: E402
 from trainables.classifier import fit  # noqa: E402
 from trainables.classifier.models import CLASSIFIERS  # noqa: E402
 from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 
 
 def timed(fn, repeats: int, warmup: int = 2) -> float:
@@ -45,7 +47,7 @@ def matmul_tflops(device: torch.device, size: int) -> float:
     return 2 * size**3 / timed(lambda: torch.mm(a, b), repeats=10) / 1e12
 
 
-def gan_step_tflops(real: data.ImageSet, device: torch.device, batch_size: int) -> float:
+def gan_step_tflops(real: ImageSet, device: torch.device, batch_size: int) -> float:
     loop = make_loop(real, alpha=1.0, batch_size=batch_size, device=device)
     index, noise_gen = next(loop.batches(1))
     with FlopCounterMode(display=False) as counter:
@@ -53,7 +55,7 @@ def gan_step_tflops(real: data.ImageSet, device: torch.device, batch_size: int) 
     return counter.get_total_flops() / timed(lambda: loop.step(index, noise_gen), repeats=10) / 1e12
 
 
-def per_class_epochs(real: data.ImageSet, device: torch.device) -> tuple[float, float]:
+def per_class_epochs(real: ImageSet, device: torch.device) -> tuple[float, float]:
     """Seconds of one epoch of the key's per-class GANs: (vmap group, loop over GANs)."""
     seconds = []
     for grouping in ("vmap", "loop"):
@@ -62,7 +64,7 @@ def per_class_epochs(real: data.ImageSet, device: torch.device) -> tuple[float, 
     return seconds[0], seconds[1]
 
 
-def classifier_images_per_second(train: data.ImageSet, test: data.ImageSet, device: torch.device) -> float:
+def classifier_images_per_second(train: ImageSet, test: ImageSet, device: torch.device) -> float:
     with fit.seeded(0):
         model = CLASSIFIERS["cnn2"](*train.shape, train.num_classes)
     result = fit.train_classifier(model, train, test, epochs=2, batch_size=256, lr=1e-3, seed=0, augment="none",
@@ -79,17 +81,17 @@ def main() -> None:
     _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
     if args.dry:
-        train, test = data.subset(train, 200, 0), data.subset(test, 100, 0)
+        train, test = sampling.subset(train, 200, 0), sampling.subset(test, 100, 0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"gpu_path on {name} (torch {torch.__version__}{', dry sizes' if args.dry else ''})", flush=True)
 
     peak = matmul_tflops(device, 256 if args.dry else 8192)
-    step = gan_step_tflops(data.subset(train, 100 if args.dry else 4000, 0), device, 64 if args.dry else 1024)
+    step = gan_step_tflops(sampling.subset(train, 100 if args.dry else 4000, 0), device, 64 if args.dry else 1024)
     print(f"gan_step_tflops: abadi conditional GAN step, {'bf16 autocast' if device.type == 'cuda' else 'float32'}, "
           f"vs a square {'bf16' if device.type == 'cuda' else 'float32'} matmul: {step:.2f} vs {peak:.2f} TFLOP/s")
     _timing.result("gan_step_tflops", step, peak, step / peak)
 
-    vmap, loop = per_class_epochs(data.subset(train, 200 if args.dry else 1000, 0), device)
+    vmap, loop = per_class_epochs(sampling.subset(train, 200 if args.dry else 1000, 0), device)
     print(f"per_class_vmap_vs_loop: one epoch of 10 per-class GANs: vmap {vmap:.3f} s, loop {loop:.3f} s")
     _timing.result("per_class_vmap_vs_loop", vmap, loop, loop / vmap)
 

@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import _timing  # noqa: E402
 from bench._gan_loop import GanLoop, class_sets, make_loop  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.gan import job as gan_job
 from trainables.runners import gan_keys
 
@@ -59,7 +61,7 @@ def grouping_on(device) -> str:
     return gan_keys.AUTO_GROUPING[device.type]
 
 
-def grouped_vs_one_after_another(real: data.ImageSet, threads: int, device) -> None:
+def grouped_vs_one_after_another(real: ImageSet, threads: int, device) -> None:
     grouping = grouping_on(device)
     group = make_loop(real, conditioning="per-class", grouping=grouping, alpha=ALPHA, seed=SEED,
                       batch_size=BATCH_SIZE, device=device)
@@ -87,7 +89,7 @@ def grouped_vs_one_after_another(real: data.ImageSet, threads: int, device) -> N
                            f"{EPOCHS_PER_REPEAT} epochs of all {real.num_classes} GANs")
 
 
-def vmap_vs_loop(real: data.ImageSet, device) -> None:
+def vmap_vs_loop(real: ImageSet, device) -> None:
     for name, alpha in VMAP_CASES:
         vmapped = make_loop(real, conditioning="per-class", grouping="vmap", alpha=alpha, seed=SEED,
                             batch_size=BATCH_SIZE, device=device)
@@ -118,7 +120,7 @@ def trainer_fit_seconds(real_ref, root: str, run: str, seed: int, device) -> flo
         return _timing.time_call(trainer.fit)
 
 
-def one_run_vs_k_runs(real: data.ImageSet, test: data.ImageSet, device) -> None:
+def one_run_vs_k_runs(real: ImageSet, test: ImageSet, device) -> None:
     import ray
 
     gpus = 1 if device.type == "cuda" else 0
@@ -161,7 +163,7 @@ def main() -> None:
     device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
-    real = data.subset(train, SIZE, SEED)
+    real = sampling.subset(train, SIZE, SEED)
     one_run_vs_k_runs(real, test, device)
     grouped_vs_one_after_another(real, threads, device)
     vmap_vs_loop(real, device)

@@ -22,13 +22,15 @@ from bench._gan_loop import make_loop  # noqa: E402
 from trainables.classifier import fit  # noqa: E402
 from trainables.classifier.models import CLASSIFIERS  # noqa: E402
 from trainables.data import datasets as data
+from trainables.data import sampling
 from trainables.data.decode import DecodeOptions, convert_all  # noqa: E402
+from trainables.data.images import ImageSet
 
 SIZE, TEST, SEED = 500, 200, 0
 
 
-def at(images: data.ImageSet, side: int) -> data.ImageSet:
-    return data.ImageSet(convert_all(images.images, DecodeOptions((side, side))), images.labels, images.classes)
+def at(images: ImageSet, side: int) -> ImageSet:
+    return ImageSet(convert_all(images.images, DecodeOptions((side, side))), images.labels, images.classes)
 
 
 def report(name: str, timings, what: str) -> None:
@@ -42,7 +44,7 @@ def main() -> None:
     device = _timing.bench_device(__doc__.splitlines()[0])
     threads = _timing.configure_threads()
     train, test = data.load_dataset("mnist-5k")
-    real, held = data.subset(train, SIZE, SEED), data.subset(test, TEST, SEED)
+    real, held = sampling.subset(train, SIZE, SEED), sampling.subset(test, TEST, SEED)
     sets = {side: (at(real, side), at(held, side)) for side in (32, 64)}
     print(f"resolution: {SIZE} images, device {device}, {threads} thread(s)", flush=True)
 

@@ -61,12 +61,12 @@ def _gan_metas(cache: Path) -> list[dict]:
 def gan_floor(metas: list[dict], train, device) -> float:
     """In-process seconds of every key's training epochs (sampled, times its epochs)."""
     from bench._gan_loop import make_loop
-    from trainables.data import datasets as data
+    from trainables.data import sampling
     from trainables.gan.job import job_from_dict
 
     total = 0.0
     for meta in metas:
-        real = data.subset(train, int(meta["size"]), int(meta["seed"]))
+        real = sampling.subset(train, int(meta["size"]), int(meta["seed"]))
         job = job_from_dict(meta)   # meta.json = the job's fields + its results
         loop = make_loop(real, arch=job.arch, conditioning=job.conditioning, alpha=float(job.alpha),
                          grouping=meta["grouping"], seed=job.seed, batch_size=job.batch_size // job.workers,
@@ -79,7 +79,7 @@ def gan_floor(metas: list[dict], train, device) -> float:
 
 def scoring_floor(metas: list[dict], cache: Path, train, test, device, validation=None) -> float:
     """The scoring network once, every GAN's quality scores, and the pool draws meta.json measured."""
-    from trainables.data import datasets as data
+    from trainables.data import sampling
     from trainables.gan.pool import load_key_pool as load_pool
     from trainables.quality import scores as quality
     from trainables.quality import scoring
@@ -87,8 +87,8 @@ def scoring_floor(metas: list[dict], cache: Path, train, test, device, validatio
     started = time.perf_counter()
     scorer = scoring.train_network(train, test, device)
     for meta in metas:
-        real = data.subset(train, int(meta["size"]), int(meta["seed"]))
-        pool = data.take_balanced(load_pool(str(cache), meta["key"]), len(real))
+        real = sampling.subset(train, int(meta["size"]), int(meta["seed"]))
+        pool = sampling.take_balanced(load_pool(str(cache), meta["key"]), len(real))
         quality.quality_scores(real, test, pool, scorer, seed=int(meta["seed"]), device=device, validation=validation)
     return time.perf_counter() - started + sum(float(m["pool"]["generate_seconds"]) for m in metas)
 
@@ -100,14 +100,14 @@ def classifier_floor(root: Path, cache: Path, spec, train, test, validation, hfl
     from study import plan
     from trainables.classifier import fit
     from trainables.classifier.models import CLASSIFIERS
-    from trainables.data import datasets as data
+    from trainables.data import sampling
     from trainables.gan.pool import load_key_pool as load_pool
     from trainables.runners.classifier_trial import build_training_set
 
     results = pd.read_csv(root / "results.csv")
     total = 0.0
     for row in results.itertuples():
-        real = data.subset(train, int(row.size), plan.subset_seed(spec, int(row.seed)))
+        real = sampling.subset(train, int(row.size), plan.subset_seed(spec, int(row.seed)))
         pool = load_pool(str(cache), row.gan_key) if isinstance(row.gan_key, str) and row.gan_key else None
         train_set = build_training_set(real, pool, float(row.ratio), bool(row.real))
         with fit.seeded(int(row.seed)):

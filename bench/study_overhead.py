@@ -54,6 +54,7 @@ from study.spec import load_spec  # noqa: E402
 from trainables.classifier import fit  # noqa: E402
 from trainables.classifier.models import CLASSIFIERS  # noqa: E402
 from trainables.data import datasets as data
+from trainables.data import sampling
 
 REPEATS = 3
 # The driver's steps that run_study calls through module globals: wrapped to time each phase.
@@ -95,7 +96,7 @@ def plain_loop(spec, device: str = "cpu") -> list[tuple[float, float]]:
     seconds = []
     for size in spec.sizes:
         for seed in plan.seeds(spec):
-            real = data.subset(train, size, plan.subset_seed(spec, seed))
+            real = sampling.subset(train, size, plan.subset_seed(spec, seed))
             with fit.seeded(seed):
                 model = CLASSIFIERS["mlp"](*real.shape, real.num_classes)
             started = time.perf_counter()

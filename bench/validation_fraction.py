@@ -48,6 +48,8 @@ import torch  # noqa: E402
 from trainables.classifier import fit  # noqa: E402
 from trainables.classifier.models import CLASSIFIERS  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
+from trainables.data import sampling  # noqa: E402
+from trainables.data.images import ImageSet  # noqa: E402
 from trainables.data.validation import real_sets  # noqa: E402
 from trainables.terms.validation import ValidationRule  # noqa: E402
 
@@ -55,7 +57,7 @@ EPOCHS, PATIENCE, BATCH, LR = 40, 5, 64, 1e-3    # the quick preset's classifier
 ARMS = ("none", "classic")
 
 
-def one_fit(train: data.ImageSet, validation: data.ImageSet, test: data.ImageSet, seed: int, augment: str) -> dict:
+def one_fit(train: ImageSet, validation: ImageSet, test: ImageSet, seed: int, augment: str) -> dict:
     c, h, w = train.shape
     with fit.seeded(seed):
         model = CLASSIFIERS["mlp"](c, h, w, train.num_classes)
@@ -66,10 +68,10 @@ def one_fit(train: data.ImageSet, validation: data.ImageSet, test: data.ImageSet
             "val": result.val_acc_max, "epoch": result.best_val_epoch}
 
 
-def measure(mode: str, rule: ValidationRule, full_train: data.ImageSet, test: data.ImageSet, size: int,
+def measure(mode: str, rule: ValidationRule, full_train: ImageSet, test: ImageSet, size: int,
             seeds: int) -> dict:
     held = rule.held_out(len(full_train))
-    train_split, split_val = data.split_validation(full_train, held)
+    train_split, split_val = sampling.split_validation(full_train, held)
     rows = []
     for seed in range(seeds):
         real, validation = real_sets(train_split, split_val, size, seed, rule)

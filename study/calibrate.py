@@ -64,7 +64,7 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
     """Images per second one Train worker trains GAN `job` at (trainables.runners.gan_train's step)."""
     from trainables import GANS
     from trainables.classifier import fit
-    from trainables.data import datasets as data
+    from trainables.data import sampling
     from trainables.gan.engine import build_models, train_step, unwrap
     from trainables.gan.losses import LOSSES, loss_kind
 
@@ -93,7 +93,7 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
 
         def step():   # as gan_train's inner loop: index a batch, convert it, draw the noise, update D and G
             index = torch.randint(0, pool.shape[0], (groups, per_group), device=where)
-            x = data.to_model_input(pool[index])
+            x = sampling.to_model_input(pool[index])
             z = torch.randn(groups, per_group, latent, device=where)
             train_step(gen, disc, opt_g, opt_d, losses, x, labels, z, num_classes, autocast, augment=augment)
 
@@ -104,7 +104,7 @@ def trial_speed(name: str, batch_size: int, threads: float, shape: tuple[int, in
                 steps: int = TRIAL_STEPS) -> float:
     """Images per second a classifier trial trains `name` at (forward, backward, Adam step)."""
     from trainables import CLASSIFIERS
-    from trainables.data import datasets as data
+    from trainables.data import sampling
 
     where = device()
     with _threads(threads):
@@ -115,7 +115,7 @@ def trial_speed(name: str, batch_size: int, threads: float, shape: tuple[int, in
 
         def step():   # as fit's loop: index a batch, convert it, one Adam update
             index = torch.randint(0, pool.shape[0], (int(batch_size),), device=where)
-            x, labels = data.to_model_input(pool[index]), pool_labels[index]
+            x, labels = sampling.to_model_input(pool[index]), pool_labels[index]
             optimizer.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(model(x), labels).backward()
             optimizer.step()

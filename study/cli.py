@@ -292,7 +292,7 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from analysis import StudyDirError
-    from trainables.data.datasets import DataError
+    from trainables.data.images import DataError
     from trainables.files.storage import StorageError
 
     return (S.SpecError, StudyError, DataError, StudyDirError, StorageError)
@@ -302,7 +302,7 @@ def _error_line(err: BaseException) -> str:
     """A user error as the one line `<key>: <problem>; allowed: <...>`. The data layer (trainables) speaks
     of files, not keys: its errors are the `dataset` key's, and their closing remedy ("...; fix or remove
     the file") is what is allowed."""
-    from trainables.data.datasets import DataError
+    from trainables.data.images import DataError
 
     text = " ".join(str(err).split("\n"))
     if isinstance(err, DataError):

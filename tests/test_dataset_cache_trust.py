@@ -10,13 +10,15 @@ import torch
 from tests.test_data import make_folder
 from trainables.data import cache as data_cache
 from trainables.data import datasets as data
+from trainables.data.cache import cache_path
+from trainables.data.images import ImageSet
 
 
 def _folder(tmp_path):
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
     name = f"folder:{tmp_path / 'imgs'}"
     train, test = data.load_dataset(name, tmp_path / "root")
-    return name, train, test, data.cache_path(data.dataset_info(name), tmp_path / "root")
+    return name, train, test, cache_path(data.dataset_info(name), tmp_path / "root")
 
 
 def _forge(path, images_of, keep_content_hash=True):
@@ -25,7 +27,7 @@ def _forge(path, images_of, keep_content_hash=True):
     for split in ("train", "test"):
         payload[split]["images"] = images_of(payload[split]["images"])
     if not keep_content_hash:
-        splits = [data.ImageSet(payload[s]["images"], payload[s]["labels"], tuple(payload[s]["classes"]))
+        splits = [ImageSet(payload[s]["images"], payload[s]["labels"], tuple(payload[s]["classes"]))
                   for s in ("train", "test")]
         payload["content"] = data_cache.content_hash(*splits)
     torch.save(payload, path)
@@ -53,7 +55,7 @@ def test_a_cache_decoded_from_other_source_files_is_set_aside(tmp_path, capsys):
     data.load_dataset("mnist", tmp_path / "a")
     info = data.DATASETS["mnist"]
     (tmp_path / "b" / ".cache").mkdir()
-    shutil.copy(data.cache_path(info, tmp_path / "a"), data.cache_path(info, tmp_path / "b"))
+    shutil.copy(cache_path(info, tmp_path / "a"), cache_path(info, tmp_path / "b"))
     train, _ = data.load_dataset("mnist", tmp_path / "b")
     assert len(train) == 40 and torch.equal(train.images[:, 0], torch.from_numpy(arrays["train"][0]))
     assert "decoded from other files than the dataset's files under this data_root now" in capsys.readouterr().out
@@ -85,7 +87,7 @@ def test_without_write_cache_nothing_is_written_or_set_aside(tmp_path):
     name = f"folder:{tmp_path / 'imgs'}"
     train, _ = data.load_dataset(name, tmp_path / "root", write_cache=False)
     assert len(train) and not (tmp_path / "root").exists()
-    path = data.cache_path(data.dataset_info(name), tmp_path / "root")
+    path = cache_path(data.dataset_info(name), tmp_path / "root")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a cache")
     data.load_dataset(name, tmp_path / "root", write_cache=False)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables.data import datasets as data
+from trainables.data import sampling
 from trainables.quality.features import (
     coverage,
     frechet_distance,
@@ -96,6 +96,6 @@ def test_penultimate_features_are_the_last_linear_input():
     images = torch.randint(0, 256, (5, 1, 2, 2), dtype=torch.uint8)
     feats = penultimate_features(model, images)
     with torch.no_grad():
-        expected = model[:3](data.to_model_input(images))
+        expected = model[:3](sampling.to_model_input(images))
     assert feats.shape == (5, 7)
     torch.testing.assert_close(feats, expected)

@@ -10,8 +10,7 @@ from torch import nn
 
 from trainables.classifier import fit
 from trainables.classifier.models import CLASSIFIERS
-from trainables.data import datasets as data
-from trainables.data.datasets import ImageSet
+from trainables.data.images import ImageSet, concat
 
 NUM_CLASSES = 4
 
@@ -214,7 +213,7 @@ def test_without_validation_there_is_no_selected_epoch(splits):
 def test_the_steps_schedule_gives_every_training_set_the_same_updates(splits):
     train, test = splits
     small = train.select(torch.arange(64))
-    big = data.concat(small, train.select(torch.arange(64, 192)))   # 3x the images: R = 2
+    big = concat(small, train.select(torch.arange(64, 192)))   # 3x the images: R = 2
     schedule = fit.schedule_for("steps", epochs=3, patience=1, real_images=len(small), batch_size=32)
     on_small = _train(_mlp(0), small, test, schedule=schedule)
     on_big = _train(_mlp(0), big, test, schedule=schedule)

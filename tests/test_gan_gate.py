@@ -20,7 +20,7 @@ from analysis.gan_judgement import (
     weakness,
 )
 from analysis.load import GanRecord
-from trainables.data import datasets as data
+from trainables.data.images import ImageSet
 from trainables.quality import scores as quality
 
 CLASSES = [str(k) for k in range(10)]
@@ -127,7 +127,7 @@ def _blobs(n_per_class, seed, num_classes=4):
     images = torch.randint(0, 60, (labels.numel(), 1, 8, 8), generator=generator, dtype=torch.uint8)
     for k, (row, col) in enumerate([(0, 0), (0, 4), (4, 0), (4, 4)][:num_classes]):
         images[labels == k, :, row:row + 4, col:col + 4] += 180
-    return data.ImageSet(images, labels, tuple("abcd"[:num_classes]))
+    return ImageSet(images, labels, tuple("abcd"[:num_classes]))
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_the_gate_never_reads_the_test_split(fits):
     scorer = scoring.train_network(_blobs(50, 0), _blobs(10, 5))
     scores = quality.quality_scores(real, test, synthetic, scorer, seed=0, validation=validation)
     assert all(evaluated is not test for _, evaluated, _ in fits) and len(fits) == 2
-    mislabelled = data.ImageSet(test.images, (test.labels + 1) % 4, test.classes)
+    mislabelled = ImageSet(test.images, (test.labels + 1) % 4, test.classes)
     other = quality.quality_scores(real, mislabelled, synthetic, scorer, seed=0, validation=validation)
     for field in ("gan_train_acc", "real_reference_acc", "gan_test_acc", "gate_images", "gate_split"):
         assert scores[field] == other[field], field
@@ -187,7 +187,7 @@ def test_the_gate_never_reads_the_test_split(fits):
 
 def test_a_stratified_subset_too_unbalanced_for_a_balanced_slice_still_gets_the_budget(fits):
     # 70 images of class a, 10 of b: a class-balanced 30 needs 15 of b, so the slice is a seeded random one.
-    real = data.ImageSet(_blobs(40, 1, num_classes=2).images,
+    real = ImageSet(_blobs(40, 1, num_classes=2).images,
                          torch.cat([torch.zeros(70, dtype=torch.long), torch.ones(10, dtype=torch.long)]), ("a", "b"))
     synthetic = _blobs(15, 2, num_classes=2)
     scores = quality.gate_scores(real, synthetic, _blobs(10, 3, num_classes=2), seed=0)

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.files import gan_cache
 from trainables.files.storage import Store
 from trainables.gan import checkpoints as gan_checkpoints
@@ -46,7 +47,7 @@ def ray_module():
 def real(mnist5k):
     """(train, test, validation) as a study puts it: the quality gate is measured on the validation split."""
     train, test = mnist5k
-    train, validation = data.split_validation(train, 400)
+    train, validation = sampling.split_validation(train, 400)
     return train, test, validation
 
 
@@ -184,10 +185,9 @@ def test_a_larger_pool_starts_with_the_smaller_pools_images(grouping, conditioni
     gen, _ = build_models(spec)
     small = generate(gen, spec, per_class=5, seed=3, device=torch.device("cpu"))
     large = generate(gen, spec, per_class=11, seed=3, device=torch.device("cpu"))
-    from trainables.data import datasets as data
 
-    assert torch.equal(data.take_balanced(large, 15).images, small.images)
-    assert torch.equal(data.take_balanced(large, 9).images, data.take_balanced(small, 9).images)
+    assert torch.equal(sampling.take_balanced(large, 15).images, small.images)
+    assert torch.equal(sampling.take_balanced(large, 9).images, sampling.take_balanced(small, 9).images)
 
 
 def test_generate_conditional_uses_labels():
@@ -300,9 +300,8 @@ def test_outputs_checkpoints_and_cache(ray_module, real, tmp_path, monkeypatch):
     grown = gan_keys.run_gan_job(replace(job, pool_per_class=30), str(tmp_path), real)
     after = gan_pool.load_key_pool(str(tmp_path), job.key())
     assert grown["pool"]["per_class"] == 30 and after.class_counts().tolist() == [30] * 10
-    from trainables.data import datasets as data
 
-    assert torch.equal(data.take_balanced(after, len(before)).images, before.images)
+    assert torch.equal(sampling.take_balanced(after, len(before)).images, before.images)
     assert grown["gan_train_acc"] == meta["gan_train_acc"] and gan_cache.is_complete(str(tmp_path), job.key())
 
     # A damaged pool makes the key incomplete again.
@@ -494,12 +493,11 @@ def _pool_store(tmp_path, pool, per_class):
 
 
 def test_a_confident_filter_keeps_images_a_real_trained_classifier_agrees_with(mnist5k, tmp_path):
-    from trainables.data import datasets as data
     from trainables.gan import pool as gan_pool
 
     train, _ = mnist5k
-    real = data.subset(train, 200, seed=0)
-    pool = data.subset(train, 400, seed=1)                          # real images: the filter agrees
+    real = sampling.subset(train, 200, seed=0)
+    pool = sampling.subset(train, 400, seed=1)                          # real images: the filter agrees
     store, meta = _pool_store(tmp_path, pool, 40)
     job = _job(pool_per_class=2)
     meta = gan_pool.ensure_filtered(job, store, meta, real, 0.3)
@@ -511,13 +509,12 @@ def test_a_confident_filter_keeps_images_a_real_trained_classifier_agrees_with(m
 
 
 def test_a_filter_that_keeps_too_few_says_how_many_it_kept(mnist5k, tmp_path):
-    from trainables.data import datasets as data
     from trainables.gan import pool as gan_pool
 
     train, _ = mnist5k
-    real = data.subset(train, 200, seed=0)
-    pool = data.subset(train, 400, seed=1)
-    wrong = data.ImageSet(pool.images, (pool.labels + 1) % 10, pool.classes)   # every label wrong
+    real = sampling.subset(train, 200, seed=0)
+    pool = sampling.subset(train, 400, seed=1)
+    wrong = ImageSet(pool.images, (pool.labels + 1) % 10, pool.classes)   # every label wrong
     store, meta = _pool_store(tmp_path, wrong, 40)
     meta = gan_pool.ensure_filtered(_job(pool_per_class=2), store, meta, real, 0.9)
     entry = meta["filtered_pools"]["confident-0.9"]

@@ -5,18 +5,19 @@ import pytest
 import torch
 from torch import nn
 
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.quality import scores as quality
 from trainables.quality import scoring
 
 
 def test_sample_diversity_is_one_for_the_same_images_and_zero_for_copies():
-    real = data.ImageSet(torch.randint(0, 256, (40, 1, 6, 6), dtype=torch.uint8),
+    real = ImageSet(torch.randint(0, 256, (40, 1, 6, 6), dtype=torch.uint8),
                          torch.arange(4).repeat(10), ("a", "b", "c", "d"))
     mean, per_class = quality.sample_diversity(real, real)
     assert mean == pytest.approx(1.0) and len(per_class) == 4
     # Mode collapse: every synthetic image of a class is the same picture.
-    collapsed = data.ImageSet(real.images[:4].repeat(10, 1, 1, 1), real.labels.clone(), real.classes)
+    collapsed = ImageSet(real.images[:4].repeat(10, 1, 1, 1), real.labels.clone(), real.classes)
     mean, _ = quality.sample_diversity(collapsed, real)
     assert mean == pytest.approx(0.0)
 
@@ -28,7 +29,7 @@ def _blobs(n_per_class, seed):
     images = torch.randint(0, 60, (labels.numel(), 1, 8, 8), generator=generator, dtype=torch.uint8)
     for k, (row, col) in enumerate([(0, 0), (0, 4), (4, 0), (4, 4)]):
         images[labels == k, :, row:row + 4, col:col + 4] += 180
-    return data.ImageSet(images, labels, ("a", "b", "c", "d"))
+    return ImageSet(images, labels, ("a", "b", "c", "d"))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_gan_test_on_a_pool_equal_to_the_real_data_is_high_and_on_mislabelled_is
     real = _blobs(100, seed=0)
     assert blob_scorer.meta["test_acc"] > 0.9
     assert quality.gan_test_accuracy(blob_scorer.model, real) > 0.9
-    wrong = data.ImageSet(real.images, (real.labels + 1) % 4, real.classes)
+    wrong = ImageSet(real.images, (real.labels + 1) % 4, real.classes)
     assert quality.gan_test_accuracy(blob_scorer.model, wrong) < 0.1
 
 
@@ -49,7 +50,7 @@ def test_gan_train_on_real_like_pool_is_high_and_on_mislabelled_pool_is_low():
     pool, test = _blobs(100, seed=1), _blobs(20, seed=2)
     assert quality.gan_train_accuracy(pool, test, seed=0) > 0.9
     # Labels rotated by one class: a classifier trained on this pool gets every real image wrong.
-    wrong = data.ImageSet(pool.images, (pool.labels + 1) % 4, pool.classes)
+    wrong = ImageSet(pool.images, (pool.labels + 1) % 4, pool.classes)
     assert quality.gan_train_accuracy(wrong, test, seed=0) < 0.1
 
 
@@ -91,19 +92,19 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
     from trainables.gan import engine as gan_engine
 
     train, test = mnist5k
-    train, validation = data.split_validation(train, 400)
-    real = data.subset(train, 100, seed=0)
+    train, validation = sampling.split_validation(train, 400)
+    real = sampling.subset(train, 100, seed=0)
     spec = gan_engine.ModelSpec("abadi", "conditional", 0.5, real.shape, real.num_classes, "vmap", seed=0)
     loop = make_loop(real, alpha=0.5, seed=0)
     for _ in range(40):
         loop.run_epoch()
-    scorer = scoring.train_network(data.subset(train, 1000, seed=0), test)
+    scorer = scoring.train_network(sampling.subset(train, 1000, seed=0), test)
     collapsed = gan_engine.generate(_IgnoresItsNoise(loop.gen), spec, 10, seed=1, device=torch.device("cpu"),
                                     classes=real.classes)
     scores = quality.quality_scores(real, test, collapsed, scorer, seed=0, validation=validation)
     assert scores["collapsed_classes"] == list(real.classes)
     assert all(ratio < quality.COLLAPSE_RATIO for ratio in scores["sample_diversity_per_class"])
-    healthy = quality.quality_scores(real, test, data.subset(train, 100, seed=1), scorer, seed=0,
+    healthy = quality.quality_scores(real, test, sampling.subset(train, 100, seed=1), scorer, seed=0,
                                      validation=validation)
     assert healthy["collapsed_classes"] == []
     # One image per class covers almost no real image; other real images cover many.

@@ -59,11 +59,11 @@ def test_every_classifier_takes_64_and_128(name, side):
 
 
 def test_the_scoring_network_works_at_64():
-    from trainables.data import datasets as data
+    from trainables.data.images import ImageSet
     from trainables.quality import scoring
 
     images = torch.randint(0, 256, (40, 1, 64, 64), dtype=torch.uint8)
     labels = torch.arange(40) % 2
-    train = data.ImageSet(images, labels, ("a", "b"))
+    train = ImageSet(images, labels, ("a", "b"))
     net = scoring.train_network(train, train)
     assert net.meta["image_shape"] == [1, 64, 64] and 0 <= net.meta["test_acc"] <= 1

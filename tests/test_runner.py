@@ -15,7 +15,8 @@ from study import cli, plan
 from study import spec as S
 from study.folder import StudyError, StudyFolder
 from study.stage_classifiers import reports_every_epoch
-from trainables.data import datasets as D
+from trainables.data import sampling
+from trainables.data.images import DataError, ImageSet
 from trainables.runners.classifier_trial import EpochReports, build_training_set, synthetic_count
 
 # A study small enough to run end to end in well under a minute on 2 cores.
@@ -23,10 +24,10 @@ TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--
         "--set", "classifier.epochs=2", "--set", "mix.ratios=[0, 1]"]
 
 
-def fake_pool(per_class: int, num_classes: int = 10, shape=(1, 28, 28)) -> D.ImageSet:
+def fake_pool(per_class: int, num_classes: int = 10, shape=(1, 28, 28)) -> ImageSet:
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     images = torch.full((len(labels), *shape), 200, dtype=torch.uint8)
-    return D.ImageSet(images=images, labels=labels, classes=tuple(str(k) for k in range(num_classes)))
+    return ImageSet(images=images, labels=labels, classes=tuple(str(k) for k in range(num_classes)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -34,7 +35,7 @@ def fake_pool(per_class: int, num_classes: int = 10, shape=(1, 28, 28)) -> D.Ima
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("ratio", [0, 0.25, 0.5, 1, 2, 4])
 def test_mixed_set_has_round_r_n_synthetic_images_class_balanced(mnist5k, ratio):
-    real = D.subset(mnist5k[0], 500, seed=0)
+    real = sampling.subset(mnist5k[0], 500, seed=0)
     pool = fake_pool(per_class=4 * 500 // 10 + 1)
     mixed = build_training_set(real, pool, ratio, use_real=True)
 
@@ -49,22 +50,22 @@ def test_mixed_set_has_round_r_n_synthetic_images_class_balanced(mnist5k, ratio)
 
 
 def test_synthetic_only_set_ignores_the_real_images(mnist5k):
-    real = D.subset(mnist5k[0], 200, seed=1)
+    real = sampling.subset(mnist5k[0], 200, seed=1)
     only = build_training_set(real, fake_pool(per_class=50), 2, use_real=False)
     assert len(only) == 400
     assert bool((only.images == 200).all())
 
 
 def test_ratio_zero_needs_no_pool_and_synthetic_only_needs_a_ratio(mnist5k):
-    real = D.subset(mnist5k[0], 100, seed=0)
+    real = sampling.subset(mnist5k[0], 100, seed=0)
     assert build_training_set(real, None, 0, use_real=True) is real
     with pytest.raises(ValueError, match="ratio > 0"):
         build_training_set(real, None, 0, use_real=False)
 
 
 def test_a_pool_too_small_for_the_ratio_is_refused(mnist5k):
-    real = D.subset(mnist5k[0], 100, seed=0)
-    with pytest.raises(D.DataError):
+    real = sampling.subset(mnist5k[0], 100, seed=0)
+    with pytest.raises(DataError):
         build_training_set(real, fake_pool(per_class=2), 1, use_real=True)
 
 

@@ -11,13 +11,14 @@ import torch
 from study.checks import SpecError
 from study.preflight import check_loaded_data
 from study.spec import spec_from_dict, validation_rule
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import DataError, ImageSet
 
 
-def imbalanced(counts=(40, 40, 4)) -> data.ImageSet:
+def imbalanced(counts=(40, 40, 4)) -> ImageSet:
     labels = torch.cat([torch.full((c,), k, dtype=torch.int64) for k, c in enumerate(counts)])
     images = torch.arange(len(labels), dtype=torch.int64).remainder(256).to(torch.uint8).view(-1, 1, 1, 1)
-    return data.ImageSet(images.expand(-1, 1, 4, 4).contiguous(), labels, ("a", "b", "c"))
+    return ImageSet(images.expand(-1, 1, 4, 4).contiguous(), labels, ("a", "b", "c"))
 
 
 def spec(**top):
@@ -52,21 +53,21 @@ def test_stratified_sizes_that_fit_pass():
 
 def test_a_stratified_subset_keeps_the_proportions_and_nests():
     train = imbalanced()
-    small = data.subset(train, 21, 0, sampling="stratified")
-    large = data.subset(train, 42, 0, sampling="stratified")
+    small = sampling.subset(train, 21, 0, sampling="stratified")
+    large = sampling.subset(train, 42, 0, sampling="stratified")
     assert small.class_counts().tolist() == [10, 10, 1] and large.class_counts().tolist() == [20, 20, 2]
     assert set(small.images[:, 0, 0, 0].tolist()) <= set(large.images[:, 0, 0, 0].tolist())
-    assert data.subset(train, 3, 0, sampling="stratified").class_counts().tolist() == [1, 1, 1]
-    with pytest.raises(data.DataError, match="more than"):
-        data.subset(train, 12 + 1, 0)                 # balanced: 3 x the smallest class at most
+    assert sampling.subset(train, 3, 0, sampling="stratified").class_counts().tolist() == [1, 1, 1]
+    with pytest.raises(DataError, match="more than"):
+        sampling.subset(train, 12 + 1, 0)                 # balanced: 3 x the smallest class at most
 
 
 def test_synthetic_images_follow_the_real_class_mix():
     pool = imbalanced((50, 50, 50))
-    taken = data.take_like(pool, 42, [20, 20, 2])
+    taken = sampling.take_like(pool, 42, [20, 20, 2])
     assert taken.class_counts().tolist() == [20, 20, 2]
-    with pytest.raises(data.DataError, match="synthetic pool is too small"):
-        data.take_like(imbalanced((5, 50, 50)), 42, [20, 20, 2])
+    with pytest.raises(DataError, match="synthetic pool is too small"):
+        sampling.take_like(imbalanced((5, 50, 50)), 42, [20, 20, 2])
 
 
 def test_the_rule_and_the_gan_key():

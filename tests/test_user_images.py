@@ -12,7 +12,8 @@ import torch
 
 from study.spec import SpecError, spec_from_dict
 from trainables.data import datasets as data
-from trainables.data.datasets import DataError, DecodeOptions
+from trainables.data.decode import DecodeOptions
+from trainables.data.images import DataError
 
 
 def write(path: Path, pixels: np.ndarray, **save) -> Path:

@@ -13,22 +13,23 @@ from study import cli, plan
 from study import spec as S
 from study.checks import SpecError
 from study.spec_text import spec_to_toml
-from trainables.data import datasets as D
+from trainables.data import sampling
+from trainables.data.images import DataError, ImageSet
 from trainables.data.validation import carve, real_sets
 from trainables.terms.validation import DEFAULT_FRACTION, ValidationRule
 
 SUBSET = ValidationRule("subset", "auto", 0.2)
 
 
-def numbered(per_class: int = 60, classes: int = 10) -> D.ImageSet:
+def numbered(per_class: int = 60, classes: int = 10) -> ImageSet:
     """A labelled set whose every image carries its own index (pixels 0-1), so parts can be compared."""
     labels = torch.arange(classes).repeat(per_class)
     index = torch.arange(len(labels))
     images = torch.stack([index // 256, index % 256], 1).to(torch.uint8).reshape(-1, 1, 1, 2)
-    return D.ImageSet(images, labels, tuple(str(c) for c in range(classes)))
+    return ImageSet(images, labels, tuple(str(c) for c in range(classes)))
 
 
-def ids(images: D.ImageSet) -> set[int]:
+def ids(images: ImageSet) -> set[int]:
     flat = images.images.reshape(len(images), -1).long()
     return set((flat[:, 0] * 256 + flat[:, 1]).tolist())
 
@@ -38,7 +39,7 @@ def test_the_subset_is_carved_class_balanced_disjoint_and_whole():
     real, validation = real_sets(train, None, 500, 3, SUBSET)
     assert len(real) == 400 and len(validation) == 100
     assert validation.class_counts().tolist() == [10] * 10 and real.class_counts().tolist() == [40] * 10
-    subset = D.subset(train, 500, 3)
+    subset = sampling.subset(train, 500, 3)
     assert not ids(real) & ids(validation)
     assert ids(real) | ids(validation) == ids(subset)       # the budget n, nothing from outside it
 
@@ -53,9 +54,9 @@ def test_the_carve_is_seeded_by_the_subset_seed():
 
 def test_split_mode_returns_the_shared_hold_out_unchanged():
     train = numbered()
-    left, held = D.split_validation(train, 50)
+    left, held = sampling.split_validation(train, 50)
     real, validation = real_sets(left, held, 200, 1, ValidationRule("split", 50))
-    assert validation is held and ids(real) == ids(D.subset(left, 200, 1))
+    assert validation is held and ids(real) == ids(sampling.subset(left, 200, 1))
 
 
 def test_the_count_rule_has_one_home():
@@ -66,11 +67,11 @@ def test_the_count_rule_has_one_home():
 
 
 def test_a_class_without_a_validation_or_training_image_is_a_data_error():
-    tiny = D.subset(numbered(), 30, 0)             # 3 per class
-    with pytest.raises(D.DataError, match="no validation image"):
+    tiny = sampling.subset(numbered(), 30, 0)             # 3 per class
+    with pytest.raises(DataError, match="no validation image"):
         carve(tiny, 0.1, 0)
-    with pytest.raises(D.DataError, match="no training image"):
-        carve(D.subset(numbered(), 10, 0), 0.5, 0)
+    with pytest.raises(DataError, match="no training image"):
+        carve(sampling.subset(numbered(), 10, 0), 0.5, 0)
 
 
 def test_synthetic_count_follows_the_training_part():
@@ -144,7 +145,7 @@ def test_the_filter_classifier_never_sees_the_validation_part(monkeypatch):
     seen = {}
     monkeypatch.setattr(gan_pool, "ensure_filtered", lambda job, store, meta, real, t: seen.setdefault("real", real))
     train = numbered()
-    gan_keys._filter_pool(job, "/tmp/unused-cache", (train, numbered(1), D.split_validation(train, 0)[1]), {}, 0.9)
+    gan_keys._filter_pool(job, "/tmp/unused-cache", (train, numbered(1), sampling.split_validation(train, 0)[1]), {}, 0.9)
     held = real_sets(train, None, 500, 1, job.validation_rule())[1]
     assert len(seen["real"]) == 400 and not ids(seen["real"]) & ids(held)
 

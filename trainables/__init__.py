@@ -9,7 +9,7 @@ the analysis package's file writes) does not import torch.
 from importlib import import_module
 
 _REGISTRIES = {"CLASSIFIERS": "trainables.classifier.models", "DATASETS": "trainables.data.datasets", "GANS": "trainables.gan.archs",
-               "DataError": "trainables.data.datasets"}
+               "DataError": "trainables.data.images"}
 
 __all__ = sorted(_REGISTRIES)
 

@@ -1,7 +1,7 @@
 """The one classifier training engine: Tune classifier trials, GAN quality scores and benchmarks.
 
 Data stays as uint8 tensors on the training device; an epoch is a list of randperm index slices
-(`data.index_batches`), each converted to [-1, 1] and augmented as one batched tensor op. There is
+(`sampling.index_batches`), each converted to [-1, 1] and augmented as one batched tensor op. There is
 no Dataset/DataLoader: for in-memory images the per-sample path is the slow part, not the model.
 Conv nets run in channels_last on every device (oneDNN's native layout on the CPU: a cnn2 step is
 1.6-1.8x faster, resnet18 1.13x; see `channels_last_pays`); on CUDA the forward pass also runs under
@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.terms.choices import AUGMENTS, SCHEDULES
 
 EVAL_BATCH_SIZE = 1024
@@ -177,7 +178,7 @@ def _logits(model: nn.Module, images: torch.Tensor, batch_size: int, device: tor
     outputs = []
     with torch.no_grad(), _autocast(device):
         for start in range(0, images.shape[0], batch_size):
-            x = data.to_model_input(images[start:start + batch_size].to(device, non_blocking=True))
+            x = sampling.to_model_input(images[start:start + batch_size].to(device, non_blocking=True))
             outputs.append(model(_prepare(x, channels_last)).float())
     model.train(was_training)
     if not outputs:
@@ -219,8 +220,8 @@ def _period_batches(n: int, batch_size: int, generator: torch.Generator, drop_la
     number of updates cut from back-to-back passes (each pass a fresh permutation)."""
     if period_steps is None:
         while True:
-            yield list(data.index_batches(n, batch_size, generator, drop_last=drop_last))
-    stream = itertools.chain.from_iterable(data.index_batches(n, batch_size, generator, drop_last=drop_last)
+            yield list(sampling.index_batches(n, batch_size, generator, drop_last=drop_last))
+    stream = itertools.chain.from_iterable(sampling.index_batches(n, batch_size, generator, drop_last=drop_last)
                                            for _ in itertools.count())
     while True:
         yield list(itertools.islice(stream, period_steps))
@@ -236,8 +237,8 @@ def _evaluate(model, images, labels, device, channels_last) -> tuple[float, floa
 
 def train_classifier(
     model: nn.Module,
-    train: data.ImageSet,
-    test: data.ImageSet,
+    train: ImageSet,
+    test: ImageSet,
     *,
     epochs: int,
     batch_size: int,
@@ -247,7 +248,7 @@ def train_classifier(
     hflip: bool = False,
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int, dict], None] | None = None,
-    validation: data.ImageSet | None = None,
+    validation: ImageSet | None = None,
     schedule: Schedule | None = None,
 ) -> FitResult:
     """Train `model` with Adam and cross-entropy, evaluating on the validation and the whole test set
@@ -255,7 +256,7 @@ def train_classifier(
 
     Every choice is made on validation, never on test: the selected epoch (best validation accuracy)
     gives test_acc_at_best_val and the macro metrics; early stopping watches validation only.
-    `augment="classic"` applies `data.augment_classic` (random crop after padding, plus a horizontal
+    `augment="classic"` applies `sampling.augment_classic` (random crop after padding, plus a horizontal
     flip when `hflip`) to every batch. `on_epoch(epoch, metrics)` runs after each period with metrics
     {epoch, val_acc, val_loss, test_acc, test_loss, train_loss}; an exception it raises stops
     training and propagates. Raises TrainingDiverged when a period's training loss is NaN/inf.
@@ -296,9 +297,9 @@ def train_classifier(
             started = time.perf_counter()
             for index in next(periods):
                 index = index.to(device)
-                x = data.to_model_input(train_images[index])
+                x = sampling.to_model_input(train_images[index])
                 if augment == "classic":
-                    x = data.augment_classic(x, augment_gen, hflip)
+                    x = sampling.augment_classic(x, augment_gen, hflip)
                 with _autocast(device):
                     logits = model(_prepare(x, channels_last))
                 loss = F.cross_entropy(logits.float(), train_labels[index])

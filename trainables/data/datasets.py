@@ -27,51 +27,20 @@ import torch
 
 from trainables.data import cache as data_cache
 from trainables.data.cache import (
-    CACHE_FORMAT_VERSION,
     DEBIAN_FASHION_MNIST,
-    DEFAULT_DATA_ROOT,
     cache_path,
     resolve_data_root,
-    split_payload,
 )
 from trainables.data.decode import DecodeOptions, convert_all
-from trainables.data.folders import FOLDER_PREFIX, folder_info
-from trainables.data.images import DataError, DatasetInfo, ImageSet, concat
+from trainables.data.folders import folder_info
+from trainables.data.images import DataError, DatasetInfo, ImageSet
 from trainables.data.label_files import csv_info
 from trainables.data.sampling import (
-    HOLDOUT_FRACTION,
-    HOLDOUT_SEED,
-    VALIDATION_SEED,
-    augment_classic,
-    default_pad,
-    first_per_class,
-    index_batches,
-    max_balanced_size,
-    quota_for,
-    split_validation,
-    stratified_quota,
     stratified_split,
-    subset,
-    take_balanced,
-    take_like,
-    to_model_input,
-    to_uint8,
 )
-from trainables.terms.choices import CSV_PREFIX
+from trainables.terms.choices import CSV_PREFIX, FOLDER_PREFIX
 from trainables.terms.dataset_sizes import DATASET_SIZES
 from trainables.terms.registry import Registry
-
-__all__ = [  # the names callers use as data.X, wherever they live
-    "CACHE_FORMAT_VERSION", "CSV_PREFIX", "DATASETS", "DEBIAN_FASHION_MNIST", "DEFAULT_DATA_ROOT", "FOLDER_PREFIX",
-    "DecodeOptions", "USER_DATASETS",
-    "HOLDOUT_FRACTION", "HOLDOUT_SEED", "VALIDATION_SEED", "DataError", "DatasetInfo", "ImageSet",
-    "augment_classic", "cache_path", "concat", "dataset_info", "default_pad", "first_per_class", "index_batches",
-    "load_dataset", "max_balanced_size", "quota_for", "stratified_quota", "take_like", "read_idx", "resolve_data_root", "split_validation", "stratified_split",
-    "subset", "take_balanced", "to_model_input", "to_uint8",
-]
-
-_split_payload = split_payload   # the name tests use
-
 
 # ---------------------------------------------------------------------------------------------
 # Readers

@@ -39,9 +39,9 @@ def real_sets(train, validation, size, subset_seed: int, rule: ValidationRule):
     the filter get them. `train`, `validation`: the training split after the driver's hold-out and
     the held-out set (empty or None under "subset"). "split": the subset of `size` and the shared
     validation set; "subset": the subset of `size` carved by `carve`."""
-    from trainables.data import datasets as data
+    from trainables.data import sampling
 
-    real = data.subset(train, size, subset_seed, sampling=rule.sampling)
+    real = sampling.subset(train, size, subset_seed, sampling=rule.sampling)
     if not rule.per_subset:
         return real, validation
     return carve(real, rule.fraction, subset_seed, name=f"the subset of {size} (seed {subset_seed})")

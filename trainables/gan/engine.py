@@ -27,7 +27,8 @@ from torch import nn
 from torch.func import replace_all_batch_norm_modules_
 
 from trainables.classifier import fit
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.gan.archs import GANS
 from trainables.gan.augment import check_policy, diff_augment, parse_policy
 from trainables.gan.grids import GRID_COLUMNS
@@ -261,14 +262,14 @@ POOL_BLOCK = 1024  # images per generator call when drawing a pool; fixed, so po
 
 @torch.no_grad()
 def generate(generator_group: nn.Module, spec: ModelSpec, per_class: int, seed: int, device: torch.device,
-             classes: tuple[str, ...] | None = None) -> data.ImageSet:
+             classes: tuple[str, ...] | None = None) -> ImageSet:
     """per_class images of every class as uint8, in no-grad blocks (eval mode).
 
     Blocks have one fixed shape (about POOL_BLOCK images, the same count per class, never one: the
     per-class generators use batch statistics, undefined for one image) and each block's noise comes
     from (seed, block index) alone. So the first m images of every class are the same whatever
     per_class is: a pool grows by drawing more blocks, and a trial that takes the first R x n images
-    gets the same ones from a pool of any size (data.take_balanced).
+    gets the same ones from a pool of any size (sampling.take_balanced).
     """
     latent_dim = GANS[spec.arch].latent_dim
     step = max(2, POOL_BLOCK // spec.num_classes)
@@ -285,12 +286,12 @@ def generate(generator_group: nn.Module, spec: ModelSpec, per_class: int, seed: 
             z = torch.randn(spec.num_classes, step, latent_dim, generator=noise_gen)
         with fit._autocast(device):
             images = generator_group(z.to(device), labels.to(device)).float()
-        chunks.append(data.to_uint8(images.flatten(0, 1)).cpu())
+        chunks.append(sampling.to_uint8(images.flatten(0, 1)).cpu())
         label_chunks.append(labels.reshape(-1).cpu())
     generator_group.train(was_training)
     classes = classes or tuple(str(k) for k in range(spec.num_classes))
-    pool = data.ImageSet(torch.cat(chunks), torch.cat(label_chunks), tuple(classes))
-    return pool.select(data.first_per_class(pool.labels, [per_class] * spec.num_classes))
+    pool = ImageSet(torch.cat(chunks), torch.cat(label_chunks), tuple(classes))
+    return pool.select(sampling.first_per_class(pool.labels, [per_class] * spec.num_classes))
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:

@@ -16,7 +16,8 @@ from dataclasses import replace as dataclasses_replace
 
 import torch
 
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.files import gan_cache
 from trainables.files.gan_cache import META_FILE, POOL_FILE, sha256, write_meta
 from trainables.files.storage import Store
@@ -25,12 +26,12 @@ from trainables.gan import engine as gan_engine
 from trainables.quality import scores as quality
 
 
-def _images(payload: bytes, classes) -> data.ImageSet:
+def _images(payload: bytes, classes) -> ImageSet:
     images = torch.load(io.BytesIO(payload), weights_only=True)
-    return data.ImageSet(images["images"], images["labels"], tuple(classes))
+    return ImageSet(images["images"], images["labels"], tuple(classes))
 
 
-def load_pool(store: Store, classes: list[str]) -> data.ImageSet:
+def load_pool(store: Store, classes: list[str]) -> ImageSet:
     return _images(store.read_bytes(POOL_FILE), classes)
 
 
@@ -45,7 +46,7 @@ def _generator(state: dict, spec: gan_engine.ModelSpec, device: torch.device) ->
 
 
 def _write_pool(store: Store, state: dict, spec: gan_engine.ModelSpec, per_class: int, seed: int,
-                classes: tuple[str, ...], device: torch.device) -> tuple[data.ImageSet, dict]:
+                classes: tuple[str, ...], device: torch.device) -> tuple[ImageSet, dict]:
     started = time.perf_counter()
     pool = gan_engine.generate(_generator(state, spec, device), spec, per_class,
                                gan_engine.derive_seed(seed, "pool"), device, classes=classes)
@@ -66,9 +67,9 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def key_outputs(state: dict | None, spec: gan_engine.ModelSpec, per_class: int, train: data.ImageSet,
-                real: data.ImageSet, test: data.ImageSet, store: Store, scoring_cache: Store,
-                validation: data.ImageSet | None = None) -> dict:
+def key_outputs(state: dict | None, spec: gan_engine.ModelSpec, per_class: int, train: ImageSet,
+                real: ImageSet, test: ImageSet, store: Store, scoring_cache: Store,
+                validation: ImageSet | None = None) -> dict:
     """What a key's run leaves besides its checkpoints, made by the Train worker of rank 0 at the end of
     the run from the generator it holds (no second process, no checkpoint reload): the grid of the real
     images it learnt from, and for a GAN that trained to the end (`state`: its final checkpoint's
@@ -88,7 +89,7 @@ def key_outputs(state: dict | None, spec: gan_engine.ModelSpec, per_class: int, 
         pool, pool_meta = _write_pool(store, state, spec, per_class, spec.seed, real.classes, device)
         # After the pool: a key finishing while another trains the scoring network waits for it less.
         scorer = scoring.load_or_train(scoring_cache, train, test, device=device, say=_say)
-        scored = data.take_balanced(pool, min(len(real), len(pool)))
+        scored = sampling.take_balanced(pool, min(len(real), len(pool)))
         scores = quality.quality_scores(real, test, scored, scorer, seed=spec.seed, device=device,
                                         validation=validation)
         fields |= {"pool": pool_meta, "image_shape": list(real.shape), "scored_images": len(scored),
@@ -121,7 +122,7 @@ def filtered_file(threshold: float) -> str:
     return f"pool-{filtered_name(threshold)}.pt"
 
 
-def _confidence(model: torch.nn.Module, pool: data.ImageSet, device: torch.device) -> torch.Tensor:
+def _confidence(model: torch.nn.Module, pool: ImageSet, device: torch.device) -> torch.Tensor:
     """The real-trained classifier's probability of each image's own label."""
     from trainables.classifier import fit
 
@@ -129,7 +130,7 @@ def _confidence(model: torch.nn.Module, pool: data.ImageSet, device: torch.devic
     return probabilities[torch.arange(len(pool)), pool.labels.cpu()]
 
 
-def ensure_filtered(job, store: Store, meta: dict, real: data.ImageSet, threshold: float) -> dict:
+def ensure_filtered(job, store: Store, meta: dict, real: ImageSet, threshold: float) -> dict:
     """pool-confident-<t>.pt with job.pool_per_class images per class, each of which a classifier
     trained on the real subset assigns to its label with probability >= threshold. The raw pool grows
     (from the checkpoint, first images unchanged) until every class has enough, at most
@@ -158,7 +159,7 @@ def ensure_filtered(job, store: Store, meta: dict, real: data.ImageSet, threshol
             f"{meta['classes'][worst]!r}, but R x n needs {needed} per class; lower mix.filter_threshold or "
             "train the GAN longer")}
     else:
-        index = data.first_per_class(pool.labels[keep], [needed] * classes)
+        index = sampling.first_per_class(pool.labels[keep], [needed] * classes)
         filtered = pool.select(torch.nonzero(keep).flatten()[index])
         buffer = io.BytesIO()
         torch.save({"images": filtered.images, "labels": filtered.labels}, buffer)
@@ -186,7 +187,7 @@ def filtered_error(meta: dict, threshold: float) -> str | None:
     return None if entry.get("status") == "ok" else entry.get("reason", "filtering failed")
 
 
-def load_filtered(store: Store, meta: dict, threshold: float) -> data.ImageSet:
+def load_filtered(store: Store, meta: dict, threshold: float) -> ImageSet:
     entry = meta["filtered_pools"][filtered_name(threshold)]
     payload = store.read_bytes(entry["file"])
     if sha256(payload) != entry["sha256"]:
@@ -194,12 +195,12 @@ def load_filtered(store: Store, meta: dict, threshold: float) -> data.ImageSet:
     return _images(payload, meta["classes"])
 
 
-def load_key_pool(cache_root: str, key: str) -> data.ImageSet:
+def load_key_pool(cache_root: str, key: str) -> ImageSet:
     """The key's synthetic pool as an ImageSet (class names from meta.json)."""
     return load_pool(gan_cache.key_store(cache_root, key), gan_cache.read_meta(cache_root, key)["classes"])
 
 
-def load_key_filtered_pool(cache_root: str, key: str, threshold: float) -> data.ImageSet:
+def load_key_filtered_pool(cache_root: str, key: str, threshold: float) -> ImageSet:
     """The key's pool filtered at `threshold` (ValueError with the reason when filtering failed)."""
     meta = gan_cache.read_meta(cache_root, key)
     problem = filtered_error(meta, threshold)

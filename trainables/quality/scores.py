@@ -40,7 +40,8 @@ from torch import nn
 
 from trainables.classifier import fit
 from trainables.classifier.models import CLASSIFIERS
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import DataError, ImageSet
 from trainables.quality.features import (
     NEIGHBOURS,
     coverage,
@@ -73,20 +74,20 @@ COLLAPSE_RATIO = 0.5
 # classifier-based scores
 
 
-def _capped(images: data.ImageSet) -> data.ImageSet:
+def _capped(images: ImageSet) -> ImageSet:
     """At most MAX_SCORED_IMAGES: the first of each class (a pool's first images, a subset's seeded order)."""
-    return data.take_balanced(images, MAX_SCORED_IMAGES) if len(images) > MAX_SCORED_IMAGES else images
+    return sampling.take_balanced(images, MAX_SCORED_IMAGES) if len(images) > MAX_SCORED_IMAGES else images
 
 
-def _first(images: data.ImageSet, count: int, seed: int) -> data.ImageSet:
+def _first(images: ImageSet, count: int, seed: int) -> ImageSet:
     """`count` images of `images`: all of them when it has no more, else a class-balanced slice (the
     first of each class: a pool's first images, a subset's seeded order), or, for a set too
     unbalanced for that (a stratified subset), a seeded random slice."""
     if len(images) <= count:
         return images
     try:
-        return data.take_balanced(images, count)
-    except data.DataError:
+        return sampling.take_balanced(images, count)
+    except DataError:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
         return images.select(torch.sort(order).values)
 
@@ -96,7 +97,7 @@ def gate_budget(real_images: int, synthetic_images: int) -> int:
     return min(real_images, synthetic_images, MAX_SCORED_IMAGES)
 
 
-def _train(train: data.ImageSet, test: data.ImageSet, seed: int, device) -> tuple[nn.Module, fit.FitResult]:
+def _train(train: ImageSet, test: ImageSet, seed: int, device) -> tuple[nn.Module, fit.FitResult]:
     c, h, w = train.shape
     with fit.seeded(seed):
         model = CLASSIFIERS[QUALITY_CLASSIFIER](c, h, w, train.num_classes)
@@ -105,14 +106,14 @@ def _train(train: data.ImageSet, test: data.ImageSet, seed: int, device) -> tupl
     return model, result
 
 
-def real_classifier(real_train: data.ImageSet, seed: int, device: str | torch.device = "cpu") -> nn.Module:
+def real_classifier(real_train: ImageSet, seed: int, device: str | torch.device = "cpu") -> nn.Module:
     """The quality classifier trained on the real subset (its own images stand in as the test set:
     fit needs one, and nothing is selected on it)."""
     model, _ = _train(real_train, real_train, seed, device)
     return model
 
 
-def gan_train_accuracy(synthetic: data.ImageSet, real_held_out: data.ImageSet, seed: int,
+def gan_train_accuracy(synthetic: ImageSet, real_held_out: ImageSet, seed: int,
                        device: str | torch.device = "cpu") -> float:
     """Accuracy on real held-out images of the quality classifier trained on (at most
     MAX_SCORED_IMAGES of) the synthetic images only (the last epoch's: nothing is chosen on them)."""
@@ -120,7 +121,7 @@ def gan_train_accuracy(synthetic: data.ImageSet, real_held_out: data.ImageSet, s
     return result.test_acc
 
 
-def gate_scores(real_train: data.ImageSet, synthetic: data.ImageSet, held_out: data.ImageSet | None, seed: int,
+def gate_scores(real_train: ImageSet, synthetic: ImageSet, held_out: ImageSet | None, seed: int,
                 device: str | torch.device = "cpu", split: str = GATE_SPLIT) -> dict:
     """The gate's numbers: GAN-train and the real reference, each the quality classifier trained on
     gate_budget(...) images (synthetic: the pool's first ones; real: a class-balanced slice of the
@@ -141,7 +142,7 @@ def gate_scores(real_train: data.ImageSet, synthetic: data.ImageSet, held_out: d
                      "real_reference_acc": float(real_fit.test_acc)}
 
 
-def gan_test_accuracy(scorer: nn.Module, synthetic: data.ImageSet, device: str | torch.device = "cpu") -> float:
+def gan_test_accuracy(scorer: nn.Module, synthetic: ImageSet, device: str | torch.device = "cpu") -> float:
     """Accuracy of the scoring network on the synthetic images (their labels as the truth)."""
     predicted = fit.predict(scorer, synthetic.images, device=device).argmax(1)
     return float((predicted == synthetic.labels.cpu()).double().mean())
@@ -156,12 +157,12 @@ def mean_pairwise_distance(images_uint8: torch.Tensor) -> float:
     n = images_uint8.shape[0]
     if n < 2:
         return math.nan
-    flat = data.to_model_input(images_uint8).reshape(n, -1).double()
+    flat = sampling.to_model_input(images_uint8).reshape(n, -1).double()
     distances = torch.cdist(flat, flat)
     return float(distances.sum() / (n * (n - 1)))  # the diagonal is zero
 
 
-def sample_diversity(synthetic: data.ImageSet, real: data.ImageSet,
+def sample_diversity(synthetic: ImageSet, real: ImageSet,
                      per_class: int = DIVERSITY_PER_CLASS) -> tuple[float, list[float]]:
     """(mean over classes, per-class list) of synthetic / real mean pairwise distance within a class.
 
@@ -199,9 +200,9 @@ def collapsed_classes(classes, diversity_per_class: list[float]) -> list[str]:
     return [classes[k] for k, ratio in enumerate(diversity_per_class) if math.isfinite(ratio) and ratio < COLLAPSE_RATIO]
 
 
-def quality_scores(real_train: data.ImageSet, real_test: data.ImageSet, synthetic: data.ImageSet,
+def quality_scores(real_train: ImageSet, real_test: ImageSet, synthetic: ImageSet,
                    scoring: ScoringNet, seed: int, device: str | torch.device = "cpu",
-                   validation: data.ImageSet | None = None) -> dict:
+                   validation: ImageSet | None = None) -> dict:
     """Every score above for one synthetic pool, as a flat JSON-ready dict for meta.json.
 
     `real_train` is the GAN's real subset, `synthetic` its pool at (up to) the same size, `scoring`

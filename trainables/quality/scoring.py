@@ -27,7 +27,8 @@ from torch import nn
 
 from trainables.classifier import fit
 from trainables.classifier.models import CLASSIFIERS
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.files import cache_lock
 from trainables.files.storage import Store
 
@@ -56,7 +57,7 @@ class ScoringNet:
                 "scoring_test_acc": self.meta["test_acc"]}
 
 
-def _fingerprint(images: data.ImageSet) -> str:
+def _fingerprint(images: ImageSet) -> str:
     digest = hashlib.sha256()
     digest.update(images.images.contiguous().numpy().tobytes())
     digest.update(images.labels.to(torch.int64).contiguous().numpy().tobytes())
@@ -64,7 +65,7 @@ def _fingerprint(images: data.ImageSet) -> str:
     return digest.hexdigest()
 
 
-def scoring_key(train: data.ImageSet) -> str:
+def scoring_key(train: ImageSet) -> str:
     """`<channels>x<height>x<width>-<16 hex>`: the training images and the network's recipe."""
     recipe = json.dumps([SCORING_CLASSIFIER, SCORING_EPOCHS, SCORING_BATCH_SIZE, SCORING_LR, SCORING_SEED,
                          MAX_TRAIN_IMAGES, RECIPE_VERSION])
@@ -72,15 +73,15 @@ def scoring_key(train: data.ImageSet) -> str:
     return "x".join(map(str, train.shape)) + "-" + digest
 
 
-def _build(train: data.ImageSet) -> nn.Module:
+def _build(train: ImageSet) -> nn.Module:
     with fit.seeded(SCORING_SEED):
         return CLASSIFIERS[SCORING_CLASSIFIER](*train.shape, train.num_classes)
 
 
-def train_network(train: data.ImageSet, test: data.ImageSet, device: str | torch.device = "cpu") -> ScoringNet:
+def train_network(train: ImageSet, test: ImageSet, device: str | torch.device = "cpu") -> ScoringNet:
     """Train the scoring network in-process (no cache): what load_or_train stores, and what the
     benches use."""
-    chosen = data.take_balanced(train, MAX_TRAIN_IMAGES) if len(train) > MAX_TRAIN_IMAGES else train
+    chosen = sampling.take_balanced(train, MAX_TRAIN_IMAGES) if len(train) > MAX_TRAIN_IMAGES else train
     model = _build(train)
     result = fit.train_classifier(model, chosen, test, epochs=SCORING_EPOCHS, batch_size=SCORING_BATCH_SIZE,
                                   lr=SCORING_LR, seed=SCORING_SEED, device=device)
@@ -90,7 +91,7 @@ def train_network(train: data.ImageSet, test: data.ImageSet, device: str | torch
     return ScoringNet(model, scoring_key(train), meta)
 
 
-def load_or_train(cache: Store, train: data.ImageSet, test: data.ImageSet, device: str | torch.device = "cpu",
+def load_or_train(cache: Store, train: ImageSet, test: ImageSet, device: str | torch.device = "cpu",
                   say=lambda text: print(text, flush=True)) -> ScoringNet:
     """The dataset's scoring network from `<cache>/scoring/<key>/`, trained and stored on first use."""
     key = scoring_key(train)
@@ -110,7 +111,7 @@ def load_or_train(cache: Store, train: data.ImageSet, test: data.ImageSet, devic
         return net
 
 
-def _read(store: Store, train: data.ImageSet) -> tuple[nn.Module, dict] | None:
+def _read(store: Store, train: ImageSet) -> tuple[nn.Module, dict] | None:
     """(model, meta) when the folder holds a complete network; None when absent or unreadable (a
     damaged file is retrained over, never used)."""
     if not store.exists(META_FILE) or not store.exists(MODEL_FILE):

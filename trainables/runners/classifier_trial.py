@@ -31,7 +31,8 @@ import torch
 
 from trainables.classifier import fit
 from trainables.classifier.models import CLASSIFIERS
-from trainables.data import datasets as D
+from trainables.data.images import ImageSet, concat
+from trainables.data.sampling import take_balanced, take_like
 from trainables.data.validation import real_sets
 from trainables.files import gan_cache
 from trainables.files.storage import Store, json_safe
@@ -52,14 +53,14 @@ def synthetic_count(ratio: float, size: int) -> int:
     return int(round(ratio * size))
 
 
-def test_imbalance(test: D.ImageSet) -> float | None:
+def test_imbalance(test: ImageSet) -> float | None:
     """Largest over smallest class count of the test set (1.0: balanced; None: a class without images)."""
     counts = test.class_counts()
     return float(counts.max()) / float(counts.min()) if len(test) and int(counts.min()) > 0 else None
 
 
-def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, use_real: bool,
-                       sampling: str = "balanced") -> D.ImageSet:
+def build_training_set(real: ImageSet, pool: ImageSet | None, ratio: float, use_real: bool,
+                       sampling: str = "balanced") -> ImageSet:
     """The real subset plus round(R x n) synthetic images (or the synthetic part alone): class-balanced,
     or under sampling = "stratified" in the real subset's class mix."""
     count = synthetic_count(ratio, len(real))
@@ -70,10 +71,10 @@ def build_training_set(real: D.ImageSet, pool: D.ImageSet | None, ratio: float, 
     if pool is None:
         raise ValueError(f"ratio {ratio} needs a synthetic pool")
     if sampling == "stratified":
-        synthetic = D.take_like(pool, count, real.class_counts().tolist())
+        synthetic = take_like(pool, count, real.class_counts().tolist())
     else:
-        synthetic = D.take_balanced(pool, count)   # the pool's first images: the same from a grown pool
-    return synthetic if not use_real else D.concat(real, synthetic)
+        synthetic = take_balanced(pool, count)   # the pool's first images: the same from a grown pool
+    return synthetic if not use_real else concat(real, synthetic)
 
 
 @dataclass

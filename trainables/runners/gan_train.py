@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 from trainables.classifier import fit
-from trainables.data import datasets as data
+from trainables.data import sampling
+from trainables.data.images import ImageSet
 from trainables.data.validation import real_sets
 from trainables.files import gan_progress
 from trainables.files.storage import Store
@@ -75,7 +76,7 @@ def losses_csv(history: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolve_sets(real_ref) -> tuple[data.ImageSet, data.ImageSet, data.ImageSet | None]:
+def resolve_sets(real_ref) -> tuple[ImageSet, ImageSet, ImageSet | None]:
     """(train, test, validation or None) from a tuple or a Ray ObjectRef to one (a study puts its
     validation set third)."""
     if not isinstance(real_ref, tuple | list):
@@ -85,7 +86,7 @@ def resolve_sets(real_ref) -> tuple[data.ImageSet, data.ImageSet, data.ImageSet 
     return real_ref[0], real_ref[1], (real_ref[2] if len(real_ref) > 2 else None)
 
 
-def resolve_real(real_ref) -> tuple[data.ImageSet, data.ImageSet]:
+def resolve_real(real_ref) -> tuple[ImageSet, ImageSet]:
     """(train, test) from a tuple or a Ray ObjectRef to one."""
     return resolve_sets(real_ref)[:2]
 
@@ -105,12 +106,12 @@ class Worker:
     rank: int
     world: int
     device: torch.device
-    train: data.ImageSet          # the training split (after the validation split was held out)
-    test: data.ImageSet
+    train: ImageSet          # the training split (after the validation split was held out)
+    test: ImageSet
     faults: GanFaults
     scoring_cache: Store          # where the dataset's scoring network is cached (the GAN cache root)
     draw_pool: bool = True        # False: end at the last checkpoint, without pool or scores (benches)
-    validation: data.ImageSet | None = None   # the study's validation split: the quality gate's held-out images
+    validation: ImageSet | None = None   # the study's validation split: the quality gate's held-out images
 
     def agreed(self, value):
         """Rank 0's value on every rank: what rank 0 read from storage, so that all ranks take the same
@@ -192,7 +193,7 @@ def train_key(run: KeyRun, worker: Worker) -> dict:
         faults.epoch_starts(epoch, unwrap(gen))
         for start in range(0, shards.shape[1], batch_size):
             index = shards[:, start:start + batch_size].to(device)  # (G, b)
-            x_real = data.to_model_input(real_images[index])  # (G, b, C, H, W)
+            x_real = sampling.to_model_input(real_images[index])  # (G, b, C, H, W)
             labels = real_labels[index]
             z = torch.randn(groups, index.shape[1], latent_dim, generator=noise_gen, device=device)
 
@@ -246,7 +247,7 @@ def _write_epoch_outputs(store, gen: nn.Module, spec: ModelSpec, grid_z: torch.T
     with torch.no_grad(), fit._autocast(device):
         images = gen(grid_z.to(device), grid_labels.to(device)).float()
     gen.train(was_training)
-    png = grid_png(data.to_uint8(images.flatten(0, 1)).cpu(), grid_labels.reshape(-1), spec.num_classes,
+    png = grid_png(sampling.to_uint8(images.flatten(0, 1)).cpu(), grid_labels.reshape(-1), spec.num_classes,
                    title=f"GAN samples after epoch {epoch} (fixed noise; one row per class)")
     store.write_bytes(png, f"samples_epoch{epoch:03d}.png")
     store.write_text(losses_csv(history), "losses.csv")
