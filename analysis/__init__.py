@@ -8,7 +8,8 @@ Reads files only: importing it needs no Ray, torch or GPU.
 """
 
 from analysis.cells import cell_stats, cells_with_gains, gains
-from analysis.load import Study, StudyDirError, load_study
+from analysis.inputs import StudyDirError
+from analysis.load import Study, load_study
 from analysis.merge import load_studies
 from analysis.metrics import MetricChoice, choose_metrics
 from analysis.protocol_gap import protocol_gap

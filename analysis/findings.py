@@ -12,7 +12,8 @@ import pandas as pd
 from analysis.answer import Evidence, answer_lines, console_lines
 from analysis.classic import classic_alone, gan_versus_classic
 from analysis.gan_judgement import weak_gans
-from analysis.load import GanRecord, tidy_trials
+from analysis.inputs import GanRecord
+from analysis.load import tidy_trials
 from analysis.metrics import MetricChoice, choose_metrics
 from analysis.selection import best_ratio_table, min_effect_of
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from analysis.load import GanRecord
+from analysis.inputs import GanRecord
 from trainables.terms.dataset_sizes import num_classes as dataset_classes
 
 # Set by measurement (bench/gan_gate.py; BENCHMARKS.md "Grading the GAN gate"): the quick preset's GAN

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.inputs import (  # noqa: F401  (GanRecord, load_gans, StudyDirError: re-exported)
+from analysis.inputs import (
     GanRecord,
     StudyDirError,
     check_is_study,

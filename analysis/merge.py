@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.load import Study, StudyDirError, load_study, tidy_curves, tidy_trials
+from analysis.inputs import StudyDirError
+from analysis.load import Study, load_study, tidy_curves, tidy_trials
 from trainables.files.results_columns import COLUMN_NAMES, dotted_key_column
 from trainables.terms.spec_keys import flat_keys
 

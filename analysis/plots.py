@@ -26,7 +26,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.cells import varying_axes  # noqa: E402
 from analysis.grid import match  # noqa: E402
-from analysis.load import GanRecord, write_bytes_atomic  # noqa: E402
+from analysis.inputs import GanRecord  # noqa: E402
+from analysis.load import write_bytes_atomic  # noqa: E402
 from analysis.metrics import metric_label, metric_short  # noqa: E402
 from analysis.selection import pick_best  # noqa: E402
 from analysis.stats import mean_ci, stars  # noqa: E402

@@ -20,7 +20,8 @@ from analysis.cells import cells_with_gains
 from analysis.findings import findings
 from analysis.gan_judgement import collapse_lines
 from analysis.grid import Context
-from analysis.load import Study, StudyDirError, load_study, write_text_atomic
+from analysis.inputs import StudyDirError
+from analysis.load import Study, load_study, write_text_atomic
 from analysis.merge import load_studies
 from analysis.method import method_section
 from analysis.metrics import MetricChoice

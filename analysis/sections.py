@@ -22,7 +22,8 @@ from analysis.gan_judgement import (
     weakness,
 )
 from analysis.grid import order
-from analysis.load import GanRecord, Study
+from analysis.inputs import GanRecord
+from analysis.load import Study
 from analysis.metrics import PAPERS_PROTOCOL, metric_label
 from analysis.render import Table, to_markdown
 from trainables.files.results_columns import VALIDATION_COUNT

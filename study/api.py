@@ -30,12 +30,14 @@ from typing import Any
 
 from study import spec as S
 from study import spec_text
+from study.checks import SpecError
 from study.folder import StudyError, StudyFolder, split_study_dir
 from study.presets import DEFAULT_PRESET
+from study.schema import Spec
 from study.tomlio import toml_value
 
 __all__ = ["Study", "SpecError", "StudyError", "open", "report", "resume", "run", "spec"]
-SpecError = S.SpecError
+SpecError = SpecError
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
 
@@ -48,7 +50,7 @@ def _set_items(overrides: Overrides) -> list[str]:
     return [str(item) for item in overrides]
 
 
-def spec(source: str | Path | Mapping[str, Any] = DEFAULT_PRESET, overrides: Overrides = None, **keys: Any) -> S.Spec:
+def spec(source: str | Path | Mapping[str, Any] = DEFAULT_PRESET, overrides: Overrides = None, **keys: Any) -> Spec:
     """A validated study spec from a preset name, a .toml path or a dict (the study file as a dict),
     with overrides as a dict of dotted keys ({"gan.epochs": 5}), `--set` strings, or top-level keyword
     arguments (name="x", seeds=2). Raises SpecError with the CLI's one-line message."""
@@ -58,7 +60,7 @@ def spec(source: str | Path | Mapping[str, Any] = DEFAULT_PRESET, overrides: Ove
     return S.load_spec(source, items)
 
 
-def load(source: str | Path, overrides: Overrides = None, name: str | None = None) -> S.Spec:
+def load(source: str | Path, overrides: Overrides = None, name: str | None = None) -> Spec:
     """What `study run SPEC --set ... --name NAME` runs: spec() with the name checked like --name."""
     result = spec(source, overrides)
     if name:
@@ -102,7 +104,7 @@ class Study:
     def findings(self):
         """analysis.findings.Findings of the results (None before any result): .best, .lines(), .console()."""
         from analysis.findings import findings
-        from analysis.load import load_gans
+        from analysis.inputs import load_gans
 
         results = self.results
         if results.empty:
@@ -143,7 +145,7 @@ def open(path: str | Path) -> Study:  # noqa: A001 - the API's verb, as in `api.
     return Study(folder)
 
 
-def run_spec(the_spec: S.Spec, *, storage: str = "studies", address: str | None = None, gan_cache: str | None = None,
+def run_spec(the_spec: Spec, *, storage: str = "studies", address: str | None = None, gan_cache: str | None = None,
              with_report: bool = True, resume: bool = False) -> Study:
     """Run (resume=True: continue) a validated spec, blocking, with the [study] progress lines; then
     build its report."""
@@ -159,13 +161,13 @@ def run_spec(the_spec: S.Spec, *, storage: str = "studies", address: str | None 
     return Study(folder)
 
 
-def run(source: str | Path | Mapping[str, Any] | S.Spec = DEFAULT_PRESET, overrides: Overrides = None, *,
+def run(source: str | Path | Mapping[str, Any] | Spec = DEFAULT_PRESET, overrides: Overrides = None, *,
         storage: str = "studies", name: str | None = None, address: str | None = None,
         gan_cache: str | None = None, with_report: bool = True) -> Study:
     """Run a study: a Spec from spec(), or a preset / .toml path / dict with overrides. Blocks until it
     ends; the returned Study reads results, curves, best and answer."""
-    the_spec = source if isinstance(source, S.Spec) else spec(source, overrides)
-    if isinstance(source, S.Spec) and overrides:
+    the_spec = source if isinstance(source, Spec) else spec(source, overrides)
+    if isinstance(source, Spec) and overrides:
         raise ValueError("pass overrides to api.spec(), not with a ready Spec")
     if name:
         from study.schema import checked_name
@@ -174,7 +176,7 @@ def run(source: str | Path | Mapping[str, Any] | S.Spec = DEFAULT_PRESET, overri
     return run_spec(the_spec, storage=storage, address=address, gan_cache=gan_cache, with_report=with_report)
 
 
-def resume_spec(path: str | Path, overrides: Overrides = None) -> tuple[S.Spec, str]:
+def resume_spec(path: str | Path, overrides: Overrides = None) -> tuple[Spec, str]:
     """(the spec a resume runs, its storage): the folder's spec.toml (unedited) with the overrides, which
     may only extend it (more seeds, sizes, ratios)."""
     from study.extend import check_extension

@@ -13,9 +13,9 @@ import os
 import sys
 from collections.abc import Iterator
 
-from study import spec as S
+from study.checks import SpecError
 from study.folder import StudyError, StudyFolder, split_study_dir
-from study.presets import DEFAULT_PRESET
+from study.presets import DEFAULT_PRESET, list_presets, preset_text
 
 DEFAULT_STORAGE = "studies"
 EXIT_USAGE = 2
@@ -249,7 +249,7 @@ def cmd_plan(args) -> int:
         for check in endpoint_checks(spec, None):
             try:
                 check()
-            except S.SpecError as err:
+            except SpecError as err:
                 problems.append(str(err))
         from trainables.data.cache import read_only
 
@@ -274,7 +274,7 @@ def cmd_slurm(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    presets = S.list_presets()
+    presets = list_presets()
     width = max(len(name) for name, _ in presets)
     for name, description in presets:
         print(f"{name:<{width}}  {description}")
@@ -282,7 +282,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_show(args) -> int:
-    print(S.preset_text(args.preset), end="")
+    print(preset_text(args.preset), end="")
     return 0
 
 
@@ -295,7 +295,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from trainables.data.images import DataError
     from trainables.files.storage import StorageError
 
-    return (S.SpecError, StudyError, DataError, StudyDirError, StorageError)
+    return (SpecError, StudyError, DataError, StudyDirError, StorageError)
 
 
 def _error_line(err: BaseException) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from study import plan
 from study.checks import SpecError, show
-from study.spec import Spec
+from study.schema import Spec
 from study.spec_text import spec_to_dict
 from trainables.terms.spec_keys import flat_keys
 

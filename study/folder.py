@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 from study.environment import environment_info
 from study.locations import (
-    CACHE_FOLDER,  # noqa: F401  (re-exported)
     cache_for_record,
     cache_from_record,
     check_writable_folder,
-    default_cache,  # noqa: F401  (re-exported)
     storage_root_of,
 )
 from study.spec import spec_from_dict

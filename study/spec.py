@@ -19,16 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from study.checks import FULL, SpecError
-from study.presets import DEFAULT_PRESET, list_presets, preset_names, preset_text
 from study.schema import (
     PER_CLASSIFIER_KEYS,
-    ClassifierSpec,
-    EvalSpec,
-    FaultsSpec,
-    GanSpec,
-    MixSpec,
-    ResourcesSpec,
-    SearchSpec,
     Spec,
     as_values,
     build,
@@ -38,13 +30,6 @@ from trainables.terms.choices import CSV_PREFIX, FOLDER_PREFIX
 from trainables.terms.registry import suggest
 from trainables.terms.validation import ValidationRule, smallest_fraction
 from trainables.terms.validation import per_class as carved_per_class
-
-__all__ = [
-    "DEFAULT_PRESET", "FOLDER_PREFIX", "FULL", "ClassifierSpec", "EvalSpec", "FaultsSpec", "GanSpec", "MixSpec",
-    "ResourcesSpec", "SearchSpec", "Spec", "SpecError", "list_presets", "load_spec", "loads_spec", "preset_names",
-    "preset_text", "spec_from_dict", "validation_rule",
-]
-
 
 # --------------------------------------------------------------------------------------------------
 # Checks across keys, and checks against the registries and the file system.

@@ -522,7 +522,7 @@ def test_palette_images_decode_through_their_palette(tmp_path):
 def test_an_oversized_image_is_refused_from_its_header(tmp_path):
     from PIL import Image
 
-    from trainables.data.folders import MAX_IMAGE_SIDE
+    from trainables.data.layout import MAX_IMAGE_SIDE
 
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
     Image.new("L", (MAX_IMAGE_SIDE + 1, 2)).save(tmp_path / "imgs" / "a" / "huge.png")

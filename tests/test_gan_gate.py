@@ -19,7 +19,7 @@ from analysis.gan_judgement import (
     weak_gans,
     weakness,
 )
-from analysis.load import GanRecord
+from analysis.inputs import GanRecord
 from trainables.data.images import ImageSet
 from trainables.quality import scores as quality
 

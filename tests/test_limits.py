@@ -10,6 +10,7 @@ from study import cli, plan
 from study import spec as S
 from study.checks import SpecError
 from study.limits import check_limits, trial_count
+from study.presets import list_presets
 
 
 def test_a_plan_over_the_trial_limit_is_refused_naming_the_key_and_the_way_to_allow_it(tmp_path, capsys):
@@ -42,7 +43,7 @@ def test_raising_the_limit_is_the_explicit_yes():
     assert trial_count(S.load_spec("optuna-mnist")) == S.load_spec("optuna-mnist").search.trials
 
 
-@pytest.mark.parametrize("preset", [name for name, _ in S.list_presets()])
+@pytest.mark.parametrize("preset", [name for name, _ in list_presets()])
 def test_every_preset_is_well_inside_the_defaults(preset):
     spec = S.load_spec(preset)
     assert trial_count(spec) * 5 <= spec.resources.max_trials

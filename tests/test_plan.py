@@ -8,8 +8,10 @@ import math
 import pytest
 
 from study import plan
+from study.checks import SpecError
 from study.extend import check_extension
-from study.spec import SpecError, load_spec, loads_spec, preset_names
+from study.presets import preset_names
+from study.spec import load_spec, loads_spec
 from study.spec_text import spec_to_toml
 
 

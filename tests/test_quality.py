@@ -87,7 +87,7 @@ def test_a_generator_that_ignores_its_noise_is_found_collapsed_and_the_report_wa
     import json
 
     from analysis.gan_judgement import collapse_lines, weak_gans
-    from analysis.load import load_gans
+    from analysis.inputs import load_gans
     from bench._gan_loop import make_loop
     from trainables.gan import engine as gan_engine
 

@@ -13,6 +13,7 @@ import torch
 
 from study import cli, plan
 from study import spec as S
+from study.checks import SpecError
 from study.folder import StudyError, StudyFolder
 from study.stage_classifiers import reports_every_epoch
 from trainables.data import sampling
@@ -464,7 +465,7 @@ def test_an_mlflow_uri_that_cannot_be_used_is_refused_before_the_study(tmp_path)
     from study import tracking
 
     spec = S.load_spec("quick", [f"tracking.mlflow='file://{tmp_path}/mlruns'"], check_registries=False)
-    with pytest.raises(S.SpecError, match=r"tracking.mlflow: file://.+/mlruns cannot be used \(The filesystem "
+    with pytest.raises(SpecError, match=r"tracking.mlflow: file://.+/mlruns cannot be used \(The filesystem "
                                           r"tracking backend .+\); allowed: an MLflow tracking URI that answers"):
         tracking.check_installed(spec)
 
@@ -477,6 +478,6 @@ def test_a_tracker_whose_package_is_missing_is_refused_naming_the_extra(monkeypa
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     spec = S.load_spec("quick", ["tracking.wandb='my-project'"], check_registries=False)
-    with pytest.raises(S.SpecError, match=r"tracking.wandb: needs the wandb package, which is not installed; allowed: "
+    with pytest.raises(SpecError, match=r"tracking.wandb: needs the wandb package, which is not installed; allowed: "
                                           r"pip install 'gan-augment-study\[wandb\]'"):
         tracking.check_installed(spec)

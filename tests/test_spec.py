@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from study.spec import (
-    ClassifierSpec,
-    GanSpec,
-    MixSpec,
-    SearchSpec,
-    Spec,
-    SpecError,
-    list_presets,
-    load_spec,
-    loads_spec,
-    preset_names,
-    preset_text,
-    spec_from_dict,
-)
+from study.checks import SpecError
+from study.presets import list_presets, preset_names, preset_text
+from study.schema import ClassifierSpec, GanSpec, MixSpec, SearchSpec, Spec
+from study.spec import load_spec, loads_spec, spec_from_dict
 from study.spec_text import parse_override, spec_to_dict, spec_to_toml
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from study.spec import SpecError, spec_from_dict
+from study.checks import SpecError
+from study.spec import spec_from_dict
 from trainables.data import datasets as data
 from trainables.data.decode import DecodeOptions
 from trainables.data.images import DataError

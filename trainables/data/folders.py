@@ -9,10 +9,8 @@ from pathlib import Path
 
 from trainables.data.decode import DecodeOptions
 from trainables.data.images import DataError, DatasetInfo
-from trainables.data.layout import IMAGE_SUFFIXES, MAX_IMAGE_SIDE, ImageLayout, dataset_entry, scan
+from trainables.data.layout import IMAGE_SUFFIXES, ImageLayout, dataset_entry, scan
 from trainables.terms.choices import FOLDER_PREFIX
-
-__all__ = ["FOLDER_PREFIX", "IMAGE_SUFFIXES", "MAX_IMAGE_SIDE", "folder_info", "inside"]
 
 
 def inside(path: Path, root: Path) -> Path:
