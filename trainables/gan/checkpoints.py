@@ -2,7 +2,7 @@
 
 Rank 0 of the Train run writes them and every rank restores from the newest one, here and not
 through Ray Train's checkpoint manager, because one Train run trains several keys one after the other
-(gan_run), and Ray Train V2 keeps one checkpoint list per run under the run's own folder, with one
+(trainables.runners.gan_worker), and Ray Train V2 keeps one checkpoint list per run under the run's own folder, with one
 `num_to_keep` across it: it would prune one key's final checkpoint (the one its pool grows from) when
 the next key checkpoints, and a study resumed after a crash bundles its unfinished keys into different
 runs. Per key, in the key's folder, a checkpoint is found by whichever run trains the key next.

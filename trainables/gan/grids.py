@@ -6,7 +6,7 @@ reader sees at a glance whether each row still looks like its class and whether 
 one row differ from each other (mode collapse shows as a row of near-identical images).
 
 Pure tensor code plus torchvision's PNG encoder: no matplotlib, works from any Ray worker, and the
-bytes go through `storage.Store` so grids land on s3:// or gs:// as well as a local disk.
+bytes go through `trainables.files.storage.Store` so grids land on s3:// or gs:// as well as a local disk.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def rows_by_class(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
 def png_bytes(image: torch.Tensor) -> bytes:
     """Encode a uint8 (C, H, W) image (C = 1 or 3) as PNG."""
     # Imported here: torchvision's import costs ~1 s, and the driver and every classifier trial import
-    # this module (through gan_stage) without ever drawing a grid.
+    # this module (through trainables.gan.engine) without ever drawing a grid.
     from torchvision.io import encode_png
 
     return encode_png(image.cpu().contiguous()).numpy().tobytes()

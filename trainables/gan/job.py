@@ -3,7 +3,7 @@
 The key holds dataset, validation split size (and, under eval.validation_from = "subset", the source
 and fraction: the GAN trains on its subset less the validation part), size, subset seed, arch,
 conditioning, alpha, epochs, global batch size, lr, beta1, the training options that differ from the
-papers' recipe, and GAN_CODE_VERSION; not the pool size (pools grow on demand), not the workers (each takes
+papers' recipe, the subset's sampling when it is stratified, and GAN_CODE_VERSION; not the pool size (pools grow on demand), not the workers (each takes
 batch_size / workers), not where or how often it checkpoints.
 """
 
@@ -41,7 +41,7 @@ class GanJob:
     beta1: float
     pool_per_class: int  # synthetic images per class pool.pt must hold (at least)
     validation: int = 0  # images held out of the training split before the subset is drawn
-    # eval.validation_from / validation_fraction (trainables.data.validation): under "subset" the GAN trains on
+    # eval.validation_from / validation_fraction (trainables.terms.validation): under "subset" the GAN trains on
     # the n - v training part of its subset only; they enter the key only then (split keys are unchanged)
     validation_from: str = "split"
     validation_fraction: float | None = None
@@ -58,7 +58,7 @@ class GanJob:
     workers: int = 1
     checkpoint_every: int = 5
     max_failures: int = 1
-    grouping: str = "auto"  # per-class path: vmap | loop | auto (AUTO_GROUPING)
+    grouping: str = "auto"  # per-class path: vmap | loop | auto (trainables.runners.gan_keys.AUTO_GROUPING)
     cpus_per_worker: int = 1  # Ray CPUs and torch threads of each Train worker
 
     def __post_init__(self) -> None:
@@ -85,7 +85,8 @@ class GanJob:
         return values | options | self.validation_rule().key_fields() | {"code_version": GAN_CODE_VERSION}
 
     def validation_rule(self) -> ValidationRule:
-        """How this GAN's subset is split into training and validation images (trainables.data.validation)."""
+        """How this GAN's subset is split into training and validation images (the rule of
+        trainables.terms.validation; trainables.data.validation carves by it)."""
         if self.validation_from == "subset":
             return ValidationRule("subset", "auto", float(self.validation_fraction), sampling=self.sampling)
         return ValidationRule("split", int(self.validation), sampling=self.sampling)

@@ -1,7 +1,7 @@
 """A GAN key's synthetic pool: drawn from the final checkpoint's generator, scored, grown on demand.
 
-pool.pt is `{"images": uint8 (N, C, H, W), "labels": int64 (N,)}` (DESIGN.md). Its first images of
-every class do not depend on its size (gan_engine.generate draws fixed blocks), so a study that needs
+pool.pt is `{"images": uint8 (N, C, H, W), "labels": int64 (N,)}`. Its first images of
+every class do not depend on its size (trainables.gan.engine.generate draws fixed blocks), so a study that needs
 a larger R grows the pool from the checkpoint instead of retraining the GAN, and every trial that
 takes the first R x n images gets the same ones. The quality scores are computed once, on the first
 n images (R = 1), so they do not change when the pool grows.
@@ -75,7 +75,8 @@ def key_outputs(state: dict | None, spec: gan_engine.ModelSpec, per_class: int, 
     images it learnt from, and for a GAN that trained to the end (`state`: its final checkpoint's
     state) pool.pt and the pool's quality scores, by the dataset's scoring network (trained into
     `scoring_cache` on first use). The quality gate (GAN-train and the real reference, equal budgets)
-    is measured on `validation`, the study's validation split, never on `test`. meta.json fields, with
+    is measured on `validation`, the key's validation images (the study's validation split, or the part
+    carved out of its subset), never on `test`. meta.json fields, with
     the seconds this took."""
     from trainables.gan.grids import class_grid_png
     from trainables.quality import scoring

@@ -10,8 +10,9 @@ so it measures the same things with small classifiers it trains itself on the re
   reference (`real_reference_acc`) is the same classifier trained on the GAN's real subset. These two
   are the quality *gate* (analysis/gan_judgement.py grades a GAN by their ratio above chance), so they
   are measured as a reviewer would accept a comparison (`gate_scores`):
-    * on the study's VALIDATION split (held out of the training split before any subset is drawn:
-      never seen by the GAN nor by either classifier), never on the test set, which a study reports
+    * on the study's VALIDATION images (held out of the training split before any subset is drawn,
+      or under eval.validation_from = "subset" carved out of the GAN's subset: never seen by the GAN
+      nor by either classifier), never on the test set, which a study reports
       and must not choose on; a study without a validation split gets no gate numbers (null), not
       test-set ones;
     * with EQUAL budgets: both classifiers train on the same number of images, min(n, pool,
@@ -126,7 +127,7 @@ def gate_scores(real_train: ImageSet, synthetic: ImageSet, held_out: ImageSet | 
     """The gate's numbers: GAN-train and the real reference, each the quality classifier trained on
     gate_budget(...) images (synthetic: the pool's first ones; real: a class-balanced slice of the
     subset), same seed, epochs, batch and lr, both evaluated on `held_out` (the study's validation
-    split; `split` names it in meta.json). Without held-out images both are None and `gate_split` is
+    images; `split` names them in meta.json). Without held-out images both are None and `gate_split` is
     None: the gate is not measured rather than measured on test."""
     budget = gate_budget(len(real_train), len(synthetic))
     fields = {"gate_split": split, "gate_images": budget, "gate_held_out_images": 0 if held_out is None else len(held_out),

@@ -5,7 +5,7 @@ KID, GAN-test accuracy, coverage and recall compare across n, seeds, recipes and
 GAN was scored by an MLP trained on its own real subset, and distances of two GANs measured different
 things). The network is trained on the dataset's whole training split (as the study holds it: after
 its validation split), at most MAX_TRAIN_IMAGES class-balanced images so that CIFAR-sized splits
-still train in a minute on a CPU. It is a small CNN (classifiers.cnn2) for every dataset: convolutional
+still train in a minute on a CPU. It is a small CNN (cnn2 of trainables.classifier.models) for every dataset: convolutional
 features see strokes and textures, which an MLP's do not, and one architecture for grey and RGB keeps
 the rule in one place.
 

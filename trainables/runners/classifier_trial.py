@@ -106,7 +106,7 @@ def run_trial(point: dict, gan_key: str | None, ctx: dict) -> None:
     """The Tune function trainable's body: one point of the plan (study.plan), trained and reported.
 
     ctx: cache_root (the GAN cache), study_root, real_ref ((train, test, validation) or a Ray
-    ObjectRef to it), subset_seed, validation_rule (trainables.data.validation.ValidationRule as a dict),
+    ObjectRef to it), subset_seed, validation_rule (trainables.terms.validation.ValidationRule as a dict),
     hflip, cpus_per_trial, compile, report_every_epoch.
     """
     trial = ray.tune.get_context().get_trial_name()

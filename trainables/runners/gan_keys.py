@@ -1,8 +1,9 @@
 """GAN keys end to end: key, cache lookup, one Ray Train run for the keys to train, pools, meta.
 
-A GAN key names everything that changes the trained generator and nothing else (DESIGN.md, "Data
-flow" step 3): dataset, validation split, real subset (size, seed), arch, conditioning, alpha,
-epochs, global batch size, lr, beta1 and GAN_CODE_VERSION. Not the pool size (a pool grows on
+A GAN key names everything that changes the trained generator and nothing else (trainables.gan.job):
+dataset, validation split, real subset (size, seed; its validation part and sampling where they
+differ from the default), arch, conditioning, alpha, epochs, global batch size, lr, beta1, the
+training options that differ from the papers' recipe and GAN_CODE_VERSION. Not the pool size (a pool grows on
 demand from the final checkpoint, and its first images do not depend on its size), not how it
 runs (data_root, workers, checkpoint cadence, retries, grouping). A key that is complete in the
 cache is reused by every study that shares the cache, and never retrained.
@@ -79,7 +80,7 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
                  say=lambda text: print(text, flush=True)) -> dict:
     """Make every key of `jobs` complete in the cache with a pool of at least job.pool_per_class
     images per class: reuse it, grow its pool, or train it; the keys to train train one after the other
-    in one Ray Train run, in the order given (gan_run). Returns key -> meta.
+    in one Ray Train run, in the order given (trainables.runners.gan_worker). Returns key -> meta.
 
     `real_ref` is (train, test[, validation]) ImageSets or a Ray ObjectRef to that tuple, train being
     the training split after the validation split was held out. Holds the keys' locks throughout

@@ -1,4 +1,4 @@
-"""One GAN key's training loop, as a Ray Train worker runs it (gan_run.train_loop_per_worker calls
+"""One GAN key's training loop, as a Ray Train worker runs it (gan_worker.train_loop_per_worker calls
 `train_key` for each key of its run).
 
 The models, options and the step live in the pure-torch engine (trainables.gan.engine); this module
@@ -101,7 +101,7 @@ def _all_reduce_sum(values: torch.Tensor, world: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Worker:
-    """What one Train worker holds for every key of its run (gan_run.train_loop_per_worker)."""
+    """What one Train worker holds for every key of its run (gan_worker.train_loop_per_worker)."""
 
     rank: int
     world: int
@@ -126,12 +126,12 @@ class Worker:
 
 
 def train_key(run: KeyRun, worker: Worker) -> dict:
-    """One worker's share of training one GAN key (the fields gan_trainer.key_config sets): resume from
+    """One worker's share of training one GAN key (`run`: its KeyRun, as the driver built it): resume from
     the key's newest checkpoint, train to job.epochs, checkpoint, and on rank 0 end by drawing the
     key's pool and scores. Returns {status, diverged_epoch, reason, history, outputs} (outputs: rank 0)."""
     import ray.train.torch
 
-    from trainables.gan import pool as gan_pool  # imports this module: imported here, not at the top
+    from trainables.gan import pool as gan_pool  # imported when a key trains (it brings the quality scores)
     from trainables.gan.grids import class_grid_png
 
     rank, world, device = worker.rank, worker.world, worker.device

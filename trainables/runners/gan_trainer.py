@@ -1,11 +1,12 @@
-"""The Ray Train run that trains a list of GAN keys (gan_run): its TorchTrainer, and what each fit pays for.
+"""The Ray Train run that trains a list of GAN keys (gan_worker): its TorchTrainer, and what each fit pays for.
 
 A TorchTrainer.fit() is cheap per epoch (the loop runs in the worker at in-process speed) but each
 fit starts a handful of fresh processes, and on a 2-core laptop their start-up competes with the
-other GAN training next to it. So a slot's keys train one after the other in one fit (gan_run), and
-each fit starts only what a GAN run uses. Measured on the 2-core build machine (BENCHMARKS.md, "The
-study against its compute floor"): a fit with Ray's defaults used 17.7 CPU-seconds of the machine
-for 3.1 seconds of epochs; the rest went to starting and running these processes: the Train
+other GAN training next to it. So a slot's keys train one after the other in one fit (gan_worker), and
+each fit starts only what a GAN run uses. Measured on the 2-core build machine (BENCHMARKS.md, "What
+the numbers say" and "The study against its compute floor"): a fit with Ray's defaults used 18.2
+CPU-seconds of the machine, the same fit as this module builds it 14.3 (bench/gan_train.py, same loop
+and epochs); per fit, a study's CPU went to starting and running these processes: the Train
 controller, the worker, a synchronization actor (report barriers), a placement-group cleaner, a
 dataset manager and a preemption watcher, plus a Tune queue actor when a Tune callback forwards
 Train's reports.
@@ -36,8 +37,9 @@ from trainables.runners import fault_hooks
 
 # How often Ray Train's controller polls its workers (Ray's default: 2 s). The controller also notices
 # the end of a run only at a poll, a few polls after the workers return: an empty TorchTrainer.fit()
-# took 10.2-11.2 s with 2 s, 7.2-8.1 s with 0.2 s on the 2-core build machine. A poll is one small
-# actor call, so a quarter second costs nothing measurable. A user's own setting wins.
+# took 10.2-11.2 s with 2 s, 7.2-8.1 s with 0.2 s on the 2-core build machine. Set: 0.25 s, near the
+# measured 0.2 s; a poll is one small actor call, and 0.25 s against 1 s showed no CPU difference (2
+# fits of 12 epochs, BENCHMARKS.md). A user's own setting wins.
 TRAIN_POLL_INTERVAL_S = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
 ONE_NODE_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}   # see the module docstring
 TRAIN_RUNS_FOLDER = ".train-runs"   # in the GAN cache, beside .locks: Ray Train's run folders (bookkeeping only)
@@ -107,7 +109,7 @@ def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[KeyR
                   draw_pool: bool = True):
     """The TorchTrainer that trains `jobs` one after the other (`keys`: their KeyRun, same order) in
     one run under `<cache_root>/.train-runs/`; its rank 0 ends each key by drawing the key's pool and
-    scores (gan_pool.key_outputs) unless draw_pool=False. The jobs share one run_shape."""
+    scores (trainables.gan.pool.key_outputs) unless draw_pool=False. The jobs share one run_shape."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
 
     from trainables.runners import gan_worker
@@ -124,7 +126,7 @@ def build_trainer(jobs: list[GanJob], real_ref, cache_root: str, keys: list[KeyR
                                      resources_per_worker={"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})),
         run_config=RunConfig(
             name=run_name(jobs), storage_path=Store(cache_root).uri(TRAIN_RUNS_FOLDER),
-            # The keys' checkpoints are written by the loop into each key's folder (gan_checkpoints);
+            # The keys' checkpoints are written by the loop into each key's folder (trainables.gan.checkpoints);
             # Ray Train restarts the workers from them up to max_failures times.
             failure_config=FailureConfig(max_failures=max_failures),
         ),

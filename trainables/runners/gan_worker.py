@@ -4,7 +4,7 @@ One TorchTrainer.fit() trains every key a GAN trial was given (study/stage_gans 
 into one run per slot, longest first), because a fit's start-up is paid per fit: the Train controller
 and worker processes, `import torch` and Ray Train in them, the placement group, and the first
 optimizer's import of torch._dynamo; about 7 s on a quiet 2-core machine and 9.5 s inside a study
-(BENCHMARKS.md, "Ray Train fixed cost per fit"). Six keys on two slots paid it six times; one run per
+(BENCHMARKS.md, "Ray Train fixed cost per GAN key"). Six keys on two slots paid it six times; one run per
 slot pays it twice, and the models of every key are still built, seeded and trained exactly as in a
 run of their own (gan_train.train_key reseeds everything from the key's seed).
 
@@ -12,7 +12,7 @@ Per key, rank 0 writes meta.json as soon as the key ends, so a key is complete i
 visible to the progress line, to a second study waiting on it, and to a resume) without waiting for
 the rest of the run. When Ray Train restarts the worker group after a crash (FailureConfig), the loop
 starts over: the keys already complete are skipped, and the key that was training resumes from its
-newest checkpoint (gan_checkpoints).
+newest checkpoint (trainables.gan.checkpoints).
 """
 
 from __future__ import annotations

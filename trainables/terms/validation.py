@@ -3,11 +3,11 @@ carves the images by it).
 
 `eval.validation_from` chooses the source; every module that needs the validation images (the driver,
 `study plan`, the GAN stage and its quality gate, the synthetic-sample filter, the classifier trial)
-asks `ValidationRule` and `real_sets` here.
+asks `ValidationRule` here, and gets the images from trainables.data.validation.real_sets.
 
   "split"  (default; every result as before): eval.validation images ("auto": AUTO_FRACTION of the
            training split, at most CAP; a count; 0: none) are held out of the training split once,
-           class-balanced with a fixed seed (sampling.split_validation), before any real subset is
+           class-balanced with a fixed seed (trainables.data.sampling.split_validation), before any real subset is
            drawn. Every trial and GAN of the study validates on that one set, whatever its n.
   "subset": nothing is held out of the training split. Each real subset of n images (the user's
            labelled budget) is split class-balanced and seeded into n - v images that train (the
@@ -51,7 +51,7 @@ class ValidationRule:
     source: str = "split"
     count: int | str = "auto"             # eval.validation: used under "split" only
     fraction: float = DEFAULT_FRACTION    # eval.validation_fraction: used under "subset" only
-    # The study's top-level `sampling` (issue 28): how the real subset itself is drawn, balanced or
+    # The study's top-level `sampling`: how the real subset itself is drawn, balanced or
     # stratified (trainables.data.sampling.subset); carried here because every reader of a subset asks this rule.
     sampling: str = "balanced"
 
