@@ -12,31 +12,7 @@ from collections.abc import Callable, Sequence
 
 from study.checks import FULL, SpecError
 from study.schema import Spec, as_values
-
-
-def check_stratified_sizes(spec: Spec, train_per_class: Sequence[int], classes: Sequence[str] = ()) -> None:
-    """sampling = "stratified": every size drawable in the training split's class proportions, and at
-    every size each class gets the images a subset needs (one; two, with a validation image, under
-    eval.validation_from = "subset"), checked before anything runs, naming the class and the size."""
-    from trainables.data.sampling import stratified_quota
-    from trainables.terms.validation import per_class
-
-    total = sum(train_per_class)
-    sizes = [s for s in spec.sizes if s != FULL]
-    if sizes and max(sizes) > total:
-        raise SpecError("sizes", f"{max(sizes)} is more than {spec.dataset} has after the validation split ({total} "
-                        "training images)", f"at most {total}, or a smaller eval.validation")
-    carve = spec.eval.validation_from == "subset"
-    for size in sorted(set(sizes)):
-        quota = stratified_quota(list(train_per_class), size)
-        for label, (take, have) in enumerate(zip(quota, train_per_class, strict=True)):
-            name = classes[label] if label < len(classes) else str(label)
-            short = take < 1 or (carve and (take < 2 or per_class(take, spec.eval.validation_fraction) < 1))
-            if short:
-                need = "2 images and a validation image" if carve else "1 image"
-                raise SpecError("sizes", f"{size} drawn stratified gives class {name!r} ({have} training images) {take} "
-                                f"image(s); a subset needs {need} of every class", "larger sizes, "
-                                'sampling = "balanced", or more images of that class')
+from study.size_checks import check_sizes_fit
 
 
 def check_loaded_data(spec: Spec, train_per_class: Sequence[int], test_size: int,
@@ -53,15 +29,7 @@ def check_loaded_data(spec: Spec, train_per_class: Sequence[int], test_size: int
     if FULL in spec.sizes and full in spec.sizes:
         raise SpecError("sizes", f'"full" is {full} images of {spec.dataset} here, the same as the size {full}: '
                         "the two would train identical GANs and trials", f'each size once: drop "full" or {full}')
-    if getattr(spec, "sampling", "balanced") == "stratified":
-        check_stratified_sizes(spec, train_per_class, classes)
-        return
-    room = min(train_per_class) * len(train_per_class)
-    largest = max((s for s in spec.sizes if s != FULL), default=0)
-    if largest > room:
-        raise SpecError("sizes", f"{largest} is more than {spec.dataset} has after the validation split ({room} "
-                        f"class-balanced training images: {min(train_per_class)} in its smallest class)",
-                        f'at most {room}, a smaller eval.validation, or sampling = "stratified"')
+    check_sizes_fit(spec, train_per_class, classes)
 
 
 def check_models(spec: Spec, jobs: dict, shape: tuple[int, int, int], num_classes: int) -> None:

@@ -1,6 +1,6 @@
 """The study file: parsed TOML -> a validated frozen `Spec` (reading, `--set` and TOML back: study.spec_text).
 
-A study file (see DESIGN.md, "The study file") names a dataset, the real sample sizes, the GAN, the
+A study file (README.md describes it; `study show` prints a preset's) names a dataset, the real sample sizes, the GAN, the
 classifiers, the synthetic-to-real ratios R, the validation split, the search mode and the
 resources. Every key has a default (study.schema); unknown keys are errors; any key of [gan],
 [classifier] and [mix] may be a list, which makes it an axis of the grid (study.plan).
@@ -25,6 +25,7 @@ from study.schema import (
     as_values,
     build,
 )
+from study.size_checks import check_sizes_fit
 from study.spec_text import apply_overrides, parse_toml, read_raw
 from trainables.terms.choices import CSV_PREFIX, FOLDER_PREFIX
 from trainables.terms.registry import suggest
@@ -116,7 +117,7 @@ def _check_grid(spec: Spec) -> None:
 
 
 def validation_rule(spec: Spec) -> ValidationRule:
-    """The study's validation rule (trainables.data.validation): split hold-out or a share of each subset."""
+    """The study's validation rule (trainables.terms.validation): split hold-out or a share of each subset."""
     return dataclasses.replace(ValidationRule.of(spec.eval), sampling=spec.sampling)
 
 
@@ -152,10 +153,10 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
                             f'integers >= {num_classes} for {spec.dataset}, or "{FULL}"')
     _check_carve(spec, num_classes)
     if per_class is None:
-        return      # a folder dataset: its class sizes are known once it is decoded (data.subset checks)
+        return      # a folder dataset: its class sizes are known once it is decoded (trainables.data.sampling.subset checks)
     total = per_class * num_classes
     largest = max((s for s in spec.sizes if s != FULL), default=0)
-    if largest > total:
+    if largest > total and spec.sampling == "balanced":
         raise SpecError("sizes", f"{largest} is more than {spec.dataset} has ({total} class-balanced "
                                  "training images)", f'integers from {num_classes} to {total}, or "{FULL}"')
     validation = ValidationRule(spec.eval.validation_from, spec.eval.validation).held_out(total)
@@ -163,12 +164,8 @@ def _check_sizes(spec: Spec, num_classes: int, per_class: int | None) -> None:
     if held_out >= per_class:
         raise SpecError("eval.validation", f"{validation} images leave no training images in {spec.dataset} "
                         f"({per_class} per class)", f"fewer than {total}, or 0")
-    remaining = (per_class - held_out) * num_classes
-    if largest > remaining:
-        room = (per_class - -(-largest // num_classes)) * num_classes
-        raise SpecError("eval.validation", f"holding out {validation} validation images leaves {remaining} "
-                        f"class-balanced training images in {spec.dataset}, fewer than the requested size "
-                        f"{largest}", f"at most {room} (or smaller sizes)")
+    if spec.sampling == "balanced":   # stratified needs every class's count: checked once the data is loaded
+        check_sizes_fit(spec, [per_class - held_out] * num_classes, held_out=validation)
 
 
 FOLDER_ALLOWED = "folder:PATH where PATH is a directory with one subfolder of images per class"
@@ -176,7 +173,7 @@ CSV_ALLOWED = "csv:PATH where PATH is a label file of path,label[,split] rows, p
 
 
 def _check_folder(spec: Spec) -> None:
-    """A `folder:PATH` dataset must name an existing directory (its layout is checked by data.py)."""
+    """A `folder:PATH` dataset must name an existing directory (its layout is checked by trainables.data.folders)."""
     path = Path(spec.dataset[len(FOLDER_PREFIX):]).expanduser()
     if not path.exists():
         raise SpecError("dataset", f"folder {str(path)!r} does not exist", FOLDER_ALLOWED)
