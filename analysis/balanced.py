@@ -1,4 +1,4 @@
-"""Balanced accuracy beside accuracy, when the test set is imbalanced (issue 28).
+"""Balanced accuracy beside accuracy, when the test set is imbalanced.
 
 On a test set whose classes differ in size, accuracy weighs each class by its count, so a classifier
 that ignores a small class can still score high; balanced accuracy (the mean per-class recall, which

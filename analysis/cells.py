@@ -6,7 +6,7 @@ real subset and the GAN trained on it (results.csv's `subset_seed`); the seeds i
 classifier repeats (`gan.repeats = "once"` or a count: a nested design). An R > 0 trial and the R = 0
 trial of the same unit saw the same real images, so their difference is a paired observation; the
 classifier repeats of a unit are averaged first, so a study of one GAN with three classifier seeds is
-one observation, not three (DESIGN.md, "Every cell: mean +/- 95% CI over its independent units").
+one observation, not three (every cell: mean +/- 95% CI over its independent units).
 Only trials with status "ok" enter any statistic or ranking; diverged and errored ones are counted.
 """
 

@@ -201,7 +201,7 @@ def tidy_curves(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- GAN keys, spec, env
 def write_bytes_atomic(data: bytes, path: Path) -> None:
     """Through the study's one writer (Store.write_bytes: next to the target, fsynced, renamed), so a
-    reader never sees half a file and a full disk is named (DESIGN.md, Faults)."""
+    reader never sees half a file and a full disk is named."""
     Store(path.parent).write_bytes(data, path.name)
 
 

@@ -8,7 +8,7 @@ more seeds or another schedule. Rules:
   trials trained differently land in different cells instead of being averaged together;
 - trial names are prefixed by the folder's label ("quick/trial_00003") so two folders' trials never
   collide, and a `study` column (not a design axis) says where each came from;
-- GAN keys are content-addressed (DESIGN.md: one cache per storage root), so a key seen in two folders
+- GAN keys are content-addressed (one cache per storage root), so a key seen in two folders
   is one GAN and is listed once.
 """
 

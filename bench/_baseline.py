@@ -3,7 +3,7 @@
 `PilImageDataset` is written the way torchvision.datasets.MNIST/CIFAR10 are: it keeps the raw
 uint8 array, and `__getitem__` builds one PIL image per sample and runs the transform on it
 (ToTensor + Normalize to [-1, 1], optionally RandomCrop / RandomHorizontalFlip). A DataLoader then
-collates the samples into batches. It yields exactly the values `data.to_model_input` gives, so
+collates the samples into batches. It yields exactly the values `trainables.data.sampling.to_model_input` gives, so
 our path and the baseline feed identical numbers to identical models.
 """
 

@@ -1,4 +1,4 @@
-"""decode: a user's image folder decoded once into uint8 tensors (issue 28 item 5) vs torchvision's
+"""decode: a user's image folder decoded once into uint8 tensors vs torchvision's
 ImageFolder + DataLoader(num_workers=2), in the same run; and torchvision.io vs a PIL loop per file.
 
 The folder: COUNT real MNIST digits (mnist-5k), RGB, half JPEG and half PNG, sides 40-80 pixels, ten

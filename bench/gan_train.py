@@ -11,7 +11,7 @@ same 500 mnist-5k images, batch 64, Adam(2e-4, betas (0.5, 0.999)), BCE on logit
 Target: >= 1.0x.
 
 Second comparison: the same epochs run end to end by Ray Train (TorchTrainer, 1 worker with 1 CPU,
-gan_run.train_loop_per_worker, one checkpoint + sample grid at the end) vs in-process. Reported twice:
+gan_worker.train_loop_per_worker, one checkpoint + sample grid at the end) vs in-process. Reported twice:
 whole fit() (worker start-up, checkpoint, teardown included) and steady state (the per-epoch
 seconds the loop logs inside Ray vs the in-process epoch). ray.init itself is excluded.
 

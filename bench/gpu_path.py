@@ -5,7 +5,7 @@
   fill the device, FLOPs counted with FlopCounterMode, against a square bf16 matmul (float32 on the
   CPU) measured here: the device's reachable peak for dense math.
 - per_class_vmap_vs_loop: one epoch of a key's 10 per-class GANs as one vmapped group vs one GAN at a
-  time (what gan_stage.AUTO_GROUPING picks per device).
+  time (what trainables.runners.gan_keys.AUTO_GROUPING picks per device).
 - classifier_epoch: one epoch of the study's classifier on the device (fit.train_classifier), images
   per second, data resident on the device.
 

@@ -3,12 +3,12 @@
 All abadi GANs at alpha 1 on the same real subset (mnist-5k, 500 images = 50 per class, the quick
 preset's smaller size), batch 64, lr 2e-4:
 
-1. `per_class_gans` (the issue's comparison, target >= 1.1x), through the product's own path: ours
+1. `per_class_gans` (the headline comparison, target >= 1.1x), through the product's own path: ours
    is what the GAN stage runs for a per-class key, one Ray Train TorchTrainer.fit() of
-   gan_run.train_loop_per_worker training the group of K=10 members (grouping
+   gan_worker.train_loop_per_worker training the group of K=10 members (grouping
    gan_keys.AUTO_GROUPING for the device, one train step over all members per batch, one Adam over
    all members, checkpoint and sample grid at the end); the baseline is what the stage would run
-   without grouping (DESIGN.md: "not as K Ray runs"), K fits of one member each, one after another,
+   without grouping, K fits of one member each, one after another,
    each on its class's 50 images. RAY_EPOCHS epochs, ray.init and one warm-up fit excluded. A fit
    costs F + E x e (a fixed start-up F, e per epoch), so the printed model also gives the ratio at
    the quick preset's 25 GAN epochs and at Abadi's 2000, where it tends to the in-process ratio.
@@ -108,7 +108,7 @@ def vmap_vs_loop(real: ImageSet, device) -> None:
 
 
 def trainer_fit_seconds(real_ref, root: str, run: str, seed: int, device) -> float:
-    """Wall seconds of one TorchTrainer.fit() of gan_run.train_loop_per_worker, as gan_stage starts it
+    """Wall seconds of one TorchTrainer.fit() of gan_worker.train_loop_per_worker, as the GAN stage starts it
     (1 worker, 1 CPU and on cuda 1 GPU, checkpoint and sample grid at the last epoch), on the set behind
     real_ref."""
     job = gan_job.GanJob(dataset="mnist-5k", data_root="~/.cache/study-data", size="full", seed=seed,

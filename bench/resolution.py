@@ -1,4 +1,4 @@
-"""resolution: what 64x64 costs against 32x32 (issue 28), in the same run.
+"""resolution: what 64x64 costs against 32x32, in the same run.
 
 One GAN epoch (abadi, conditional, alpha 1, batch 64, 500 mnist-5k images, the Train worker's epoch
 body via bench/_gan_loop) and one classifier epoch (mlp and cnn2, batch 64, 500 images, via

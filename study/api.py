@@ -13,8 +13,8 @@
 Every problem a user can fix raises `SpecError` (a bad key or value) or `StudyError` / `DataError`
 (a folder, a dataset), with the one-line message the CLI prints after `error:`. The API leaves the
 caller's logging and console alone (the CLI's quiet console and its Ctrl-C handling are the CLI's);
-the embedded Ray it starts is shut down when a run ends. The CLI (study.cli) is a thin layer over
-`load`, `run_spec`, `resume` and `report` here.
+the embedded Ray it starts is shut down when a run ends. The CLI's `study run` and `study resume`
+(study.cli) are a thin layer over `load`, `resume_spec` and `run_spec` here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`study`: run a GAN-augmentation study, resume it, rebuild its report, browse the presets.
+"""`study`: run a GAN-augmentation study, resume it, rebuild its report, plan it (what it would run and
+cost), confirm its finding with fresh seeds, run it inside a Slurm allocation, browse the presets.
 
 Every problem the user can fix (a bad key in the study file, a dataset that is not there, a study
 folder that holds another spec) ends the command with exit code 2 and one line `error: ...`; nothing

@@ -6,7 +6,7 @@ on this machine (study.calibrate). For GPU studies the GPU seconds are measured 
 a GPU, else the CPU figure divided by a stated assumption (calibrate.ASSUMED_GPU_SPEEDUP).
 
 The model of the work, the same whatever the speed's source:
-- a GAN key: epochs x n images through one worker's train step (gan_train counts images that way);
+- a GAN key: epochs x n images through one worker's train step (trainables.runners.gan_train counts images that way);
 - a classifier trial: `epochs` periods (the cap under early stopping), each n x (1 + R) images under
   the `epochs` schedule or n images under `steps` / `early-stop`, plus one forward pass over the
   validation and test sets per period (the trial evaluates both every period).

@@ -1,12 +1,15 @@
 """The study driver: Ray up, the GAN stage, the classifier stage, results files, the report.
 
-    spec ─► checks, study folder (spec.toml, run.json, env.json)
-         ─► ray.init (embedded cluster, or join one: --address / RAY_ADDRESS / inside `ray job submit`)
-         ─► real data loaded once, validation split held out, ray.put once
+    spec ─► checks: the study folder, the GAN cache, the endpoints
+         ─► real data loaded once (study.real_data), validation split held out; checks on the data
+         ─► ray.init (embedded cluster, or join one: --address / RAY_ADDRESS / inside `ray job submit`),
+            GPU and shared-storage checks
+         ─► study folder written (spec.toml, run.json, env.json); the real data ray.put once
          ─► GAN stage (study.stage_gans): every GAN key the plan needs, trained once into the
-            storage root's shared cache by a Ray Train TorchTrainer per key
+            storage root's shared cache: the missing keys packed into one Tune trial per slot, each
+            a Ray Train TorchTrainer training its keys one after the other
          ─► classifier stage (study.stage_classifiers): Tune trials (grid or Optuna)
-         ─► results.csv, curves.csv (study.results), report/
+         ─► results.csv, curves.csv (study.results); report/ (build_report, after run_study)
 
 Everything is named deterministically (study folder, Tune experiments, trial names, GAN keys), so
 `study resume DIR` can pick up exactly where a killed driver stopped: finished GANs are found by key

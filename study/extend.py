@@ -16,7 +16,7 @@ from trainables.terms.spec_keys import flat_keys
 
 # Keys outside the trial settings whose change would change the finished trials' numbers.
 FROZEN_KEYS = ("dataset", "eval.validation", "eval.validation_from", "eval.validation_fraction", "search.mode",
-               "image_size", "image_resize", "image_channels", "sampling")   # issue 28: what the images and subsets are
+               "image_size", "image_resize", "image_channels", "sampling")   # what the images and subsets are
 # Keys that decide which real subset and GAN each seed gets (study.plan.subset_seed): frozen unless
 # every seed of the old study keeps its subset, e.g. per-seed with 3 seeds -> repeats = 3 with 6 seeds.
 UNIT_KEYS = ("first_seed", "gan.repeats")

@@ -2,7 +2,7 @@
 GAN each trial reads. One home for "which trials", "which GAN" and "what is it called".
 
 A *point* is one classifier trial's settings as a flat dict, in results.csv's column names:
-`size`, `seed` (one of `seeds(spec)`), and one column per setting of [gan], [classifier] and [mix] (COLUMNS). A point that
+`size`, `seed` (one of `seeds(spec)`), and one column per setting of [gan], [classifier] and [mix] (`settings`). A point that
 uses no synthetic images (R = 0 with the real images) has every GAN column set to None: one such
 trial is the baseline of every GAN arm, so it runs once, not once per alpha or GAN recipe.
 """

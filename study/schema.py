@@ -4,7 +4,7 @@ Defaults describe a quick offline study on mnist-5k. A field whose checker is `A
 may be a list: each list is an axis of the grid. `Fixed` fields say how a study runs and take one
 value. `build` turns a parsed TOML table into these dataclasses, refusing unknown keys.
 
-Sections and keys beyond DESIGN.md's example:
+Some of the less obvious keys (README.md describes the study file; `study show` prints a preset):
   top level    image_resize (resize | center-crop | pad: how image_size is reached), image_channels
                (auto | grey | rgb), first_seed (the study's seeds are first_seed .. first_seed + seeds
                - 1: `study confirm` starts past an explored study's seeds, so its subsets and GANs are fresh)
@@ -18,7 +18,7 @@ Sections and keys beyond DESIGN.md's example:
                from [lo, hi] instead of from mix.ratios)
   [eval]       validation_from ("split": eval.validation held out of the training split before any
                subset; "subset": carved out of each real subset), validation_fraction (its share
-               of each class of a subset under "subset"); see trainables/data/validation.py
+               of each class of a subset under "subset"); see trainables/terms/validation.py
   [resources]  max_trials, max_gan_keys (the plan's size limits; study/limits.py says why)
   [faults]     max_failures (how often a crashed GAN run or classifier trial is retried)
 """
@@ -78,7 +78,7 @@ TEST_METRICS = ("test_acc_at_best_val", "test_acc", "test_acc_max", "f1")   # f1
 # gains are 0.2-3 points at 87-99% baselines, so 1 point is the scale of the question; the analysis
 # says "no meaningful difference" only when a whole CI lies inside +/- min_effect.
 MIN_EFFECT_DEFAULT = 1.0
-# eval.validation / validation_from / validation_fraction: the rule lives in trainables.data.validation.
+# eval.validation / validation_from / validation_fraction: the rule lives in trainables.terms.validation.
 VALIDATION_CAP = validation_rule.CAP                  # "auto": 10% of the training split, at most this many images
 VALIDATION_FRACTION = validation_rule.AUTO_FRACTION
 
@@ -165,7 +165,7 @@ class EvalSpec:
                                                        f"at most {VALIDATION_CAP}"))
     # split: eval.validation images held out of the training split before any subset (one set for the
     # whole study); subset: each real subset of n is carved into n - v training and v validation images,
-    # v = validation_fraction of each class (trainables.data.validation, the one home of the rule).
+    # v = validation_fraction of each class (trainables.terms.validation, the one home of the rule).
     validation_from: str = _field("split", Choice(validation_rule.SOURCES))
     validation_fraction: float = _field(validation_rule.DEFAULT_FRACTION, Float(
         0.0, exclusive=True, maximum=validation_rule.MAX_FRACTION, maximum_exclusive=False,

@@ -93,7 +93,7 @@ def longest_first(train: list, extend: list) -> list:
 
 
 def pack_runs(train: list, extend: list, slots: int | None) -> list[list]:
-    """The keys in one list per Train run, at most `slots` runs per run shape (gan_trainer.run_shape);
+    """The keys in one list per Train run, at most `slots` runs per run shape (trainables.runners.gan_trainer.run_shape);
     slots=None (a cluster that may grow: study.cluster.trials_that_fit) gives every key a run of its
     own, so that all of them queue their resource requests for the autoscaler.
 
