@@ -1,7 +1,7 @@
 """Does the analysis fixture (tests/fixtures/analysis/make_study.py) still write what the pipeline
 writes? Called by the end-to-end test on the study folder it has just run for real, so a change to the
 pipeline's files that the fixture does not follow fails a test instead of leaving the analysis tests
-green on a layout no study produces (issue 18)."""
+green on a layout no study produces."""
 
 from __future__ import annotations
 

@@ -227,7 +227,7 @@ def test_analysis_imports_without_ray_or_torch():
 
 
 def test_a_report_rebuild_killed_at_a_rename_keeps_the_old_report_whole(tmp_path, monkeypatch):
-    """report.md, tables and plots are written to a temp file and renamed (DESIGN.md, Faults)."""
+    """report.md, tables and plots are written to a temp file and renamed."""
     import trainables.files.storage as storage_module  # the one atomic writer analysis writes through
 
     root = make_study.write_study_dir(tmp_path / "study")

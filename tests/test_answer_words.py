@@ -1,4 +1,4 @@
-"""The report's words match its numbers (issue 15): gains in points, "R = 0 is best" when every R > 0
+"""The report's words match its numbers: gains in points, "R = 0 is best" when every R > 0
 is lower, "inconclusive" when seeds are few or the CI is wide, counts of ratios that helped or hurt."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_points_and_percentages():
     (-0.009, 0.009, 5, VERDICT_NONE),                                 # inside +/- 1 pt, enough units: a real "no"
     (-0.01, 0.01, 3, VERDICT_NONE),                                   # at the bound: still said
     (-0.005, 0.023, 5, "inconclusive: cannot rule out +2.3 pts"),     # a 2-point gain is still possible
-    (-0.43, 0.37, 5, "inconclusive: cannot rule out +37.0 pts or -43.0 pts"),   # the issue's -43 to +37 points
+    (-0.43, 0.37, 5, "inconclusive: cannot rule out +37.0 pts or -43.0 pts"),   # an interval of -43 to +37 points once reported
 ])
 def test_no_difference_is_only_said_when_the_interval_lies_inside_the_smallest_effect(lo, hi, n, expected):
     assert verdict(-0.002, 0.6, lo, hi, n) == expected

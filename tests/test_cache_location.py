@@ -1,4 +1,4 @@
-"""The GAN cache's location (issue 26, items 2 and 3): `--gan-cache` is checked before the study folder
+"""The GAN cache's location: `--gan-cache` is checked before the study folder
 exists (a file, an unsupported scheme, an unwritable folder: exit 2, one line naming --gan-cache, nothing
 written); a relative path is resolved against the caller's working directory (never Ray's); run.json
 keeps a cache under the storage root relative to it, so a moved root resumes against the cache that
@@ -136,7 +136,7 @@ def test_resume_gan_cache_points_a_study_at_a_moved_cache(tmp_path):
 
 @pytest.mark.slow
 def test_a_moved_storage_root_resumes_end_to_end_without_retraining_or_writing_outside(ray_local, study_caches, tmp_path):
-    """Issue 26 item 3 end to end: run, `mv` the storage root, lose an R = 1 trial's record, resume: the
+    """A moved storage root end to end: run, `mv` the storage root, lose an R = 1 trial's record, resume: the
     trial runs again from the GAN cache that moved with the root; no GAN retrains; the old root is not
     recreated."""
     from tests.test_runner import TINY, _results

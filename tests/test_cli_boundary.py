@@ -1,4 +1,4 @@
-"""The CLI boundary (issue 14): a bug in the tool is one line naming it, with the traceback in a log
+"""The CLI boundary: a bug in the tool is one line naming it, with the traceback in a log
 file (or on screen with -v); user errors stay exit 2."""
 
 from __future__ import annotations

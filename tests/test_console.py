@@ -1,4 +1,4 @@
-"""The quiet console (issue 15): Ray's and Tune's output goes to the study's log, the console shows the
+"""The quiet console: Ray's and Tune's output goes to the study's log, the console shows the
 `[study]` lines, real warnings and errors, and a progress line per stage with an ETA."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""trainables.data.datasets: datasets, disk cache, balanced subsets, batching, augmentation. Offline and fast:
+"""trainables.data: datasets, disk cache, balanced subsets, batching, augmentation. Offline and fast:
 torchvision's formats are exercised on tiny files the tests write themselves."""
 
 from __future__ import annotations
@@ -467,7 +467,7 @@ def test_folder_errors_name_the_problem(tmp_path, case, message):
 
 
 # ---------------------------------------------------------------------------------------------
-# folder:PATH safety (issue 14): links, bit depths, palettes, sizes
+# folder:PATH safety: links, bit depths, palettes, sizes
 # ---------------------------------------------------------------------------------------------
 
 def test_a_symlink_out_of_the_folder_is_refused_naming_it(tmp_path):
@@ -563,7 +563,7 @@ def test_a_torn_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, 
                          ids=["class -> root", "class -> another class", "inside a class -> root",
                               "inside a class -> another class"])
 def test_a_symlink_that_makes_a_class_of_other_classes_images_is_refused(tmp_path, link, target):
-    """Issue 26 item 11: `c -> .` became a class of copies of every image."""
+    """A reported case: `c -> .` became a class of copies of every image."""
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
     (tmp_path / "imgs" / link).symlink_to(target)
     with pytest.raises(DataError, match=r"is a symlink to .+(holds other classes' images|outside its class folder)"):

@@ -1,7 +1,7 @@
-"""A dataset cache is trusted only when it is this dataset's (issue 26, item 7): a valid-format file of
+"""A dataset cache is trusted only when it is this dataset's: a valid-format file of
 noise under a dataset's cache name (it once gave an "ok" study at chance accuracy), a cache whose
 images do not match its content hash, or one decoded from other source files is set aside and the data
-decoded again; load_dataset(write_cache=False), what `study plan` uses, writes nothing (item 9)."""
+decoded again; load_dataset(write_cache=False), what `study plan` uses, writes nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A GPU request is never quietly served by the CPU (issue 16)."""
+"""A GPU request is never quietly served by the CPU."""
 
 from __future__ import annotations
 

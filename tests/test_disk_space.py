@@ -1,4 +1,4 @@
-"""A full disk (issue 14): one line naming the place and the free space, exit 2, nothing finished lost.
+"""A full disk: one line naming the place and the free space, exit 2, nothing finished lost.
 
 The whole path, a real study on a real full filesystem that resumes to an uninterrupted run's
 results, is in test_interrupts.py; here the rules, fast and without Ray."""

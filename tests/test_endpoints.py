@@ -1,4 +1,4 @@
-"""Endpoints checked before anything is written (issue 26, item 6): `search.storage`, the MLflow
+"""Endpoints checked before anything is written: `search.storage`, the MLflow
 tracking URI and `--address` each get one probe with a short timeout and a one-line refusal naming the
 key; no probe creates a database; a study stopped before its folder exists says there is nothing to
 resume."""

@@ -1,4 +1,4 @@
-"""Reliability (issue 7): faults are survived, bad input is refused clearly, nothing is lost.
+"""Reliability: faults are survived, bad input is refused clearly, nothing is lost.
 
 The study-level cases run the real `study` command as a subprocess in its own session, so each has
 its own embedded Ray that lives and dies with it; a test can SIGKILL the whole process group the
@@ -476,7 +476,7 @@ BAD_INPUTS = {
     "empty-folder": (["--set", "dataset='folder:@folders/empty'"], "no class subfolders"),
     "single-class-folder": (["--set", "dataset='folder:@folders/single'"], "single class"),
     "unreadable-image": (["--set", "dataset='folder:@folders/unreadable'"], "broken.png"),
-    # issue 14: each of these was a traceback or a silent misuse
+    # each of these was once a traceback or a silent misuse
     "binary-spec": (["@binary.toml"], "is not UTF-8 text"),
     "overflowing-ratio": (["--set", "mix.ratios=[0, 1e307]"], "mix.ratios"),
     "name-leaves-storage": (["--name", "../escaped"], "--name"),

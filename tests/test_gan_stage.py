@@ -526,7 +526,7 @@ def test_a_filter_that_keeps_too_few_says_how_many_it_kept(mnist5k, tmp_path):
 
 @pytest.mark.slow
 def test_pool_and_scoring_work_holds_a_gan_workers_cpus_as_threads(ray_module):
-    """Growing and filtering the pool of a key trained earlier reserve what they compute with (issue 16): the
+    """Growing and filtering the pool of a key trained earlier reserve what they compute with: the
     Tune trial around the GAN holds nothing itself, so this work must not run on unreserved cores."""
     def _what_the_task_holds() -> tuple[dict, int]:   # nested: pickled by value into the task
         import ray

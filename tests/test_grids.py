@@ -1,4 +1,4 @@
-"""Sample grids (issue 15): one row per class; the GAN's per-epoch grids and the real one are scaled up
+"""Sample grids: one row per class; the GAN's per-epoch grids and the real one are scaled up
 to a readable size and labelled with their title and each row's class."""
 
 from __future__ import annotations

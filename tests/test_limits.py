@@ -1,4 +1,4 @@
-"""A plan over the size limits is refused unless the study file raises them (issue 26, item 8): the
+"""A plan over the size limits is refused unless the study file raises them: the
 trial count and the GAN key count, each naming its key and the value that would allow the plan;
 nothing is written; every bundled preset is well inside both."""
 

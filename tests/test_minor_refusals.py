@@ -1,4 +1,4 @@
-"""Issue 26 item 11, the minor refusals (argparse's one-line errors: tests/test_cli_boundary.py): a name too long for a folder is blamed on the name, not on --storage; duplicate sizes once "full"
+"""The minor refusals (argparse's one-line errors: tests/test_cli_boundary.py): a name too long for a folder is blamed on the name, not on --storage; duplicate sizes once "full"
 resolves are refused; a running study is refused before Ray starts (symlink loops: tests/test_data.py)."""
 
 from __future__ import annotations

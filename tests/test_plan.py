@@ -128,7 +128,7 @@ def test_pools_hold_the_largest_ratio_and_at_least_n_images():
     assert plan.pool_per_class_needed(2.0, 105, 10) == math.ceil(210 / 10) + 1
 
 
-# ---------------------------------------------------------------- issue 25: the unit of replication
+# ---------------------------------------------------------------- the unit of replication
 
 
 @pytest.mark.parametrize("text, units", [

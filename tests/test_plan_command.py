@@ -1,4 +1,4 @@
-"""`study plan` (issue 16): the GANs and trials a study would run, their resources, an estimate from
+"""`study plan`: the GANs and trials a study would run, their resources, an estimate from
 measured throughput (or the plain statement that there is none), and every check `study run` makes,
 all without starting Ray or writing anything."""
 

@@ -1,4 +1,4 @@
-"""`study plan` lists every problem at once and writes nothing (issue 26, item 9): five problems of a
+"""`study plan` lists every problem at once and writes nothing: five problems of a
 study file and its overrides are five lines, endpoint problems included; no storage folder, GAN cache or
 MLflow/Optuna database appears."""
 

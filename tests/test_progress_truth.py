@@ -1,4 +1,4 @@
-"""Progress that tells the truth (issue 26, item 10): GAN epochs are reported as they end (progress.json,
+"""Progress that tells the truth: GAN epochs are reported as they end (progress.json,
 between checkpoints), and the classifier ETA weighs each trial by its expected cost (images x epochs cap
 x the classifier's FLOPs per image), so slow trials after fast ones do not stretch it."""
 

@@ -1,4 +1,4 @@
-"""`study report` on bad input (issue 26, item 5): a folder that is not a study is refused, alone or
+"""`study report` on bad input: a folder that is not a study is refused, alone or
 beside real studies (exit 2, one line, nothing written, no rows merged in); a study's damaged files (a
 truncated gans/<key>/meta.json, a binary results.csv or curves.csv) are set aside and rebuilt from what
 the study still holds (the GAN cache, the trial records in trials/), and the report is built; a study

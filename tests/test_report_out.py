@@ -1,4 +1,4 @@
-"""`study report ... --out DIR` never destroys what it did not write (issue 26, item 1): a study folder, a
+"""`study report ... --out DIR` never destroys what it did not write: a study folder, a
 folder of the user's own files, a file, or anything inside a study folder is refused with exit 2 and one
 line naming --out, and every byte there stays as it was. A folder an earlier report wrote is replaced."""
 

@@ -1,4 +1,4 @@
-"""Issue 28 item 2: every GAN and classifier of the registries takes 64x64 and 128x128 (depth follows
+"""Every GAN and classifier of the registries takes 64x64 and 128x128 (depth follows
 resolution); images outside 28-128 pixels a side are refused before anything runs, naming image_size."""
 
 from __future__ import annotations

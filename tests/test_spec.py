@@ -511,7 +511,7 @@ def test_an_optuna_storage_must_be_an_rdb_url_of_an_optuna_search(overrides, mes
                      check_registries=False).search.storage == "sqlite:///o.db"
 
 
-# ---------------------------------------------------------------- issue 25: units, first_seed, min_effect, objectives
+# ---------------------------------------------------------------- units, first_seed, min_effect, objectives
 
 
 def test_new_keys_default_to_per_seed_units_seed_zero_and_one_point():

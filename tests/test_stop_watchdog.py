@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM end a study within seconds whatever it is doing (issue 26, item 8): a stop asked
+"""Ctrl-C and SIGTERM end a study within seconds whatever it is doing: a stop asked
 while Tune is still setting up (no Tune handler, no stopper consulted yet, as with a grid of thousands
 of trials) is forced after study.interrupts.STOP_GRACE_S, exit 130; a notebook (no CLI) is never ended."""
 

@@ -1,4 +1,4 @@
-"""Remote storage is proven reachable before anything starts (issue 14): a silent endpoint is refused
+"""Remote storage is proven reachable before anything starts: a silent endpoint is refused
 after a timeout, an unreachable one with pyarrow's reason, each in one line with exit 2; filesystem
 options after "?" (MinIO's endpoint_override) stay with every URI the study hands out."""
 

@@ -1,4 +1,4 @@
-"""Issue 28 item 3: sampling = "balanced" | "stratified" for real subsets, per-class minimums checked
+"""sampling = "balanced" | "stratified" for real subsets, per-class minimums checked
 before anything runs, synthetic images in the real class mix, balanced accuracy in the report when the
 test set is imbalanced. Unhappy paths first."""
 

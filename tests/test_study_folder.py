@@ -1,4 +1,4 @@
-"""The study folder's own files on resume (issue 14): an edited spec.toml is refused with the diff; a
+"""The study folder's own files on resume: an edited spec.toml is refused with the diff; a
 damaged spec.toml or run.json is set aside (renamed, kept), said in one line, and the resume goes on."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One driver per study folder (issue 14): a second run or resume is refused naming the holder; the
+"""One driver per study folder: a second run or resume is refused naming the holder; the
 lock of a dead driver is taken over."""
 
 from __future__ import annotations

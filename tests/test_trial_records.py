@@ -1,4 +1,4 @@
-"""Damaged trial records (issue 14): set aside (renamed, never deleted), reported in one line, rerun."""
+"""Damaged trial records: set aside (renamed, never deleted), reported in one line, rerun."""
 
 from __future__ import annotations
 

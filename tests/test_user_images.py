@@ -1,4 +1,4 @@
-"""Issue 28 items 1 and 4: a user's images as they come (mixed sizes and formats, grey or RGB) through
+"""A user's images as they come (mixed sizes and formats, grey or RGB) through
 image_size / image_resize / image_channels, and label files (csv:PATH). Unhappy paths first."""
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def test_a_registry_dataset_at_another_size(tmp_path, mnist5k):
 
 
 # --------------------------------------------------------------------------------------------------
-# item 5: large folders decode in parallel with a progress line, once; a changed file is noticed
+# large folders decode in parallel with a progress line, once; a changed file is noticed
 
 
 def test_decoding_shows_progress_and_a_changed_file_changes_the_cache_key(tmp_path, monkeypatch):
