@@ -49,6 +49,7 @@ from trainables.data.validation import real_sets
 from trainables.files import gan_progress
 from trainables.files.storage import Store
 from trainables.gan import checkpoints as gan_checkpoints
+from trainables.gan import pool as gan_pool
 from trainables.gan.archs import GANS
 from trainables.gan.engine import (
     Ema,
@@ -62,6 +63,7 @@ from trainables.gan.engine import (
     train_step,
     unwrap,
 )
+from trainables.gan.grids import class_grid_png
 from trainables.gan.job import KeyRun
 from trainables.gan.losses import LOSSES, loss_kind
 from trainables.runners.fault_hooks import GanFaults
@@ -130,9 +132,6 @@ def train_key(run: KeyRun, worker: Worker) -> dict:
     the key's newest checkpoint, train to job.epochs, checkpoint, and on rank 0 end by drawing the
     key's pool and scores. Returns {status, diverged_epoch, reason, history, outputs} (outputs: rank 0)."""
     import ray.train.torch
-
-    from trainables.gan import pool as gan_pool  # imported when a key trains (it brings the quality scores)
-    from trainables.gan.grids import class_grid_png
 
     rank, world, device = worker.rank, worker.world, worker.device
     on_gpu = device.type == "cuda"
