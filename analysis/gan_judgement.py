@@ -21,10 +21,8 @@ preset's GAN on mnist-5k at n = 500 checkpointed at several epochs, each sample 
 each strength measured with this gate. A weak GAN annotates the verdicts of its cells (the analysis:
 analysis/selection.py); it never hides a significant result.
 
-Older meta.json files (no `gate_split`) hold GAN-train and the real reference measured on the TEST set
-with unequal budgets (synthetic capped at 2,000 images, real uncapped); they are graded by the same
-formula and cuts on those numbers and labelled so (`Grade.split`). Files older still, without the real
-reference, are judged on GAN-test alone (weak, or "ungraded").
+A meta.json without the gate's numbers (a study without a validation split writes them null) is
+judged on GAN-test alone (weak, or "ungraded").
 """
 
 from __future__ import annotations
@@ -37,27 +35,24 @@ from trainables.terms.dataset_sizes import num_classes as dataset_classes
 
 # Set by measurement (bench/gan_gate.py; BENCHMARKS.md "Grading the GAN gate"): the quick preset's GAN
 # on mnist-5k, n = 500, seeds 0-2, 34 checkpoints from 1 to 200 epochs, 26 sample grids looked at.
-# Noise, blobs and blotches (the issue's seed-1 GAN at 25 epochs among them) measured up to 0.68; digits
+# Noise, blobs and blotches (the seed-1 GAN at 25 epochs that the old gate passed among them) measured up to 0.68; digits
 # readable in most rows but rough or speckled 0.70-0.89; mostly clean digits 0.88-0.92. Two blotchy
 # grids with 4-5 readable rows measured 0.77 and 0.79 (fair), and two clean ones 0.88 and 0.896 (fair):
 # the gate's own noise is about +/-0.03 (binomial, 400 validation images), so a grade near a cut can
 # go either way; the report prints the strength beside the label.
 FAIR_STRENGTH = 0.70
 GOOD_STRENGTH = 0.90
-WEAK_GAN_FRACTION = FAIR_STRENGTH   # the older name of the weak cut (readers of the module constant)
 CHANCE_MARGIN = 2.0   # GAN-test below 2x chance: the samples do not show their class
-DIVERSITY_COLLAPSE = 0.5   # per-class sample / real diversity below this: a collapsed class (older metas)
 
 LABELS = ("weak", "fair", "good")
-UNGRADED = "ungraded"   # no gate numbers (no validation split, an old meta.json, a failed GAN) and GAN-test passes
-OLDER_SPLIT = "test, unequal budgets (meta.json before the validation gate)"
+UNGRADED = "ungraded"   # no gate numbers (no validation split, a failed GAN) and GAN-test passes
 
 
 @dataclass(frozen=True)
 class Grade:
     """A GAN's quality grade: `label` in LABELS (or UNGRADED), the strength it rests on (None when not
-    measured), why, and where the gate was measured (`split`: "validation (500 images each, tested on 400)", the
-    older test-set label, or "not measured")."""
+    measured), why, and where the gate was measured (`split`: "validation (500 images each, tested on 400)",
+    or "not measured")."""
 
     label: str
     strength: float | None
@@ -79,17 +74,15 @@ def num_classes(meta: dict) -> int:
 
 def gate_split(meta: dict) -> str:
     """Where meta.json's GAN-train and real reference were measured, in words."""
-    if "gate_split" in meta:
-        split = meta.get("gate_split")
-        if not split:
-            return "not measured (no validation split)"
-        images, held = meta.get("gate_images"), meta.get("gate_held_out_images")
-        if not isinstance(images, int):
-            return str(split)
-        return f"{split} ({images} images each" + (f", tested on {held}" if isinstance(held, int) and held else "") + ")"
-    if _number(meta.get("gan_train_acc")) is not None and _number(meta.get("real_reference_acc")) is not None:
-        return OLDER_SPLIT
-    return "not measured"
+    if "gate_split" not in meta:
+        return "not measured"   # a GAN that diverged or failed: no pool, so no scores
+    split = meta["gate_split"]
+    if not split:
+        return "not measured (no validation split)"
+    images, held = meta.get("gate_images"), meta.get("gate_held_out_images")
+    if not isinstance(images, int):
+        return str(split)
+    return f"{split} ({images} images each" + (f", tested on {held}" if isinstance(held, int) and held else "") + ")"
 
 
 def strength(meta: dict) -> float | None:
@@ -138,14 +131,9 @@ def weak_gans(gans: Iterable[GanRecord]) -> dict[str, str]:
 
 
 def collapsed_classes(meta: dict) -> list[str]:
-    """The classes a GAN collapsed on: meta.json's list, else from its per-class diversity ratios."""
-    if isinstance(meta.get("collapsed_classes"), list):
-        return [str(c) for c in meta["collapsed_classes"]]
-    ratios = meta.get("sample_diversity_per_class")
-    if not isinstance(ratios, list):
-        return []
-    classes = meta.get("classes") or [str(k) for k in range(len(ratios))]
-    return [str(classes[k]) for k, r in enumerate(ratios) if _number(r) is not None and r < DIVERSITY_COLLAPSE]
+    """The classes a GAN collapsed on, as meta.json lists them (none for a GAN without scores)."""
+    collapsed = meta.get("collapsed_classes")
+    return [str(c) for c in collapsed] if isinstance(collapsed, list) else []
 
 
 MAX_NAMED_CLASSES = 4  # beyond this a collapse line gives ranges instead of one entry per class

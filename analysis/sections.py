@@ -16,7 +16,6 @@ from analysis.cells import design_axes, unit_column
 from analysis.gan_judgement import (
     FAIR_STRENGTH,
     GOOD_STRENGTH,
-    OLDER_SPLIT,
     collapsed_classes,
     grade,
     weakness,
@@ -172,7 +171,6 @@ def gan_quality(study: Study) -> list[str]:
              "coverage": num(g.meta.get("coverage"), ".2f"), "recall": num(g.meta.get("recall"), ".2f"),
              "minutes": num((g.meta.get("seconds") or float("nan")) / 60, ".1f"),
              "warnings": "; ".join(gan_warnings(g)) or "none"} for g in study.gans]
-    older = any(grades[g.key].split == OLDER_SPLIT for g in study.gans)
     lines += [to_markdown(pd.DataFrame(rows)), "",
               "Grade: how much of what the real images teach a classifier the GAN's images teach it, above "
               "chance: strength = (GAN-train - chance) / (real ref. - chance), where GAN-train is a small MLP "
@@ -182,10 +180,6 @@ def gan_quality(study: Study) -> list[str]:
               f"{FAIR_STRENGTH:.2f}, good from {GOOD_STRENGTH:.2f}: cuts set by looking at sample grids of GANs "
               "of known quality (bench/gan_gate.py; BENCHMARKS.md, \"Grading the GAN gate\"). A weak GAN's "
               "cells are annotated; a significant result is never hidden by it. "
-              + ("Rows whose gate reads \"" + OLDER_SPLIT + "\" come from an older meta.json that measured "
-                 "GAN-train and its reference on the test set, with the synthetic side capped at 2,000 images and "
-                 "the real side not: graded by the same cuts, biased against the GAN above n = 2,000. "
-                 if older else "") +
               "GAN-test: a classifier "
               "trained on real images, tested on synthetic ones (near chance = the samples do not show their "
               "class). Fréchet distance and KID (unbiased; about 0 when the two sets match): between real test "

@@ -161,6 +161,6 @@ def test_gan_strength_is_measured_against_the_real_reference_above_chance():
     assert strength({**base, "gan_train_acc": 0.1}) == pytest.approx(0.0)
     assert strength({**base, "gan_train_acc": 0.9}) == pytest.approx(1.0)
     assert weakness({**base, "gan_train_acc": 0.45}) and not weakness({**base, "gan_train_acc": 0.75})
-    # An older meta.json without the real reference is judged on GAN-test alone.
-    old = {"status": "ok", "classes": base["classes"], "gan_train_acc": 0.3}
-    assert weakness({**old, "gan_test_acc": 0.12}) and not weakness({**old, "gan_test_acc": 0.6})
+    # Without a validation split the gate is not measured (null): judged on GAN-test alone.
+    unmeasured = {**base, "gate_split": None, "gan_train_acc": None, "real_reference_acc": None}
+    assert weakness({**unmeasured, "gan_test_acc": 0.12}) and not weakness({**unmeasured, "gan_test_acc": 0.6})

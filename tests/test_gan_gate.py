@@ -1,5 +1,4 @@
-"""The GAN quality gate: graded labels from meta.json, measured on validation with equal budgets,
-older meta.json files still judged (issue 25, item 4)."""
+"""The GAN quality gate: graded labels from meta.json, measured on validation with equal budgets."""
 
 import sys
 from pathlib import Path
@@ -11,11 +10,9 @@ from analysis.gan_judgement import (
     FAIR_STRENGTH,
     GOOD_STRENGTH,
     LABELS,
-    OLDER_SPLIT,
     UNGRADED,
     Grade,
     grade,
-    strength,
     weak_gans,
     weakness,
 )
@@ -59,7 +56,7 @@ def test_grade_follows_the_measured_cuts(value, label):
 
 
 def test_the_quick_studys_blotch_gan_is_weak():
-    """The issue's GAN (quick study, n = 500, seed 1, 25 epochs: blotches) measured 0.53 on the old gate
+    """The quick study's seed-1 GAN (n = 500, 25 epochs: blotches) measured 0.53 on the old gate
     and 0.60 on this one; the blotchiest grid of the measurement read 0.68 (BENCHMARKS.md, "Grading the
     GAN gate"): weak, all of them."""
     assert {grade(_meta(value)).label for value in (0.53, 0.60, 0.68)} == {"weak"}
@@ -90,22 +87,6 @@ def test_no_validation_split_means_ungraded_not_graded_on_test():
 def test_a_failed_gan_is_not_graded():
     judged = grade(_meta(0.1, status="diverged"))
     assert judged.label == UNGRADED and "diverged" in judged.reason and weakness(_meta(0.1, status="diverged")) is None
-
-
-def test_older_meta_json_is_still_judged_and_labelled_as_measured_on_test():
-    """A meta.json written before the validation gate (no gate_split): its test-set numbers are graded by
-    the same formula and cuts, and the grade says where they come from."""
-    older = {"status": "ok", "classes": CLASSES, "gan_train_acc": 0.2, "real_reference_acc": 0.87,
-             "gan_test_acc": 0.5}
-    judged = grade(older)
-    assert judged.label == "weak" and judged.split == OLDER_SPLIT and OLDER_SPLIT in judged.reason
-    assert grade({**older, "gan_train_acc": 0.86}).label == "good"
-    assert strength(older) == pytest.approx((0.2 - 0.1) / (0.87 - 0.1))
-    # Older still: no real reference, judged on GAN-test alone.
-    oldest = {"status": "ok", "classes": CLASSES, "gan_train_acc": 0.3}
-    assert grade({**oldest, "gan_test_acc": 0.12}).label == "weak"
-    assert grade({**oldest, "gan_test_acc": 0.6}).label == UNGRADED
-    assert grade({**oldest, "gan_test_acc": 0.6}).split == "not measured"
 
 
 def test_weak_gans_names_only_weak_keys_with_their_reason():
@@ -214,17 +195,17 @@ def test_the_gan_quality_table_shows_the_grade_and_where_it_was_measured():
     from analysis.load import Study
     from analysis.sections import gan_quality
 
-    older = {"key": "oldgan", "status": "ok", "classes": CLASSES, "gan_train_acc": 0.2, "real_reference_acc": 0.87,
-             "gan_test_acc": 0.5, "size": 500, "seed": 0, "arch": "abadi"}
+    unmeasured = {**_meta(None, gate_split=None, gate_images=0, gan_train_acc=None, real_reference_acc=None),
+                  "key": "nosplit", "size": 500, "seed": 0, "arch": "abadi"}
     import pandas as pd
 
     study = Study(Path("study"), pd.DataFrame(), pd.DataFrame(),
-                  gans=(_record("newgan", {**_meta(0.95), "key": "newgan", "size": 500}), _record("oldgan", older)))
+                  gans=(_record("newgan", {**_meta(0.95), "key": "newgan", "size": 500}), _record("nosplit", unmeasured)))
     text = "\n".join(gan_quality(study))
     header = next(line for line in text.splitlines() if "GAN key" in line)
     assert "| grade |" in header and "| gate measured on |" in header
     new_row = next(line for line in text.splitlines() if "newgan" in line)
-    old_row = next(line for line in text.splitlines() if "oldgan" in line)
+    unmeasured_row = next(line for line in text.splitlines() if "nosplit" in line)
     assert "good" in new_row and "validation (500 images each, tested on 400)" in new_row and "0.95" in new_row
-    assert "weak" in old_row and OLDER_SPLIT in old_row
-    assert "never on the test set" in text and "older meta.json" in text
+    assert UNGRADED in unmeasured_row and "not measured (no validation split)" in unmeasured_row
+    assert "never on the test set" in text
