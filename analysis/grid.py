@@ -71,8 +71,8 @@ class Context:
     def setting(self, values: dict, name: str) -> set:
         """A cell's setting (SETTINGS: conditioning, schedule, gan_epochs, recipe, classifier_epochs) as
         the set of values it may have: its own column when results.csv has one (the axis varied), else
-        the spec (a [classifier.NAME] table overrides [classifier]), else the default every study had
-        before the key existed; the empty set when nobody recorded it."""
+        the spec (a [classifier.NAME] table overrides [classifier]), else the spec's default (spec.toml
+        could not be read); the empty set when nobody recorded it."""
         column, section, key, default = SETTINGS[name]
         own = values.get(column)
         if column in self.trials.columns and not isna(own) and own != "":
@@ -103,9 +103,8 @@ class Context:
         return f"chosen on validation ({choice.selection})"
 
 
-# Settings a join or a note needs: name -> (results.csv column, spec section, key, default before the key
-# existed). Every study trained its classifier for fixed epochs and its GAN with the papers' recipe
-# before `classifier.schedule` and `gan.recipe` existed.
+# Settings a join or a note needs: name -> (results.csv column, spec section, key, the spec's default:
+# what a study that ran without naming the key used, assumed when spec.toml cannot be read).
 SETTINGS = {"conditioning": ("conditioning", "gan", "conditioning", None),
             "schedule": ("classifier_schedule", "classifier", "schedule", SCHEDULE_DEFAULT),
             "gan_epochs": ("gan_epochs", "gan", "epochs", None),

@@ -26,7 +26,7 @@ def _schedule_lines(study: Study) -> list[str]:
     described = "; ".join(f"`{s}`: {SCHEDULE_NOTES.get(s, 'a schedule this report does not know')}" for s in used)
     said = any("schedule" in (s.get("classifier") or {}) for s in study.specs) or \
         "classifier_schedule" in study.trials
-    assumed = "" if said else " (spec.toml does not say: assumed, the only schedule before the key existed)"
+    assumed = "" if said else " (spec.toml could not be read: assumed, the spec's default)"
     lines = [f"- Training schedule (`classifier.schedule`): {described}{assumed}."]
     if "epochs" in used:
         lines.append(f"- **Caution**: {EXTRA_UPDATES_WARNING}")
@@ -59,9 +59,8 @@ def method_section(study: Study, choice: MetricChoice, report_tables: list[Table
              *_schedule_lines(study)]
     gap = protocol_gap(study.trials)
     if gap is None:
-        why = "this results.csv predates validation columns" if choice.legacy else "no validation split"
-        lines += [f"- Papers' protocol gap: not measurable here (`{REPORTED_DEFAULT}` is empty: {why}), so "
-                  f"how optimistic `{PAPERS_PROTOCOL}` is cannot be measured.", ""]
+        lines += [f"- Papers' protocol gap: not measurable here (`{REPORTED_DEFAULT}` is empty: no validation "
+                  f"split), so how optimistic `{PAPERS_PROTOCOL}` is cannot be measured.", ""]
         return lines
     lines += [f"- **Papers' protocol gap**: choosing the epoch on test (`{PAPERS_PROTOCOL}`, the papers' "
               f"choice of epoch) instead of on validation (`{REPORTED_DEFAULT}`) adds {fmt(gap.mean, True)} accuracy "

@@ -3,9 +3,8 @@
 Every rule about metrics lives here, so the tables, the headline and the plots cannot disagree:
 
 - Reported: the spec's `eval.metric` (default `test_acc_at_best_val`: test accuracy at the epoch of
-  best validation accuracy). When that column is empty, results.csv files written before validation
-  existed fall back to `test_acc_max` (what their reports always showed), newer studies without a
-  validation split to `test_acc` (the last epoch: at least not chosen on test). The report says so.
+  best validation accuracy). When that column is empty (a study without a validation split), the
+  tables fall back to `test_acc` (the last epoch: at least not chosen on test). The report says so.
 - Selection (best epoch, best R, the DAGAN table's GAN columns): the mean over seeds of `val_acc_max`,
   never a test number. Only a study with no validation column at all is ranked on the reported
   metric, and every table built that way is marked "chosen on test: optimistic".
@@ -25,8 +24,6 @@ REPORTED_DEFAULT = "test_acc_at_best_val"
 SELECTION_METRIC = "val_acc_max"
 PAPERS_PROTOCOL = "test_acc_max"
 LAST_EPOCH = "test_acc"
-# Columns only a runner with a validation split writes; any value in one marks a "new" study.
-NEW_STUDY_MARKERS = ("val_acc_max", "best_val_epoch", "test_acc_at_best_val", "train_steps", "epochs_trained")
 
 PAPERS_PROTOCOL_LABEL = "test accuracy at the best epoch on test (the papers' protocol; optimistic)"
 METRIC_LABELS = {
@@ -82,19 +79,11 @@ def has_data(trials: pd.DataFrame, column: str) -> bool:
     return bool(pd.to_numeric(ok[column], errors="coerce").notna().any())
 
 
-def is_legacy(trials: pd.DataFrame, specs: tuple[dict, ...] = ()) -> bool:
-    """A study written before validation existed: no [eval] section, no new column with a value."""
-    if any("eval" in spec for spec in specs):
-        return False
-    return not any(has_data(trials, column) for column in NEW_STUDY_MARKERS)
-
-
 @dataclass(frozen=True)
 class MetricChoice:
     reported: str                 # what every table, gain and plot shows
     selection: str                # what chooses the best R (val_acc_max unless there is none)
     requested: str                # what the spec asked to report
-    legacy: bool                  # results.csv predates validation columns
     notes: tuple[str, ...] = ()   # fallbacks taken, in words for the report
 
     @property
@@ -122,23 +111,20 @@ def choose_metrics(trials: pd.DataFrame, specs: tuple[dict, ...] | dict = ()) ->
     """The reported and the selection metric of a study (or of several merged folders)."""
     specs = (specs,) if isinstance(specs, dict) else tuple(specs)
     requested = requested_metric(specs)
-    legacy = is_legacy(trials, specs)
     notes = []
     if len({(s.get("eval") or {}).get("metric") for s in specs if (s.get("eval") or {}).get("metric")}) > 1:
         notes.append(f"The merged folders ask for different `eval.metric`s; tables report `{requested}`.")
     reported = requested
     if not has_data(trials, requested):
-        order = (PAPERS_PROTOCOL, LAST_EPOCH) if legacy else (LAST_EPOCH, PAPERS_PROTOCOL)
+        order = (LAST_EPOCH, PAPERS_PROTOCOL)
         reported = next((m for m in order if has_data(trials, m)), order[0])
-        why = ("this results.csv predates validation columns" if legacy
-               else "this study has no validation split")
-        notes.append(f"`{requested}` is empty ({why}); the tables report `{reported}` instead: "
-                     f"{metric_label(reported)}.")
+        notes.append(f"`{requested}` is empty (this study has no validation split); the tables report "
+                     f"`{reported}` instead: {metric_label(reported)}.")
     selection = SELECTION_METRIC if has_data(trials, SELECTION_METRIC) else reported
     if selection != SELECTION_METRIC:
         notes.append(f"No `{SELECTION_METRIC}` column: the best R is chosen on `{selection}`, i.e. on the "
                      "test set, which flatters the winner (chosen on test: optimistic).")
-    return MetricChoice(reported, selection, requested, legacy, tuple(notes))
+    return MetricChoice(reported, selection, requested, tuple(notes))
 
 
 def schedules(trials: pd.DataFrame, specs: tuple[dict, ...]) -> list[str]:

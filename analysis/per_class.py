@@ -1,7 +1,7 @@
 """Per-class accuracy per cell, mean over seeds (results.csv `per_class_acc`, a JSON list per trial).
 
 A GAN that collapsed on a class can leave the overall accuracy flat while one class drops; this table
-shows it. New runners take per_class_acc at the best-validation epoch; older ones at the last epoch.
+shows it. A trial takes per_class_acc at the best-validation epoch (the last one without a validation split).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.cells import blank_gan_axes, design_axes, sort_key, varying_axes
-from analysis.metrics import is_legacy
+from analysis.metrics import SELECTION_METRIC, has_data
 from analysis.render import Table, fmt_axis
 
 
@@ -78,8 +78,8 @@ def build_per_class(ctx, builder) -> Table:
     display = display.rename(columns={"size": "size (real images)", "worst_class": "worst class",
                                       "worst_acc": "worst class acc",
                                       **{c: c.replace("_", " ") for c in display if c.startswith("class_")}})
-    epoch = ("the last epoch (this results.csv predates validation)" if is_legacy(ctx.trials)
-             else "the epoch of best validation accuracy")
+    epoch = ("the epoch of best validation accuracy" if has_data(ctx.trials, SELECTION_METRIC)
+             else "the last epoch (no validation split)")
     notes = (f"Accuracy on each class's test images at {epoch}; mean over seeds; R = 0 rows use no GAN.",
              "A class far below the others at R > 0 but not at R = 0 points at a GAN that collapsed or "
              "drew the wrong class there (see the GAN quality section).")

@@ -44,7 +44,6 @@ def test_protocol_gap_per_cell_pairs_by_seed():
 
 
 def test_protocol_gap_is_not_measurable_without_validation():
-    assert protocol_gap(tidy_trials(make_study.make_trials(legacy=True))) is None
     assert protocol_gap(tidy_trials(make_study.make_trials(validation=False))) is None
     assert protocol_gap_frame(tidy_trials(make_study.make_trials(validation=False))).empty
 
@@ -98,19 +97,10 @@ def test_a_schedule_that_varies_within_the_study_is_read_from_its_column(tmp_pat
     assert sorted(best["classifier_schedule"]) == ["epochs", "steps"]
 
 
-def test_an_old_results_csv_still_makes_a_report_and_says_what_it_fell_back_to(tmp_path):
-    root = make_study.write_study_dir(tmp_path / "old", legacy=True)
-    text = build_report(root).read_text()
-    lines = text.splitlines()
-    assert lines[2].startswith("> **Mode collapse**")       # the fixture's first GAN collapsed on class 0
-    assert "helped in every cell tested" in lines[4] and "(chosen on test: optimistic)" in lines[7]
-    how = _section(text, "How these numbers were chosen")
-    assert "predates validation columns" in how and "(`test_acc_max`)" in how
-    assert "does not say: assumed" in how and "**Caution**" in how
-    assert "Papers' protocol gap: not measurable here" in how
-    tables = {p.stem for p in (root / "report" / "tables").glob("*.csv")}
-    assert "abadi_t4" in tables and "abadi_t4_papers_protocol" not in tables and "protocol_gap" not in tables
-    assert "Best ratio R per size (chosen on test: optimistic)" in text
+def test_a_report_without_a_readable_spec_toml_assumes_the_default_schedule_and_says_so(tmp_path):
+    root = make_study.write_study_dir(tmp_path / "s", spec="\x00 not TOML")
+    how = _section(build_report(root).read_text(), "How these numbers were chosen")
+    assert "`epochs`" in how and "spec.toml could not be read: assumed" in how and "**Caution**" in how
 
 
 def test_a_study_without_a_validation_split_reports_the_last_epoch(tmp_path):

@@ -28,22 +28,15 @@ VAL_EFFECT = {0.0: 0.0, 0.5: 0.04, 1.0: 0.01, 2.0: 0.0, 4.0: -0.03}
 def test_new_study_reports_test_acc_at_best_val_and_selects_on_val_acc_max():
     choice = choose_metrics(tidy_trials(make_study.make_trials()))
     assert (choice.reported, choice.selection) == ("test_acc_at_best_val", "val_acc_max")
-    assert not choice.selection_on_test and not choice.legacy and choice.notes == ()
+    assert not choice.selection_on_test and choice.notes == ()
     assert choice.papers_protocol_too
-
-
-def test_old_results_fall_back_to_the_papers_protocol_and_say_so():
-    choice = choose_metrics(tidy_trials(make_study.make_trials(legacy=True)), {"search": {"metric": "test_acc_max"}})
-    assert choice.legacy and choice.reported == "test_acc_max" and choice.selection == "test_acc_max"
-    assert choice.selection_on_test and not choice.papers_protocol_too
-    assert any("predates" in n for n in choice.notes) and any("optimistic" in n for n in choice.notes)
 
 
 def test_new_study_without_a_validation_split_reports_the_last_epoch():
     trials = tidy_trials(make_study.make_trials(validation=False))
     choice = choose_metrics(trials, {"eval": {"validation": 0}})
-    assert not choice.legacy and choice.reported == "test_acc" and choice.selection_on_test
-    assert any("no validation split" in n for n in choice.notes)
+    assert choice.reported == "test_acc" and choice.selection_on_test
+    assert any("no validation split" in n for n in choice.notes) and any("optimistic" in n for n in choice.notes)
 
 
 def test_spec_eval_metric_is_what_the_tables_report():
@@ -70,10 +63,10 @@ def test_best_ratio_is_chosen_on_validation_even_when_test_disagrees():
 
 def test_without_validation_the_choice_is_on_test_and_marked_optimistic():
     trials = tidy_trials(make_study.make_trials(sizes=(500,), effect=TEST_EFFECT, val_effect=VAL_EFFECT,
-                                                legacy=True))
+                                                validation=False))
     best = best_ratio_table(trials)
     assert best["best_ratio"].iloc[0] == 1.0 and best["chosen_on_test"].iloc[0]
-    assert best["chosen_on"].iloc[0] == "test_acc_max"
+    assert best["chosen_on"].iloc[0] == "test_acc"
 
 
 def test_best_ratio_per_real_augment_and_classifier():

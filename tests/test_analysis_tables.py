@@ -190,8 +190,8 @@ def test_tables_with_published_numbers_are_also_built_under_the_papers_protocol(
 
 def test_no_twin_without_published_numbers_or_under_the_papers_protocol_already():
     assert "abadi_t4_papers_protocol" not in _names(_context(make_study.make_trials(dataset="mnist-5k")))
-    legacy = _context(make_study.make_trials(legacy=True))
-    assert legacy.metric == "test_acc_max" and _names(legacy) == {"abadi_t4", "per_class"}
+    protocol = _context(make_study.make_trials(), metric="test_acc_max")
+    assert _names(protocol) == {"abadi_t4", "per_class"}
 
 
 # ---------------------------------------------------------------- per-class accuracy
