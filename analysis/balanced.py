@@ -17,7 +17,7 @@ IMBALANCED = 1.5     # largest / smallest test class: below this, the two number
 
 
 def imbalance(trials: pd.DataFrame) -> float | None:
-    """The test set's imbalance as the trials recorded it, or None (older results, or none recorded)."""
+    """The test set's imbalance as the trials recorded it, or None when no trial recorded it (none finished)."""
     if "test_imbalance" not in trials or "balanced_acc" not in trials:
         return None
     values = pd.to_numeric(trials["test_imbalance"], errors="coerce").dropna()

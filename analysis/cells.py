@@ -46,8 +46,9 @@ def varying_axes(df: pd.DataFrame) -> list[str]:
 def blank_gan_axes(df: pd.DataFrame) -> pd.DataFrame:
     """R = 0 trials use no GAN, so alpha/arch/gan_*/mix_filter mean nothing for them: set those to NaN.
 
-    New runners write them blank already; older ones filled them. Either way one R = 0 cell then serves
-    as the baseline of every GAN arm (every alpha, every arch).
+    results.csv has them blank already, but a report over several folders fills a setting that differs
+    between folders (gan_epochs, say) on every row of a folder, R = 0 rows too (analysis/merge.py). Blanked,
+    one R = 0 cell serves as the baseline of every GAN arm (every alpha, every arch).
     """
     df = df.copy()
     no_gan = df["ratio"].fillna(0) == 0

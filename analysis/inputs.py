@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainables.files.results_files import RESULTS_FILE, RESULTS_REQUIRED, csv_problem
 from trainables.files.storage import Store
 
 _SAMPLES_RE = re.compile(r"samples_epoch(\d+)\.png$")
-# What `study run` writes first (spec.toml, then run.json) or what only a study run holds.
+# What `study run` writes first (spec.toml, then run.json), before any trial runs.
 STUDY_MARKERS = ("spec.toml", "run.json")
 
 
@@ -36,18 +35,13 @@ def _say(text: str) -> None:
 
 
 def check_is_study(root: Path) -> None:
-    """StudyDirError unless `root` is a folder `study run` wrote: it holds spec.toml or run.json, or a
-    results.csv with the runner's columns."""
+    """StudyDirError unless `root` is a folder `study run` wrote: it holds spec.toml or run.json."""
     if not root.is_dir():
         what = "is a file, not a study folder" if root.exists() else "does not exist"
         raise StudyDirError(f"{root}: {what}; allowed: a folder written by `study run`")
-    if any((root / name).is_file() for name in STUDY_MARKERS):
-        return
-    store = Store(root)
-    if store.exists(RESULTS_FILE) and csv_problem(store, RESULTS_FILE, RESULTS_REQUIRED)[1] is None:
-        return
-    raise StudyDirError(f"{root}: not a study folder (no spec.toml, run.json, or results.csv with the columns "
-                        f"{', '.join(RESULTS_REQUIRED)}); allowed: a folder written by `study run`")
+    if not any((root / name).is_file() for name in STUDY_MARKERS):
+        raise StudyDirError(f"{root}: not a study folder (no spec.toml or run.json); allowed: a folder written by "
+                            "`study run`")
 
 
 def read_meta(gan_dir: Path, study_root: Path) -> dict:
@@ -156,7 +150,7 @@ def read_env(path: Path) -> dict:
 
 
 def read_runs(path: Path) -> tuple[dict, ...]:
-    """The runs run.json recorded (none for a damaged or older file: the report then gives no wall time)."""
+    """The runs run.json recorded (none for a damaged file: the report then gives no wall time)."""
     try:
         runs = json.loads(path.read_text()).get("runs", []) if path.exists() else []
     except (ValueError, AttributeError):

@@ -252,7 +252,7 @@ def build_tables(ctx: Context) -> list[Table]:
 
 
 def study_archs(trials) -> tuple[str, ...]:
-    """Every GAN architecture named in the trials (R = 0 rows of older files name one too)."""
+    """Every GAN architecture named in the trials (R > 0 rows: an R = 0 row names none)."""
     if "gan_arch" not in trials:
         return ()
     values = trials["gan_arch"].dropna()

@@ -31,8 +31,9 @@ def study(tmp_path) -> Path:
     {},                                                             # empty folder
     {"notes.txt": "mine", "data.csv": "a,b\n1,2\n"},               # a user's folder
     {"results.csv": "name,score\nx,1\n"},                          # a CSV called results.csv, not a study's
+    {"results.csv": "dataset,size,ratio\nmnist,500,0\n"},          # a results.csv alone: `study run` wrote none
     {"report.md": "# old", ".study-report": "x"},                  # a report folder
-], ids=["empty", "user files", "foreign results.csv", "a report folder"])
+], ids=["empty", "user files", "foreign results.csv", "results.csv alone", "a report folder"])
 def test_a_folder_that_is_not_a_study_is_refused_alone_and_beside_a_study(tmp_path, study, capsys, content):
     other = tmp_path / "other"
     other.mkdir()
@@ -43,8 +44,8 @@ def test_a_folder_that_is_not_a_study_is_refused_alone_and_beside_a_study(tmp_pa
         assert cli.main(args) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1, err
-        assert err.startswith(f"error: {other}: not a study folder (no spec.toml, run.json, or results.csv with the "
-                              "columns dataset, size, ratio); allowed: a folder written by `study run`")
+        assert err.startswith(f"error: {other}: not a study folder (no spec.toml or run.json); allowed: a folder "
+                              "written by `study run`")
     assert _tree(other) == before and _tree(study) == real_before and not (tmp_path / "out").exists()
 
 
