@@ -1,5 +1,6 @@
 """Shared fixtures. Starting Ray costs seconds, so one local instance serves the whole session."""
 
+import contextlib
 import os
 
 import pytest
@@ -71,6 +72,26 @@ def _overrides(args) -> list[str]:
     return [args[i + 1] for i, arg in enumerate(args) if arg == "--set"]
 
 
+def _cache_name(preset: str, args) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr((preset, list(args))).encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _made_once(lock_path):
+    """An exclusive lock on `lock_path` (pytest-xdist's workers share the caches: one makes an entry while
+    the others wait for it)."""
+    import fcntl
+
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class StudyCaches:
     """Caches shared by the slow study tests; `seed_*` copies one into `<storage>/gan-cache`, where a
     study run with `--storage <storage>` finds it (a copy: a test may damage its own files)."""
@@ -79,9 +100,14 @@ class StudyCaches:
         self.root, self._request = root, request
 
     def seed_scoring(self, storage, args, preset: str = "quick") -> str:
-        """The scoring network the study `preset` + args scores its GANs with; trained here without Ray,
-        once per network (the product's own loader and trainer, so the key is the one the study looks
-        for). Returns the network's key."""
+        """The scoring network the study `preset` + args scores its GANs with, into the GAN cache of a
+        study run with `--storage <storage>`. Returns the network's key."""
+        return self.scoring_into(storage / "gan-cache", args, preset)
+
+    def scoring_into(self, cache_root, args=(), preset: str = "quick") -> str:
+        """The scoring network the study `preset` + args scores its GANs with, into the GAN cache root
+        `cache_root`; trained here without Ray, once per network (the product's own loader and trainer,
+        so the key is the one the study looks for). Returns the network's key."""
         import shutil
 
         from study import real_data
@@ -92,37 +118,54 @@ class StudyCaches:
         train, test, _, _ = real_data.load_real_data(load_spec(preset, _overrides(args)), write_cache=False)
         key = scoring.scoring_key(train)
         shared = self.root / "scoring"
-        if not (shared / scoring.SCORING_FOLDER / key / scoring.META_FILE).exists():
-            scoring.load_or_train(Store(str(shared)), train, test, say=lambda _: None)
-        shutil.copytree(shared / scoring.SCORING_FOLDER / key,
-                        storage / "gan-cache" / scoring.SCORING_FOLDER / key, dirs_exist_ok=True)
+        shared.mkdir(exist_ok=True)
+        with _made_once(shared / f"{key}.lock"):
+            if not (shared / scoring.SCORING_FOLDER / key / scoring.META_FILE).exists():
+                scoring.load_or_train(Store(str(shared)), train, test, say=lambda _: None)
+        shutil.copytree(shared / scoring.SCORING_FOLDER / key, cache_root / scoring.SCORING_FOLDER / key,
+                        dirs_exist_ok=True)
         return key
 
     def seed_gans(self, storage, args, preset: str = "quick") -> list[str]:
         """The GAN cache `study run preset ARGS` leaves (its GAN keys, their pools and checkpoints, the
         scoring network), made once per argument list by that very command in this process (on the
         session's Ray). Returns the GAN keys."""
-        import hashlib
         import shutil
 
         import ray
 
         from study import cli
 
-        name = hashlib.sha256(repr((preset, list(args))).encode()).hexdigest()[:12]
+        name = _cache_name(preset, args)
         source = self.root / "gans" / name
-        if not (source / "done").exists():
-            if not ray.is_initialized():
-                self._request.getfixturevalue("ray_local")
-            shutil.rmtree(source, ignore_errors=True)
-            self.seed_scoring(source, args, preset)
-            assert cli.main(["run", preset, *args, "--storage", str(source), "--no-report"]) == 0
-            (source / "done").write_text("")
+        source.parent.mkdir(exist_ok=True)
+        with _made_once(source.parent / f"{name}.lock"):
+            if not (source / "done").exists():
+                if not ray.is_initialized():
+                    self._request.getfixturevalue("ray_local")
+                shutil.rmtree(source, ignore_errors=True)
+                self.seed_scoring(source, args, preset)
+                assert cli.main(["run", preset, *args, "--storage", str(source), "--no-report"]) == 0
+                (source / "done").write_text("")
         shutil.copytree(source / "gan-cache", storage / "gan-cache", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".locks", ".train-runs"))
         return sorted(p.name for p in (source / "gan-cache").iterdir() if (p / "meta.json").exists())
 
+    def seed_study(self, storage, args, preset: str = "quick") -> None:
+        """The storage root a finished `study run preset ARGS --no-report` leaves (the study folder, named
+        after the preset, and its GAN cache), copied as a moved root: for tests whose claim starts from a
+        finished study (a resume, an extension, a confirmation)."""
+        import shutil
+
+        self.seed_gans(storage, args, preset)
+        source = self.root / "gans" / _cache_name(preset, args)
+        shutil.copytree(source / preset, storage / preset, ignore=shutil.ignore_patterns(".study.lock*"))
+
 
 @pytest.fixture(scope="session")
 def study_caches(tmp_path_factory, request):
-    return StudyCaches(tmp_path_factory.mktemp("study-caches"), request)
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist every worker has a base folder of its own inside the run's: the workers share one.
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "study-caches"
+    root.mkdir(exist_ok=True)
+    return StudyCaches(root, request)
