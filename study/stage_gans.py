@@ -84,7 +84,7 @@ def estimated_work(job) -> tuple[bool, float]:
     scales their FLOPs by about alpha^2); a "full" subset ranks above every number. Only the order
     matters: it is never shown as a time."""
     full = isinstance(job.size, str)
-    return full, float(job.epochs) * (0 if full else int(job.size)) * float(job.alpha) ** 2
+    return full, job.epochs * (0 if full else job.size) * job.alpha ** 2
 
 
 def longest_first(train: list, extend: list) -> list:
