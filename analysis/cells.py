@@ -26,7 +26,7 @@ from analysis.stats import (
     no_spread,
     paired_p_value,
 )
-from trainables.files.results_columns import axis_columns, is_gan_axis
+from trainables.files.results_columns import UNIT_COLUMN, axis_columns, is_gan_axis
 
 GAIN_COLUMNS = ("gain", "gain_lo", "gain_hi", "boot_lo", "boot_hi", "p_value", "p_holm", "adj_lo", "adj_hi",
                 "adj_level", "family_size", "n_pairs", "spread", "baseline", "n_repeats", "local_lo", "local_hi",
@@ -60,14 +60,6 @@ def blank_gan_axes(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def unit_column(df: pd.DataFrame) -> str:
-    """The column that names a trial's independent unit: `subset_seed` (the real subset and the GAN
-    trained on it) when results.csv has it, else `seed` (studies where every seed drew its own subset)."""
-    if "subset_seed" in df and pd.to_numeric(df["subset_seed"], errors="coerce").notna().any():
-        return "subset_seed"
-    return "seed"
-
-
 def _ok_values(df: pd.DataFrame, metric: str) -> pd.DataFrame | None:
     if metric not in df:
         return None
@@ -76,17 +68,14 @@ def _ok_values(df: pd.DataFrame, metric: str) -> pd.DataFrame | None:
     if ok.empty:
         return None
     ok[metric] = pd.to_numeric(ok[metric])
-    unit = unit_column(df)
-    if unit != "seed":
-        ok[unit] = pd.to_numeric(ok[unit], errors="coerce").fillna(ok["seed"]).astype(int)
+    ok[UNIT_COLUMN] = pd.to_numeric(ok[UNIT_COLUMN]).astype(int)
     return ok
 
 
 def per_seed(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One value per (cell, unit, seed) from ok trials; duplicates (e.g. R = 0 run once per alpha)
     averaged. Under a nested design the seeds of one unit are its classifier repeats."""
-    axes, unit = design_axes(df), unit_column(df)
-    by = [*axes, unit, "seed"] if unit != "seed" else [*axes, "seed"]
+    by = [*design_axes(df), UNIT_COLUMN, "seed"]
     ok = _ok_values(df, metric)
     if ok is None:
         return pd.DataFrame(columns=[*by, "value"])
@@ -98,11 +87,11 @@ def per_unit(df: pd.DataFrame, metric: str, seeds: pd.DataFrame | None = None) -
     """One value per (cell, independent unit): the mean of the unit's classifier repeats, with their
     count in `repeats`. Every test and every cell CI runs over these rows, never over repeats. `seeds`:
     per_seed(df, metric) when the caller has it already."""
-    axes, unit = design_axes(df), unit_column(df)
+    axes = design_axes(df)
     seeds = per_seed(df, metric) if seeds is None else seeds
     if seeds.empty:
-        return pd.DataFrame(columns=[*axes, unit, "value", "repeats"])
-    grouped = seeds.groupby([*axes, unit], dropna=False, sort=True)["value"]
+        return pd.DataFrame(columns=[*axes, UNIT_COLUMN, "value", "repeats"])
+    grouped = seeds.groupby([*axes, UNIT_COLUMN], dropna=False, sort=True)["value"]
     return pd.concat([grouped.mean(), grouped.size().rename("repeats")], axis=1).reset_index()
 
 
@@ -114,7 +103,7 @@ def cell_stats(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     ci_kind = "classifier repeats": it measures classifier noise for that one GAN, not a general spread.
     """
     metric = metric or choose_metrics(df).reported
-    axes, unit = design_axes(df), unit_column(df)
+    axes = design_axes(df)
     seeds = per_seed(df, metric)
     units = per_unit(df, metric, seeds)
     rows = []
@@ -141,13 +130,13 @@ def cell_stats(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
         cells[status] = cells[status].fillna(0).astype(int) if status in cells else 0
     cells["n"] = cells["n"].fillna(0).astype(int)
     cells["repeats"] = cells["repeats"].fillna(0).astype(int)
-    cells["note"] = [_cell_note(r, unit) for r in cells.itertuples()]
+    cells["note"] = [_cell_note(r) for r in cells.itertuples()]
     for axis in axes:
         cells[axis] = _restore_type(cells[axis])
     return cells.sort_values(axes, na_position="first", key=sort_key).reset_index(drop=True)
 
 
-def _cell_note(row, unit: str) -> str:
+def _cell_note(row) -> str:
     parts = []
     if row.n == 1:
         parts.append(f"one unit (one real subset and its GAN): CI over its {row.repeats} classifier repeats only"
@@ -219,10 +208,10 @@ def gains(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     units: n_repeats (repeat pairs by seed), local_lo, local_hi, local_p, local_p_holm.
     """
     metric = metric or choose_metrics(df).reported
-    axes, unit = design_axes(df), unit_column(df)
+    axes = design_axes(df)
     seeds = per_seed(df, metric)
-    by_unit = _paired(per_unit(df, metric, seeds), df, [unit])
-    by_seed = _paired(seeds, df, [unit, "seed"] if unit != "seed" else ["seed"])
+    by_unit = _paired(per_unit(df, metric, seeds), df, [UNIT_COLUMN])
+    by_seed = _paired(seeds, df, [UNIT_COLUMN, "seed"])
     seed_diffs = {key: (g["value"] - g["base_value"]).to_numpy()
                   for key, g in by_seed.groupby(axes, dropna=False, sort=True)}
     rows = []

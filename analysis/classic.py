@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.cells import pairing_keys, per_unit, unit_column
+from analysis.cells import pairing_keys, per_unit
 from analysis.stats import holm, holm_levels, mean_ci, paired_p_value
+from trainables.files.results_columns import UNIT_COLUMN
 
 CLASSIC, NONE = "classic", "none"
 COLUMNS = ("gain", "gain_lo", "gain_hi", "p_value", "p_holm", "adj_lo", "adj_hi", "n_pairs")
@@ -66,7 +67,7 @@ def classic_alone(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per size x classifier (every non-GAN axis but augment): R = 0 classic minus R = 0 none."""
     if not has_classic_arm(df):
         return pd.DataFrame(columns=COLUMNS)
-    unit = unit_column(df)
+    unit = UNIT_COLUMN
     base = _baselines(per_unit(df, metric))
     keys = [k for k in pairing_keys(df) if k != "augment"]
     return _family(_paired_diffs(_columns(base[base["augment"] == CLASSIC], keys, unit),
@@ -78,7 +79,7 @@ def gan_versus_classic(df: pd.DataFrame, metric: str, best: pd.DataFrame) -> pd.
     (which buys more: GAN images, or flips and crops?). best_ratio names the GAN cell compared."""
     if not has_classic_arm(df) or best.empty or "augment" not in best:
         return pd.DataFrame(columns=COLUMNS)
-    unit = unit_column(df)
+    unit = UNIT_COLUMN
     units = per_unit(df, metric)
     keys = [k for k in pairing_keys(df) if k != "augment"]
     base = _baselines(units)

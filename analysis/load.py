@@ -30,7 +30,6 @@ from trainables.files.results_columns import (
     OUTCOME_COLUMNS,
     PER_CLASS,
     SETTING_COLUMNS,
-    UNIT_COLUMN,
     VALIDATION_COUNT,
 )
 from trainables.files.results_files import RESULTS_FILE, RESULTS_REQUIRED, csv_problem, read_curves
@@ -39,9 +38,8 @@ from trainables.files.trial_records import CURVE_COLUMNS as RECORD_CURVE_COLUMNS
 from trainables.terms.dataset_sizes import train_images
 from trainables.terms.validation import ValidationRule
 
-# The columns every tidy table has (missing ones added empty), in this order. subset_seed is not added
-# when missing: analysis.cells.unit_column then takes `seed` as the unit.
-RESULTS_COLUMNS = ("trial", "dataset", *(c for c in SETTING_COLUMNS if c != UNIT_COLUMN), *OUTCOME_COLUMNS,
+# The columns every tidy table has (missing ones added empty), in this order.
+RESULTS_COLUMNS = ("trial", "dataset", *SETTING_COLUMNS, *OUTCOME_COLUMNS,
                    *ACCURACY_METRICS, PER_CLASS, *COST_METRICS)
 CURVE_COLUMNS = ("trial", *RECORD_CURVE_COLUMNS)
 CURVE_AXES = ("dataset", "size", "alpha", "ratio", "classifier", "seed", "real", "augment")

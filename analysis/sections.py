@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from analysis.cells import design_axes, unit_column
+from analysis.cells import design_axes
 from analysis.gan_judgement import (
     FAIR_STRENGTH,
     GOOD_STRENGTH,
@@ -25,7 +25,7 @@ from analysis.inputs import GanRecord
 from analysis.load import Study
 from analysis.metrics import PAPERS_PROTOCOL, metric_label
 from analysis.render import Table, to_markdown
-from trainables.files.results_columns import VALIDATION_COUNT
+from trainables.files.results_columns import UNIT_COLUMN, VALIDATION_COUNT
 from trainables.terms.dataset_sizes import train_images
 from trainables.terms.validation import ValidationRule
 
@@ -35,8 +35,7 @@ def _fmt_value(value) -> str:
 
 
 def _units(trials) -> int:
-    unit = unit_column(trials)
-    return int(trials[unit].nunique()) if unit in trials else 0
+    return int(trials[UNIT_COLUMN].nunique())
 
 
 def what_was_run(study: Study, metric: str) -> list[str]:
