@@ -131,7 +131,7 @@ class StudyFolder:
         """StudyError with the changed keys when spec.toml no longer says what the study ran with."""
         recorded = self.run_record().get("spec")
         if recorded is None:
-            return   # a study from before specs were recorded, or a damaged run.json (said when set aside)
+            return   # no run.json (a run stopped right after spec.toml), or a damaged one (said when set aside)
         try:   # through today's schema: a key added since the study ran takes its default, not a "change"
             recorded = spec_to_dict(spec_from_dict(recorded, check_registries=False))
         except ValueError:
