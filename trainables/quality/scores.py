@@ -17,9 +17,9 @@ so it measures the same things with small classifiers it trains itself on the re
       test-set ones;
     * with EQUAL budgets: both classifiers train on the same number of images, min(n, pool,
       MAX_SCORED_IMAGES) (the first images of the pool, a class-balanced slice of the real subset),
-      with the same seed, epochs, batch size and learning rate, so the same number of updates; before
-      (meta.json without `gate_split`) the synthetic side was capped at 2,000 images and the real one
-      not, which biased the ratio against every GAN at n > 2,000.
+      with the same seed, epochs, batch size and learning rate, so the same number of updates (capping
+      the synthetic side at 2,000 images and not the real one biased the ratio against every GAN at
+      n > 2,000).
   meta.json records `gate_split`, `gate_images`, `gate_held_out_images`, `gate_epochs`, `gate_steps`.
 - In the feature space of the dataset's scoring network (trainables.quality.scoring: one CNN per dataset,
   trained once on the whole training split, so these compare across n, seeds and recipes):
