@@ -1,4 +1,4 @@
-"""Issue 28 item 6: the Python API (study.api): specs from presets or dicts with overrides, refusals
+"""The Python API (study.api): specs from presets or dicts with overrides, refusals
 with the CLI's one-line messages, a finished study folder read back as pandas objects; one slow test
 runs a tiny study through it."""
 
@@ -45,10 +45,11 @@ def test_a_finished_folder_reads_as_pandas(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_tiny_study_through_the_api(tmp_path):
-    spec = api.spec("quick", {"sizes": [100], "seeds": 1, "gan.epochs": 1, "classifier.epochs": 2,
-                              "mix.ratios": [0, 1], "eval.validation": 100, "classifier.schedule": "epochs"},
-                    name="api-tiny")
+def test_a_tiny_study_through_the_api(tmp_path, study_caches):
+    overrides = {"sizes": [100], "seeds": 1, "gan.epochs": 1, "classifier.epochs": 2, "mix.ratios": [0, 1],
+                 "classifier.schedule": "epochs"}
+    spec = api.spec("quick", overrides, name="api-tiny")
+    study_caches.seed_scoring(tmp_path / "studies", [])   # the dataset's scoring network (the default split's)
     study = api.run(spec, storage=str(tmp_path / "studies"))
     assert len(study.results) == 2 and set(study.results["status"]) == {"ok"}
     assert study.report_path is not None

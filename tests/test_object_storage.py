@@ -140,7 +140,7 @@ def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, tmp_path):
+def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, tmp_path, study_caches):
     env = s3["env"] | {"STUDY_LOCK_LEASE_S": "20"}
     storage = f"s3://{BUCKET}/studies"
     folder = f"{storage}/first"
@@ -157,6 +157,14 @@ def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, t
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "the bucket 'no-such-bucket' does not exist" in done.stderr
     assert "no-such-bucket" not in [b["Name"] for b in s3["client"].list_buckets()["Buckets"]]
+
+    # The dataset's scoring network (trained once per session) in the bucket's GAN cache: the GANs are
+    # trained, stopped, resumed and shared on S3 below; what scores them is not this test's subject.
+    seeded = tmp_path / "seed" / "gan-cache"
+    study_caches.seed_scoring(seeded.parent, TINY)
+    for path in seeded.rglob("*"):
+        if path.is_file():
+            s3["client"].upload_file(str(path), BUCKET, f"studies/gan-cache/{path.relative_to(seeded)}")
 
     # 1. The study starts; a second driver on it is refused, naming the first.
     log = tmp_path / "first.log"

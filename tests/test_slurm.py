@@ -179,7 +179,7 @@ def _sbatch(env: dict, script: Path, out: Path, timeout: int) -> int:
 @pytest.mark.skipif(bool(_missing()), reason="Slurm's daemons are not installed here (missing: "
                     + ", ".join(_missing()) + "); `apt-get install slurm-wlm` (Debian) provides them")
 @pytest.mark.skipif(os.geteuid() != 0, reason="slurmd must run as root to start job steps for the test user")
-def test_a_study_runs_across_a_slurm_allocation(tmp_path):
+def test_a_study_runs_across_a_slurm_allocation(tmp_path, study_caches):
     venv = Path(sys.executable).parent.parent
     storage = tmp_path / "studies"
     script = _docs_script()
@@ -188,6 +188,7 @@ def test_a_study_runs_across_a_slurm_allocation(tmp_path):
     script = script.replace("#SBATCH --output=%x-%j.out\n", "")
     tiny = ("--set sizes=[100] --set seeds=1 --set gan.epochs=2 --set gan.checkpoint_every=1 "
             "--set classifier.epochs=2 --set mix.ratios=[0,1] --name slurm-job --no-report")
+    study_caches.seed_scoring(storage, tiny.split())   # the dataset's scoring network; the GAN trains in the job
     (tmp_path / "study.sbatch").write_text(script)
     env_base = {"STUDY_VENV": str(venv), "STUDY_SPEC": "quick", "STUDY_STORAGE": str(storage), "STUDY_ARGS": tiny}
     with _slurm(tmp_path / "slurm") as env:
