@@ -373,8 +373,9 @@ def _check_study_folder(folder: Path) -> None:
 
 
 @pytest.mark.slow
-def test_study_submitted_with_the_ray_job_cli(head, tmp_path):
+def test_study_submitted_with_the_ray_job_cli(head, tmp_path, study_caches):
     storage = tmp_path / "storage"
+    study_caches.seed_scoring(storage, TINY_STUDY)   # the dataset's scoring network; the GAN trains in the job
     command = [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--working-dir", str(ROOT), "--",
                "python", "-m", "study.cli", "run", *TINY_STUDY, "--storage", str(storage), "--name", "cli-job"]
     result = subprocess.run(command, env=head.env, capture_output=True, text=True, timeout=STUDY_JOB_TIMEOUT_S)
@@ -384,8 +385,9 @@ def test_study_submitted_with_the_ray_job_cli(head, tmp_path):
 
 
 @pytest.mark.slow
-def test_study_submitted_with_the_job_submission_client(head, tmp_path):
+def test_study_submitted_with_the_job_submission_client(head, tmp_path, study_caches):
     storage = tmp_path / "storage"
+    study_caches.seed_scoring(storage, TINY_STUDY)   # the dataset's scoring network; the GAN trains in the job
     entrypoint = " ".join(shlex.quote(part) for part in [
         "python", "-m", "study.cli", "run", *TINY_STUDY, "--storage", str(storage), "--name", "sdk-job"])
     outcome = submit_and_wait(head, entrypoint, working_dir=ROOT, timeout=STUDY_JOB_TIMEOUT_S)
@@ -503,11 +505,12 @@ def _fake_autoscaling_config(gcs_port: int) -> dict:
 
 
 @pytest.mark.slow
-def test_a_study_whose_trials_need_more_than_the_head_makes_the_autoscaler_add_nodes(tmp_path):
+def test_a_study_whose_trials_need_more_than_the_head_makes_the_autoscaler_add_nodes(tmp_path, study_caches):
     """The head holds 1 CPU, each classifier trial asks for 2: only queued trials (no concurrency cap
     from the resources present at the start) make the autoscaler start worker nodes, and the study ends."""
     from raycluster import free_port
 
+    study_caches.seed_scoring(tmp_path / "s", TINY_STUDY)   # the dataset's scoring network, not trained on 1 CPU
     port = free_port()
     config = tmp_path / "autoscaling.json"
     config.write_text(json.dumps(_fake_autoscaling_config(port)))

@@ -50,8 +50,9 @@ def _send(process: StudyProcess, signum: int, group: bool) -> None:
 # Ctrl-C to the whole process group is exercised at four points below (and a full disk at a fifth), with the resumed results compared;
 # here SIGTERM (`ray job stop`) to the driver alone.
 @pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False)], ids=["sigterm to the driver"])
-def test_a_signal_mid_study_stops_cleanly_exits_130_and_resume_finishes_it(tmp_path, signum, group):
+def test_a_signal_mid_study_stops_cleanly_exits_130_and_resume_finishes_it(tmp_path, study_caches, signum, group):
     logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
+    study_caches.seed_scoring(study.parent, ARGS)   # the dataset's scoring network: the GAN is not the point here
     args = ["run", "quick", *ARGS, "--storage", str(tmp_path / "s")]
     trials = study / "trials"
     with StudyProcess(args, logs, "run") as run:
@@ -123,16 +124,19 @@ class StopPoint:
 
 
 @pytest.mark.slow
-def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninterrupted_run(tmp_path):
+def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninterrupted_run(tmp_path, study_caches):
     """Ctrl-C in the GAN stage and as the classifier stage starts, a full disk as the next run's classifier
     stage starts, Ctrl-C mid-trial and while the report is written; each time `study resume` continues;
     results.csv equals an uninterrupted run's (timings aside)."""
-    # Six trials one at a time: a stop at the classifier stage's start or in its middle lands while trials
+    # Four trials one at a time: a stop at the classifier stage's start or in its middle lands while trials
     # remain (three short trials side by side were once all finished between the stage's first line and
-    # the Ctrl-C, in CI).
-    args = [*ARGS, "--set", "gan.epochs=6", "--set", "search.max_concurrent=1"]
+    # the Ctrl-C, in CI); the mid-trial stop leaves three to the next run, whose stop comes at the report.
+    args = [*ARGS, "--set", "mix.ratios=[0, 0.5, 1, 2]", "--set", "gan.epochs=6", "--set", "search.max_concurrent=1"]
     logs = tmp_path / "logs"
-    plain = run_cli(["run", "quick", *args, "--storage", str(tmp_path / "plain")], logs, "plain")
+    # Both runs score their GAN with the session's scoring network (trained by the same code): the GANs
+    # themselves, stopped and uninterrupted, are trained here.
+    study_caches.seed_scoring(tmp_path / "plain", args)
+    plain = run_cli(["run", "quick", *args, "--storage", str(tmp_path / "plain"), "--no-report"], logs, "plain")
     assert plain.proc.returncode == 0, plain.err[-3000:]
     expected = pd.read_csv(tmp_path / "plain" / "quick" / "results.csv")[STABLE_COLUMNS]
 
@@ -156,6 +160,7 @@ def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninte
         StopPoint("report", lambda p, started_ns: results_written_since(started_ns)),
     ]
     with small_filesystem(storage) as mounted:
+        study_caches.seed_scoring(storage, args)   # on the tmpfs: 2 MB of its 256
         if not mounted:
             warnings.warn("not root: the full-disk point is left out (it needs a tmpfs mount)", stacklevel=1)
             points = [point for point in points if not point.disk_full]
