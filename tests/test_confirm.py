@@ -236,8 +236,7 @@ TINY = ["--set", "sizes=[100]", "--set", "seeds=1", "--set", "gan.epochs=2", "--
 
 @pytest.mark.slow
 def test_confirm_runs_only_the_chosen_arm_and_r0_over_fresh_seeds(ray_local, study_caches, tmp_path, capsys):
-    study_caches.seed_gans(tmp_path, TINY)   # the explored study's GAN; the confirmation trains fresh ones
-    assert cli.main(["run", "quick", *TINY, "--storage", str(tmp_path), "--no-report"]) == 0
+    study_caches.seed_study(tmp_path, TINY)   # the explored study, finished; the confirmation trains fresh GANs
     explored = pd.read_csv(tmp_path / "quick" / "results.csv")
     assert cli.main(["confirm", str(tmp_path / "quick"), "--seeds", "2"]) == 0
     root = tmp_path / "quick-confirm"
