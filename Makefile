@@ -20,11 +20,14 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/study run quick
 
+# Two pytest-xdist workers, one test file each at a time (module fixtures such as a Ray head or the bad-input
+# runs are made once); the slow tests' studies share one trained tiny GAN cache (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check study trainables analysis tests bench
