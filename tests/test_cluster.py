@@ -395,7 +395,7 @@ def test_study_submitted_with_the_job_submission_client(head, tmp_path, study_ca
     _check_study_folder(storage / "sdk-job")
 
 
-# --- GPUs or a clear failure (issue 16) -------------------------------------------------------------
+# --- GPUs or a clear failure -------------------------------------------------------------
 
 @pytest.mark.slow
 def test_a_node_whose_gpus_torch_cannot_use_is_refused_before_anything_is_written(tmp_path):
@@ -415,7 +415,7 @@ def test_a_node_whose_gpus_torch_cannot_use_is_refused_before_anything_is_writte
     assert not storage.exists()
 
 
-# --- storage every node sees (issue 16) -----------------------------------------------------------
+# --- storage every node sees -----------------------------------------------------------
 
 @contextlib.contextmanager
 def worker_node(head, hidden: Path | None = None):
@@ -485,7 +485,7 @@ def _storage_check(head, storage: Path) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-# --- scale-out through an autoscaler (issue 16) ---------------------------------------------------
+# --- scale-out through an autoscaler ---------------------------------------------------
 
 def _fake_autoscaling_config(gcs_port: int) -> dict:
     """Ray's fake multi-node provider: "worker nodes" are raylets it starts on this machine when

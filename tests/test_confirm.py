@@ -1,4 +1,4 @@
-"""`study confirm DIR` (issue 25): the chosen arm and R against R = 0 with fresh seeds, subsets and GANs.
+"""`study confirm DIR`: the chosen arm and R against R = 0 with fresh seeds, subsets and GANs.
 
 Fast tests: the pure construction (a best-ratio row + the explored spec -> the confirm spec), the checks
 on the explored folder (exit 2, one line, nothing written). The slow one runs a tiny study and confirms it.

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM (issue 14): the study stops cleanly, writes nothing final, exits 130, resumes.
+"""Ctrl-C and SIGTERM: the study stops cleanly, writes nothing final, exits 130, resumes.
 
 Real signals to the real `study` command (its own process session, its own embedded Ray), as a
 terminal's Ctrl-C (SIGINT to the whole foreground process group) and `ray job stop` (SIGTERM to the

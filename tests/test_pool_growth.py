@@ -1,4 +1,4 @@
-"""A pool that must grow from a GAN's final checkpoint (issue 26, item 4): an unreadable or missing
+"""A pool that must grow from a GAN's final checkpoint: an unreadable or missing
 final checkpoint is found before the GAN stage hands the growth to Ray, set aside with the key's
 outputs, and the key retrains; a growth that fails anyway leaves the key in error with that cause, and
 its trials say so, never "synthetic pool is too small" while the study exits 0."""
@@ -103,7 +103,7 @@ def test_a_trial_of_a_failed_gan_reports_the_gans_cause(monkeypatch):
 @pytest.mark.slow
 def test_an_unreadable_final_checkpoint_before_a_pool_grows_retrains_the_key_end_to_end(ray_local, study_caches, tmp_path,
                                                                                        capsys):
-    """The issue's case: a finished study, its GAN's final checkpoint made unreadable, then extended to a
+    """The reported case: a finished study, its GAN's final checkpoint made unreadable, then extended to a
     larger R (the pool must grow): the key retrains, every trial is ok, exit 0, and the damaged
     checkpoint is kept aside."""
     from study import cli
