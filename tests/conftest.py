@@ -30,7 +30,7 @@ def mnist5k():
 
 
 # The fast set (`pytest -m "not slow"`) starts no Ray: a test that needs a cluster, or trains through
-# Ray Train or Tune, is marked slow (issue 18). Checked here for every fast test, so a new one that
+# Ray Train or Tune, is marked slow. Checked here for every fast test, so a new one that
 # starts Ray fails at once instead of slowing the set down unnoticed.
 RAY_FIXTURES = frozenset({"ray_local", "ray_module"})
 
