@@ -180,7 +180,7 @@ def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, 
                 break
             failure = failure or err
             reason = f"GAN training failed: {err}".splitlines()[0]
-            meta = trainer.train_loop_config["keys"][failed]["meta"] | {"status": "error", "reason": reason}
+            meta = trainer.train_loop_config["keys"][failed].meta | {"status": "error", "reason": reason}
             metas[pending[failed].key()] = gan_cache.write_meta(gan_cache.key_store(cache_root, pending[failed].key()), meta)
             say(f"[study] GAN {pending[failed].key()}: {reason}")
             pending = [job for job in pending[failed + 1:] if job not in done]
