@@ -53,10 +53,9 @@ def completion_problem(cache_root: str, key: str) -> str | None:
     store = key_store(cache_root, key)
     if not store.exists(META_FILE):
         return "not trained yet"
-    damaged = damage(cache_root, key)
-    if damaged is not None:
-        return damaged
-    meta = read_meta(cache_root, key)
+    meta, problem = _read_checked(store)
+    if problem is not None:
+        return problem
     if meta.get("status") not in COMPLETE_STATUSES:
         return f"the last run ended with status {meta.get('status')!r} ({meta.get('reason', 'no reason')})"
     return None
@@ -65,24 +64,29 @@ def completion_problem(cache_root: str, key: str) -> str | None:
 def damage(cache_root: str, key: str) -> str | None:
     """What is wrong with the key's written outputs, or None: an unreadable meta.json, or for an ok GAN
     a pool that is missing, truncated or altered (caught by the size and sha256 meta.json records)."""
-    store = key_store(cache_root, key)
+    return _read_checked(key_store(cache_root, key))[1]
+
+
+def _read_checked(store: Store) -> tuple[dict | None, str | None]:
+    """(meta.json, None), or (None or the meta, what is damaged): meta.json read once, then the pool
+    checked against it."""
     try:
         meta = json.loads(store.read_text(META_FILE))
     except (ValueError, UnicodeDecodeError) as err:
-        return f"{META_FILE} is unreadable ({err})"
+        return None, f"{META_FILE} is unreadable ({err})"
     if not isinstance(meta, dict):
-        return f"{META_FILE} is a JSON {type(meta).__name__}, not an object"
+        return None, f"{META_FILE} is a JSON {type(meta).__name__}, not an object"
     if meta.get("status") != "ok":
-        return None   # a diverged GAN has no pool; a failed one is retrained, not damaged
+        return meta, None   # a diverged GAN has no pool; a failed one is retrained, not damaged
     pool = meta.get("pool") or {}
     if not store.exists(POOL_FILE):
-        return f"{POOL_FILE} is missing"
+        return meta, f"{POOL_FILE} is missing"
     size = store.size(POOL_FILE)
     if size != pool.get("bytes"):
-        return f"{POOL_FILE} is {size} bytes but {META_FILE} says {pool.get('bytes')} (truncated or replaced)"
+        return meta, f"{POOL_FILE} is {size} bytes but {META_FILE} says {pool.get('bytes')} (truncated or replaced)"
     if sha256(store.read_bytes(POOL_FILE)) != pool.get("sha256"):
-        return f"{POOL_FILE} does not match the sha256 in {META_FILE} (corrupted or replaced)"
-    return None
+        return meta, f"{POOL_FILE} does not match the sha256 in {META_FILE} (corrupted or replaced)"
+    return meta, None
 
 
 def set_aside_outputs(cache_root: str, key: str) -> list[str]:
