@@ -29,10 +29,10 @@ from trainables.files import cache_lock, gan_cache
 from trainables.files.storage import Store
 from trainables.gan import checkpoints as gan_checkpoints
 from trainables.gan import pool as gan_pool
-from trainables.gan.job import GAN_CODE_VERSION, GanJob
+from trainables.gan.job import GAN_CODE_VERSION, GanJob, KeyRun
 from trainables.quality import scores as quality
 from trainables.runners import gan_train
-from trainables.runners.gan_trainer import KeyRun, build_trainer, run_name
+from trainables.runners.gan_trainer import build_trainer, run_name
 
 # Which per-class path "auto" picks, by device type. CPU: measured on the 2-core build machine
 # (abadi, alpha 1, batch 64, 500 mnist-5k images, interleaved epochs of the same train_step): the
