@@ -8,6 +8,7 @@ refusals (no credentials, a bucket that does not exist) and the lock's semantics
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,8 @@ def _keys(s3, prefix: str) -> list[str]:
 def test_the_server_honours_conditional_writes_and_the_lock_keeps_drivers_apart(s3, monkeypatch):
     """The lock's semantics on the real protocol: one holder; a refusal names it; a waiter runs after
     the release; a holder that stopped renewing is taken over once its lease lapses."""
+    from botocore.exceptions import ClientError
+
     from trainables.files import cache_lock, object_lock
     from trainables.files.storage import Store
 
@@ -112,6 +116,18 @@ def test_the_server_honours_conditional_writes_and_the_lock_keeps_drivers_apart(
     thread.join(30)
     assert _keys(s3, "locks-test/") == []
 
+    # Each renewal gives the object a new ETag, so a waiter that read the lease before a renewal (and
+    # saw it lapsed) cannot take it over with If-Match on what it read: a live lease is never stolen.
+    monkeypatch.setattr(object_lock, "LEASE_S", 0.8)
+    head = lambda: s3["client"].head_object(Bucket=BUCKET, Key="locks-test/.locks/live.lock")["ETag"]  # noqa: E731
+    with cache_lock.hold(store, "live"):
+        read = head()
+        _wait_for(lambda: head() != read, 30, "a renewal of the lease")
+        with pytest.raises(ClientError) as stolen:
+            s3["client"].put_object(Bucket=BUCKET, Key="locks-test/.locks/live.lock", Body=b"{}", IfMatch=read)
+        assert stolen.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert _keys(s3, "locks-test/") == []
+
     # A dead holder: its lease object stays, unrenewed; past the lease it is taken over.
     monkeypatch.setattr(object_lock, "LEASE_S", 2.0)
     s3["client"].put_object(Bucket=BUCKET, Key="locks-test/.locks/dead.lock", Body=b'{"host": "gone", "pid": 1}')
@@ -126,6 +142,12 @@ def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     handle = open(log, "w")
     return subprocess.Popen([sys.executable, "-m", "study.cli", *args], stdout=handle, stderr=subprocess.STDOUT,
                             env=env, cwd=ROOT, start_new_session=True)
+
+
+def _results(s3, folder: str):
+    import pandas as pd
+
+    return pd.read_csv(io.BytesIO(s3["client"].get_object(Bucket=BUCKET, Key=f"{folder}/results.csv")["Body"].read()))
 
 
 def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
@@ -194,11 +216,7 @@ def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, t
     resumed = _cli(["resume", folder], env, timeout=900)
     print(resumed.stdout[-3000:], resumed.stderr[-2000:])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    import io
-
-    import pandas as pd
-
-    results = pd.read_csv(io.BytesIO(s3["client"].get_object(Bucket=BUCKET, Key="studies/first/results.csv")["Body"].read()))
+    results = _results(s3, "studies/first")
     assert len(results) == 2 and set(results["status"]) == {"ok"}
     report = _cli(["report", folder], env, timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
@@ -223,4 +241,12 @@ def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, t
     assert len(waited) == 1, {name: text[-2000:] for name, text in texts.items()}
     trained = [name for name, text in texts.items() if "1 to train" in text]
     assert trained == ["left", "right"] or len(trained) >= 1
-    assert not [key for key in _keys(s3, "studies/gan-cache/.locks/")], "every GAN lock was released"
+    shared = {key for name in runs for key in _results(s3, f"studies/{name}")["gan_key"].dropna()}
+    left = _keys(s3, "studies/gan-cache/.locks/")
+    assert len(shared) == 1 and not [key for key in left if any(k in key for k in shared)], (shared, left)
+    # A lock object can outlive only a holder that was killed (the Ctrl-C above, if it landed while the
+    # first study's trial held a lock the resume did not need): nobody renews it, its lease has lapsed.
+    for key in left:
+        head = s3["client"].head_object(Bucket=BUCKET, Key=key)
+        age = (parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"]) - head["LastModified"])
+        assert age.total_seconds() > 20, f"{key} is still held by a live process"

@@ -9,6 +9,11 @@ by the store's own clock (the response's Date minus the object's Last-Modified, 
 clocks are compared), a waiter takes it over with `If-Match` on the ETag it read, which again only one
 waiter can win. Releasing deletes the object if it is still ours.
 
+Every write carries a fresh body (the holder's token and a renewal count), so every write gets a new
+ETag: S3's ETag of a plain PutObject is the MD5 of its body, and with one body per holder a renewal
+would keep the ETag, so a waiter's takeover (`If-Match` on the ETag it read while the lease looked
+lapsed) would still match after the holder renewed, and steal a live lease.
+
 Why conditional writes and not a coordinator on the cluster: they need nothing running beside the
 storage (two studies may be on two clusters, or one on a laptop), survive any node's death, and cost
 one request per LEASE_S / 4 seconds per held lock. AWS S3 has honoured If-None-Match on PutObject since
@@ -114,18 +119,34 @@ def _age(response) -> float:
     return max(0.0, (now - response["LastModified"]).total_seconds())
 
 
+def _body(token: str, renewal: int) -> bytes:
+    """What the lock object holds: who holds it (said to waiters), the holder's token (what release
+    matches) and the renewal count (so that each write has its own ETag)."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+                       "renewal": renewal}).encode()
+
+
+def _token(body: bytes) -> str | None:
+    try:
+        return json.loads(body).get("token")
+    except (ValueError, AttributeError):
+        return None
+
+
 class _Lease(threading.Thread):
-    def __init__(self, client, bucket: str, key: str, body: bytes, etag: str):
+    def __init__(self, client, bucket: str, key: str, token: str, etag: str):
         super().__init__(daemon=True, name=f"lease:{key}")
-        self.client, self.bucket, self.key, self.body, self.etag = client, bucket, key, body, etag
+        self.client, self.bucket, self.key, self.token, self.etag = client, bucket, key, token, etag
         self.stop = threading.Event()
         self.lost = False
 
     def run(self) -> None:
+        renewal = 0
         while not self.stop.wait(LEASE_S / 4):
+            renewal += 1
             try:
-                self.etag = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=self.body,
-                                                   IfMatch=self.etag)["ETag"]
+                self.etag = self.client.put_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag,
+                                                   Body=_body(self.token, renewal))["ETag"]
             except Exception as err:
                 if _conflict(err) or _status(err) == 404:
                     self.lost = True
@@ -142,7 +163,8 @@ def hold(scheme: str, root: str, query: str, path: str, on_busy: Callable[[str],
     check_conditional_writes(scheme, root, query)
     client, bucket, prefix = _client(scheme, root, query)
     key = f"{prefix.rstrip('/')}/{path}".lstrip("/")
-    body = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}).encode()
+    token = uuid.uuid4().hex
+    body = _body(token, 0)
     told = False
     while True:
         try:
@@ -170,7 +192,7 @@ def hold(scheme: str, root: str, query: str, path: str, on_busy: Callable[[str],
             told = True
             on_busy(_describe(held, age))
         time.sleep(POLL_S)
-    lease = _Lease(client, bucket, key, body, etag)
+    lease = _Lease(client, bucket, key, token, etag)
     lease.start()
     try:
         yield
@@ -178,10 +200,10 @@ def hold(scheme: str, root: str, query: str, path: str, on_busy: Callable[[str],
         lease.stop.set()
         lease.join(timeout=30)
         if not lease.lost:
-            _release(client, bucket, key, lease.etag, body)
+            _release(client, bucket, key, lease.etag, token)
 
 
-def _release(client, bucket: str, key: str, etag: str, body: bytes) -> None:
+def _release(client, bucket: str, key: str, etag: str, token: str) -> None:
     """Delete the lock object if it is still ours: If-Match on the delete where the store and client
     know it, else read it back and delete it when it holds our token."""
     try:
@@ -191,5 +213,5 @@ def _release(client, bucket: str, key: str, etag: str, body: bytes) -> None:
         if _conflict(err) or _status(err) == 404:
             return   # taken over meanwhile, or gone: not ours to delete
     with contextlib.suppress(Exception):
-        if client.get_object(Bucket=bucket, Key=key)["Body"].read() == body:
+        if _token(client.get_object(Bucket=bucket, Key=key)["Body"].read()) == token:
             client.delete_object(Bucket=bucket, Key=key)
