@@ -279,3 +279,22 @@ def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
 
     fresh_train, fresh_test = image_layout.decode(_scan_folder(str(folder), options))    # everything, no rows
     assert torch.equal(train.images, fresh_train.images) and torch.equal(test.images, fresh_test.images)
+
+
+def test_an_update_is_announced_only_when_earlier_rows_are_reused(tmp_path, capsys):
+    """A folder whose every file changed (or a rows file left by another folder at the same path) is a
+    plain decode: no "decoding only those" line, which a bad-input run would print before its error."""
+    import os
+
+    folder = mixed_folder(tmp_path / "imgs", per_class=3)
+    name, root, options = f"folder:{folder}", tmp_path / "root", DecodeOptions((32, 32))
+    data.load_dataset(name, root, options)
+    for file in sorted(folder.rglob("*.*")):
+        os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))
+    capsys.readouterr()
+    data.load_dataset(name, root, options)
+    assert "new or changed" not in capsys.readouterr().err
+    touched = sorted(folder.rglob("*.*"))[0]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    data.load_dataset(name, root, options)
+    assert "1 of 6 images new or changed since the last decode" in capsys.readouterr().err

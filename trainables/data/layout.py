@@ -175,7 +175,7 @@ def decode_all(layout: ImageLayout, data_root: Path | None, say: Callable[[str],
     previous = _read_rows(store, name)
     keys = [_file_key(layout, file) for file, _ in pairs]
     missing = [i for i, key in enumerate(keys) if key not in previous]
-    if previous and missing:
+    if previous and 0 < len(missing) < len(pairs):   # nothing reused is a plain decode, not an update
         say(f"[study] {layout.root}: {len(missing):,} of {len(pairs):,} images new or changed since the last "
             "decode; decoding only those")
     fresh, _ = decode_pairs([pairs[i] for i in missing], layout, say) if missing else (None, None)
