@@ -124,7 +124,8 @@ def trial_speed(name: str, batch_size: int, threads: float, shape: tuple[int, in
 
 
 def calibrate(spec, jobs: dict, shape: tuple[int, int, int], num_classes: int) -> dict:
-    """{"gan": {run shape: images/s}, "trial": {classifier: images/s}, "seconds": spent, "device": ...}."""
+    """{"gan": {run shape: images/s}, "trial": {classifier: images/s}, "outputs": {"gate": images/s,
+    "scoring": images/s} (when GANs are to train), "seconds": spent, "device": ...}."""
     from study.schema import as_values
 
     started = time.perf_counter()
@@ -137,7 +138,16 @@ def calibrate(spec, jobs: dict, shape: tuple[int, int, int], num_classes: int) -
     for name in as_values(spec.classifier.name):
         batch = spec.classifier.batch_size
         trial[name] = trial_speed(name, int(max(as_values(batch))), spec.resources.cpus_per_trial, shape, num_classes)
-    return {"gan": gan, "trial": trial, "seconds": time.perf_counter() - started, "device": device().type}
+    outputs = {}
+    if jobs:   # a key's outputs: the gate classifiers and the scoring network, on the GAN worker's threads
+        from trainables.quality.scores import QUALITY_BATCH_SIZE, QUALITY_CLASSIFIER
+        from trainables.quality.scoring import SCORING_BATCH_SIZE, SCORING_CLASSIFIER
+
+        threads = max(job.cpus_per_worker for job in jobs.values())
+        outputs = {"gate": trial_speed(QUALITY_CLASSIFIER, QUALITY_BATCH_SIZE, threads, shape, num_classes),
+                   "scoring": trial_speed(SCORING_CLASSIFIER, SCORING_BATCH_SIZE, threads, shape, num_classes)}
+    return {"gan": gan, "trial": trial, "outputs": outputs, "seconds": time.perf_counter() - started,
+            "device": device().type}
 
 
 def gan_shape(job) -> tuple:

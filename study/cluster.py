@@ -220,10 +220,16 @@ def trials_that_fit(cpus_per_trial: float, gpus_per_trial: float) -> int | None:
     nodes up at the start would freeze the cluster at its size."""
     if may_grow():
         return None
-    cpus, gpus = cluster_capacity()
+    return fits_in(cluster_capacity(), cpus_per_trial, gpus_per_trial)
+
+
+def fits_in(capacity: tuple[float, float], cpus_per_trial: float, gpus_per_trial: float) -> int | None:
+    """How many trials of this size (CPU, GPU) capacity runs at once; None when they need GPUs and it
+    has none (an autoscaling cluster with no GPU node yet: Tune queues trials by resources)."""
+    cpus, gpus = capacity
     fits = math.floor(cpus / cpus_per_trial) if cpus_per_trial > 0 else 10**6
     if gpus_per_trial > 0:
-        if not gpus:  # an autoscaling cluster with no GPU node yet: Tune queues trials by resources
+        if not gpus:
             return None
         fits = min(fits, math.floor(gpus / gpus_per_trial))
     return max(1, fits)

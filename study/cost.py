@@ -6,15 +6,19 @@ on this machine (study.calibrate). For GPU studies the GPU seconds are measured 
 a GPU, else the CPU figure divided by a stated assumption (calibrate.ASSUMED_GPU_SPEEDUP).
 
 The model of the work, the same whatever the speed's source:
-- a GAN key: epochs x n images through one worker's train step (trainables.runners.gan_train counts images that way);
+- a GAN key: epochs x n images through one worker's train step (trainables.runners.gan_train counts images that way),
+  then its outputs: the pool drawn and scored, the quality gate's two classifiers (outputs_seconds), and
+  once per dataset and cache the scoring network (scoring_network_seconds);
 - a classifier trial: `epochs` periods (the cap under early stopping), each n x (1 + R) images under
   the `epochs` schedule or n images under `steps` / `early-stop`, plus one forward pass over the
   validation and test sets per period (the trial evaluates both every period).
+The wall time lays these out as the driver runs them, with the start-ups (study.wall_time).
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import statistics
 
@@ -57,6 +61,68 @@ def measured_gan_speed(cache_root: str) -> tuple[float | None, int]:
     return (statistics.median(speeds), len(speeds)) if speeds else (None, 0)
 
 
+def measured_fixed_costs(cache_root: str):
+    """wall_time.FixedCosts with the Train-run start-up, and the median seconds a key's outputs (pool,
+    scores) took, from the cache's meta.json files; (None, None) without history."""
+    from study.wall_time import FixedCosts
+
+    store = Store(cache_root)
+    if not store.is_local or not store.exists():
+        return None, None
+    startups, outputs = [], []
+    for path in glob.glob(os.path.join(store.local_path(), "*", "meta.json")):
+        try:
+            meta = json.loads(open(path).read())
+        except ValueError:
+            continue
+        # A run's start-up shows in its first key (the others start from the one before: ~0 s); a resumed
+        # key's start-up also restored a checkpoint.
+        first_of_its_run = meta.get("key") == (meta.get("train_run_keys") or [None])[0]
+        if meta.get("startup_seconds") is not None and first_of_its_run and not meta.get("resumed_from_epoch"):
+            startups.append(float(meta["startup_seconds"]))
+        if meta.get("outputs_seconds") is not None and meta.get("status") == "ok":
+            outputs.append(float(meta["outputs_seconds"]))
+    if not startups or not outputs:
+        return None, None
+    costs = FixedCosts(train_run_start=statistics.median(startups), contended=False,
+                       source=f"start-ups of {len(startups)} Train run(s) and pool/scoring seconds of {len(outputs)} "
+                              "GAN(s) in the cache")
+    return costs, statistics.median(outputs)
+
+
+def outputs_seconds(job, n: int, num_classes: int, test_size: int, held_out: int, speeds: dict) -> float:
+    """A key's outputs after its training (trainables.gan.pool.key_outputs): its pool drawn, the quality
+    gate's two classifiers (GAN-train and the real reference, QUALITY_EPOCHS on gate_budget images,
+    evaluated on the validation images every epoch) and the scoring network's features of the pool and
+    the test images (at most MAX_SCORED_IMAGES each). `speeds`: images/s of the GAN's train step, the
+    gate classifier's and the scoring network's."""
+    from trainables.quality.scores import MAX_SCORED_IMAGES, QUALITY_EPOCHS, gate_budget
+
+    pool = job.pool_per_class * num_classes
+    budget = gate_budget(n, pool)
+    gate = 2 * QUALITY_EPOCHS * (budget + EVAL_COST * held_out) / speeds["gate"]
+    scored = min(pool, MAX_SCORED_IMAGES)
+    features = EVAL_COST * (2 * scored + min(test_size, MAX_SCORED_IMAGES)) / speeds["scoring"]
+    return gate + features + EVAL_COST * pool / speeds["gan"]
+
+
+def scoring_network_seconds(train_size: int, test_size: int, speed: float) -> float:
+    """Training the dataset's scoring network (once per dataset and cache; trainables.quality.scoring)."""
+    from trainables.quality.scoring import MAX_TRAIN_IMAGES, SCORING_EPOCHS
+
+    return SCORING_EPOCHS * (min(train_size, MAX_TRAIN_IMAGES) + EVAL_COST * test_size) / speed
+
+
+def _scoring_cached(spec, cache_root: str) -> bool:
+    try:
+        from study.real_data import load_real_data
+        from trainables.quality.scoring import META_FILE, SCORING_FOLDER, scoring_key
+
+        return Store(cache_root).sub(SCORING_FOLDER, scoring_key(load_real_data(spec)[0])).exists(META_FILE)
+    except Exception:   # a dataset not here yet: plan_view lists that as a problem; count the training
+        return False
+
+
 def measured_trial_speed(storage: str) -> tuple[float | None, int]:
     """Median images/s of classifier trials in earlier studies of this storage root, and their count."""
     import pandas as pd
@@ -81,9 +147,11 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
 
     to_train = {key: job for key, job in jobs.items() if key not in cached}
     gan_history, _ = measured_gan_speed(cache_root)
+    fixed_history, outputs_history = measured_fixed_costs(cache_root)
     trial_history, _ = measured_trial_speed(storage)
-    needs = (to_train and not gan_history) or (points and not trial_history)
-    measured = calibrate.calibrate(spec, to_train if not gan_history else {}, shape, num_classes) if needs else None
+    needs = (to_train and not (gan_history and fixed_history)) or (points and not trial_history)
+    measured = calibrate.calibrate(spec, to_train if not (gan_history and fixed_history) else {}, shape,
+                                   num_classes) if needs else None
     lines = []
     if measured:
         gans = ", ".join(f"{arch} alpha {alpha:g} {cond}: {speed:.0f} img/s" for (arch, cond, alpha, *_), speed
@@ -92,37 +160,81 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
         lines.append(f"[plan] calibrated here in {measured['seconds']:.1f} s on the {measured['device']} (a few steps at "
                      f"the study's shapes): " + "; ".join(part for part in (gans and f"GAN worker {gans}",
                                                                               trials and f"classifier {trials}") if part))
-    gan_seconds = 0.0
-    for job in to_train.values():
+    test = _test_size(spec) if (points or to_train) else 0
+    key_train, key_outputs = {}, {}
+    for key, job in to_train.items():
         speed = gan_history or measured["gan"][calibrate.gan_shape(job)]
-        gan_seconds += n(job.size) * job.epochs / speed
+        key_train[key] = n(job.size) * job.epochs / speed
+        key_outputs[key] = outputs_history if outputs_history is not None else outputs_seconds(
+            job, n(job.size), num_classes, test, validation, {"gan": speed, **measured["outputs"]})
+    scoring = 0.0
+    if to_train and outputs_history is None and not _scoring_cached(spec, cache_root):
+        scoring = scoring_network_seconds(train_size, test, measured["outputs"]["scoring"])
+    gan_seconds = sum(key_train.values())
     capped = "early-stop" in as_values(getattr(spec.classifier, "schedule", "epochs"))
     patience = min(as_values(getattr(spec.classifier, "patience", 0) or 0)) if capped else 0
-    trial_seconds = trial_least = trial_train = 0.0
-    if points:
-        test = _test_size(spec)
-        for point in points:
-            name = point.get("classifier") or as_values(spec.classifier.name)[0]
-            speed = trial_history or (measured["trial"].get(name) if measured else None) or trial_history
-            periods, per_period = _periods_images(spec, point, n(point["size"]))
-            period_seconds = (per_period + EVAL_COST * (validation + test)) / speed
-            trial_seconds += periods * period_seconds
-            trial_train += periods * per_period / speed
-            # Early stopping: at least patience + 1 periods (the first is the best, then `patience` without gain).
-            trial_least += min(periods, patience + 1) * period_seconds if capped else periods * period_seconds
+    trial_most, trial_least, trial_train = [], [], 0.0
+    for point in points:
+        name = point.get("classifier") or as_values(spec.classifier.name)[0]
+        speed = trial_history or (measured["trial"].get(name) if measured else None) or trial_history
+        periods, per_period = _periods_images(spec, point, n(point["size"]))
+        period_seconds = (per_period + EVAL_COST * (validation + test)) / speed
+        trial_most.append(periods * period_seconds)
+        trial_train += periods * per_period / speed
+        # Early stopping: at least patience + 1 periods (the first is the best, then `patience` without gain).
+        trial_least.append(min(periods, patience + 1) * period_seconds if capped else periods * period_seconds)
+    trial_seconds, trial_least_seconds = sum(trial_most), sum(trial_least)
     global last_estimate
-    last_estimate = {"gan_seconds": gan_seconds, "trial_seconds": trial_seconds, "trial_least_seconds": trial_least,
+    last_estimate = {"gan_seconds": gan_seconds, "trial_seconds": trial_seconds, "trial_least_seconds": trial_least_seconds,
                      "trial_train_seconds": trial_train, "calibrated": bool(measured),
+                     "gan_outputs_seconds": sum(key_outputs.values()) + scoring, "scoring_seconds": scoring,
+                     "key_seconds": {key: (key_train[key], key_outputs[key]) for key in to_train},
                      "trial_speed": (measured or {}).get("trial") or {"*": trial_history},
                      "schedule": as_values(getattr(spec.classifier, "schedule", "epochs"))[0],
                      "calibration_seconds": measured["seconds"] if measured else 0.0}
     source = "calibrated here" if measured else "measured in this storage root"
-    trials = (f"between {duration(trial_least)} and {duration(trial_seconds)} (early stopping: {patience + 1} to "
-              f"{max(as_values(spec.classifier.epochs))} evaluation periods each)" if capped else duration(trial_seconds))
-    lines.append(f"[plan] compute: GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each), classifier "
-                 f"trials {trials} ({len(points)} trial(s), training and evaluation); speeds {source}")
-    lines += _hours(spec, to_train, gan_seconds, trial_seconds, measured)
-    return lines
+    trials = (f"between {duration(trial_least_seconds)} and {duration(trial_seconds)} (early stopping: {patience + 1} "
+              f"to {max(as_values(spec.classifier.epochs))} evaluation periods each)" if capped
+              else duration(trial_seconds))
+    lines.append(f"[plan] compute: GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each) and "
+                 f"{duration(sum(key_outputs.values()) + scoring)} of pools and quality scores"
+                 f"{' (with the dataset scoring network)' if scoring else ''}, classifier trials {trials} "
+                 f"({len(points)} trial(s), training and evaluation); speeds {source}")
+    lines += _hours(spec, to_train, gan_seconds + sum(key_outputs.values()) + scoring, trial_seconds, measured)
+    wall = _wall_line(spec, to_train, key_train, key_outputs, scoring, trial_least, trial_most,
+                      fixed_history, measured)
+    return lines + wall
+
+
+def _wall_line(spec, to_train: dict, key_train: dict, key_outputs: dict, scoring: float, trial_least: list,
+               trial_most: list, fixed_history, measured) -> list[str]:
+    """How long `study run` takes here: study.wall_time's layout of the stages (only for a study this
+    machine can run: no GPUs asked, or GPUs here)."""
+    from study import wall_time
+    from study.cluster import fits_in, local_capacity
+    from study.stage_gans import pack_runs
+
+    capacity = local_capacity()
+    if spec.resources.gpus_per_trial > 0 and not capacity[1]:
+        return []
+    costs = fixed_history or wall_time.FixedCosts()
+    gan_slots = fits_in(capacity, spec.gan.workers, 0) or 1
+    runs = pack_runs(list(to_train.values()), [], gan_slots)
+    seconds = [[(key_train[job.key()], key_outputs[job.key()]) for job in run] for run in runs]
+    gans = wall_time.gan_stage_seconds(seconds, gan_slots, costs, capacity[0], scoring)
+    trial_slots = spec.search.max_concurrent or fits_in(capacity, spec.resources.cpus_per_trial,
+                                                         spec.resources.gpus_per_trial) or 1
+    least = wall_time.classifier_stage_seconds(trial_least, trial_slots, costs)
+    most = wall_time.classifier_stage_seconds(trial_most, trial_slots, costs)
+    total = (costs.ray_start + gans + least, costs.ray_start + gans + most)
+    last_estimate.update(wall_gans=gans, wall_trials=(least, most), wall=total, ray_start=costs.ray_start)
+    return [f"[plan] wall time here: about {_span(*total)} (Ray start {duration(costs.ray_start)}, GAN stage "
+            f"{duration(gans)} in {len(runs)} Train run(s), {gan_slots} at a time; classifier stage {_span(least, most)}, "
+            f"{trial_slots} trial(s) at a time); start-ups: {costs.source}"]
+
+
+def _span(least: float, most: float) -> str:
+    return duration(least) if duration(least) == duration(most) else f"{duration(least)}-{duration(most)}"
 
 
 def _hours(spec, to_train: dict, gan_seconds: float, trial_seconds: float, measured) -> list[str]:
@@ -131,10 +243,7 @@ def _hours(spec, to_train: dict, gan_seconds: float, trial_seconds: float, measu
     cpu_hours = (gan_seconds * max((job.cpus_per_worker for job in to_train.values()), default=1)
                  + trial_seconds * spec.resources.cpus_per_trial) / 3600
     if gpus <= 0:
-        cores = os.cpu_count() or 1
-        wall = (gan_seconds + trial_seconds * spec.resources.cpus_per_trial) / cores
-        return [f"[plan] cost: {cpu_hours:.2f} CPU-hours, 0 GPU-hours; about {duration(wall)} of wall time on this "
-                f"machine's {cores} CPU(s) when every CPU is busy"]
+        return [f"[plan] cost: {cpu_hours:.2f} CPU-hours, 0 GPU-hours"]
     on_gpu = bool(measured and measured["device"] == "cuda")
     factor = 1.0 if on_gpu else calibrate_speedup()
     gpu_hours = (gan_seconds / factor * workers + trial_seconds / factor * gpus) / 3600

@@ -67,6 +67,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     joined = bool(address or os.environ.get("RAY_ADDRESS"))
     for check in checks_before_ray(spec, jobs, tuple(train.shape), train.num_classes, joined):
         check()
+    checked_at = time.time()
     connect_ray(address)
     interrupts.install()  # again: ray.init replaced our SIGTERM handler with one that aborts
     if joined:
@@ -93,7 +94,10 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
         written_to = [folder.root, cache_root]
         with failures_name_a_full_disk(written_to, folder.root):
             real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
+            stages = {"checks": checked_at - started_at, "ray_start": time.time() - checked_at}
+            stage_started = time.time()
             gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs)
+            stages["gans"] = time.time() - stage_started
             interrupts.check("during the GAN stage")  # a stopped stage's unfinished GANs are not failures
             failed = [key for key, meta in gan_meta.items() if meta.get("status") not in ("ok", "diverged")]
             stop_if_full(written_to, folder.root, failed=bool(failed))
@@ -102,13 +106,15 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
                     print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are "
                           "skipped", flush=True)
 
+            stage_started = time.time()
             outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume,
                                            gan_failures={key: gan_meta[key].get("reason", "") for key in failed})
+            stages["classifiers"] = time.time() - stage_started
             interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
             stop_if_full(written_to, folder.root, failed=unfinished_trials(folder, outcome) > 0)
             results, curves = results_frames(spec, folder, outcome)
             write_results(folder, results, curves)
-            folder.record_run(started_at, time.time() - started_at, resume)
+            folder.record_run(started_at, time.time() - started_at, resume, stages)
         print(f"[study] results: {len(results)} trial(s) -> {folder.store.uri('results.csv')}", flush=True)
     return folder
 

@@ -143,12 +143,15 @@ class StudyFolder:
                              f"back, or extend the study with `study resume {self.root} --set KEY=VALUE`, or start "
                              "a new one with `study run FILE --name NEW`")
 
-    def record_run(self, started_at: float, wall_seconds: float, resume: bool) -> None:
-        """Append this run's wall time to run.json: the report says how long the study took, which the
-        compute summed over parallel GANs and trials does not tell."""
+    def record_run(self, started_at: float, wall_seconds: float, resume: bool, stages: dict[str, float]) -> None:
+        """Append this run's wall time to run.json, in all and per stage (`stages`: name -> seconds, in
+        the order they ran): the report says how long the study took, which the compute summed over
+        parallel GANs and trials does not tell, and bench/plan_estimate.py holds `study plan`'s
+        estimate against the stages."""
         record = self.run_record()
         record["runs"] = [*record.get("runs", []), {"started_at": round(started_at, 3),
-                                                     "wall_seconds": round(wall_seconds, 3), "resume": resume}]
+                                                     "wall_seconds": round(wall_seconds, 3), "resume": resume,
+                                                     "stage_seconds": {k: round(v, 3) for k, v in stages.items()}}]
         self.store.write_text(json.dumps(record, indent=2) + "\n", RUN_FILE)
 
     @property

@@ -50,11 +50,32 @@ def test_the_plan_of_the_quick_study_lists_its_gans_and_trials_and_writes_nothin
     assert "no time estimate" not in text
     assert "[plan] calibrated here in" in text and "GAN worker abadi alpha 1 conditional: 250 img/s" in text
     # 6 GANs of n = 500 or 1000 x 25 epochs = 112,500 images at 250/s: 7m30s of one worker
-    assert "[plan] compute: GANs 7m30s (6 to train, one worker each), classifier trials between " in text
-    assert re.search(r"^\[plan\] cost: \d+\.\d\d CPU-hours, 0 GPU-hours; about .* of wall time on this machine", text,
-                     flags=re.M)
+    assert re.search(r"^\[plan\] compute: GANs 7m30s \(6 to train, one worker each\) and \S+ of pools and quality "
+                     r"scores \(with the dataset scoring network\), classifier trials between ", text, flags=re.M)
+    assert re.search(r"^\[plan\] cost: \d+\.\d\d CPU-hours, 0 GPU-hours$", text, flags=re.M)
+    # The wall time lays the compute out as the driver runs it: the 6 keys in Train runs as many at once as
+    # the CPUs hold, then the trials, each stage with its start-ups.
+    wall = re.search(r"^\[plan\] wall time here: about (\S+) \(Ray start (\S+), GAN stage (\S+) in (\d) Train run\(s\), "
+                     r"(\d) at a time; classifier stage (\S+), (\d) trial\(s\) at a time\); start-ups: constants measured "
+                     r"on a 2-CPU machine$", text, flags=re.M)
+    assert wall, text
+    from study.cluster import local_capacity
+
+    cpus = int(local_capacity()[0])
+    assert int(wall.group(5)) == int(wall.group(7)) == cpus       # 1 CPU per GAN worker and per trial
+    assert int(wall.group(4)) == min(6, cpus)
+    gan_stage = _seconds(wall.group(3))
+    assert 7.5 * 60 / cpus <= gan_stage <= 7.5 * 60 / cpus + 120   # the training, plus start-ups and outputs
+    least, most = (_seconds(part) for part in wall.group(1).split("-"))
+    assert least >= _seconds(wall.group(2)) + gan_stage and most > least
     assert out[-1] == "[plan] every check `study run` makes before it starts passed"
     assert not storage.exists()
+
+
+def _seconds(text: str) -> float:
+    """study.progress.duration's text back to seconds: "1h02m", "3m17s", "45s"."""
+    parts = dict((unit, float(value)) for value, unit in re.findall(r"(\d+(?:\.\d+)?)([hms])", text))
+    return parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
 
 
 def test_every_problem_is_listed_and_the_plan_exits_2(tmp_path, capsys):

@@ -233,7 +233,9 @@ def test_quick_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
     # output (status tables, "Trial ... completed") only in study.log.
     assert "[study] the answer" in out and "Inconclusive: the GANs were too weak to judge" in out   # 3 GAN epochs
     assert "Trial status" not in out and "Trial status" in (root / "study.log").read_text()
-    assert json.loads((root / "run.json").read_text())["runs"][0]["wall_seconds"] > 0
+    (run,) = json.loads((root / "run.json").read_text())["runs"]
+    assert list(run["stage_seconds"]) == ["checks", "ray_start", "gans", "classifiers"]
+    assert run["stage_seconds"]["gans"] > 0 and sum(run["stage_seconds"].values()) <= run["wall_seconds"]
     report = (root / "report" / "report.md").read_text()
     assert "the study took" in report and "min of wall time" in report
     # The analysis tests' fixture still writes what this real study wrote.
