@@ -11,7 +11,7 @@ ratio actual / estimate for
   the ratio is against the range's middle, "in" says whether the actual lies in the range +/-30%).
   Columns ending in _s read "actual / estimate" seconds; ray_start_s counts the checks before it too.
 
-    python bench/plan_estimate.py [quick|abadi|paper ...]     # default: all three (about 15-30 min on 2 CPUs)
+    python bench/plan_estimate.py [quick-demo|quick|abadi|paper ...]   # default: all four (about 7 min on 2 CPUs)
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 STUDIES = {
+    # the quick preset as the README's demo runs it: 6 GANs in 2 Train runs at once, 24 trials
+    "quick-demo": ["quick"],
     # the quick preset at one size and one seed (its own GAN and classifier settings)
     "quick": ["quick", "--set", "sizes=[500]", "--set", "seeds=1"],
     # Abadi's MNIST preset shrunk to CPU size: per-class GANs (10 generators in one process), the MLP

@@ -9,8 +9,9 @@ driver runs it, plus the fixed costs the compute does not count.
   the other; each key also draws its pool and scores it (GAN-train, the real reference, features), and
   the first key on a dataset trains its scoring network. The stage lasts as long as its longest run,
   plus Tune's set-up of the stage. Runs starting together share the CPUs for their start-ups.
-- classifier stage: each trial its start-up plus its training and evaluation, as many at once as fit;
-  a trial starts in the first free slot, in the driver's order.
+- classifier stage: Tune's set-up, then each trial its hand-over plus its training and evaluation, as
+  many at once as fit, the first in each slot warming its actor up; a trial starts in the first free
+  slot, in the driver's order.
 
 The fixed costs are figures measured on a 2-CPU machine (`bench/plan_estimate.py` prints them for the
 machine it runs on against the stages of run.json); where this storage root's GAN cache has
@@ -23,27 +24,29 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-# Measured on the 2-CPU machine this project is developed on, quiet, in the default quick study (6 GANs
-# in 2 Train runs at once, then 24 trials 2 at a time; run.json stage_seconds, meta.json, trial records):
-RAY_START_S = 4.5          # the driver's ray.init of an embedded cluster (stage_seconds.ray_start: 4.5)
+# Measured on the 2-CPU machine this project is developed on, quiet: the default quick study (6 GANs in
+# 2 Train runs at once, then 24 trials 2 at a time) and bench/plan_estimate.py's three small studies
+# (run.json stage_seconds, meta.json, trial records, Tune's trial start times):
+RAY_START_S = 4.5          # the driver's ray.init of an embedded cluster (stage_seconds.ray_start: 3-4.5)
 GAN_STAGE_SETUP_S = 4.0    # the GAN stage's start to its first Train run's fit() (4.1), and its end (0.3)
-TRAIN_RUN_START_S = 6.5    # one Train run alone: fit() to its first epoch (meta.json startup_seconds: 6.2)
-STARTING_PROCESSES = 2     # CPU-bound processes a Train run's start-up imports torch in: its trial and a worker
-CLASSIFIER_STAGE_SETUP_S = 2.0   # the classifier stage's start to its first trial (1.9)
-TRIAL_START_S = 0.25       # each further trial: Tune reuses the actor, so only the hand-over ((9.2 s of
-#                            trials - 6.2 s of trial compute per slot) / 12 trials per slot)
+TRAIN_RUN_START_S = 8.0    # one Train run alone: fit() to its first epoch (meta.json startup_seconds: 6.2-9.7)
+CLASSIFIER_STAGE_SETUP_S = 3.0   # the classifier stage's start to its first trials' start (3.0-3.2)
+TRIAL_WARM_UP_S = 1.0      # a trial actor's first trial: its first steps (trial_seconds 1.1-1.3 s for ~0.2 s of compute)
+TRIAL_START_S = 0.1        # each trial: Tune reuses the actor, so only the hand-over (24 trials, 2 at a time:
+#                            8.1 s from the first trials' start to the end, 6.2 s of compute per slot)
 
 
 @dataclass(frozen=True)
 class FixedCosts:
     """The seconds the compute does not count; `source` says where they come from. `train_run_start` is
-    one Train run's start-up alone; runs starting together share the CPUs (measured: 2 runs on 2 CPUs
-    took 10.5 and 11.2 s each, where one alone takes 6.2), unless it is a measured figure that
-    already holds this machine's contention (`contended` False)."""
+    one Train run's start-up alone; runs starting together share the CPUs with each other and the
+    driver (measured: 2 runs on 2 CPUs took 10.5 and 11.2 s each), unless it is a figure measured in
+    this storage root, which already holds this machine's contention (`contended` False)."""
     ray_start: float = RAY_START_S
     gan_stage_setup: float = GAN_STAGE_SETUP_S
     train_run_start: float = TRAIN_RUN_START_S
     classifier_stage_setup: float = CLASSIFIER_STAGE_SETUP_S
+    trial_warm_up: float = TRIAL_WARM_UP_S
     trial_start: float = TRIAL_START_S
     contended: bool = True
     source: str = "constants measured on a 2-CPU machine"
@@ -52,7 +55,7 @@ class FixedCosts:
         """One Train run's start-up when `starting_together` runs start at once on `cpus` CPUs."""
         if not self.contended:
             return self.train_run_start
-        return self.train_run_start * max(1.0, STARTING_PROCESSES * starting_together / max(cpus, 1.0))
+        return self.train_run_start * max(1.0, (starting_together + 1) / max(cpus, 1.0))
 
 
 def slots_finish(durations: list[float], slots: int) -> float:
@@ -85,7 +88,10 @@ def gan_stage_seconds(runs: list[list[tuple[float, float]]], slots: int, costs: 
 
 
 def classifier_stage_seconds(trials: list[float], slots: int, costs: FixedCosts) -> float:
-    """`trials`: each trial's training and evaluation seconds, in the order the driver starts them."""
+    """`trials`: each trial's training and evaluation seconds, in the order the driver starts them; the
+    first trial in each slot warms its actor up."""
     if not trials:
         return 0.0
-    return costs.classifier_stage_setup + slots_finish([costs.trial_start + seconds for seconds in trials], slots)
+    durations = [costs.trial_start + seconds + (costs.trial_warm_up if i < slots else 0.0)
+                 for i, seconds in enumerate(trials)]
+    return costs.classifier_stage_setup + slots_finish(durations, slots)

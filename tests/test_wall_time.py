@@ -10,7 +10,7 @@ import pytest
 from study import cost, wall_time
 
 COSTS = wall_time.FixedCosts(ray_start=4.0, gan_stage_setup=3.0, train_run_start=6.0, classifier_stage_setup=3.0,
-                             trial_start=1.0, contended=False, source="test")
+                             trial_warm_up=2.0, trial_start=1.0, contended=False, source="test")
 
 
 @pytest.mark.parametrize("durations, slots, finish", [
@@ -39,13 +39,13 @@ def test_a_gan_stage_is_its_longest_run_with_start_up_and_set_up():
 
 def test_runs_starting_together_share_the_cpus_for_their_start_ups():
     constants = wall_time.FixedCosts(train_run_start=6.0, gan_stage_setup=0.0)
-    # Alone, or one per 2 CPUs: its own time; 2 runs on 2 CPUs: each start-up's 2 processes share them.
-    assert constants.run_start(1, 2) == 6.0 and constants.run_start(4, 8) == 6.0
-    assert constants.run_start(2, 2) == 12.0
+    # Alone on 2 CPUs, or 3 on 4: its own time; 2 runs on 2 CPUs share them with each other and the driver.
+    assert constants.run_start(1, 2) == 6.0 and constants.run_start(3, 4) == 6.0
+    assert constants.run_start(2, 2) == 9.0
     runs = [[(10.0, 0.0)], [(10.0, 0.0)], [(10.0, 0.0)]]
-    # The first two start together (12 s each), the third alone when a slot frees (6 s).
-    assert wall_time.gan_stage_seconds(runs, 2, constants, 2) == (12 + 10) + (6 + 10)
-    # A start-up measured on this machine already holds its contention.
+    # The first two start together (9 s each), the third alone when a slot frees (6 s).
+    assert wall_time.gan_stage_seconds(runs, 2, constants, 2) == (9 + 10) + (6 + 10)
+    # A start-up measured in the storage root already holds its contention.
     assert COSTS.run_start(2, 2) == COSTS.train_run_start
 
 
@@ -62,8 +62,10 @@ def test_the_first_wave_waits_for_the_scoring_network_the_first_trained_key_trai
     assert wall_time.gan_stage_seconds(runs, 1, COSTS, 2, scoring=8.0) == 3.0 + (6 + 10 + 8 + 2) + (6 + 10 + 2)
 
 
-def test_a_classifier_stage_pays_each_trial_its_start_up():
-    assert wall_time.classifier_stage_seconds([4.0, 4.0, 4.0, 4.0], 2, COSTS) == 3.0 + 2 * (1 + 4)
+def test_a_classifier_stage_pays_each_trial_its_hand_over_and_each_slot_one_warm_up():
+    # Set-up 3, then per slot: (warm-up 2 + hand-over 1 + 4) + (1 + 4).
+    assert wall_time.classifier_stage_seconds([4.0, 4.0, 4.0, 4.0], 2, COSTS) == 3.0 + (2 + 1 + 4) + (1 + 4)
+    assert wall_time.classifier_stage_seconds([4.0], 2, COSTS) == 3.0 + 2 + 1 + 4
     assert wall_time.classifier_stage_seconds([], 2, COSTS) == 0.0
 
 
