@@ -146,9 +146,9 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
         return plan.resolved_size(size, train_size)
 
     to_train = {key: job for key, job in jobs.items() if key not in cached}
-    gan_history, _ = measured_gan_speed(cache_root)
+    gan_history, gan_keys = measured_gan_speed(cache_root)
     fixed_history, outputs_history = measured_fixed_costs(cache_root)
-    trial_history, _ = measured_trial_speed(storage)
+    trial_history, earlier_trials = measured_trial_speed(storage)
     needs = (to_train and not (gan_history and fixed_history)) or (points and not trial_history)
     measured = calibrate.calibrate(spec, to_train if not (gan_history and fixed_history) else {}, shape,
                                    num_classes) if needs else None
@@ -192,18 +192,31 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
                      "trial_speed": (measured or {}).get("trial") or {"*": trial_history},
                      "schedule": as_values(getattr(spec.classifier, "schedule", "epochs"))[0],
                      "calibration_seconds": measured["seconds"] if measured else 0.0}
-    source = "calibrated here" if measured else "measured in this storage root"
+    source = _speeds_source(bool(to_train), bool(points), gan_history, gan_keys, trial_history, earlier_trials)
     trials = (f"between {duration(trial_least_seconds)} and {duration(trial_seconds)} (early stopping: {patience + 1} "
               f"to {max(as_values(spec.classifier.epochs))} evaluation periods each)" if capped
               else duration(trial_seconds))
     lines.append(f"[plan] compute: GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each) and "
                  f"{duration(sum(key_outputs.values()) + scoring)} of pools and quality scores"
                  f"{' (with the dataset scoring network)' if scoring else ''}, classifier trials {trials} "
-                 f"({len(points)} trial(s), training and evaluation); speeds {source}")
+                 f"({len(points)} trial(s), training and evaluation); {source}")
     lines += _hours(spec, to_train, gan_seconds + sum(key_outputs.values()) + scoring, trial_seconds, measured)
     wall = _wall_line(spec, to_train, key_train, key_outputs, scoring, trial_least, trial_most,
                       fixed_history, measured)
     return lines + wall
+
+
+def _speeds_source(gans: bool, trials: bool, gan_history: float | None, gan_keys: int, trial_history: float | None,
+                   earlier_trials: int) -> str:
+    """Where each speed comes from: the storage root's history (said with its size) or the calibration."""
+    parts = []
+    if gans:
+        parts.append(f"GAN speed {gan_history:.0f} images/s, the median of {gan_keys} GAN(s) in the cache (measured "
+                     "on whichever machine trained them)" if gan_history else "GAN speed calibrated here")
+    if trials:
+        parts.append(f"trial speed {trial_history:.0f} images/s, the median of {earlier_trials} earlier trial(s) in "
+                     "this storage root" if trial_history else "trial speed calibrated here")
+    return "; ".join(parts) or "nothing to run"
 
 
 def _wall_line(spec, to_train: dict, key_train: dict, key_outputs: dict, scoring: float, trial_least: list,

@@ -80,9 +80,9 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
                  f"each trial: {spec.resources.cpus_per_trial:g} CPU and {spec.resources.gpus_per_trial:g} GPU")
     lines.append(_units_line(spec))
     lines += _gan_table(jobs, cached)
-    lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
-    if not cache_problem:   # compute, CPU-hours, GPU-hours; calibrated at the study's shapes without history
-        lines = [line for line in lines if "no time estimate" not in line]
+    if cache_problem:   # no history to read and no cache to calibrate beside: what the storage root tells
+        lines += _estimate(spec, storage, cache_root, jobs, cached, points, train_size)
+    else:               # compute, CPU-hours, GPU-hours, wall time; calibrated at the study's shapes without history
         lines += estimate_lines(spec, storage, cache_root, jobs, cached, points, train_size, validation, shape,
                                 info.num_classes)
     for check in checks_before_ray(spec, jobs, shape, info.num_classes, joined=bool(os.environ.get("RAY_ADDRESS"))):
@@ -126,7 +126,8 @@ def _gan_table(jobs: dict, cached: set) -> list[str]:
 
 def _estimate(spec: Spec, storage: str, cache_root: str, jobs: dict, cached: set, points: list,
               train_size: int) -> list[str]:
-    """Compute estimates from throughput measured on this storage root (no guess where none exists)."""
+    """Compute estimates from throughput measured on this storage root (no guess where none exists): the
+    plan of a study whose GAN cache has a problem, where study.cost's estimate cannot run."""
     lines = []
 
     def n(size) -> int:
