@@ -196,10 +196,11 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
     trials = (f"between {duration(trial_least_seconds)} and {duration(trial_seconds)} (early stopping: {patience + 1} "
               f"to {max(as_values(spec.classifier.epochs))} evaluation periods each)" if capped
               else duration(trial_seconds))
-    lines.append(f"[plan] compute: GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each) and "
-                 f"{duration(sum(key_outputs.values()) + scoring)} of pools and quality scores"
-                 f"{' (with the dataset scoring network)' if scoring else ''}, classifier trials {trials} "
-                 f"({len(points)} trial(s), training and evaluation); {source}")
+    gans = (f"GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each) and "
+            f"{duration(sum(key_outputs.values()) + scoring)} of pools and quality scores"
+            f"{' (with the dataset scoring network)' if scoring else ''}" if to_train else "no GAN to train")
+    lines.append(f"[plan] compute: {gans}, classifier trials {trials} ({len(points)} trial(s), training and "
+                 f"evaluation); {source}")
     lines += _hours(spec, to_train, gan_seconds + sum(key_outputs.values()) + scoring, trial_seconds, measured)
     wall = _wall_line(spec, to_train, key_train, key_outputs, scoring, trial_least, trial_most,
                       fixed_history, measured)
@@ -241,9 +242,10 @@ def _wall_line(spec, to_train: dict, key_train: dict, key_outputs: dict, scoring
     most = wall_time.classifier_stage_seconds(trial_most, trial_slots, costs)
     total = (costs.ray_start + gans + least, costs.ray_start + gans + most)
     last_estimate.update(wall_gans=gans, wall_trials=(least, most), wall=total, ray_start=costs.ray_start)
-    return [f"[plan] wall time here: about {_span(*total)} (Ray start {duration(costs.ray_start)}, GAN stage "
-            f"{duration(gans)} in {len(runs)} Train run(s), {gan_slots} at a time; classifier stage {_span(least, most)}, "
-            f"{trial_slots} trial(s) at a time); start-ups: {costs.source}"]
+    gan_stage = (f"GAN stage {duration(gans)} in {len(runs)} Train run(s), {gan_slots} at a time" if runs
+                 else "no GAN stage")
+    return [f"[plan] wall time here: about {_span(*total)} (Ray start {duration(costs.ray_start)}, {gan_stage}; "
+            f"classifier stage {_span(least, most)}, {trial_slots} trial(s) at a time); start-ups: {costs.source}"]
 
 
 def _span(least: float, most: float) -> str:

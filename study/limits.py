@@ -23,9 +23,7 @@ from study.schema import Spec
 
 def trial_count(spec: Spec) -> int:
     """How many classifier trials the plan runs (Optuna: search.trials)."""
-    if spec.search.mode == "optuna":
-        return int(spec.search.trials)
-    return len(plan.trial_points(spec))
+    return len(plan.planned_trials(spec))
 
 
 def check_limits(spec: Spec, gan_keys: int) -> None:

@@ -178,6 +178,15 @@ def trial_points(spec: Spec) -> list[dict]:
     return grid_points(spec) if spec.search.mode == "grid" else optuna_points(spec)
 
 
+def planned_trials(spec: Spec) -> list[dict]:
+    """One point per classifier trial the study runs: the grid's; Optuna's search.trials draws, taken in
+    turn from the points it may draw, each at the widest R (what a draw may cost at most)."""
+    points = trial_points(spec)
+    if spec.search.mode == "grid" or not points:
+        return points
+    return [points[i % len(points)] for i in range(int(spec.search.trials))]
+
+
 # --------------------------------------------------------------------------------------------------
 # GANs: which one a trial reads
 # --------------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[li
         cache_problem = str(err)
         problems.append(cache_problem)
     jobs = plan.gan_jobs(spec, train_size, info.num_classes, validation) if train_size else {}
-    points = plan.trial_points(spec)
+    points = plan.planned_trials(spec)
     cached = set() if cache_problem else {key for key in jobs if is_complete(cache_root, key)}
 
     rule = validation_rule(spec)

@@ -164,3 +164,21 @@ def test_an_empty_root_is_calibrated_in_seconds_at_the_study_shapes(tmp_path, ca
     assert "CPU-hours beside them" in cost
     assert not (tmp_path / "s").exists()
     print(f"plan with calibration: {seconds:.1f} s")
+
+
+def test_an_optuna_plan_counts_and_costs_its_search_trials(tmp_path, capsys):
+    """Optuna runs search.trials trials: the plan counts them (not the 2 points it may draw) and costs each
+    at the widest R it may draw."""
+    assert cli.main(["plan", "quick", "--storage", str(tmp_path), "--set", "search.mode='optuna'",
+                     "--set", "search.trials=7"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(", 7 classifier trial(s) (optuna)")
+    assert "(7 trial(s), training and evaluation)" in out
+
+
+def test_a_study_without_gans_has_no_gan_stage_in_its_cost(tmp_path, capsys):
+    assert cli.main(["plan", "quick", "--storage", str(tmp_path), "--set", "mix.ratios=[0]"]) == 0
+    out = capsys.readouterr().out
+    assert "[plan] compute: no GAN to train, classifier trials between " in out
+    assert re.search(r"^\[plan\] wall time here: about \S+ \(Ray start \S+, no GAN stage; classifier stage ", out,
+                     flags=re.M)
