@@ -292,8 +292,8 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "report": cmd_report, "plan": 
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from analysis import StudyDirError
-    from trainables.data.images import DataError
+    from analysis.inputs import StudyDirError
+    from trainables.data.errors import DataError
     from trainables.files.storage import StorageError
 
     return (SpecError, StudyError, DataError, StudyDirError, StorageError)
@@ -303,7 +303,7 @@ def _error_line(err: BaseException) -> str:
     """A user error as the one line `<key>: <problem>; allowed: <...>`. The data layer (trainables) speaks
     of files, not keys: its errors are the `dataset` key's, and their closing remedy ("...; fix or remove
     the file") is what is allowed."""
-    from trainables.data.images import DataError
+    from trainables.data.errors import DataError
 
     text = " ".join(str(err).split("\n"))
     if isinstance(err, DataError):
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install(watchdog=True)   # a stop ends the command within seconds, whatever it is doing
     try:
         return COMMANDS[args.command](args)
-    # First: matching _user_errors() imports the analysis package, which a second Ctrl-C could interrupt.
+    # First: matching _user_errors() imports its error modules, which a second Ctrl-C could interrupt.
     except (KeyboardInterrupt, interrupts.StudyInterrupted) as err:
         interrupts.abort_on_next()
         where = f" ({err})" if str(err) else ""

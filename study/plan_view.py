@@ -32,7 +32,7 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
     from study.real_data import load_real_data
     from trainables.data import datasets as D
     from trainables.data.decode import DecodeOptions
-    from trainables.data.images import DataError
+    from trainables.data.errors import DataError
 
     try:
         train, test, validation, _ = load_real_data(spec)

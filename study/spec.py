@@ -193,7 +193,7 @@ def _check_registries(spec: Spec) -> None:
     from trainables import CLASSIFIERS, DATASETS, GANS
     from trainables.data.datasets import dataset_info
     from trainables.data.decode import DecodeOptions
-    from trainables.data.images import DataError
+    from trainables.data.errors import DataError
 
     allowed = DATASETS.allowed()
     if spec.dataset.startswith(FOLDER_PREFIX):

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import build_report, protocol_gap
+from analysis import build_report
 from analysis.load import tidy_trials
-from analysis.protocol_gap import protocol_gap_frame
+from analysis.protocol_gap import protocol_gap, protocol_gap_frame
 
 _spec = importlib.util.spec_from_file_location(
     "make_study", Path(__file__).parent / "fixtures" / "analysis" / "make_study.py")

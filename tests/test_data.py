@@ -23,7 +23,8 @@ from trainables.data.cache import (
     resolve_data_root,
     split_payload,
 )
-from trainables.data.images import DataError, ImageSet, concat
+from trainables.data.errors import DataError
+from trainables.data.images import ImageSet, concat
 
 # ---------------------------------------------------------------------------------------------
 # helpers and fixtures

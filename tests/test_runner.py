@@ -17,7 +17,8 @@ from study.checks import SpecError
 from study.folder import StudyError, StudyFolder
 from study.stage_classifiers import reports_every_epoch
 from trainables.data import sampling
-from trainables.data.images import DataError, ImageSet
+from trainables.data.errors import DataError
+from trainables.data.images import ImageSet
 from trainables.runners.classifier_trial import EpochReports, build_training_set, synthetic_count
 
 # A study small enough to run end to end in well under a minute on 2 cores.

@@ -12,7 +12,8 @@ from study.checks import SpecError
 from study.preflight import check_loaded_data
 from study.spec import spec_from_dict, validation_rule
 from trainables.data import sampling
-from trainables.data.images import DataError, ImageSet
+from trainables.data.errors import DataError
+from trainables.data.images import ImageSet
 
 
 def imbalanced(counts=(40, 40, 4)) -> ImageSet:

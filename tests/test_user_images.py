@@ -14,7 +14,7 @@ from study.checks import SpecError
 from study.spec import spec_from_dict
 from trainables.data import datasets as data
 from trainables.data.decode import DecodeOptions
-from trainables.data.images import DataError
+from trainables.data.errors import DataError
 
 
 def write(path: Path, pixels: np.ndarray, **save) -> Path:

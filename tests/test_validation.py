@@ -14,7 +14,8 @@ from study import spec as S
 from study.checks import SpecError
 from study.spec_text import spec_to_toml
 from trainables.data import sampling
-from trainables.data.images import DataError, ImageSet
+from trainables.data.errors import DataError
+from trainables.data.images import ImageSet
 from trainables.data.validation import carve, real_sets
 from trainables.terms.validation import DEFAULT_FRACTION, ValidationRule
 

@@ -33,8 +33,9 @@ from trainables.data.cache import (
     resolve_data_root,
 )
 from trainables.data.decode import DecodeOptions, convert_all
+from trainables.data.errors import DataError
 from trainables.data.folders import folder_info
-from trainables.data.images import DataError, DatasetInfo, ImageSet
+from trainables.data.images import DatasetInfo, ImageSet
 from trainables.data.label_files import csv_info
 from trainables.data.sampling import (
     stratified_split,

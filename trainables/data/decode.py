@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainables.data.images import DataError
+from trainables.data.errors import DataError
 from trainables.terms.choices import IMAGE_CHANNELS, IMAGE_RESIZES
 
 _TORCHVISION_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from trainables.data.decode import DecodeOptions
-from trainables.data.images import DataError, DatasetInfo
+from trainables.data.errors import DataError
+from trainables.data.images import DatasetInfo
 from trainables.data.layout import IMAGE_SUFFIXES, ImageLayout, dataset_entry, scan
 from trainables.terms.choices import FOLDER_PREFIX
 

@@ -1,5 +1,5 @@
-"""The types every data module shares: an in-memory labelled image set, a dataset's registry entry,
-and the error a user can fix."""
+"""The types every data module shares: an in-memory labelled image set and a dataset's registry entry
+(the error a user can fix is trainables.data.errors.DataError)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,7 @@ from pathlib import Path
 
 import torch
 
-
-class DataError(ValueError):
-    """A dataset problem the user can fix (unknown name, missing files, bad folder, n too large).
-    `key`: the study-file key that fixes it, when it is not `dataset` (mixed sizes: image_size)."""
-
-    def __init__(self, message: str, key: str = "dataset"):
-        super().__init__(message)
-        self.key = key
+from trainables.data.errors import DataError
 
 
 @dataclass(frozen=True, eq=False)

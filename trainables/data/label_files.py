@@ -15,8 +15,9 @@ import hashlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from trainables.data.decode import DecodeOptions
+from trainables.data.errors import DataError
 from trainables.data.folders import inside
-from trainables.data.images import DataError, DatasetInfo
+from trainables.data.images import DatasetInfo
 from trainables.data.layout import ImageLayout, dataset_entry, scan
 from trainables.terms.choices import CSV_PREFIX
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from trainables.data.decode import DecodeOptions, decode_file, read_header
-from trainables.data.images import DataError, DatasetInfo, ImageSet
+from trainables.data.errors import DataError
+from trainables.data.images import DatasetInfo, ImageSet
 from trainables.data.sampling import stratified_split
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")

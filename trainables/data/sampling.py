@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from trainables.data.images import DataError, ImageSet
+from trainables.data.errors import DataError
+from trainables.data.images import ImageSet
 
 # Fixed holdout for datasets that ship without a test split (mnist-5k, folder:PATH without test/).
 HOLDOUT_FRACTION = 0.2

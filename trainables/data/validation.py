@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from trainables.data.images import DataError
+from trainables.data.errors import DataError
 from trainables.terms.validation import ValidationRule, carve_seed, per_class, smallest_fraction
 
 

@@ -42,7 +42,8 @@ from torch import nn
 from trainables.classifier import fit
 from trainables.classifier.models import CLASSIFIERS
 from trainables.data import sampling
-from trainables.data.images import DataError, ImageSet
+from trainables.data.errors import DataError
+from trainables.data.images import ImageSet
 from trainables.quality.features import (
     NEIGHBOURS,
     coverage,
