@@ -193,10 +193,12 @@ def check_resources(spec, joined_cluster: bool, capacity: tuple[float, float] | 
         print("[study] no GPU in the cluster yet: trials wait for the autoscaler to add GPU nodes", flush=True)
 
 
-def gans_use_gpu(spec) -> bool:
-    """GANs train on GPUs when the cluster has some, or when the study asks for GPUs (an autoscaling
-    cluster starts its GPU workers from zero, so none may be visible when the GAN stage starts)."""
-    _, gpus = cluster_capacity()
+def gans_use_gpu(spec, gpus: float | None = None) -> bool:
+    """GANs train on GPUs when the cluster (or `gpus`, a machine's count: `study plan`) has some, or when
+    the study asks for GPUs (an autoscaling cluster starts its GPU workers from zero, so none may be
+    visible when the GAN stage starts)."""
+    if gpus is None:
+        _, gpus = cluster_capacity()
     return gpus > 0 or spec.resources.gpus_per_trial > 0
 
 

@@ -225,14 +225,15 @@ def _wall_line(spec, to_train: dict, key_train: dict, key_outputs: dict, scoring
     """How long `study run` takes here: study.wall_time's layout of the stages (only for a study this
     machine can run: no GPUs asked, or GPUs here)."""
     from study import wall_time
-    from study.cluster import fits_in, local_capacity
+    from study.cluster import fits_in, gans_use_gpu, local_capacity
     from study.stage_gans import pack_runs
 
     capacity = local_capacity()
     if spec.resources.gpus_per_trial > 0 and not capacity[1]:
         return []
     costs = fixed_history or wall_time.FixedCosts()
-    gan_slots = fits_in(capacity, spec.gan.workers, 0) or 1
+    gan_gpus = spec.gan.workers if gans_use_gpu(spec, capacity[1]) else 0    # as the driver's GAN stage asks
+    gan_slots = fits_in(capacity, spec.gan.workers, gan_gpus) or 1
     runs = pack_runs(list(to_train.values()), [], gan_slots)
     seconds = [[(key_train[job.key()], key_outputs[job.key()]) for job in run] for run in runs]
     gans = wall_time.gan_stage_seconds(seconds, gan_slots, costs, capacity[0], scoring)

@@ -182,3 +182,15 @@ def test_a_study_without_gans_has_no_gan_stage_in_its_cost(tmp_path, capsys):
     assert "[plan] compute: no GAN to train, classifier trials between " in out
     assert re.search(r"^\[plan\] wall time here: about \S+ \(Ray start \S+, no GAN stage; classifier stage ", out,
                      flags=re.M)
+
+
+def test_on_a_gpu_machine_the_wall_time_runs_as_many_gans_and_trials_as_its_gpus_hold(tmp_path, capsys, monkeypatch):
+    """16 CPUs and 1 GPU: the driver's GAN stage gives each Train worker a GPU, so one run at a time, and
+    trials of 0.5 GPU run two at a time; the plan lays the stages out the same way (not 16 at a time)."""
+    from study import cluster
+
+    monkeypatch.setattr(cluster, "local_capacity", lambda: (16.0, 1.0))
+    cli.main(["plan", "quick", "--storage", str(tmp_path), "--set", "resources.gpus_per_trial=0.5"])
+    out = capsys.readouterr().out
+    assert re.search(r"GAN stage \S+ in 1 Train run\(s\), 1 at a time; classifier stage \S+, 2 trial\(s\) at a time",
+                     out), out
