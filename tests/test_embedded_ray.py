@@ -1,0 +1,48 @@
+"""How the driver starts an embedded Ray (fast: ray.init is replaced, no cluster starts)."""
+
+from __future__ import annotations
+
+import os
+import types
+
+import pytest
+
+from study import cluster, interrupts
+
+
+@pytest.mark.parametrize("switch, dashboard", [(None, True), ("1", True), ("0", False)])
+def test_the_dashboard_is_on_unless_study_ray_dashboard_is_0(switch, dashboard, monkeypatch):
+    import ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs) or types.SimpleNamespace(dashboard_url=None))
+    monkeypatch.setattr(interrupts, "on_forced_stop", lambda stop: None)
+    monkeypatch.setattr(cluster._Embedded, "started", False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if switch is None:
+        monkeypatch.delenv(cluster.DASHBOARD_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(cluster.DASHBOARD_SWITCH, switch)
+    cluster.connect_ray(None)
+    (kwargs,) = calls
+    assert kwargs["include_dashboard"] is dashboard and kwargs["dashboard_host"] == "127.0.0.1"
+
+
+def test_the_switch_stays_with_the_driver_and_fault_switches_reach_the_workers(monkeypatch):
+    import ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs) or types.SimpleNamespace(dashboard_url=None))
+    monkeypatch.setattr(interrupts, "on_forced_stop", lambda stop: None)
+    monkeypatch.setattr(cluster._Embedded, "started", False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for name in [k for k in os.environ if k.startswith("STUDY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(cluster.DASHBOARD_SWITCH, "0")
+    cluster.connect_ray(None)
+    assert calls[-1]["runtime_env"] is None      # nothing to forward: Ray's prestarted workers stay usable
+    monkeypatch.setenv("STUDY_INJECT_NAN_EPOCH", "2")
+    cluster.connect_ray(None)
+    assert calls[-1]["runtime_env"] == {"env_vars": {"STUDY_INJECT_NAN_EPOCH": "2"}}
