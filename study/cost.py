@@ -18,7 +18,6 @@ The wall time lays these out as the driver runs them, with the start-ups (study.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import statistics
 
@@ -65,15 +64,18 @@ def measured_fixed_costs(cache_root: str):
     """wall_time.FixedCosts with the Train-run start-up, and the median seconds a key's outputs (pool,
     scores) took, from the cache's meta.json files; (None, None) without history."""
     from study.wall_time import FixedCosts
+    from trainables.files.gan_cache import META_FILE, read_meta
 
     store = Store(cache_root)
     if not store.is_local or not store.exists():
         return None, None
     startups, outputs = [], []
-    for path in glob.glob(os.path.join(store.local_path(), "*", "meta.json")):
+    for path in glob.glob(os.path.join(store.local_path(), "*", META_FILE)):
         try:
-            meta = json.loads(open(path).read())
-        except ValueError:
+            meta = read_meta(cache_root, os.path.basename(os.path.dirname(path)))
+        except (ValueError, UnicodeDecodeError):   # a torn meta.json: its key is retrained, not timed
+            continue
+        if not isinstance(meta, dict):
             continue
         # A run's start-up shows in its first key (the others start from the one before: ~0 s); a resumed
         # key's start-up also restored a checkpoint.
@@ -170,13 +172,13 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
     scoring = 0.0
     if to_train and outputs_history is None and not _scoring_cached(spec, cache_root):
         scoring = scoring_network_seconds(train_size, test, measured["outputs"]["scoring"])
-    gan_seconds = sum(key_train.values())
+    gan_seconds, outputs_total = sum(key_train.values()), sum(key_outputs.values()) + scoring
     capped = "early-stop" in as_values(getattr(spec.classifier, "schedule", "epochs"))
     patience = min(as_values(getattr(spec.classifier, "patience", 0) or 0)) if capped else 0
     trial_most, trial_least, trial_train = [], [], 0.0
     for point in points:
         name = point.get("classifier") or as_values(spec.classifier.name)[0]
-        speed = trial_history or (measured["trial"].get(name) if measured else None) or trial_history
+        speed = trial_history or measured["trial"][name]   # no history: calibrated for every classifier named
         periods, per_period = _periods_images(spec, point, n(point["size"]))
         period_seconds = (per_period + EVAL_COST * (validation + test)) / speed
         trial_most.append(periods * period_seconds)
@@ -187,8 +189,6 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
     global last_estimate
     last_estimate = {"gan_seconds": gan_seconds, "trial_seconds": trial_seconds, "trial_least_seconds": trial_least_seconds,
                      "trial_train_seconds": trial_train, "calibrated": bool(measured),
-                     "gan_outputs_seconds": sum(key_outputs.values()) + scoring, "scoring_seconds": scoring,
-                     "key_seconds": {key: (key_train[key], key_outputs[key]) for key in to_train},
                      "trial_speed": (measured or {}).get("trial") or {"*": trial_history},
                      "schedule": as_values(getattr(spec.classifier, "schedule", "epochs"))[0],
                      "calibration_seconds": measured["seconds"] if measured else 0.0}
@@ -197,11 +197,11 @@ def estimate_lines(spec, storage: str, cache_root: str, jobs: dict, cached: set,
               f"to {max(as_values(spec.classifier.epochs))} evaluation periods each)" if capped
               else duration(trial_seconds))
     gans = (f"GANs {duration(gan_seconds)} ({len(to_train)} to train, one worker each) and "
-            f"{duration(sum(key_outputs.values()) + scoring)} of pools and quality scores"
+            f"{duration(outputs_total)} of pools and quality scores"
             f"{' (with the dataset scoring network)' if scoring else ''}" if to_train else "no GAN to train")
     lines.append(f"[plan] compute: {gans}, classifier trials {trials} ({len(points)} trial(s), training and "
                  f"evaluation); {source}")
-    lines += _hours(spec, to_train, gan_seconds + sum(key_outputs.values()) + scoring, trial_seconds, measured)
+    lines += _hours(spec, to_train, gan_seconds + outputs_total, trial_seconds, measured)
     wall = _wall_line(spec, to_train, key_train, key_outputs, scoring, trial_least, trial_most,
                       fixed_history, measured)
     return lines + wall

@@ -4,7 +4,8 @@ driver runs it, plus the fixed costs the compute does not count.
     Ray's start  ->  GAN stage  ->  classifier stage
 
 - GAN stage: the keys to train packed into Ray Train runs exactly as the driver packs them
-  (study.stage_gans.pack_runs), as many runs at once as this machine's CPUs hold. A run pays its
+  (study.stage_gans.pack_runs), as many runs at once as this machine holds (its CPUs, or its GPUs when
+  the GANs train on GPUs, as the driver decides: study.cluster.gans_use_gpu). A run pays its
   start-up once (fresh worker processes importing torch and Ray Train), then trains its keys one after
   the other; each key also draws its pool and scores it (GAN-train, the real reference, features), and
   the first key on a dataset trains its scoring network. The stage lasts as long as its longest run,

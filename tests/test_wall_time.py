@@ -87,6 +87,8 @@ def test_the_caches_history_replaces_the_constants(tmp_path):
     _meta(tmp_path / "d", key="d", train_run_keys=["d"], status="failed", startup_seconds=6.0, outputs_seconds=500.0)
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "meta.json").write_text("{torn")
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "meta.json").write_text("[1, 2]")       # JSON, but not a key's meta
     costs, outputs = cost.measured_fixed_costs(str(tmp_path))
     assert costs.train_run_start == 6.0 and outputs == 10.5 and not costs.contended
     assert costs.ray_start == wall_time.RAY_START_S
