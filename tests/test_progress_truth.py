@@ -5,6 +5,9 @@ x the classifier's FLOPs per image), so slow trials after fast ones do not stret
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -72,6 +75,23 @@ def test_classifier_flops_rank_a_convnet_above_the_mlp():
     assert flops["alexnet"] > 10 * flops["mlp"] > 0
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_the_hook_count_equals_torchs_flop_counter_on_every_registered_classifier(shape):
+    """The driver counts FLOPs with forward hooks (no torch._dynamo import); torch's own counter agrees."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from trainables.classifier.models import CLASSIFIERS
+
+    ours = classifier_flops(CLASSIFIERS, shape, 10)
+    for name in CLASSIFIERS:
+        torch.manual_seed(0)
+        model = CLASSIFIERS[name](*shape, 10).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *shape))
+        assert ours[name] == counter.get_total_flops(), name
+
+
 @pytest.mark.parametrize("point, images", [({"size": 500, "ratio": 1.0, "real": True}, 1000),
                                            ({"size": 500, "ratio": 2.0, "real": False}, 1000),
                                            ({"size": "full", "ratio": 0.5, "real": True}, 1500)])
@@ -79,3 +99,17 @@ def test_trial_images_follow_the_mix(point, images):
     from study.trial_cost import trial_images
 
     assert trial_images(point, 1000) == images
+
+
+@pytest.mark.parametrize("stats, imported", [("0", False), ("1", True)])
+def test_with_usage_stats_off_tune_does_not_import_every_logger_integration_to_count_callbacks(stats, imported):
+    """Tune's callback tag imports MLflow's integration (and mlflow) to count callbacks; with usage stats
+    off the classifier stage skips that count, with them on Ray's own tag runs as before."""
+    code = ("import sys\nfrom ray.tune import Callback\nfrom ray.tune import tune\n"
+            "from study.stage_classifiers import skip_callback_telemetry_when_off\n"
+            "skip_callback_telemetry_when_off()\ntune.air_usage.tag_callbacks([Callback()])\n"
+            "print('ray.air.integrations.mlflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RAY_USAGE_STATS_ENABLED": stats})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(imported)
