@@ -149,7 +149,7 @@ def run_spec(the_spec: Spec, *, storage: str = "studies", address: str | None = 
              with_report: bool = True, resume: bool = False) -> Study:
     """Run (resume=True: continue) a validated spec, blocking, with the [study] progress lines; then
     build its report."""
-    from study import driver
+    from study import driver, report_build
     from study.cluster import release_ray
 
     try:
@@ -157,7 +157,7 @@ def run_spec(the_spec: Spec, *, storage: str = "studies", address: str | None = 
     finally:
         release_ray()
     if with_report:
-        driver.build_report(folder)
+        report_build.build_report(folder)
     return Study(folder)
 
 
@@ -208,8 +208,8 @@ def resume(path: str | Path, overrides: Overrides = None, *, address: str | None
 
 def report(path: str | Path) -> Study:
     """Rebuild results' report/ from the folder alone (no Ray)."""
-    from study import driver
+    from study import report_build
 
     study = open(path)
-    driver.build_report(study.folder)
+    report_build.build_report(study.folder)
     return study

@@ -131,9 +131,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _finish(folder, no_report: bool) -> None:
-    from study import driver
+    from study import report_build
 
-    report = None if no_report else driver.build_report(folder)
+    report = None if no_report else report_build.build_report(folder)
     print_summary(folder)
     if report:
         print(f"[study] report: {report}")
@@ -192,7 +192,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from study import driver
+    from study import report_build
 
     if len(args.dirs) > 1 or args.out:
         return _merged_report(args.dirs, args.out)
@@ -200,7 +200,7 @@ def cmd_report(args) -> int:
     folder = StudyFolder.for_spec(storage, name)
     if not folder.store.exists():
         raise StudyError(f"{args.dirs[0]}: no such study folder; allowed: a folder written by `study run`")
-    report = driver.build_report(folder)
+    report = report_build.build_report(folder)
     print_summary(folder)
     if report:
         print(f"[study] report: {report}")

@@ -133,7 +133,11 @@ def test_only_runners_and_the_driver_import_ray():
     assert not offenders, f"Ray imported outside the runners: {sorted(set(offenders))}"
 
 
-@pytest.mark.parametrize("packages", [TORCH_FREE])
+# `study report` and a refused command: the CLI and the report's driver side read files and train nothing.
+REPORT_COMMAND = ("study.cli", "study.report_build")
+
+
+@pytest.mark.parametrize("packages", [TORCH_FREE, REPORT_COMMAND], ids=["rooms", "report-command"])
 def test_file_layer_terms_and_analysis_load_without_torch_or_ray(packages):
     """Importing every module of these rooms leaves torch and ray unloaded (a fresh interpreter)."""
     names = sorted(m for m in MODULES if _under(m, packages))
