@@ -260,15 +260,15 @@ def _check_outputs(study_root, job, meta):
 
 # Every test below that trains through Ray Train is slow: the fast set starts no Ray (conftest.py).
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,conditioning", [
-    # abadi per-class runs in test_outputs_checkpoints_and_cache.
-    ("dcgan", "per-class"), ("hooda", "conditional"), ("dagan", "conditional"),
-])
-def test_each_arch_trains_through_torch_trainer(ray_module, real, study_caches, tmp_path, arch, conditioning):
+def test_each_arch_trains_through_torch_trainer(ray_module, real, study_caches, tmp_path):
+    """Every other architecture (abadi per-class runs in test_outputs_checkpoints_and_cache), its keys in one
+    Train run as a study packs them: each key ends with its own complete outputs."""
     study_caches.scoring_into(tmp_path)   # the dataset's scoring network (test_outputs_checkpoints_and_cache trains it)
-    job = _job(arch=arch, conditioning=conditioning, epochs=1)
-    meta = gan_keys.run_gan_job(job, str(tmp_path), real)
-    _check_outputs(str(tmp_path), job, meta)
+    jobs = [_job(arch=arch, conditioning=conditioning, epochs=1)
+            for arch, conditioning in [("dcgan", "per-class"), ("hooda", "conditional"), ("dagan", "conditional")]]
+    metas = gan_keys.run_gan_jobs(jobs, str(tmp_path), real)
+    for job in jobs:
+        _check_outputs(str(tmp_path), job, metas[job.key()])
 
 
 @pytest.mark.slow
