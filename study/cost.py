@@ -73,7 +73,7 @@ def measured_fixed_costs(cache_root: str):
     for path in glob.glob(os.path.join(store.local_path(), "*", META_FILE)):
         try:
             meta = read_meta(cache_root, os.path.basename(os.path.dirname(path)))
-        except (ValueError, UnicodeDecodeError):   # a torn meta.json: its key is retrained, not timed
+        except ValueError:   # a torn meta.json (bad JSON or bytes): its key is retrained, not timed
             continue
         if not isinstance(meta, dict):
             continue

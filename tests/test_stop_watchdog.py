@@ -60,45 +60,38 @@ def silent_head():
     sock.close()
 
 
-@pytest.fixture
-def silent_address(silent_head):
-    return silent_head[0]
-
-
-JOIN = """
+# `study run` joining the address argv[2], with one module setting shortened (the mechanism, not its length)
+JOINING = """
 import sys
-from study import cluster, cli
-cluster.JOIN_TIMEOUT_S = 5
+from study import cli, cluster, interrupts
+{setting}
 sys.exit(cli.main(["run", "quick", "--storage", sys.argv[1], "--address", sys.argv[2]]))
 """
+
+
+def _joining(storage, address: str, setting: str) -> list[str]:
+    return [sys.executable, "-c", JOINING.format(setting=setting), str(storage), address]
 
 
 @pytest.mark.slow
-def test_an_address_that_accepts_but_is_no_ray_head_is_refused_after_the_join_timeout(tmp_path, silent_address):
-    done = subprocess.run([sys.executable, "-c", JOIN, str(tmp_path / "s"), silent_address], capture_output=True,
+def test_an_address_that_accepts_but_is_no_ray_head_is_refused_after_the_join_timeout(tmp_path, silent_head):
+    address, _ = silent_head
+    done = subprocess.run(_joining(tmp_path / "s", address, "cluster.JOIN_TIMEOUT_S = 5"), capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
-    assert done.stderr.startswith(f"error: --address: {silent_address}: no Ray cluster answered within 5 s")
+    assert done.stderr.startswith(f"error: --address: {address}: no Ray cluster answered within 5 s")
     assert not (tmp_path / "s").exists()
-
-
-# `study run` joining a silent address, with a grace of 2 s (15 s in the product: the mechanism, not the length)
-STUCK_JOINING = """
-import sys
-from study import cli, interrupts
-interrupts.STOP_GRACE_S = 2.0
-sys.exit(cli.main(["run", "quick", "--storage", sys.argv[1], "--address", sys.argv[2]]))
-"""
 
 
 @pytest.mark.slow
 def test_sigterm_ends_a_command_stuck_joining_a_cluster(tmp_path, silent_head):
     """ray.init waiting on a silent address blocks the main thread in C: no Python handler runs, yet the
-    signal (seen through the wakeup fd) ends the command within the grace period."""
+    signal (seen through the wakeup fd) ends the command within the grace period (2 s here, 15 s in the
+    product)."""
     import select
 
     address, sock = silent_head
-    proc = subprocess.Popen([sys.executable, "-c", STUCK_JOINING, str(tmp_path / "s"), address],
+    proc = subprocess.Popen(_joining(tmp_path / "s", address, "interrupts.STOP_GRACE_S = 2.0"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # ray.init has connected to the address (a connection waits to be accepted): the command is inside it.
     assert select.select([sock], [], [], 120)[0], "the command never tried to join the address"
