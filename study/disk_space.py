@@ -6,7 +6,8 @@ or Ray Tune failing on its own bookkeeping (on a full disk Tune writes an empty 
 dies reading it back with EOFError). So the driver judges by the disk itself: when a stage failed
 (an exception, or work that ended without its result) and a storage location it writes to has less
 than NEARLY_FULL left, the study stops with DiskFull (exit 2) before anything that looks final is
-written, and says how to continue. Everything that finished is in the cache and `trials/`, so
+written, and says how to continue. A stage does not run on to its end first: its first trial that
+fails on a full disk ends it (study.tune_stop.FullDiskWatch). Everything that finished is in the cache and `trials/`, so
 `study resume` redoes only what the full disk cut short.
 """
 

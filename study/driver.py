@@ -47,6 +47,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
     spec.toml, once every check passed: `study confirm` writes confirm.json this way."""
     import ray
 
+    from study.tune_stop import FullDiskWatch
+
     # Everything the user can get wrong is checked before anything is written: the folder, the data
     # (a missing download), then the resources (which need Ray up); only then spec.toml is written.
     started_at = time.time()
@@ -89,13 +91,15 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
                   flush=True)
 
         written_to = [folder.root, cache_root]
+        disk = FullDiskWatch(written_to, folder.root)   # a failure on a full disk ends a stage at once
         with failures_name_a_full_disk(written_to, folder.root):
             real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
             stages = {"checks": checked_at - started_at, "ray_start": time.time() - checked_at}
             stage_started = time.time()
-            gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs)
+            gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs, disk)
             stages["gans"] = time.time() - stage_started
             interrupts.check("during the GAN stage")  # a stopped stage's unfinished GANs are not failures
+            disk.raise_if_full()
             failed = [key for key, meta in gan_meta.items() if meta.get("status") not in ("ok", "diverged")]
             stop_if_full(written_to, folder.root, failed=bool(failed))
             for key, meta in gan_meta.items():
@@ -105,9 +109,11 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
 
             stage_started = time.time()
             outcome = run_classifier_stage(spec, folder, cache_root, real_ref, info, len(validation), resume,
-                                           gan_failures={key: gan_meta[key].get("reason", "") for key in failed})
+                                           gan_failures={key: gan_meta[key].get("reason", "") for key in failed},
+                                           disk=disk)
             stages["classifiers"] = time.time() - stage_started
             interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
+            disk.raise_if_full()
             stop_if_full(written_to, folder.root, failed=unfinished_trials(folder, outcome) > 0)
             results, curves = results_frames(spec, folder, outcome)
             write_results(folder, results, curves)

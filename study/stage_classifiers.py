@@ -12,13 +12,16 @@ import dataclasses
 import functools
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from study import interrupts, plan, progress, tracking
 from study.cluster import trials_that_fit
 from study.folder import StudyFolder
 from study.schema import as_values
 from study.spec import validation_rule
+
+if TYPE_CHECKING:   # imports ray.tune: the stage imports it when it runs
+    from study.tune_stop import FullDiskWatch
 
 EXPERIMENT = "classifiers"
 
@@ -140,10 +143,11 @@ def _restored(folder: StudyFolder, experiment: str, trainable):
 
 
 def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, info, validation: int,
-                         resume: bool, gan_failures: dict[str, str] | None = None) -> StageOutcome:
+                         resume: bool, gan_failures: dict[str, str] | None = None,
+                         disk: FullDiskWatch | None = None) -> StageOutcome:
     import ray.tune as tune
 
-    from study.tune_stop import StopWhenInterrupted
+    from study.tune_stop import StudyStopper
 
     context = {
         "spec": spec, "validation": validation, "study_root": folder.root, "cache_root": cache_root,
@@ -156,8 +160,9 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
         tune.with_parameters(_classifier_trial, real_ref=real_ref, context=context), resources)
     concurrent = spec.search.max_concurrent or trials_that_fit(
         spec.resources.cpus_per_trial, spec.resources.gpus_per_trial)
-    trackers = tracking.callbacks(spec)
-    run_config = dict(storage_path=folder.store.uri("tune"), stop=StopWhenInterrupted(),
+    watchers = [*tracking.callbacks(spec), *([disk] if disk else [])]   # beside the progress line's
+    stopper = StudyStopper(disk)
+    run_config = dict(storage_path=folder.store.uri("tune"), stop=stopper,
                       failure_config=tune.FailureConfig(max_failures=spec.faults.max_failures), verbose=1)
 
     if spec.search.mode == "optuna":
@@ -168,9 +173,9 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
             trials = progress.trial_progress_callback(spec.search.trials, spec.search.metric)
             tuner = tune.Tuner(trainable, param_space=plan.optuna_space(spec),
                                tune_config=optuna_tune_config(spec, concurrent),
-                               run_config=tune.RunConfig(name=EXPERIMENT, callbacks=[trials, *trackers],
+                               run_config=tune.RunConfig(name=EXPERIMENT, callbacks=[trials, *watchers],
                                                          **run_config))
-        return StageOutcome(points=[], grids=[_fit(tuner, trials)])
+        return StageOutcome(points=[], grids=[_fit(tuner, trials, stopper)])
 
     points = plan.grid_points(spec)
     pending = pending_points(folder, points)
@@ -188,9 +193,9 @@ def run_classifier_stage(spec, folder: StudyFolder, cache_root: str, real_ref, i
         param_space={"point": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                     trial_name_creator=_grid_trial_name, trial_dirname_creator=_grid_trial_name),
-        run_config=tune.RunConfig(name=_next_experiment(folder), callbacks=[trials, *trackers], **run_config),
+        run_config=tune.RunConfig(name=_next_experiment(folder), callbacks=[trials, *watchers], **run_config),
     )
-    return StageOutcome(points=points, grids=[_fit(tuner, trials)])
+    return StageOutcome(points=points, grids=[_fit(tuner, trials, stopper)])
 
 
 def _cost_model(points: list[dict], info, validation: int):
@@ -224,14 +229,14 @@ def _no_callback_tag(callbacks) -> bool:
     return False   # what Ray's tag_callbacks returns when it records nothing
 
 
-def _fit(tuner, trials):
-    """Tuner.fit() with its progress line (and the stage's last line once it ends)."""
+def _fit(tuner, trials, stopper):
+    """Tuner.fit() with its progress line (and the stage's last line once it ends unstopped)."""
     skip_callback_telemetry_when_off()
     if trials is None:
         with interrupts.tune_run():
             return tuner.fit()
     with interrupts.tune_run(), progress.ticking(trials.line):
         grid = tuner.fit()
-    if not interrupts.requested():   # a stopped stage's count would read as a result
+    if not stopper.stop_all():   # a stopped stage's count would read as a result
         print(trials.line(final=True), flush=True)
     return grid

@@ -9,11 +9,15 @@ start-up (fresh processes importing torch and Ray Train) is paid once per slot, 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from study import interrupts, progress
 from study.cluster import gans_use_gpu, trials_that_fit
 from study.folder import StudyFolder
 from trainables.files.storage import Store
+
+if TYPE_CHECKING:   # imports ray.tune: the stage imports it when it runs
+    from study.tune_stop import FullDiskWatch
 
 # What the report reads from a key's cache folder; checkpoints and pools stay in the cache.
 VIEW_SUFFIXES = (".json", ".csv", ".png")
@@ -119,11 +123,13 @@ def pack_runs(train: list, extend: list, slots: int | None) -> list[list]:
     return [jobs for jobs, _ in sorted(runs, key=lambda run: run[1], reverse=True)]
 
 
-def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: dict) -> dict:
-    """Make every GAN key of `jobs` complete in the cache; return key -> meta for all of them."""
+def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: dict,
+                  disk: FullDiskWatch | None = None) -> dict:
+    """Make every GAN key of `jobs` complete in the cache; return key -> meta for all of them. `disk`
+    ends the stage at a GAN's failure on a full disk (study.tune_stop)."""
     import ray.tune
 
-    from study.tune_stop import StopWhenInterrupted
+    from study.tune_stop import StudyStopper
 
     train, extend = gans_to_train(cache_root, jobs)
     missing = longest_first(train, extend)
@@ -142,6 +148,7 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
         if len(runs) < len(missing):
             print(f"[study] GAN stage: {len(missing)} key(s) in {len(runs)} Ray Train run(s) ({concurrent} at a time), "
                   "each training its keys one after the other, the longest first", flush=True)
+        stopper = StudyStopper(disk)
         tuner = ray.tune.Tuner(
             trainable,
             param_space={"jobs": ray.tune.grid_search([[asdict(job) for job in run] for run in runs])},
@@ -150,7 +157,8 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
             tune_config=ray.tune.TuneConfig(max_concurrent_trials=concurrent, trial_name_creator=_gan_trial_name,
                                             trial_dirname_creator=_gan_trial_name, reuse_actors=True),
             run_config=ray.tune.RunConfig(
-                name="gans", storage_path=folder.store.uri("tune"), stop=StopWhenInterrupted(),
+                name="gans", storage_path=folder.store.uri("tune"), stop=stopper,
+                callbacks=[disk] if disk else None,
                 # Retries at one level: the TorchTrainer inside the trial restarts its workers from the last
                 # checkpoint up to faults.max_failures times; a Tune retry around it would multiply that to
                 # (1 + m)^2 tries of a failure that always recurs.
@@ -159,7 +167,7 @@ def run_gan_stage(spec, folder: StudyFolder, cache_root: str, real_ref, jobs: di
         gans = progress.GanProgress(cache_root, missing, {job.key() for job in train})
         with interrupts.tune_run(), progress.ticking(gans.line):
             tuner.fit()
-        if not interrupts.requested():   # a stopped stage's count would read as a result
+        if not stopper.stop_all():   # a stopped stage's count would read as a result
             print(gans.line(final=True), flush=True)
     metas = stage_metas(cache_root, jobs)
     for key, meta in metas.items():

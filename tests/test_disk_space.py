@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import pickle
 import shutil
 from collections import namedtuple
 
@@ -68,6 +69,28 @@ def test_a_stage_stops_the_study_only_when_work_failed_on_a_full_disk(free, tmp_
         disk_space.stop_if_full([str(tmp_path)], "d", failed=True)
     free(2**30)
     disk_space.stop_if_full([str(tmp_path)], "d", failed=True)    # failed for another reason: recorded, not stopped
+
+
+def test_a_trial_failing_on_a_full_disk_ends_the_tune_run_at_once_and_names_the_disk(free, tmp_path):
+    """The first failure on a full disk stops the run (every later trial would fail and retry the same
+    way); a failure with room left, or a full disk nobody failed on, stops nothing."""
+    from study.tune_stop import FullDiskWatch, StudyStopper
+
+    watch = FullDiskWatch([str(tmp_path)], "runs/quick")
+    stopper = StudyStopper(watch)
+    free(0)
+    assert not stopper.stop_all()                     # full, but nothing failed yet
+    free(2**30)
+    watch.on_trial_recover(0, [], None)               # failed with room left: Tune's retry goes ahead
+    assert not stopper.stop_all()
+    watch.raise_if_full()
+    free(0)
+    watch.on_trial_recover(0, [], None)
+    assert stopper.stop_all()
+    with pytest.raises(DiskFull, match=f"{tmp_path}: the disk is full .*`study resume runs/quick`"):
+        watch.raise_if_full()
+    restored = pickle.loads(pickle.dumps(StudyStopper(watch)))   # tuner.pkl: a resumed run starts afresh
+    assert not restored.stop_all() and restored.disk.locations == [str(tmp_path)]
 
 
 def test_a_write_that_is_not_ours_failing_for_space_is_named(free):

@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from study import spec as S
+from study.cluster import DASHBOARD_SWITCH
 from study.folder import StudyFolder
 from study.results import write_results
 from trainables.files import gan_cache
@@ -48,8 +49,10 @@ RAY_SESSION = re.compile(r"session_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d+_\d+")
 # Running `study` as its own process group
 # --------------------------------------------------------------------------------------------------
 def cli_env(**study_vars: str) -> dict:
-    """This environment without any STUDY_* switch or cluster address, plus the given switches."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDY_") and k != "RAY_ADDRESS"}
+    """This environment without any STUDY_* switch or cluster address, plus the given switches. The
+    suite's dashboard switch stays (conftest.py: no embedded Ray of the suite starts the dashboard)."""
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("STUDY_") or k == DASHBOARD_SWITCH) and k != "RAY_ADDRESS"}
     env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", RAY_USAGE_STATS_ENABLED="0",
                TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1")
     return env | study_vars

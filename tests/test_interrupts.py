@@ -181,6 +181,8 @@ def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninte
                 # Nothing final after the failure: results.csv only if every trial had finished and it was
                 # written before the disk filled (then the report was what the full disk stopped).
                 assert "[study] results:" in process.out or not (study / "results.csv").exists()
+                # The first failure on the full disk ended the stage: no other trial failed and retried.
+                assert process.out.count("failed, retrying") <= 1, process.out[-3000:]
                 filler.unlink()   # space is back
             else:
                 assert code in (interrupts.EXIT_INTERRUPTED, 0), f"{point.where}: exit {code}\n{process.err[-3000:]}"
@@ -201,7 +203,7 @@ def test_a_stop_asked_before_tunes_loop_starts_ends_the_run_at_its_first_step(tm
     import ray
     from ray import tune
 
-    from study.tune_stop import StopWhenInterrupted
+    from study.tune_stop import StudyStopper
 
     def sleepy_trial(config: dict) -> None:   # local: Ray ships it by value (workers cannot import tests/)
         import pathlib
@@ -224,7 +226,7 @@ def test_a_stop_asked_before_tunes_loop_starts_ends_the_run_at_its_first_step(tm
             tuner = tune.Tuner(
                 sleepy_trial, param_space={"i": tune.grid_search(list(range(4))), "folder": str(tmp_path)},
                 tune_config=tune.TuneConfig(max_concurrent_trials=2),
-                run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), stop=StopWhenInterrupted(), verbose=0))
+                run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), stop=StudyStopper(), verbose=0))
             grid = tuner.fit()
     finally:
         signal.signal(signal.SIGUSR1, usr1)
