@@ -57,34 +57,11 @@ def _fast_tests_start_no_ray(request, monkeypatch):
 SLOW_TEST_TIMEOUT_S = 1200
 
 
-# The files whose tests take longest, longest first (seconds of test time in a full run on 2 cores,
-# `make test`'s --durations, December 2026). `make test` hands whole files to its two workers in
-# collection order (--dist loadfile --no-loadscope-reorder), so these go first and the short files fill
-# in at the end: a long file started last kept one worker busy for minutes while the other had nothing
-# left. Only how evenly the workers finish depends on this list; a file missing from it runs after it.
-LONGEST_FILES_FIRST = ("test_interrupts.py",      # ~350 s
-                       "test_faults.py",          # ~320 s
-                       "test_gan_stage.py",       # ~250 s
-                       "test_object_storage.py",  # ~225 s
-                       "test_cluster.py",         # ~210 s
-                       "test_runner.py",          # ~190 s
-                       "test_slurm.py",           # ~90 s where Slurm is installed
-                       "test_confirm.py",         # ~65 s
-                       "test_validation.py")      # ~45 s
-
-
-def _file_rank(item) -> int:
-    name = item.path.name
-    return LONGEST_FILES_FIRST.index(name) if name in LONGEST_FILES_FIRST else len(LONGEST_FILES_FIRST)
-
-
 def pytest_collection_modifyitems(config, items):
-    """Every slow test (the ones that start Ray or run studies) gets a timeout of its own size; the
-    longest files are collected first (a stable sort: each file's tests keep their order)."""
+    """Every slow test (the ones that start Ray or run studies) gets a timeout of its own size."""
     for item in items:
         if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT_S))
-    items.sort(key=_file_rank)
 
 
 # --------------------------------------------------------------------------------------------------
