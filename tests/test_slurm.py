@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_runner import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sinfo")
@@ -186,9 +187,10 @@ def test_a_study_runs_across_a_slurm_allocation(tmp_path, study_caches):
     # The documented script, shrunk to this machine: one CPU node, a tiny study.
     script = re.sub(r"^#SBATCH --(nodes|cpus-per-task|gpus-per-node|partition|time)=.*\n", "", script, flags=re.M)
     script = script.replace("#SBATCH --output=%x-%j.out\n", "")
-    tiny = ("--set sizes=[100] --set seeds=1 --set gan.epochs=2 --set gan.checkpoint_every=1 "
-            "--set classifier.epochs=2 --set mix.ratios=[0,1] --name slurm-job --no-report")
-    study_caches.seed_scoring(storage, tiny.split())   # the dataset's scoring network; the GAN trains in the job
+    tiny = " ".join(arg.replace(" ", "") for arg in TINY) + " --name slurm-job --no-report"
+    # The session's trained tiny GAN cache: this test's claim is the allocation (Ray on its nodes, the
+    # driver, Ray stopped), and GAN training on a Ray cluster is test_cluster's CLI job's.
+    study_caches.seed_gans(storage, TINY)
     (tmp_path / "study.sbatch").write_text(script)
     env_base = {"STUDY_VENV": str(venv), "STUDY_SPEC": "quick", "STUDY_STORAGE": str(storage), "STUDY_ARGS": tiny}
     with _slurm(tmp_path / "slurm") as env:
@@ -202,6 +204,7 @@ def test_a_study_runs_across_a_slurm_allocation(tmp_path, study_caches):
         assert code.returncode == 0, code.stdout + code.stderr + log[-4000:]
         assert "[slurm] 1 node(s) joined; running `study run` as the driver" in log
         assert "[slurm] Ray stopped on 1 node(s)" in log
+        assert "1 ready, 0 to train" in log   # the seeded GAN was found, not trained again
         import pandas as pd
 
         results = pd.read_csv(storage / "slurm-job" / "results.csv")
