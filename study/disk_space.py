@@ -7,8 +7,8 @@ dies reading it back with EOFError). So the driver judges by the disk itself: wh
 (an exception, or work that ended without its result) and a storage location it writes to has less
 than NEARLY_FULL left, the study stops with DiskFull (exit 2) before anything that looks final is
 written, and says how to continue. A stage does not run on to its end first: its first trial that
-fails on a full disk ends it (study.tune_stop.FullDiskWatch). Everything that finished is in the cache and `trials/`, so
-`study resume` redoes only what the full disk cut short.
+fails on a full disk ends it (study.tune_stop.FullDiskWatch). Everything that finished is in the cache
+and `trials/`, so `study resume` redoes only what the full disk cut short.
 """
 
 from __future__ import annotations
