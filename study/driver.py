@@ -29,7 +29,7 @@ from study.cluster import (
     cluster_capacity,
     connect_ray,
 )
-from study.disk_space import failures_name_a_full_disk, stop_if_full
+from study.disk_space import failures_name_a_full_disk
 from study.folder import StudyFolder
 from study.locations import resolve_cache
 from study.preflight import check_loaded_data, checks_before_ray
@@ -91,7 +91,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
                   flush=True)
 
         written_to = [folder.root, cache_root]
-        disk = FullDiskWatch(written_to, folder.root)   # a failure on a full disk ends a stage at once
+        disk = FullDiskWatch(written_to, folder.root)   # a failure on a full disk ends a stage at once; after
+        # each stage, disk.stop_if_full stops the study when work failed on a full disk
         with failures_name_a_full_disk(written_to, folder.root):
             real_ref = ray.put((train, test, validation))  # once; every GAN worker and trial reads this copy
             stages = {"checks": checked_at - started_at, "ray_start": time.time() - checked_at}
@@ -99,9 +100,8 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
             gan_meta = run_gan_stage(spec, folder, cache_root, real_ref, jobs, disk)
             stages["gans"] = time.time() - stage_started
             interrupts.check("during the GAN stage")  # a stopped stage's unfinished GANs are not failures
-            disk.raise_if_full()
             failed = [key for key, meta in gan_meta.items() if meta.get("status") not in ("ok", "diverged")]
-            stop_if_full(written_to, folder.root, failed=bool(failed))
+            disk.stop_if_full(failed=bool(failed))
             for key, meta in gan_meta.items():
                 if meta.get("status") != "ok":
                     print(f"[study] GAN {key}: {meta.get('status')} ({meta.get('reason', '')}); its trials are "
@@ -113,8 +113,7 @@ def run_study(spec, *, storage: str, address: str | None = None, resume: bool = 
                                            disk=disk)
             stages["classifiers"] = time.time() - stage_started
             interrupts.check("during the classifier stage")  # results.csv of a half-run study would look final
-            disk.raise_if_full()
-            stop_if_full(written_to, folder.root, failed=unfinished_trials(folder, outcome) > 0)
+            disk.stop_if_full(failed=unfinished_trials(folder, outcome) > 0)
             results, curves = results_frames(spec, folder, outcome)
             write_results(folder, results, curves)
             folder.record_run(started_at, time.time() - started_at, resume, stages)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ray.tune import Callback, Stopper
 
 from study import interrupts
-from study.disk_space import full_disk
+from study.disk_space import full_disk, stop_if_full
 from trainables.files.storage import DiskFull
 
 
@@ -46,10 +46,14 @@ class FullDiskWatch(Callback):
             if self.full is not None:
                 print("[study] a trial failed and the disk is full: the stage stops here", flush=True)
 
-    def raise_if_full(self) -> None:
-        """After the run: the DiskFull its first failure on a full disk found, if any."""
+    def stop_if_full(self, *, failed: bool) -> None:
+        """After the stage: the DiskFull its first failure on a full disk found (also if space came back
+        since: the stage ended early, so its missing work must not read as final); else, when some of
+        its work failed, the disk as it is now (study.disk_space.stop_if_full: a failure Tune saw as no
+        trial error, or a restored Optuna experiment, which runs with the watch it pickled)."""
         if self.full is not None:
             raise self.full
+        stop_if_full(self.locations, self.study_dir, failed=failed)
 
 
 class StudyStopper(Stopper):

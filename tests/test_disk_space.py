@@ -83,12 +83,13 @@ def test_a_trial_failing_on_a_full_disk_ends_the_tune_run_at_once_and_names_the_
     free(2**30)
     watch.on_trial_recover(0, [], None)               # failed with room left: Tune's retry goes ahead
     assert not stopper.stop_all()
-    watch.raise_if_full()
+    watch.stop_if_full(failed=False)                  # no verdict, and nothing failed to look at now
     free(0)
     watch.on_trial_recover(0, [], None)
     assert stopper.stop_all()
+    free(2**30)   # space came back before the stage ended: the stage still ended early, so it stops the study
     with pytest.raises(DiskFull, match=f"{tmp_path}: the disk is full .*`study resume runs/quick`"):
-        watch.raise_if_full()
+        watch.stop_if_full(failed=False)
     restored = pickle.loads(pickle.dumps(StudyStopper(watch)))   # tuner.pkl: a resumed run starts afresh
     assert not restored.stop_all() and restored.disk.locations == [str(tmp_path)]
 
