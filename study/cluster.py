@@ -40,6 +40,11 @@ def release_ray() -> None:
 
 
 DASHBOARD_SWITCH = "STUDY_RAY_DASHBOARD"   # "0": an embedded Ray starts without its dashboard
+# Ray starts one idle Python worker per CPU for the first driver, ready for tasks and actors without a
+# runtime_env. Every Tune trial actor has one (Tune sets PL_DISABLE_FORK in it), and so has what a trial
+# starts (the Train run, the pool tasks): none of the study's work can run in those workers, which only
+# took CPU while the driver started. bench/embedded_ray.py measures the start without them.
+EMBEDDED_RAY_CONFIG = {"prestart_worker_first_driver": False}
 
 
 def connect_ray(address: str | None) -> None:
@@ -49,9 +54,8 @@ def connect_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    # Fault-injection switches must reach the worker processes of an embedded cluster too.
-    # (Not the driver's own dashboard switch: a runtime_env of any kind keeps Ray from reusing its
-    # prestarted worker processes.)
+    # Fault-injection switches must reach the worker processes of an embedded cluster too (not the
+    # driver's own dashboard switch).
     env_vars = {k: v for k, v in os.environ.items() if k.startswith("STUDY_") and k != DASHBOARD_SWITCH}
     runtime_env = {"env_vars": env_vars} if env_vars else None
     if address:
@@ -65,7 +69,7 @@ def connect_ray(address: str | None) -> None:
     # about 2.3 s of CPU per start of an embedded Ray on a 2-CPU machine.
     dashboard = os.environ.get(DASHBOARD_SWITCH, "1") != "0"
     context = ray.init(include_dashboard=dashboard, dashboard_host="127.0.0.1", runtime_env=runtime_env,
-                       log_to_driver=True)
+                       log_to_driver=True, _system_config=EMBEDDED_RAY_CONFIG)
     _Embedded.started = True
     interrupts.on_forced_stop(_kill_embedded)
     if context.dashboard_url:

@@ -33,12 +33,13 @@ def test_the_dashboard_is_on_unless_study_ray_dashboard_is_0(switch, dashboard, 
     cluster.connect_ray(None)
     (kwargs,) = ray_init_calls
     assert kwargs["include_dashboard"] is dashboard and kwargs["dashboard_host"] == "127.0.0.1"
+    assert kwargs["_system_config"] == {"prestart_worker_first_driver": False}   # no idle workers to start
 
 
 def test_the_switch_stays_with_the_driver_and_fault_switches_reach_the_workers(ray_init_calls, monkeypatch):
     monkeypatch.setenv(cluster.DASHBOARD_SWITCH, "0")
     cluster.connect_ray(None)
-    assert ray_init_calls[-1]["runtime_env"] is None      # nothing to forward: Ray's prestarted workers stay usable
+    assert ray_init_calls[-1]["runtime_env"] is None      # nothing to forward
     monkeypatch.setenv("STUDY_INJECT_NAN_EPOCH", "2")
     cluster.connect_ray(None)
     assert ray_init_calls[-1]["runtime_env"] == {"env_vars": {"STUDY_INJECT_NAN_EPOCH": "2"}}
