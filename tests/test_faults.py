@@ -2,7 +2,8 @@
 
 The study-level cases run the real `study` command as a subprocess in its own session, so each has
 its own embedded Ray that lives and dies with it; a test can SIGKILL the whole process group the
-way a crashed laptop or a killed job would, and then check that no Ray process outlived it.
+way a crashed laptop or a killed job would, and then check that no Ray process outlived it (the
+killed driver, with the other stops, is in test_interrupts.py).
 
 Fault hooks (environment variables the driver forwards to every Ray worker):
 STUDY_FAIL_ONCE_MARKER (a GAN worker crashes once after a checkpoint), STUDY_INJECT_NAN_EPOCH (the
@@ -12,7 +13,6 @@ GAN loss turns NaN), STUDY_INJECT_TRIAL_ERROR (classifier trials whose name cont
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -626,58 +626,3 @@ def test_errored_and_diverged_trials_are_recorded_and_never_ranked(tmp_path):
     failed_section = report.split("## Missing, errored and diverged trials", 1)[1]
     assert errored in failed_section and results.loc[1, "trial"] in failed_section
     assert "diverged" in failed_section and "error" in failed_section
-
-
-# --------------------------------------------------------------------------------------------------
-# 2. The driver is killed during the GAN stage, then during the classifier stage
-# --------------------------------------------------------------------------------------------------
-KILL_RATIOS = [0, 0.25, 0.5, 1, 2, 4]
-# Trials long enough (40 evaluations, no early stop) that the other five cannot all finish in the
-# moment between the first trial's record and the kill, on an idle machine too.
-KILL_EPOCHS = 40
-
-
-@pytest.mark.slow
-def test_a_killed_driver_is_resumed_without_rerunning_or_duplicating_anything(tmp_path, study_caches):
-    logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
-    study_caches.seed_scoring(study.parent, TINY)   # the dataset's scoring network; the GAN is trained here
-    gan_epochs = 12
-    args = ["run", "quick", *TINY, "--set", f"gan.epochs={gan_epochs}", "--set", f"mix.ratios={KILL_RATIOS}",
-            "--set", f"classifier.epochs={KILL_EPOCHS}", "--set", f"classifier.patience={KILL_EPOCHS}",
-            "--storage", str(tmp_path / "s"), "--no-report"]
-
-    # Kill 1: in the GAN stage, once two checkpoints are in storage.
-    with StudyProcess(args, logs, "run") as run:
-        wait_for(lambda: list(study.parent.glob("gan-cache/*/checkpoint_epoch0002")), run, "second GAN checkpoint")
-        strays = run.kill()
-    assert strays == [], f"Ray processes outlived the killed driver: {strays}"
-    gan_dir = the_gan_dir(study)
-    assert not (gan_dir / "meta.json").exists()  # it really died mid-GAN
-
-    # Kill 2: in the classifier stage, once a trial has finished.
-    trials = study / "trials"
-    with StudyProcess(["resume", str(study), "--no-report"], logs, "resume-1") as resume:
-        wait_for(lambda: list(trials.glob("*.json")), resume, "a finished classifier trial")
-        strays = resume.kill()
-    assert strays == [], f"Ray processes outlived the killed driver: {strays}"
-    meta = json.loads((gan_dir / "meta.json").read_text())
-    assert meta["status"] == "ok" and meta["epochs_trained"] == gan_epochs
-    assert 1 <= meta["resumed_from_epoch"] < gan_epochs  # continued from its checkpoint, not from scratch
-    assert losses_epochs(gan_dir) == list(range(1, gan_epochs + 1))
-    done = snapshot(trials.glob("*.json"))
-    assert 1 <= len(done) < len(KILL_RATIOS), "the kill came too late to test a restore"
-    gan_files = snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"])
-
-    # Resume to the end.
-    final = run_cli(["resume", str(study), "--no-report"], logs, "resume-2")
-    assert final.proc.returncode == 0, final.err[-3000:]
-    assert "1 ready, 0 to train, 0 to grow" in final.out
-    assert f"{len(done)} already finished, {len(KILL_RATIOS) - len(done)} to run" in final.out
-    assert snapshot(Path(p) for p in done) == done  # no finished trial ran again
-    assert snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"]) == gan_files  # nor the GAN
-    results = pd.read_csv(study / "results.csv")
-    assert sorted(results["ratio"]) == KILL_RATIOS and not results["trial"].duplicated().any()
-    assert set(results["status"]) == {"ok"}
-    assert len(list(trials.glob("*.json"))) == len(KILL_RATIOS)
-    curves = pd.read_csv(io.StringIO((study / "curves.csv").read_text()))
-    assert len(curves) == len(KILL_RATIOS) * KILL_EPOCHS and not curves.duplicated(["trial", "epoch"]).any()

@@ -1,8 +1,10 @@
-"""Ctrl-C and SIGTERM: the study stops cleanly, writes nothing final, exits 130, resumes.
+"""Stops of every kind: Ctrl-C, a second Ctrl-C, SIGTERM, SIGKILL and a full disk. The study stops
+cleanly where it can (exit 130, or 2 on a full disk, nothing final written), and `study resume` finishes
+it with the results an uninterrupted run gets.
 
 Real signals to the real `study` command (its own process session, its own embedded Ray), as a
-terminal's Ctrl-C (SIGINT to the whole foreground process group) and `ray job stop` (SIGTERM to the
-driver) send them.
+terminal's Ctrl-C (SIGINT to the whole foreground process group), `ray job stop` (SIGTERM to the
+driver) and a killed machine or the OOM killer (SIGKILL to every process of the study) send them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
+import json
 import os
 import re
 import signal
@@ -22,12 +26,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_faults import KILL_EPOCHS, KILL_RATIOS, TINY, StudyProcess, run_cli, snapshot, wait_for
+from test_faults import TINY, StudyProcess, losses_epochs, run_cli, snapshot, the_gan_dir, wait_for
 
 from study import interrupts
 
-ARGS = [*TINY, "--set", f"mix.ratios={KILL_RATIOS}", "--set", f"classifier.epochs={KILL_EPOCHS}",
-        "--set", f"classifier.patience={KILL_EPOCHS}"]
+RATIOS = [0, 0.25, 0.5, 1, 2, 4]
+# Trials long enough (40 evaluations, no early stop) that the others cannot all finish in the moment
+# between a trial's record and the stop that follows it, on an idle machine too (one trial at a time: TINY).
+TRIAL_EPOCHS = 40
+GAN_EPOCHS = 10   # room for three stops in the GAN stage, each at a checkpoint newer than the last
+ARGS = [*TINY, "--set", f"mix.ratios={RATIOS}", "--set", f"classifier.epochs={TRIAL_EPOCHS}",
+        "--set", f"classifier.patience={TRIAL_EPOCHS}", "--set", f"gan.epochs={GAN_EPOCHS}"]
+STABLE_COLUMNS = ["trial", "size", "ratio", "seed", "status", "val_acc_max", "best_val_epoch", "test_acc_at_best_val",
+                  "test_acc", "test_acc_max"]
 
 
 RAY_FORWARDED = re.compile(r"^(\x1b\[\d+m)?\(\w+ pid=\d+")   # "(RayTrainWorker pid=42) ...": a Ray process's log
@@ -44,48 +55,6 @@ def _send(process: StudyProcess, signum: int, group: bool) -> None:
         os.killpg(process.proc.pid, signum)
     else:
         os.kill(process.proc.pid, signum)
-
-
-@pytest.mark.slow
-# Ctrl-C to the whole process group is exercised at four points below (and a full disk at a fifth), with the resumed results compared;
-# here SIGTERM (`ray job stop`) to the driver alone.
-@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False)], ids=["sigterm to the driver"])
-def test_a_signal_mid_study_stops_cleanly_exits_130_and_resume_finishes_it(tmp_path, study_caches, signum, group):
-    logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
-    study_caches.seed_scoring(study.parent, ARGS)   # the dataset's scoring network: the GAN is not the point here
-    args = ["run", "quick", *ARGS, "--storage", str(tmp_path / "s")]
-    trials = study / "trials"
-    with StudyProcess(args, logs, "run") as run:
-        wait_for(lambda: list(trials.glob("*.json")), run, "a finished classifier trial")
-        _send(run, signum, group)
-        assert run.wait() == interrupts.EXIT_INTERRUPTED, run.err[-3000:]
-    assert f"study resume {tmp_path / 's' / 'quick'}" in run.err and "Traceback" not in driver_lines(run.err)
-    assert not (study / "results.csv").exists() and not (study / "report").exists()  # nothing looks final
-    done = snapshot(trials.glob("*.json"))
-    assert 1 <= len(done) < len(KILL_RATIOS), "the signal came too late to test a stop mid-stage"
-
-    final = run_cli(["resume", str(study), "--no-report"], logs, "resume")
-    assert final.proc.returncode == 0, final.err[-3000:]
-    assert snapshot(trials.glob("*.json")).items() >= done.items()  # finished trials kept as they were
-    results = pd.read_csv(study / "results.csv")
-    assert sorted(results["ratio"]) == KILL_RATIOS and set(results["status"]) == {"ok"}
-
-
-@pytest.mark.slow
-def test_a_second_ctrl_c_aborts_at_once_with_130(tmp_path):
-    logs, study = tmp_path / "logs", tmp_path / "s" / "quick"
-    with StudyProcess(["run", "quick", *ARGS, "--storage", str(tmp_path / "s")], logs, "run") as run:
-        wait_for(lambda: list(study.glob("trials")) or list((tmp_path / "s").glob("gan-cache/*/checkpoint_epoch0001")),
-                 run, "the GAN stage under way")
-        _send(run, signal.SIGINT, True)
-        time.sleep(0.5)
-        _send(run, signal.SIGINT, True)
-        assert run.wait(timeout=120) == interrupts.EXIT_INTERRUPTED, run.err[-3000:]
-    assert "interrupted" in run.err and not (study / "results.csv").exists()
-
-
-STABLE_COLUMNS = ["trial", "size", "ratio", "seed", "status", "val_acc_max", "best_val_epoch", "test_acc_at_best_val",
-                  "test_acc", "test_acc_max"]
 
 
 @contextlib.contextmanager
@@ -116,82 +85,170 @@ def fill(filesystem: Path) -> Path:
     return filler
 
 
+# --------------------------------------------------------------------------------------------------
+# The ways a study is stopped, each with what it promises
+# --------------------------------------------------------------------------------------------------
+def ctrl_c(process: StudyProcess, study: Path) -> None:
+    """Ctrl-C: a clean stop (exit 130; 0 when the run had finished before it arrived)."""
+    _send(process, signal.SIGINT, True)
+    code = process.wait()
+    assert code in (interrupts.EXIT_INTERRUPTED, 0), f"exit {code}\n{process.err[-3000:]}"
+
+
+def ctrl_c_twice(process: StudyProcess, study: Path) -> None:
+    """A second Ctrl-C aborts at once (exit 130), without waiting for the clean stop."""
+    _send(process, signal.SIGINT, True)
+    time.sleep(0.5)
+    _send(process, signal.SIGINT, True)
+    assert process.wait(timeout=120) == interrupts.EXIT_INTERRUPTED, process.err[-3000:]
+    assert "interrupted" in process.err and not (study / "results.csv").exists()
+
+
+def sigterm(process: StudyProcess, study: Path) -> None:
+    """`ray job stop`: SIGTERM to the driver alone stops it cleanly, exit 130, naming the resume command,
+    without a traceback and without writing anything that looks final."""
+    _send(process, signal.SIGTERM, False)
+    assert process.wait() == interrupts.EXIT_INTERRUPTED, process.err[-3000:]
+    assert f"study resume {study}" in process.err and "Traceback" not in driver_lines(process.err)
+    assert not (study / "results.csv").exists() and not (study / "report").exists()
+
+
+def sigkill(process: StudyProcess, study: Path) -> None:
+    """SIGKILL to every process of the study: no process of it or of its Ray outlives the driver."""
+    strays = process.kill()
+    assert strays == [], f"Ray processes outlived the killed driver: {strays}"
+
+
+def full_disk(process: StudyProcess, study: Path) -> None:
+    """The disk fills: exit 2 with the one-line error naming the storage, at the first failure on it."""
+    filler = fill(study.parent)
+    code = process.wait()
+    assert code == 2 and f"{study.parent}" in process.err and "the disk is full" in process.err, \
+        f"full disk: exit {code}\n{process.err[-3000:]}"
+    assert "Traceback" not in driver_lines(process.err).split("\nerror: ")[-1]
+    # Nothing final after the failure: results.csv only if every trial had finished and it was written
+    # before the disk filled (then the report was what the full disk stopped).
+    assert "[study] results:" in process.out or not (study / "results.csv").exists()
+    # The first failure on the full disk ended the stage: no other trial failed and retried.
+    assert process.out.count("failed, retrying") <= 1, process.out[-3000:]
+    filler.unlink()   # space is back
+
+
+STOPS: dict[str, Callable[[StudyProcess, Path], None]] = {
+    "Ctrl-C": ctrl_c, "Ctrl-C twice": ctrl_c_twice, "SIGTERM": sigterm, "SIGKILL": sigkill, "a full disk": full_disk}
+
+
+@dataclass(frozen=True)
+class Start:
+    """What the study folder held when a run started: its trial records, its GAN's newest checkpoint."""
+
+    records: int
+    checkpoint: int
+    gan_done: bool
+    ns: int
+
+
 @dataclass
 class StopPoint:
     where: str
-    reached: Callable[[StudyProcess, int], bool]   # (the running study, its trial records or start time)
-    disk_full: bool = False                         # fill the disk there instead of pressing Ctrl-C
+    reached: Callable[[StudyProcess, Start], bool]
+    how: str                                           # a key of STOPS
+    then: Callable[[Start], None] | None = None        # what this stop there leaves, checked after it
 
 
 @pytest.mark.slow
-def test_a_study_stopped_at_five_points_resumes_to_the_same_results_as_an_uninterrupted_run(tmp_path, study_caches):
-    """Ctrl-C in the GAN stage and as the classifier stage starts, a full disk as the next run's classifier
-    stage starts, Ctrl-C mid-trial and while the report is written; each time `study resume` continues;
+def test_a_study_stopped_in_every_stage_every_way_resumes_to_the_results_of_an_uninterrupted_run(tmp_path, study_caches):
+    """In the GAN stage: Ctrl-C twice, SIGKILL, Ctrl-C; as the classifier stage starts: Ctrl-C, then a
+    full disk; mid-stage: SIGTERM to the driver, then SIGKILL; while the report is written: Ctrl-C. Each
+    time `study resume` continues; no finished trial or GAN is redone, each GAN epoch is trained once, and
     results.csv equals an uninterrupted run's (timings aside)."""
-    # Four trials one at a time: a stop at the classifier stage's start or in its middle lands while trials
-    # remain (three short trials side by side were once all finished between the stage's first line and
-    # the Ctrl-C, in CI); the mid-trial stop leaves three to the next run, whose stop comes at the report.
-    args = [*ARGS, "--set", "mix.ratios=[0, 0.5, 1, 2]", "--set", "gan.epochs=6", "--set", "search.max_concurrent=1"]
     logs = tmp_path / "logs"
     # Both runs score their GAN with the session's scoring network (trained by the same code): the GANs
     # themselves, stopped and uninterrupted, are trained here.
-    study_caches.seed_scoring(tmp_path / "plain", args)
-    plain = run_cli(["run", "quick", *args, "--storage", str(tmp_path / "plain"), "--no-report"], logs, "plain")
+    study_caches.seed_scoring(tmp_path / "plain", ARGS)
+    plain = run_cli(["run", "quick", *ARGS, "--storage", str(tmp_path / "plain"), "--no-report"], logs, "plain")
     assert plain.proc.returncode == 0, plain.err[-3000:]
     expected = pd.read_csv(tmp_path / "plain" / "quick" / "results.csv")[STABLE_COLUMNS]
 
     storage = tmp_path / "stopped"
     study = storage / "quick"
+    kept: dict = {}   # trial records and GAN files as they were once finished: never rewritten after
 
     def records() -> int:
         return len(list((study / "trials").glob("*.json")))
 
-    def results_written_since(before: int) -> bool:
+    def newest_checkpoint() -> int:
+        return max((int(p.name.removeprefix("checkpoint_epoch")) for p in storage.glob("gan-cache/*/checkpoint_epoch*")),
+                   default=0)
+
+    def gan_left_unfinished(start: Start) -> None:
+        assert not (the_gan_dir(study) / "meta.json").exists()   # the kill really came mid-GAN
+
+    def gan_finished(start: Start) -> None:
+        gan_dir = the_gan_dir(study)
+        meta = json.loads((gan_dir / "meta.json").read_text())
+        assert meta["status"] == "ok" and meta["epochs_trained"] == GAN_EPOCHS
+        assert 1 <= meta["resumed_from_epoch"] < GAN_EPOCHS   # continued from its checkpoint, not from scratch
+        assert losses_epochs(gan_dir) == list(range(1, GAN_EPOCHS + 1))   # every epoch trained once
+        kept.update(snapshot([gan_dir / "meta.json", gan_dir / "pool.pt"]))
+
+    def stopped_mid_stage(start: Start) -> None:
+        assert start.records < records() < len(RATIOS), "the stop came too late to test a stop mid-stage"
+        kept.update(snapshot((study / "trials").glob("*.json")))
+
+    def newer_checkpoint(process: StudyProcess, start: Start) -> bool:
+        return newest_checkpoint() > start.checkpoint
+
+    def stage_started(process: StudyProcess, start: Start) -> bool:
+        return "[study] classifier stage:" in process.out
+
+    def new_record(process: StudyProcess, start: Start) -> bool:
+        return records() > start.records
+
+    def results_written(process: StudyProcess, start: Start) -> bool:
         """results.csv written by the running process (one from an earlier run that finished before its
-        Ctrl-C arrived would otherwise trigger the next stop before that process installed its handler)."""
+        stop arrived would otherwise trigger the stop before that process installed its handler)."""
         path = study / "results.csv"
-        return path.exists() and path.stat().st_mtime_ns > before
+        return path.exists() and path.stat().st_mtime_ns > start.ns
 
     points = [
-        StopPoint("GAN stage", lambda p, _: bool(list(storage.glob("gan-cache/*/checkpoint_epoch0002")))),
-        StopPoint("classifier stage start", lambda p, _: "[study] classifier stage:" in p.out),
-        StopPoint("classifier stage start", lambda p, _: "[study] classifier stage:" in p.out, disk_full=True),
-        StopPoint("mid-trial", lambda p, before: records() > before),
-        StopPoint("report", lambda p, started_ns: results_written_since(started_ns)),
+        StopPoint("GAN stage", newer_checkpoint, "Ctrl-C twice"),
+        StopPoint("GAN stage", newer_checkpoint, "SIGKILL", then=gan_left_unfinished),
+        StopPoint("GAN stage", newer_checkpoint, "Ctrl-C"),
+        StopPoint("classifier stage start", stage_started, "Ctrl-C", then=gan_finished),
+        StopPoint("classifier stage start", stage_started, "a full disk"),
+        StopPoint("mid-stage", new_record, "SIGTERM", then=stopped_mid_stage),
+        StopPoint("mid-stage", new_record, "SIGKILL", then=stopped_mid_stage),
+        StopPoint("report", results_written, "Ctrl-C"),
     ]
     with small_filesystem(storage) as mounted:
-        study_caches.seed_scoring(storage, args)   # on the tmpfs: 2 MB of its 256
+        study_caches.seed_scoring(storage, ARGS)   # on the tmpfs: 2 MB of its 256
         if not mounted:
             warnings.warn("not root: the full-disk point is left out (it needs a tmpfs mount)", stacklevel=1)
-            points = [point for point in points if not point.disk_full]
-        command = ["run", "quick", *args, "--storage", str(storage)]
+            points = [point for point in points if point.how != "a full disk"]
+        command = ["run", "quick", *ARGS, "--storage", str(storage)]
         for i, point in enumerate(points):
-            before = time.time_ns() if point.where == "report" else records()
+            start = Start(records(), newest_checkpoint(), any(storage.glob("gan-cache/*/meta.json")), time.time_ns())
             with StudyProcess(command, logs, f"stop-{i}") as process:
-                wait_for(functools.partial(point.reached, process, before), process, f"the {point.where}")
-                if point.disk_full:
-                    filler = fill(storage)
-                else:
-                    _send(process, signal.SIGINT, True)
-                code = process.wait()
-            if point.disk_full:
-                assert code == 2 and f"{storage}" in process.err and "the disk is full" in process.err, \
-                    f"full disk: exit {code}\n{process.err[-3000:]}"
-                assert "Traceback" not in driver_lines(process.err).split("\nerror: ")[-1]
-                # Nothing final after the failure: results.csv only if every trial had finished and it was
-                # written before the disk filled (then the report was what the full disk stopped).
-                assert "[study] results:" in process.out or not (study / "results.csv").exists()
-                # The first failure on the full disk ended the stage: no other trial failed and retried.
-                assert process.out.count("failed, retrying") <= 1, process.out[-3000:]
-                filler.unlink()   # space is back
-            else:
-                assert code in (interrupts.EXIT_INTERRUPTED, 0), f"{point.where}: exit {code}\n{process.err[-3000:]}"
+                wait_for(functools.partial(point.reached, process, start), process, f"the {point.where} ({point.how})")
+                STOPS[point.how](process, study)
+            # Each run counted what the earlier ones finished, and trains nothing twice.
+            if start.gan_done:
+                assert "1 ready, 0 to train, 0 to grow" in process.out, process.out[-3000:]
+            if "[study] classifier stage:" in process.out:
+                assert f"{start.records} already finished, {len(RATIOS) - start.records} to run" in process.out
+            if point.then is not None:
+                point.then(start)
             command = ["resume", str(study)]
         final = run_cli(command, logs, "final")
         assert final.proc.returncode == 0, final.err[-3000:]
+        assert "1 ready, 0 to train, 0 to grow" in final.out
+        assert snapshot(Path(p) for p in kept) == kept   # no finished trial, nor the GAN, was done again
         got = pd.read_csv(study / "results.csv")[STABLE_COLUMNS]
         pd.testing.assert_frame_equal(got.sort_values("trial").reset_index(drop=True),
                                       expected.sort_values("trial").reset_index(drop=True))
+        curves = pd.read_csv(io.StringIO((study / "curves.csv").read_text()))
+        assert len(curves) == len(RATIOS) * TRIAL_EPOCHS and not curves.duplicated(["trial", "epoch"]).any()
         assert (study / "report" / "report.md").exists()
 
 
