@@ -25,13 +25,39 @@ VIEW_SUFFIXES = (".json", ".csv", ".png")
 NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json", "progress.json"})   # progress: a live hint
 
 
+# Tune runs a trial's stop between two of its results (the trial's actor does one thing at a time). A GAN
+# trial that reported only at its end kept a stopped study waiting Tune's fixed 10 s before its actor
+# was killed (Ctrl-C in the GAN stage took 12 s to end the study, the GAN training on meanwhile); with a
+# heartbeat the stop runs within HEARTBEAT_S, and the Train run dies with the trial's actor, its owner.
+HEARTBEAT_S = 1.0
+
+
 def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool = False) -> None:
+    import threading
+
     import ray.tune
 
     from trainables.gan.job import GanJob
     from trainables.runners.gan_keys import run_gan_jobs
 
-    metas = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref, use_gpu=use_gpu)
+    outcome: dict = {}
+
+    def train() -> None:
+        try:
+            outcome["metas"] = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref,
+                                            use_gpu=use_gpu)
+        except BaseException as err:   # raised again in the trial's own thread, as before
+            outcome["error"] = err
+
+    keys = threading.Thread(target=train, name="gan-keys", daemon=True)
+    keys.start()
+    keys.join(HEARTBEAT_S)
+    while keys.is_alive():
+        ray.tune.report({"status": "running"})
+        keys.join(HEARTBEAT_S)
+    if "error" in outcome:
+        raise outcome["error"]
+    metas = outcome["metas"]
     statuses = [meta.get("status") for meta in metas.values()]
     ray.tune.report({"status": "ok" if set(statuses) <= {"ok"} else ",".join(sorted(set(statuses))),
                      "gan_keys": " ".join(metas), "seconds": sum(float(m.get("seconds") or 0) for m in metas.values())})

@@ -35,7 +35,7 @@ RATIOS = [0, 0.25, 0.5, 1, 2, 4]
 # between a trial's record and the stop that follows it, on an idle machine too (one trial at a time: TINY).
 TRIAL_EPOCHS = 40
 # Room for three stops in the GAN stage, each at a checkpoint newer than the last: a clean stop there
-# (the last of the three) lets the GAN train on for seconds, an abort or a kill hardly at all.
+# (the last of the three) lets the GAN train on until Tune runs the stop, an abort or a kill hardly at all.
 GAN_EPOCHS = 16
 ARGS = [*TINY, "--set", f"mix.ratios={RATIOS}", "--set", f"classifier.epochs={TRIAL_EPOCHS}",
         "--set", f"classifier.patience={TRIAL_EPOCHS}", "--set", f"gan.epochs={GAN_EPOCHS}"]
