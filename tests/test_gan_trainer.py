@@ -119,3 +119,48 @@ def test_pack_runs_makes_one_run_per_key_when_slots_are_plenty_and_splits_run_sh
     runs = pack_runs(jobs + [wide], [], slots=1)
     assert sorted(len(run) for run in runs) == [1, 3]
     assert [wide] in runs
+
+
+@pytest.fixture
+def quick_heartbeat(monkeypatch):
+    """_gan_trial with a 50 ms heartbeat, its reports collected instead of sent to Tune."""
+    import ray.tune
+
+    from study import stage_gans
+
+    reports = []
+    monkeypatch.setattr(stage_gans, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(ray.tune, "report", reports.append)
+    return stage_gans, reports
+
+
+def test_the_gan_trial_reports_a_heartbeat_while_its_keys_train_then_its_result(quick_heartbeat, monkeypatch):
+    """Tune runs a stop only between two results of a trial: the GAN trial reports while it trains."""
+    import time
+
+    from trainables.runners import gan_keys
+
+    stage_gans, reports = quick_heartbeat
+
+    def training(jobs, cache_root, real_ref, use_gpu):
+        time.sleep(0.5)
+        return {job.key(): {"status": "ok", "seconds": 1.5} for job in jobs}
+
+    monkeypatch.setattr(gan_keys, "run_gan_jobs", training)
+    stage_gans._gan_trial({"jobs": [dataclasses.asdict(JOB)]}, real_ref=None, cache_root="cache")
+    assert len(reports) >= 3 and all(r == {"status": "running"} for r in reports[:-1])
+    assert reports[-1] == {"status": "ok", "gan_keys": JOB.key(), "seconds": 1.5}
+
+
+def test_a_gan_trial_whose_training_raises_raises_it_without_a_result(quick_heartbeat, monkeypatch):
+    from trainables.runners import gan_keys
+
+    stage_gans, reports = quick_heartbeat
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("GAN training failed: simulated")
+
+    monkeypatch.setattr(gan_keys, "run_gan_jobs", failing)
+    with pytest.raises(RuntimeError, match="simulated"):
+        stage_gans._gan_trial({"jobs": [dataclasses.asdict(JOB)]})
+    assert all(r == {"status": "running"} for r in reports)
