@@ -28,7 +28,8 @@ NOT_VIEWED = frozenset({"checkpoint_manager_snapshot.json", "progress.json"})   
 # Tune runs a trial's stop between two of its results (the trial's actor does one thing at a time). A GAN
 # trial that reported only at its end kept a stopped study waiting Tune's fixed 10 s before its actor
 # was killed (Ctrl-C in the GAN stage took 12 s to end the study, the GAN training on meanwhile); with a
-# heartbeat the stop runs within HEARTBEAT_S, and the Train run dies with the trial's actor, its owner.
+# heartbeat the stop runs within HEARTBEAT_S (Tune's report raises SystemExit in the trial), and the
+# Train run dies with the trial's actor, its owner: stopped, not failed.
 HEARTBEAT_S = 1.0
 
 
@@ -41,20 +42,25 @@ def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool 
     from trainables.runners.gan_keys import run_gan_jobs
 
     outcome: dict = {}
+    stopped = threading.Event()
 
     def train() -> None:
         try:
             outcome["metas"] = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref,
-                                            use_gpu=use_gpu)
+                                            use_gpu=use_gpu, stopped=stopped)
         except BaseException as err:   # raised again in the trial's own thread, as before
             outcome["error"] = err
 
     keys = threading.Thread(target=train, name="gan-keys", daemon=True)
     keys.start()
     keys.join(HEARTBEAT_S)
-    while keys.is_alive():
-        ray.tune.report({"status": "running"})
-        keys.join(HEARTBEAT_S)
+    try:
+        while keys.is_alive():
+            ray.tune.report({"status": "running"})
+            keys.join(HEARTBEAT_S)
+    except BaseException:   # Tune stops the trial: the Train run's end that follows is no GAN's failure
+        stopped.set()
+        raise
     if "error" in outcome:
         raise outcome["error"]
     metas = outcome["metas"]

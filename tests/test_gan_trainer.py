@@ -142,7 +142,7 @@ def test_the_gan_trial_reports_a_heartbeat_while_its_keys_train_then_its_result(
 
     stage_gans, reports = quick_heartbeat
 
-    def training(jobs, cache_root, real_ref, use_gpu):
+    def training(jobs, cache_root, real_ref, use_gpu, stopped):
         time.sleep(0.5)
         return {job.key(): {"status": "ok", "seconds": 1.5} for job in jobs}
 
@@ -164,3 +164,57 @@ def test_a_gan_trial_whose_training_raises_raises_it_without_a_result(quick_hear
     with pytest.raises(RuntimeError, match="simulated"):
         stage_gans._gan_trial({"jobs": [dataclasses.asdict(JOB)]})
     assert all(r == {"status": "running"} for r in reports)
+
+
+def test_a_gan_trial_that_tune_stops_marks_its_run_stopped_not_failed(quick_heartbeat, monkeypatch):
+    """Tune stops a trial by raising SystemExit in its report; the Train run's end that follows (its
+    controller dies with the trial's actor) must not be recorded as the GAN's failure."""
+    import threading
+
+    import ray.tune
+
+    from trainables.runners import gan_keys
+
+    stage_gans, reports = quick_heartbeat
+    seen, release = {}, threading.Event()
+
+    def training(jobs, cache_root, real_ref, use_gpu, stopped):
+        release.wait(5)
+        seen["stopped"] = stopped.is_set()
+        raise RuntimeError("The actor died unexpectedly before finishing this task.")
+
+    def stop_at_first_report(result):
+        release.set()
+        raise SystemExit(0)
+
+    monkeypatch.setattr(gan_keys, "run_gan_jobs", training)
+    monkeypatch.setattr(ray.tune, "report", stop_at_first_report)
+    with pytest.raises(SystemExit):
+        stage_gans._gan_trial({"jobs": [dataclasses.asdict(JOB)]})
+    for _ in range(100):
+        if "stopped" in seen:
+            break
+        threading.Event().wait(0.05)
+    assert seen == {"stopped": True}
+
+
+def test_a_failure_after_the_stop_writes_no_error_meta(tmp_path, monkeypatch):
+    """_train with `stopped` set re-raises a failed fit as it is: no key's meta.json says "error"."""
+    import threading
+    import types
+
+    from trainables.files import gan_cache
+    from trainables.runners import gan_keys
+
+    class DeadRun:   # what build_run returns, whose fit fails as a run whose controller died
+        train_loop_config = {"keys": [types.SimpleNamespace(meta={"key": JOB.key(), "status": "training"})]}
+
+        def fit(self):
+            raise RuntimeError("The actor died unexpectedly before finishing this task.")
+
+    monkeypatch.setattr(gan_keys, "build_run", lambda *args, **kwargs: DeadRun())
+    stopped = threading.Event()
+    stopped.set()
+    with pytest.raises(RuntimeError, match="died unexpectedly"):
+        gan_keys._train([JOB], str(tmp_path), None, False, lambda text: None, stopped)
+    assert not gan_cache.key_store(str(tmp_path), JOB.key()).exists(gan_cache.META_FILE)

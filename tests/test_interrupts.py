@@ -184,6 +184,9 @@ def test_a_study_stopped_in_every_stage_every_way_resumes_to_the_results_of_an_u
         return max((int(p.name.removeprefix("checkpoint_epoch")) for p in storage.glob("gan-cache/*/checkpoint_epoch*")),
                    default=0)
 
+    def gan_done() -> bool:
+        return any(json.loads(p.read_text()).get("status") == "ok" for p in storage.glob("gan-cache/*/meta.json"))
+
     def gan_left_unfinished(start: Start) -> None:
         assert not (the_gan_dir(study) / "meta.json").exists()   # the kill really came mid-GAN
 
@@ -231,11 +234,13 @@ def test_a_study_stopped_in_every_stage_every_way_resumes_to_the_results_of_an_u
             points = [point for point in points if point.how != "a full disk"]
         command = ["run", "quick", *ARGS, "--storage", str(storage)]
         for i, point in enumerate(points):
-            start = Start(records(), newest_checkpoint(), any(storage.glob("gan-cache/*/meta.json")), time.time_ns())
+            start = Start(records(), newest_checkpoint(), gan_done(), time.time_ns())
             with StudyProcess(command, logs, f"stop-{i}") as process:
                 wait_for(functools.partial(point.reached, process, start), process, f"the {point.where} ({point.how})")
                 STOPS[point.how](process, study)
             assert not process.strays, f"processes outlived the {point.how} at the {point.where}: {process.strays}"
+            # A stop is no failure: no run finds a GAN the one before it recorded as failed.
+            assert "GAN training failed" not in process.out + process.err, process.out[-3000:]
             # Each run counted what the earlier ones finished, and trains nothing twice.
             if start.gan_done:
                 assert "1 ready, 0 to train, 0 to grow" in process.out, process.out[-3000:]

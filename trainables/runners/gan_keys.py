@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import threading
 from dataclasses import asdict
 
 import torch
@@ -77,7 +78,7 @@ def run_gan_job(job: GanJob, cache_root: str, real_ref, use_gpu: bool | None = N
 
 
 def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None = None,
-                 say=lambda text: print(text, flush=True)) -> dict:
+                 say=lambda text: print(text, flush=True), stopped: threading.Event | None = None) -> dict:
     """Make every key of `jobs` complete in the cache with a pool of at least job.pool_per_class
     images per class: reuse it, grow its pool, or train it; the keys to train train one after the other
     in one Ray Train run, in the order given (trainables.runners.gan_worker). Returns key -> meta.
@@ -88,7 +89,9 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
     needing one of them waits, then reuses it. A diverged key gets meta with status "diverged" (it
     does not raise) and the run goes on with the next; a key whose run fails beyond
     FailureConfig(max_failures) gets meta with status "error", the keys after it still train (see
-    _train), and the first failure is raised at the end.
+    _train), and the first failure is raised at the end. A run that fails once `stopped` is set was
+    stopped, not failed (the study is ending and took the run down): it is raised as it is, and no
+    key's meta.json says "error" (its checkpoints stay, and `study resume` continues it).
     """
     for job in jobs:
         job.check()
@@ -108,7 +111,7 @@ def run_gan_jobs(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | 
                 say(f"[study] GAN {key}: growing its pool from {metas[key]['pool']['per_class']} to "
                     f"{job.pool_per_class} images per class (no retraining)")
                 metas[key] = on_reserved(job, use_gpu, _grow_pool, job, cache_root, metas[key])
-        trained, failure = _train(to_train, cache_root, real_ref, use_gpu, say) if to_train else ({}, None)
+        trained, failure = _train(to_train, cache_root, real_ref, use_gpu, say, stopped) if to_train else ({}, None)
         metas |= trained
         metas = {job.key(): _filter_pools(job, cache_root, real_ref, metas[job.key()], use_gpu, say) for job in jobs}
     if failure is not None:
@@ -155,7 +158,8 @@ def build_run(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool, draw
     return build_trainer(jobs, ref, cache_root, keys, use_gpu, draw_pool)
 
 
-def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, say) -> tuple[dict, Exception | None]:
+def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, say,
+           stopped: threading.Event | None = None) -> tuple[dict, Exception | None]:
     """Train `jobs` (none complete) in one Ray Train run: (key -> meta as its worker wrote them, the
     first failure or None).
 
@@ -173,6 +177,8 @@ def _train(jobs: list[GanJob], cache_root: str, real_ref, use_gpu: bool | None, 
         try:
             return metas | trainer.fit().return_value, failure
         except Exception as err:
+            if stopped is not None and stopped.is_set():
+                raise
             done = [job for job in pending if gan_cache.is_complete(cache_root, job.key())]
             metas |= {job.key(): gan_cache.read_meta(cache_root, job.key()) for job in done}
             failed = next((i for i, job in enumerate(pending) if job not in done), None)
