@@ -21,13 +21,14 @@ demo: install
 	$(VENV)/bin/study run quick
 
 # Two pytest-xdist workers, one test file each at a time (module fixtures such as a Ray head or the bad-input
-# runs are made once); the slow tests' studies share one trained tiny GAN cache (tests/conftest.py).
+# runs are made once), in the order tests/conftest.py gives; the slow tests' studies share one trained tiny
+# GAN cache (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check study trainables analysis tests bench
