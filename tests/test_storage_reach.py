@@ -84,3 +84,20 @@ def test_filesystem_options_stay_with_every_uri_handed_out():
 
 def test_a_local_path_needs_no_probe(tmp_path):
     assert Store.reachable(tmp_path / "runs", timeout=0).is_local
+
+
+def test_two_write_checks_at_once_on_one_storage_leave_each_others_probe_alone(tmp_path):
+    """Two studies starting together on one storage (the GAN cache they share): the second's write check
+    runs between the first's write and delete of its probe, and must not take the first's probe away
+    (on S3 the first then met "Path does not exist" and the study was refused)."""
+    seen = {}
+
+    class FirstStudy(Store):
+        def write_bytes(self, payload, *parts):
+            super().write_bytes(payload, *parts)
+            Store(str(tmp_path)).check_writable()            # the other study, in this moment
+            seen["kept"] = (tmp_path / parts[-1]).exists()   # this call's probe is still there
+
+    FirstStudy(str(tmp_path)).check_writable()
+    assert seen == {"kept": True}
+    assert not list(tmp_path.iterdir())   # and both probes are gone

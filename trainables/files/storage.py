@@ -13,6 +13,7 @@ import errno
 import math
 import os
 import posixpath
+import secrets
 import shutil
 import subprocess
 import sys
@@ -340,8 +341,10 @@ class Store:
                         source_filesystem=pafs.LocalFileSystem(), destination_filesystem=target_fs)
 
     def check_writable(self) -> None:
-        """Raise OSError when nothing can be written below the root (before any work starts)."""
-        probe = ".write-probe"
+        """Raise OSError when nothing can be written below the root (before any work starts). The probe
+        is named for this call: two studies starting at once on one storage each delete their own (with
+        one name, one deleted the other's between its write and its delete, and an S3 study was refused)."""
+        probe = f".write-probe-{secrets.token_hex(8)}"
         self.write_bytes(b"ok", probe)
         self.delete(probe)
 
