@@ -44,9 +44,7 @@ def _gan_trial(config, real_ref=None, cache_root="", use_gpu=False):
     from trainables.runners.gan_keys import run_gan_jobs
 
     metas = run_gan_jobs([GanJob(**job) for job in config["jobs"]], cache_root, real_ref, use_gpu=use_gpu)
-    statuses = [meta.get("status") for meta in metas.values()]
-    ray.tune.report({"status": "ok" if set(statuses) <= {"ok"} else ",".join(sorted(set(statuses))),
-                     "gan_keys": " ".join(metas), "seconds": sum(float(m.get("seconds") or 0) for m in metas.values())})
+    ray.tune.report(study.stage_gans.trial_result(metas))
 
 study.stage_gans._gan_trial = _gan_trial
 sys.argv = ["study", *sys.argv[1:]]

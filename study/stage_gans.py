@@ -63,10 +63,14 @@ def _gan_trial(config: dict, real_ref=None, cache_root: str = "", use_gpu: bool 
         raise
     if "error" in outcome:
         raise outcome["error"]
-    metas = outcome["metas"]
+    ray.tune.report(trial_result(outcome["metas"]))
+
+
+def trial_result(metas: dict) -> dict:
+    """A GAN trial's one result: its keys' statuses ("ok", or the set of others), its keys, their seconds."""
     statuses = [meta.get("status") for meta in metas.values()]
-    ray.tune.report({"status": "ok" if set(statuses) <= {"ok"} else ",".join(sorted(set(statuses))),
-                     "gan_keys": " ".join(metas), "seconds": sum(float(m.get("seconds") or 0) for m in metas.values())})
+    return {"status": "ok" if set(statuses) <= {"ok"} else ",".join(sorted(set(statuses))),
+            "gan_keys": " ".join(metas), "seconds": sum(float(m.get("seconds") or 0) for m in metas.values())}
 
 
 def _gan_trial_name(trial) -> str:
