@@ -20,6 +20,7 @@ from trainables.data.images import ImageSet
 from trainables.gan import engine as gan_engine
 from trainables.gan import losses as gan_losses
 from trainables.gan.archs import GANS
+from trainables.terms.gan_options import GanOptions
 
 
 @dataclass
@@ -31,7 +32,7 @@ class GanLoop:
     batch_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5
-    options: gan_engine.GanOptions = field(default_factory=gan_engine.GanOptions)
+    options: GanOptions = field(default_factory=GanOptions)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
@@ -44,7 +45,7 @@ class GanLoop:
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.options.lr_d or self.lr, betas=betas)
         self.losses = gan_losses.LOSSES[gan_losses.loss_kind(self.disc.out_dim, self.spec.num_classes,
                                                              self.options.loss)]
-        self.augment = self.options.augmenter()
+        self.augment = gan_engine.augmenter(self.options)
         self.ema = gan_engine.Ema(self.gen, self.options.ema) if self.options.ema > 0 else None
         # Index bookkeeping stays on the CPU, as in the Train worker; each batch's index moves to the device.
         self.index_groups = gan_engine.group_indices(self.real.labels.cpu(), self.spec.conditioning, self.spec.num_classes)
@@ -97,8 +98,8 @@ def class_sets(real: ImageSet) -> list[ImageSet]:
 
 def make_loop(real: ImageSet, *, arch: str = "abadi", conditioning: str = "conditional", alpha: float = 1.0,
               grouping: str = "vmap", seed: int = 0, batch_size: int = 64, lr: float = 2e-4, beta1: float = 0.5,
-              options: gan_engine.GanOptions | None = None, device: str | torch.device = "cpu") -> GanLoop:
-    options = options or gan_engine.GanOptions()
+              options: GanOptions | None = None, device: str | torch.device = "cpu") -> GanLoop:
+    options = options or GanOptions()
     spec = gan_engine.ModelSpec(arch, conditioning, float(alpha), real.shape, real.num_classes, grouping, seed,
                               options.spectral_norm)
     with fit.seeded(seed):  # the loop reseeds the global RNG per epoch (dropout): keep the caller's state

@@ -3,8 +3,8 @@ ImageFolder + DataLoader(num_workers=2), in the same run; and torchvision.io vs 
 
 The folder: COUNT real MNIST digits (mnist-5k), RGB, half JPEG and half PNG, sides 40-80 pixels, ten
 class folders, written once into a temp dir. Both sides read every file and produce 32x32 uint8
-tensors of every image: ours through trainables.data.layout (header scan, then the thread pool of
-trainables.data.decode.decode_file, resize antialiased), the baseline through
+tensors of every image: ours through trainables.data.layout (the header scan) and the thread pool of
+trainables.data.decode (decode_file, resize antialiased), the baseline through
 ImageFolder(transform=Resize((32, 32)) + PILToTensor) and a DataLoader(batch 256, num_workers=2)
 concatenated. Neither side touches the dataset cache. ratio = baseline seconds / our seconds.
 
@@ -28,9 +28,9 @@ import torch  # noqa: E402
 
 from bench import _timing  # noqa: E402
 from trainables.data import datasets as data  # noqa: E402
-from trainables.data import decode
-from trainables.data import layout as image_layout
+from trainables.data import decode  # noqa: E402
 from trainables.data.folders import _scan_folder  # noqa: E402
+from trainables.data.headers import DecodeOptions  # noqa: E402
 
 
 def write_folder(root: Path, count: int) -> None:
@@ -47,8 +47,8 @@ def write_folder(root: Path, count: int) -> None:
 
 
 def ours(root: Path) -> torch.Tensor:
-    layout = _scan_folder(str(root), decode.DecodeOptions((32, 32)))
-    images, _ = image_layout.decode_pairs(layout.splits["all"], layout, say=lambda _: None)
+    layout = _scan_folder(str(root), DecodeOptions((32, 32)))
+    images, _ = decode.decode_pairs(layout.splits["all"], layout, say=lambda _: None)
     return images
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
         write_folder(root, args.count)
-        print(f"decode: {args.count} images (JPEG + PNG, 40-80 px) -> 32x32, {image_layout._workers()} decode "
+        print(f"decode: {args.count} images (JPEG + PNG, 40-80 px) -> 32x32, {decode._workers()} decode "
               f"thread(s) vs DataLoader num_workers=2", flush=True)
         assert ours(root).shape == baseline(root).shape
         timings = _timing.compare(lambda: ours(root), lambda: baseline(root), repeats=3)

@@ -47,6 +47,7 @@ from trainables.gan.archs import GANS  # noqa: E402
 from trainables.gan.grids import class_grid_png  # noqa: E402
 from trainables.quality import scores as quality  # noqa: E402
 from trainables.quality import scoring  # noqa: E402
+from trainables.terms.gan_options import RECIPES, resolve_options  # noqa: E402
 
 SIZE = 500
 VALIDATION = 400   # the quick preset's "auto" validation split of mnist-5k (10% of 4,000)
@@ -73,7 +74,7 @@ def measure(seed: int, checkpoints: list[int], recipe: str, train, test, validat
     out.joinpath(f"real_seed{seed}.png").write_bytes(class_grid_png(
         real.images, real.labels, real.num_classes, title=f"real images (n = {SIZE}, seed {seed})",
         class_names=real.classes))
-    options = gan_engine.resolve_options(recipe, {})
+    options = resolve_options(recipe, {})
     loop = make_loop(real, arch=SETTINGS["arch"], conditioning=SETTINGS["conditioning"], alpha=SETTINGS["alpha"],
                      seed=seed, batch_size=SETTINGS["batch_size"], lr=SETTINGS["lr"], beta1=SETTINGS["beta1"],
                      options=options, device=device)
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[1, 2, 5, 10, 25, 60])
-    parser.add_argument("--recipe", default="modern", choices=sorted(gan_engine.RECIPES))
+    parser.add_argument("--recipe", default="modern", choices=sorted(RECIPES))
     parser.add_argument("--out", type=Path, default=Path("/tmp/gan_gate"))
     _timing.add_device_argument(parser)
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ of the epochs on the CPU; on `--device cuda`, the epochs' wall seconds with the 
 the tables say GPU-s); scoring is excluded.
 
 Modes:
-  python bench/gan_quality.py --recipe NAME      paper vs the recipe NAME of gan_engine.RECIPES (or a
+  python bench/gan_quality.py --recipe NAME      paper vs the recipe NAME of RECIPES (or a
       candidate of CANDIDATES), --seeds seeds, --epochs budget: prints
       RESULT gan_quality_<name>_vs_paper ours=<NAME's CPU-s to reach paper's final GAN-train>
           baseline=<paper CPU-s to reach it> ratio=<paper seconds / NAME's seconds>
@@ -43,6 +43,7 @@ from trainables.data import sampling  # noqa: E402
 from trainables.gan import engine as gan_engine  # noqa: E402
 from trainables.quality import scores as quality  # noqa: E402
 from trainables.quality import scoring  # noqa: E402
+from trainables.terms.gan_options import RECIPES, GanOptions  # noqa: E402
 
 SIZE = 500
 VALIDATION = 400
@@ -98,7 +99,7 @@ def run(options: dict, seed: int, label: str, checkpoints: list[int], real, test
         device: str = "cpu", validation=None) -> list[dict]:
     """[{epoch, seconds, *SCORES}] per checkpoint (seconds: see epoch_seconds)."""
     settings = {k: v for k, v in options.items() if k in LOOP_KEYS}
-    loop = make_loop(real, seed=seed, options=gan_engine.GanOptions(**{k: v for k, v in options.items()
+    loop = make_loop(real, seed=seed, options=GanOptions(**{k: v for k, v in options.items()
                                                                       if k not in LOOP_KEYS}), device=device, **settings)
     rows, cpu = [], 0.0
     for epoch in range(1, max(checkpoints) + 1):
@@ -169,10 +170,10 @@ def main() -> None:
             print(f"{name}: {options}", flush=True)
             run(options, 0, "", checkpoints, real, test, scorer, str(device), validation)
         return
-    options = {name: gan_engine.RECIPES.get(name, CANDIDATES.get(name)) for name in (args.baseline, args.recipe)}
+    options = {name: RECIPES.get(name, CANDIDATES.get(name)) for name in (args.baseline, args.recipe)}
     for flag, name in (("--baseline", args.baseline), ("--recipe", args.recipe)):
         if options[name] is None:
-            raise SystemExit(f"{flag} {name!r}: not a recipe ({', '.join(gan_engine.RECIPES)}) or a candidate "
+            raise SystemExit(f"{flag} {name!r}: not a recipe ({', '.join(RECIPES)}) or a candidate "
                              f"({', '.join(CANDIDATES)})")
     if args.baseline == args.recipe:
         raise SystemExit(f"--recipe and --baseline are both {args.recipe!r}; compare two different ones")

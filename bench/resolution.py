@@ -23,7 +23,8 @@ from trainables.classifier import fit  # noqa: E402
 from trainables.classifier.models import CLASSIFIERS  # noqa: E402
 from trainables.data import datasets as data
 from trainables.data import sampling
-from trainables.data.decode import DecodeOptions, convert_all  # noqa: E402
+from trainables.data.decode import convert_all  # noqa: E402
+from trainables.data.headers import DecodeOptions  # noqa: E402
 from trainables.data.images import ImageSet
 
 SIZE, TEST, SEED = 500, 200, 0

@@ -65,7 +65,7 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
     from trainables import GANS
     from trainables.classifier import fit
     from trainables.data import sampling
-    from trainables.gan.engine import build_models, train_step, unwrap
+    from trainables.gan.engine import augmenter, build_models, train_step, unwrap
     from trainables.gan.losses import LOSSES, loss_kind
 
     options = job.options()
@@ -89,7 +89,7 @@ def gan_speed(job, shape: tuple[int, int, int], num_classes: int, steps: int = G
         latent = GANS[job.arch].latent_dim
         pool = images.reshape(groups * per_group, *shape).repeat(4, 1, 1, 1)   # a stand-in real set
         autocast = fit._autocast(where)
-        augment = options.augmenter()
+        augment = augmenter(options)
 
         def step():   # as gan_train's inner loop: index a batch, convert it, draw the noise, update D and G
             index = torch.randint(0, pool.shape[0], (groups, per_group), device=where)

@@ -30,14 +30,14 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
     loaded data when it is there, else the registry's known sizes (a missing download is a problem)."""
     from study.preflight import check_loaded_data
     from study.real_data import load_real_data
-    from trainables.data import datasets as D
-    from trainables.data.decode import DecodeOptions
+    from trainables.data.catalog import dataset_info
     from trainables.data.errors import DataError
+    from trainables.data.headers import DecodeOptions
 
     try:
         train, test, validation, _ = load_real_data(spec)
     except DataError as err:
-        info = D.dataset_info(spec.dataset, DecodeOptions.of(spec))
+        info = dataset_info(spec.dataset, DecodeOptions.of(spec))
         total = info.max_train_size or 0
         validation = validation_rule(spec).held_out(total) if total else 0
         return total - validation, validation, tuple(info.shape), f"dataset: {err}"
@@ -50,15 +50,15 @@ def _known_train_size(spec: Spec) -> tuple[int, int, tuple[int, int, int], str |
 
 def describe(spec: Spec, storage: str, gan_cache: str | None = None) -> tuple[list[str], list[str]]:
     """(the plan's lines, the problems the checks found)."""
-    from trainables.data import datasets as D
-    from trainables.data.decode import DecodeOptions
+    from trainables.data.catalog import dataset_info
+    from trainables.data.headers import DecodeOptions
     from trainables.files.gan_cache import is_complete
 
     problems: list[str] = []
     train_size, validation, shape, problem = _known_train_size(spec)
     if problem:
         problems.append(problem)
-    info = D.dataset_info(spec.dataset, DecodeOptions.of(spec))
+    info = dataset_info(spec.dataset, DecodeOptions.of(spec))
     cache_root = absolute(gan_cache) if gan_cache else default_cache(storage)
     try:
         check_cache(cache_root)

@@ -4,16 +4,17 @@ split held out of training by the study's rule."""
 from __future__ import annotations
 
 from study.spec import validation_rule
-from trainables.data import datasets as D
 from trainables.data import sampling
-from trainables.data.decode import DecodeOptions
+from trainables.data.catalog import dataset_info
+from trainables.data.datasets import load_dataset
+from trainables.data.headers import DecodeOptions
 
 
 def load_real_data(spec, write_cache: bool = True):
     """(train, test, validation, info): the dataset once, its validation split held out of training
     (none under eval.validation_from = "subset": each trial carves its own, trainables.data.validation)."""
-    info = D.dataset_info(spec.dataset, DecodeOptions.of(spec))
-    train, test = D.load_dataset(spec.dataset, spec.data_root, DecodeOptions.of(spec), write_cache=write_cache)
+    info = dataset_info(spec.dataset, DecodeOptions.of(spec))
+    train, test = load_dataset(spec.dataset, spec.data_root, DecodeOptions.of(spec), write_cache=write_cache)
     validation_size = validation_rule(spec).held_out(len(train))
     train, validation = sampling.split_validation(train, validation_size, spec.sampling)
     return train, test, validation, info

@@ -104,7 +104,7 @@ class GanSpec:
     batch_size: int | tuple[int, ...] = _field(64, Axis(Int(1)))   # global: each of W workers takes batch/W
     lr: float | tuple[float, ...] = _field(2e-4, Axis(Float(0.0, exclusive=True)))
     beta1: float | tuple[float, ...] = _field(0.5, Axis(Float(0.0, maximum=1.0)))
-    # A named bundle of the training options below (trainables.gan.engine.RECIPES); each option
+    # A named bundle of the training options below (trainables.terms.gan_options.RECIPES); each option
     # left out (None) takes the recipe's value, each one set overrides it.
     recipe: str | tuple[str, ...] = _field("paper", Axis(Str()))
     loss: str | tuple[str, ...] | None = _field(None, Axis(Str()))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from trainables.data import catalog, sampling
 from trainables.data import datasets as data
-from trainables.data import sampling
 from trainables.data.cache import (
     CACHE_FORMAT_VERSION,
     DEBIAN_FASHION_MNIST,
@@ -111,11 +111,11 @@ def test_mnist5k_is_a_stratified_4000_1000_split(mnist5k):
     train, test = mnist5k
     assert (len(train), len(test)) == (4000, 1000)
     assert train.classes == tuple(str(d) for d in range(10)) and train.num_classes == 10
-    assert train.class_counts().tolist() == [data.DATASETS["mnist-5k"].known_train_per_class] * 10
+    assert train.class_counts().tolist() == [catalog.DATASETS["mnist-5k"].known_train_per_class] * 10
     assert test.class_counts().tolist() == [100] * 10
     for split in (train, test):
         assert split.images.dtype == torch.uint8 and split.labels.dtype == torch.int64
-        assert split.shape == (1, 28, 28) == data.DATASETS["mnist-5k"].shape
+        assert split.shape == (1, 28, 28) == catalog.DATASETS["mnist-5k"].shape
     assert int(train.images.max()) == 255 and int(train.images.min()) == 0
     # no image is in both splits (digits are distinct images)
     flat_train = {bytes(row) for row in train.images.flatten(1).numpy()}
@@ -123,7 +123,7 @@ def test_mnist5k_is_a_stratified_4000_1000_split(mnist5k):
 
 
 def test_cache_is_written_once_and_reloads_identically(mnist5k, mnist5k_root, monkeypatch):
-    cache = cache_path(data.DATASETS["mnist-5k"], mnist5k_root)
+    cache = cache_path(catalog.DATASETS["mnist-5k"], mnist5k_root)
     assert cache.is_file() and cache.parent == mnist5k_root / ".cache"
     assert f"v{CACHE_FORMAT_VERSION}" in cache.name
     # a second load must come from the cache: the decoder is no longer reachable
@@ -139,7 +139,7 @@ def test_cache_is_written_once_and_reloads_identically(mnist5k, mnist5k_root, mo
 
 def test_corrupt_cache_is_a_miss_and_rewritten(tmp_path):
     arrays = write_mnist_layout(tmp_path / "MNIST" / "raw")
-    cache = cache_path(data.DATASETS["mnist"], tmp_path)
+    cache = cache_path(catalog.DATASETS["mnist"], tmp_path)
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"not a torch file")
     train, _ = data.load_dataset("mnist", tmp_path)
@@ -151,7 +151,7 @@ def test_data_root_expands_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     write_mnist_layout(tmp_path / "store" / "MNIST" / "raw")
     data.load_dataset("mnist", "~/store")
-    assert cache_path(data.DATASETS["mnist"], "~/store").is_file()
+    assert cache_path(catalog.DATASETS["mnist"], "~/store").is_file()
     assert resolve_data_root(None) == tmp_path / ".cache" / "study-data"
 
 
@@ -197,9 +197,9 @@ def test_subset_full_and_limits():
 
 
 def test_registry_knows_the_largest_balanced_size():
-    assert data.DATASETS["mnist"].max_train_size == 54210
-    assert data.DATASETS["mnist-5k"].max_train_size == 4000
-    assert data.DATASETS["cifar10"].max_train_size == 50000
+    assert catalog.DATASETS["mnist"].max_train_size == 54210
+    assert catalog.DATASETS["mnist-5k"].max_train_size == 4000
+    assert catalog.DATASETS["cifar10"].max_train_size == 50000
 
 
 def test_take_balanced_counts_and_errors():
@@ -305,7 +305,7 @@ def test_fashion_mnist_from_debian_files(tmp_path):
     train, test = data.load_dataset("fashion-mnist", tmp_path)
     assert (len(train), len(test)) == (60000, 10000)
     assert train.shape == (1, 28, 28) and train.classes[0] == "T-shirt/top"
-    assert train.class_counts().tolist() == [data.DATASETS["fashion-mnist"].known_train_per_class] * 10
+    assert train.class_counts().tolist() == [catalog.DATASETS["fashion-mnist"].known_train_per_class] * 10
 
 
 def test_fashion_mnist_prefers_files_under_data_root(tmp_path, monkeypatch):
@@ -396,7 +396,7 @@ def test_missing_files_without_network_is_a_clear_error(tmp_path, monkeypatch, n
 
 def test_unknown_dataset_names_the_choices():
     with pytest.raises(DataError, match=r"unknown dataset 'mnsit' \(did you mean 'mnist'\?\); allowed: cifar10 \| .*folder:PATH"):
-        data.dataset_info("mnsit")
+        catalog.dataset_info("mnsit")
     with pytest.raises(DataError):
         data.load_dataset("imagenet", "/nonexistent")
 
@@ -408,7 +408,7 @@ def test_unknown_dataset_names_the_choices():
 def test_folder_dataset_decodes_and_holds_out_20_percent(tmp_path):
     make_folder(tmp_path / "imgs")
     name = f"folder:{tmp_path / 'imgs'}"
-    info = data.dataset_info(name)
+    info = catalog.dataset_info(name)
     assert (info.shape, info.num_classes, info.hflip, info.known_train_per_class) == ((3, 8, 6), 3, True, None)
     train, test = data.load_dataset(name, tmp_path / "root")
     assert train.classes == ("cat", "dog", "eel") and train.shape == (3, 8, 6)
@@ -476,18 +476,18 @@ def test_a_symlink_out_of_the_folder_is_refused_naming_it(tmp_path):
     write_png(tmp_path / "elsewhere" / "secret.png", np.zeros((8, 6, 3), dtype=np.uint8))
     (tmp_path / "imgs" / "a" / "link.png").symlink_to(tmp_path / "elsewhere" / "secret.png")
     with pytest.raises(DataError, match=r"link\.png is a symlink to .*secret\.png, outside the image folder"):
-        data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+        catalog.dataset_info(f"folder:{tmp_path / 'imgs'}")
 
 
 def test_a_symlink_loop_and_a_dangling_link_are_handled(tmp_path):
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
     (tmp_path / "imgs" / "a" / "again").symlink_to(tmp_path / "imgs" / "a")      # a directory loop: walked once
-    info = data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+    info = catalog.dataset_info(f"folder:{tmp_path / 'imgs'}")
     train, test = data.load_dataset(info.name, tmp_path / "root")
     assert len(train) + len(test) == 6          # the link leads back into a/: its images count once
     (tmp_path / "imgs" / "b" / "gone.png").symlink_to(tmp_path / "imgs" / "b" / "missing.png")
     with pytest.raises(DataError, match=r"gone\.png is a broken or looping symlink"):
-        data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+        catalog.dataset_info(f"folder:{tmp_path / 'imgs'}")
 
 
 def test_sixteen_bit_grey_images_are_scaled_not_clipped(tmp_path):
@@ -528,14 +528,14 @@ def test_an_oversized_image_is_refused_from_its_header(tmp_path):
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
     Image.new("L", (MAX_IMAGE_SIDE + 1, 2)).save(tmp_path / "imgs" / "a" / "huge.png")
     with pytest.raises(DataError, match=rf"huge\.png is 2x{MAX_IMAGE_SIDE + 1}; at most {MAX_IMAGE_SIDE} pixels"):
-        data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+        catalog.dataset_info(f"folder:{tmp_path / 'imgs'}")
 
 
 def test_a_foreign_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, capsys):
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
     name = f"folder:{tmp_path / 'imgs'}"
     train, _ = data.load_dataset(name, tmp_path / "root")
-    path = cache_path(data.dataset_info(name), tmp_path / "root")
+    path = cache_path(catalog.dataset_info(name), tmp_path / "root")
     # Another dataset's splits under this dataset's cache name (a copied data_root, an old tool version).
     other = ImageSet(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64), ("x",))
     torch.save({"format": CACHE_FORMAT_VERSION, "train": split_payload(other),
@@ -549,7 +549,7 @@ def test_a_torn_dataset_cache_is_set_aside_and_the_data_decoded_again(tmp_path, 
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
     name = f"folder:{tmp_path / 'imgs'}"
     train, _ = data.load_dataset(name, tmp_path / "root")
-    path = cache_path(data.dataset_info(name), tmp_path / "root")
+    path = cache_path(catalog.dataset_info(name), tmp_path / "root")
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) // 2])   # a crash or a full disk in the middle of a copy
     again, _ = data.load_dataset(name, tmp_path / "root")
@@ -568,4 +568,4 @@ def test_a_symlink_that_makes_a_class_of_other_classes_images_is_refused(tmp_pat
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=3)
     (tmp_path / "imgs" / link).symlink_to(target)
     with pytest.raises(DataError, match=r"is a symlink to .+(holds other classes' images|outside its class folder)"):
-        data.dataset_info(f"folder:{tmp_path / 'imgs'}")
+        catalog.dataset_info(f"folder:{tmp_path / 'imgs'}")

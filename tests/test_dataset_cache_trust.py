@@ -9,6 +9,7 @@ import torch
 
 from tests.test_data import make_folder
 from trainables.data import cache as data_cache
+from trainables.data import catalog
 from trainables.data import datasets as data
 from trainables.data.cache import cache_path
 from trainables.data.images import ImageSet
@@ -18,7 +19,7 @@ def _folder(tmp_path):
     make_folder(tmp_path / "imgs", classes=("a", "b"), per_class=5)
     name = f"folder:{tmp_path / 'imgs'}"
     train, test = data.load_dataset(name, tmp_path / "root")
-    return name, train, test, cache_path(data.dataset_info(name), tmp_path / "root")
+    return name, train, test, cache_path(catalog.dataset_info(name), tmp_path / "root")
 
 
 def _forge(path, images_of, keep_content_hash=True):
@@ -53,7 +54,7 @@ def test_a_cache_decoded_from_other_source_files_is_set_aside(tmp_path, capsys):
     write_mnist_layout(tmp_path / "a" / "MNIST" / "raw", n_train=30)
     arrays = write_mnist_layout(tmp_path / "b" / "MNIST" / "raw", n_train=40)     # other files
     data.load_dataset("mnist", tmp_path / "a")
-    info = data.DATASETS["mnist"]
+    info = catalog.DATASETS["mnist"]
     (tmp_path / "b" / ".cache").mkdir()
     shutil.copy(cache_path(info, tmp_path / "a"), cache_path(info, tmp_path / "b"))
     train, _ = data.load_dataset("mnist", tmp_path / "b")
@@ -75,9 +76,8 @@ def test_a_data_root_copied_with_its_times_keeps_its_cache(tmp_path, capsys):
 
 def test_a_trusted_cache_is_read_without_decoding(tmp_path, monkeypatch):
     name, train, _, _ = _folder(tmp_path)
-    info = data.dataset_info(name)
-    monkeypatch.setattr(data, "dataset_info", lambda *a, **k: __import__("dataclasses").replace(
-        info, load=lambda root: (_ for _ in ()).throw(AssertionError("decoded again despite a trusted cache"))))
+    monkeypatch.setattr(data, "read_images", lambda info, root: (_ for _ in ()).throw(
+        AssertionError("decoded again despite a trusted cache")))
     again, _ = data.load_dataset(name, tmp_path / "root")
     assert torch.equal(again.images, train.images)
 
@@ -87,7 +87,7 @@ def test_without_write_cache_nothing_is_written_or_set_aside(tmp_path):
     name = f"folder:{tmp_path / 'imgs'}"
     train, _ = data.load_dataset(name, tmp_path / "root", write_cache=False)
     assert len(train) and not (tmp_path / "root").exists()
-    path = cache_path(data.dataset_info(name), tmp_path / "root")
+    path = cache_path(catalog.dataset_info(name), tmp_path / "root")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a cache")
     data.load_dataset(name, tmp_path / "root", write_cache=False)

@@ -13,8 +13,10 @@ from trainables.gan import engine as gan_engine
 from trainables.gan import job as gan_job
 from trainables.gan import losses as gan_losses
 from trainables.gan.archs import GANS
-from trainables.gan.engine import Ema, GanOptions, ModelSpec, build_models, resolve_options, train_step
+from trainables.gan.engine import Ema, ModelSpec, augmenter, build_models, train_step
 from trainables.runners import gan_keys
+from trainables.terms import gan_options
+from trainables.terms.gan_options import GanOptions, resolve_options
 
 
 def _spec(grouping="loop", conditioning="per-class", arch="abadi", spectral_norm=False):
@@ -38,7 +40,7 @@ def _step(spec, options: GanOptions, ema=None):
     x, labels, z = _batch(spec)
     ema = Ema(gen, options.ema) if options.ema else None
     out = train_step(gen, disc, opt_g, opt_d, losses, x, labels, z, spec.num_classes, torch.autocast("cpu", enabled=False),
-                     augment=options.augmenter(), ema=ema)
+                     augment=augmenter(options), ema=ema)
     return out, gen, ema
 
 
@@ -121,7 +123,7 @@ BUNDLE = {"ema": 0.99, "diffaugment": "translation", "diffaugment_strength": 0.5
 @pytest.fixture
 def bundle(monkeypatch):
     """A second recipe in the registry, as a measured one would be added."""
-    monkeypatch.setitem(gan_engine.RECIPES, "bundle", BUNDLE)
+    monkeypatch.setitem(gan_options.RECIPES, "bundle", BUNDLE)
     return "bundle"
 
 

@@ -11,18 +11,6 @@ from study.spec import load_spec, loads_spec, spec_from_dict
 from study.spec_text import parse_override, spec_to_dict, spec_to_toml
 
 
-def _registries_importable() -> bool:
-    try:
-        import trainables  # noqa: F401  (imports torch and the three registries)
-    except ImportError:
-        return False
-    return True
-
-
-needs_registries = pytest.mark.skipif(not _registries_importable(),
-                                      reason="trainables registries are not importable")
-
-
 def spec_of(text: str = "", *overrides: str, registries: bool = False) -> Spec:
     return loads_spec(text, list(overrides), check_registries=registries)
 
@@ -73,7 +61,6 @@ def test_spec_is_frozen():
         spec.gan.epochs = 1  # type: ignore[misc]
 
 
-@needs_registries
 def test_defaults_pass_the_registry_checks():
     assert spec_of("", registries=True) == Spec()
 
@@ -98,8 +85,7 @@ def test_all_expected_presets_are_bundled():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
 def test_preset_loads_validates_and_documents_itself(name):
-    check = _registries_importable()
-    spec = load_spec(name, check_registries=check)
+    spec = load_spec(name)
     assert spec.name == name
     text = preset_text(name)
     header = [line for line in text.splitlines() if line.startswith("#")]
@@ -265,7 +251,6 @@ REGISTRY_ERROR_CASES = [
 ]
 
 
-@needs_registries
 @pytest.mark.parametrize(("text", "key", "fragment"), REGISTRY_ERROR_CASES)
 def test_registry_and_dataset_errors(text, key, fragment):
     error = error_of(text, registries=True)
@@ -273,7 +258,6 @@ def test_registry_and_dataset_errors(text, key, fragment):
     assert fragment in error.problem
 
 
-@needs_registries
 def test_registry_errors_list_the_registry_keys():
     from trainables import CLASSIFIERS, DATASETS, GANS
 
@@ -282,14 +266,52 @@ def test_registry_errors_list_the_registry_keys():
     assert set(DATASETS) <= set(error_of("dataset = 'x'", registries=True).allowed.split(" | "))
 
 
-@needs_registries
+def test_the_names_checked_without_torch_are_the_ones_the_torch_code_runs():
+    """The study file is checked against torch-free names (trainables.terms): each is what the registry,
+    the losses and DiffAugment that train it hold, and the datasets' readers cover the catalog."""
+    from trainables.classifier.models import CLASSIFIERS
+    from trainables.data.catalog import DATASETS
+    from trainables.data.datasets import LOADERS
+    from trainables.gan.archs import GANS
+    from trainables.gan.augment import POLICIES
+    from trainables.gan.losses import LOSSES
+    from trainables.terms import gan_options
+    from trainables.terms.choices import CONDITIONAL_ONLY_ARCHS
+
+    assert {name for name, arch in GANS.items() if arch.conditional_only} == CONDITIONAL_ONLY_ARCHS
+    assert set(POLICIES) == set(gan_options.DIFFAUGMENT_POLICIES) and set(gan_options.CHOSEN_LOSSES) < set(LOSSES)
+    assert set(CLASSIFIERS) and set(LOADERS) == set(DATASETS)
+
+
+def test_a_refused_study_file_is_refused_without_importing_torch(tmp_path):
+    """`study run` refuses a study file in a fraction of a second: no check of it imports torch (a user's
+    folder is scanned from its headers), so neither does the refusal."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("RGB", (8, 8), color=(i * 40, 0, 0)).save(tmp_path / label / f"{i}.png")
+    cases = [["--set", "classifier.name=['vgg']"], ["--set", "gan.arch='stylegan'"], ["--set", "gan.loss='hinge'",
+             "--set", "gan.arch='dagan'", "--set", "gan.conditioning='conditional'"], ["--set", "sizes=[999999]"],
+             ["--set", "gan.diffaugment='color'"], ["--set", f"dataset='folder:{tmp_path}'", "--set", "sizes=[1]"]]
+    script = ("import sys\nfrom study import cli\n"
+              f"codes = [cli.main(['run', 'quick', '--storage', {str(tmp_path / 'out')!r}, *case]) for case in {cases!r}]\n"
+              "print(codes, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == f"{[2] * len(cases)} False", done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == len(cases), done.stderr   # one line each
+
+
 def test_dagan_conditional_and_full_size_are_valid():
     spec = spec_of("sizes = ['full', 3600]\n[gan]\narch = 'dagan'\nconditioning = 'conditional'",
                    registries=True)
     assert spec.gan.arch == "dagan" and spec.sizes == ("full", 3600)
 
 
-@needs_registries
 def test_a_validation_split_that_leaves_too_few_images_for_a_size_is_refused():
     error = error_of("sizes = [3700]", registries=True)   # mnist-5k: 4000, minus the 400 held out
     assert_one_line(error, "eval.validation")
@@ -297,7 +319,6 @@ def test_a_validation_split_that_leaves_too_few_images_for_a_size_is_refused():
     assert spec_of("sizes = [3700]\n[eval]\nvalidation = 300", registries=True).sizes == (3700,)
 
 
-@needs_registries
 def test_folder_dataset_is_accepted_when_it_is_a_directory(tmp_path):
     from PIL import Image
 

@@ -12,9 +12,10 @@ import torch
 
 from study.checks import SpecError
 from study.spec import spec_from_dict
+from trainables.data import catalog
 from trainables.data import datasets as data
-from trainables.data.decode import DecodeOptions
 from trainables.data.errors import DataError
+from trainables.data.headers import DecodeOptions
 
 
 def write(path: Path, pixels: np.ndarray, **save) -> Path:
@@ -62,7 +63,7 @@ def spec_dict(dataset: str, **top) -> dict:
 def test_mixed_sizes_without_image_size_are_refused_naming_the_key(tmp_path):
     folder = mixed_folder(tmp_path / "imgs")
     with pytest.raises(DataError, match=r"is \d+x\d+ but .* all images must share one size, or set image_size"):
-        data.dataset_info(f"folder:{folder}")
+        catalog.dataset_info(f"folder:{folder}")
     with pytest.raises(SpecError) as caught:
         spec_from_dict(spec_dict(f"folder:{folder}"))
     assert caught.value.key == "image_size" and "\n" not in str(caught.value)
@@ -99,7 +100,7 @@ def test_a_file_that_is_not_an_image_is_refused_naming_it(tmp_path):
     folder = mixed_folder(tmp_path / "imgs")
     (folder / "b" / "notes.png").write_bytes(b"not a picture")
     with pytest.raises(DataError, match=r"cannot read image .*notes\.png"):
-        data.dataset_info(f"folder:{folder}", DecodeOptions((32, 32)))
+        catalog.dataset_info(f"folder:{folder}", DecodeOptions((32, 32)))
 
 
 def label_file(tmp_path: Path, rows: list[str], header: str = "path,label") -> str:
@@ -124,7 +125,7 @@ def test_label_file_rows_are_refused_naming_the_row(tmp_path, bad, message):
     (tmp_path / "secret.png").write_bytes(b"x")
     name = label_file(tmp_path, [*GOOD_ROWS, bad])
     with pytest.raises(DataError, match=message):
-        data.dataset_info(name, DecodeOptions((32, 32)))
+        catalog.dataset_info(name, DecodeOptions((32, 32)))
 
 
 def test_a_symlink_out_of_the_label_files_folder_is_refused(tmp_path):
@@ -132,7 +133,7 @@ def test_a_symlink_out_of_the_label_files_folder_is_refused(tmp_path):
     name = label_file(tmp_path, [*GOOD_ROWS, "a/link.png,cat"])
     (tmp_path / "imgs" / "a" / "link.png").symlink_to(tmp_path / "outside.png")
     with pytest.raises(DataError, match=r"row 10: .*link\.png is a symlink to .*outside the image folder"):
-        data.dataset_info(name, DecodeOptions((32, 32)))
+        catalog.dataset_info(name, DecodeOptions((32, 32)))
 
 
 def test_label_file_splits_unknown_labels_and_bad_split_names(tmp_path):
@@ -141,13 +142,13 @@ def test_label_file_splits_unknown_labels_and_bad_split_names(tmp_path):
     # a test row whose label no training row has
     (tmp_path / "imgs" / "labels.csv").write_text("\n".join([*rows[:-1], "b/3.jpg,eel,test"]) + "\n")
     with pytest.raises(DataError, match=r"row 8: label 'eel' has no training rows \(known labels: cat, dog\)"):
-        data.dataset_info(name, DecodeOptions((32, 32)))
+        catalog.dataset_info(name, DecodeOptions((32, 32)))
     (tmp_path / "imgs" / "labels.csv").write_text("\n".join([*rows[:-1], "b/3.jpg,dog,valid"]) + "\n")
     with pytest.raises(DataError, match=r"row 8: split 'valid' is not train or test"):
-        data.dataset_info(name, DecodeOptions((32, 32)))
+        catalog.dataset_info(name, DecodeOptions((32, 32)))
     (tmp_path / "imgs" / "labels.csv").write_text("\n".join([*rows[:-1], "b/3.jpg,dog"]) + "\n")
     with pytest.raises(DataError, match=r"row 8: 2 columns, expected path,label,split"):
-        data.dataset_info(name, DecodeOptions((32, 32)))
+        catalog.dataset_info(name, DecodeOptions((32, 32)))
 
 
 def test_a_missing_label_file_is_refused_by_the_spec(tmp_path):
@@ -214,8 +215,8 @@ def test_channels_auto_grey_and_rgb(tmp_path):
     for c in ("a", "b"):
         for i, pixels in enumerate(digits(3, seed=ord(c))):
             write(folder / c / f"{i}.png", pixels)
-    assert data.dataset_info(f"folder:{folder}").shape == (1, 28, 28)
-    assert data.dataset_info(f"folder:{folder}", DecodeOptions(channels="rgb")).shape == (3, 28, 28)
+    assert catalog.dataset_info(f"folder:{folder}").shape == (1, 28, 28)
+    assert catalog.dataset_info(f"folder:{folder}", DecodeOptions(channels="rgb")).shape == (3, 28, 28)
     train, _ = data.load_dataset(f"folder:{folder}", tmp_path / "root", DecodeOptions(channels="rgb"))
     assert torch.equal(train.images[:, 0], train.images[:, 2])
 
@@ -231,7 +232,7 @@ def test_label_file_with_and_without_split(tmp_path):
 
 
 def test_a_registry_dataset_at_another_size(tmp_path, mnist5k):
-    info = data.dataset_info("mnist-5k", DecodeOptions((32, 32)))
+    info = catalog.dataset_info("mnist-5k", DecodeOptions((32, 32)))
     assert info.shape == (1, 32, 32) and info.cache_key == "mnist-5k-32x32-resize-auto"
 
 
@@ -242,33 +243,32 @@ def test_a_registry_dataset_at_another_size(tmp_path, mnist5k):
 def test_decoding_shows_progress_and_a_changed_file_changes_the_cache_key(tmp_path, monkeypatch):
     import os
 
-    from trainables.data import layout as image_layout
+    from trainables.data import decode as image_decode
     from trainables.data.folders import _scan_folder
 
     folder = mixed_folder(tmp_path / "imgs", per_class=3)
     layout = _scan_folder(str(folder), DecodeOptions((32, 32)))
-    monkeypatch.setattr(image_layout, "PROGRESS_FROM", 1)
+    monkeypatch.setattr(image_decode, "PROGRESS_FROM", 1)
     lines: list[str] = []
-    images, labels = image_layout.decode_pairs(layout.splits["all"], layout, say=lines.append, workers=2)
-    serial, _ = image_layout.decode_pairs(layout.splits["all"], layout, say=lambda _: None, workers=1)
+    images, labels = image_decode.decode_pairs(layout.splits["all"], layout, say=lines.append, workers=2)
+    serial, _ = image_decode.decode_pairs(layout.splits["all"], layout, say=lambda _: None, workers=1)
     assert torch.equal(images, serial) and labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert lines and lines[-1].startswith(f"[study] decoding {folder}: 6/6 images")
-    before = data.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key
+    before = catalog.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key
     touched = folder / "a" / "0.png"
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
-    assert data.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key != before
+    assert catalog.dataset_info(f"folder:{folder}", DecodeOptions((32, 32))).cache_key != before
 
 
 def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
     from trainables.data import decode as decode_module
-    from trainables.data import layout as image_layout
 
     folder = mixed_folder(tmp_path / "imgs", per_class=4)
     name, root, options = f"folder:{folder}", tmp_path / "root", DecodeOptions((32, 32))
     data.load_dataset(name, root, options)
     decoded: list[Path] = []
     real_decode = decode_module.decode_file
-    monkeypatch.setattr(image_layout, "decode_file", lambda file, *a: decoded.append(file) or real_decode(file, *a))
+    monkeypatch.setattr(decode_module, "decode_file", lambda file, *a: decoded.append(file) or real_decode(file, *a))
     write(folder / "b" / "0.png", np.stack([digits(1, seed=9)[0]] * 3, axis=2))     # changed
     write(folder / "a" / "new.png", np.stack([digits(1, seed=8)[0]] * 3, axis=2))   # added
     (folder / "b" / "3.jpg").unlink()                                               # removed
@@ -277,7 +277,7 @@ def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
     monkeypatch.undo()
     from trainables.data.folders import _scan_folder
 
-    fresh_train, fresh_test = image_layout.decode(_scan_folder(str(folder), options))    # everything, no rows
+    fresh_train, fresh_test = decode_module.decode_layout(_scan_folder(str(folder), options))    # everything, no rows
     assert torch.equal(train.images, fresh_train.images) and torch.equal(test.images, fresh_test.images)
 
 

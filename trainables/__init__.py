@@ -3,13 +3,14 @@
     from trainables import DATASETS, GANS, CLASSIFIERS
 
 The registries load on first use, so that importing a light module of this package (storage, for
-the analysis package's file writes) does not import torch.
+the analysis package's file writes) does not import torch. The names a study file may use are
+checked without torch (trainables.terms, trainables.data.catalog); GANS and CLASSIFIERS import it.
 """
 
 from importlib import import_module
 
-_REGISTRIES = {"CLASSIFIERS": "trainables.classifier.models", "DATASETS": "trainables.data.datasets", "GANS": "trainables.gan.archs",
-               "DataError": "trainables.data.images"}
+_REGISTRIES = {"CLASSIFIERS": "trainables.classifier.models", "DATASETS": "trainables.data.catalog",
+               "GANS": "trainables.gan.archs", "DataError": "trainables.data.errors"}
 
 __all__ = sorted(_REGISTRIES)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainables.terms.choices import CLASSIFIER_NAMES
 from trainables.terms.registry import Registry
 
 
@@ -182,11 +183,8 @@ def resnet18_small(channels: int, height: int, width: int, num_classes: int) -> 
     return model
 
 
-CLASSIFIERS: Registry = Registry("classifier", {
-    "mlp": mlp,
-    "cnn2": cnn2,
-    "lenet": lenet,
-    "alexnet": alexnet,
-    "inception": inception,
-    "resnet18": resnet18_small,
-})
+# The builder of every name in trainables.terms.choices.CLASSIFIER_NAMES, the names' home, where a study
+# file's classifier.name is checked without torch.
+_BUILDERS = {"mlp": mlp, "cnn2": cnn2, "lenet": lenet, "alexnet": alexnet, "inception": inception,
+             "resnet18": resnet18_small}
+CLASSIFIERS: Registry = Registry("classifier", {name: _BUILDERS[name] for name in CLASSIFIER_NAMES})

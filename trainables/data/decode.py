@@ -1,8 +1,10 @@
-"""One image file -> one uint8 tensor (C, H, W) at the study's image size: the only per-file decode.
+"""Image files -> uint8 tensors (C, H, W) at the study's image size: the only per-file decode, and the
+decode of a user's scanned images (trainables.data.layout) on a thread pool (libjpeg, libpng and PIL
+release the GIL), with a progress line for large sets.
 
-`DecodeOptions` is what the study file's `image_size`, `image_resize` and `image_channels` say. The
-size policy is applied once, here, at decode time, and the result is cached with the decoded tensors
-(the cache key holds size, policy and channels: `DecodeOptions.key`).
+`DecodeOptions` (trainables.data.headers) is what the study file's `image_size`, `image_resize` and
+`image_channels` say. The size policy is applied once, here, at decode time, and the result is cached
+with the decoded tensors (the cache key holds size, policy and channels: `DecodeOptions.key`).
 
 Decoders: JPEG, PNG and WebP through torchvision.io (libjpeg-turbo, libpng, libwebp on the raw
 bytes), measured faster than a PIL loop by bench/decode.py; everything else (TIFF, BMP, PPM/PGM,
@@ -16,7 +18,12 @@ Policies, for a target of h x w:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,64 +31,13 @@ import torch
 import torch.nn.functional as F
 
 from trainables.data.errors import DataError
-from trainables.terms.choices import IMAGE_CHANNELS, IMAGE_RESIZES
+from trainables.data.headers import DecodeOptions
+from trainables.data.images import ImageSet
+from trainables.data.layout import ImageLayout, Pairs
+from trainables.data.sampling import stratified_split
 
 _TORCHVISION_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I"}   # scaled to 8 bits (PIL's convert("L") would clip)
-REFUSED_MODES = {"F": "32-bit floating-point pixels have no fixed range to map to 0-255"}
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """size: (height, width), or None for the files' own shared size; fit: one of IMAGE_RESIZES;
-    channels: one of IMAGE_CHANNELS."""
-
-    size: tuple[int, int] | None = None
-    fit: str = "resize"
-    channels: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.fit not in IMAGE_RESIZES:
-            raise DataError(f"image_resize {self.fit!r} is not one of {' | '.join(IMAGE_RESIZES)}")
-        if self.channels not in IMAGE_CHANNELS:
-            raise DataError(f"image_channels {self.channels!r} is not one of {' | '.join(IMAGE_CHANNELS)}")
-
-    @classmethod
-    def of(cls, spec) -> DecodeOptions:
-        """From a study spec (its top-level image_size, image_resize, image_channels)."""
-        size = getattr(spec, "image_size", "native")
-        size = None if size == "native" else tuple(size)
-        return cls(size, getattr(spec, "image_resize", "resize"), getattr(spec, "image_channels", "auto"))
-
-    def key(self) -> str:
-        """'' for the defaults (today's cache names stay valid), else e.g. '-64x64-pad-rgb'."""
-        if self.size is None and self.channels == "auto":
-            return ""
-        size = "native" if self.size is None else f"{self.size[0]}x{self.size[1]}-{self.fit}"
-        return f"-{size}-{self.channels}"
-
-    def mode(self, header_modes: set[str]) -> str:
-        """The PIL mode every image becomes: "L" or "RGB"."""
-        if self.channels == "grey":
-            return "L"
-        if self.channels == "rgb":
-            return "RGB"
-        return "L" if header_modes <= GRAY_MODES else "RGB"
-
-
-def read_header(file: Path) -> tuple[str, tuple[int, int]]:
-    """(PIL mode, (height, width)) from the file's header, no pixels decoded; DataError naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(file) as image:
-            mode, size = image.mode, (image.height, image.width)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        raise DataError(f"cannot read image {file}: {err}; fix or remove the file") from err
-    if mode in REFUSED_MODES:
-        raise DataError(f"image {file} has mode {mode}: {REFUSED_MODES[mode]}; save it as 8- or 16-bit grey or RGB")
-    return mode, size
 
 
 def _eight_bit(image, mode: str, file: Path) -> np.ndarray:
@@ -186,3 +142,126 @@ def convert_all(images: torch.Tensor, options: DecodeOptions, chunk: int = 1024)
             batch = ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)[:, None]
         out.append(fit(batch, options) if options.size is not None else batch)
     return torch.cat(out).contiguous() if out else images
+
+
+# ---------------------------------------------------------------------------------------------
+# A user's scanned images (trainables.data.layout), decoded on a thread pool
+# ---------------------------------------------------------------------------------------------
+PROGRESS_FROM = 2000          # images: smaller sets decode in a moment, without a progress line
+PROGRESS_EVERY_S = 2.0
+
+
+def _workers() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def decode_pairs(pairs: Pairs, layout: ImageLayout, say: Callable[[str], None] | None = None,
+                 workers: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images (N, C, H, W), int64 labels) for `pairs`, decoded on a thread pool; a progress
+    line every few seconds when the set is large; the first file that fails is named."""
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    channels = 1 if layout.mode == "L" else 3
+    images = torch.empty((len(pairs), channels, *layout.size), dtype=torch.uint8)
+
+    def one(i: int) -> None:
+        images[i] = decode_file(pairs[i][0], layout.mode, layout.options, layout.size)
+
+    started = last = time.monotonic()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # each worker resizes one image; no nested thread pools
+    try:
+        with ThreadPoolExecutor(workers or _workers()) as pool:
+            for done, _ in enumerate(pool.map(one, range(len(pairs))), start=1):
+                now = time.monotonic()
+                if len(pairs) >= PROGRESS_FROM and (now - last >= PROGRESS_EVERY_S or done == len(pairs)):
+                    last = now
+                    rate = done / max(now - started, 1e-9)
+                    say(f"[study] decoding {layout.root}: {done:,}/{len(pairs):,} images ({rate:,.0f}/s)")
+    finally:
+        torch.set_num_threads(threads)
+    labels = torch.tensor([label for _, label in pairs], dtype=torch.int64)
+    return images, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# The rows of the last decode, kept so that a changed folder decodes only what changed
+# ---------------------------------------------------------------------------------------------
+
+ROWS_FORMAT = 1
+
+
+def _file_key(layout: ImageLayout, file: Path) -> str:
+    stat = file.stat()
+    return f"{file.relative_to(layout.root)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _rows_name(layout: ImageLayout) -> str:
+    """One file per source, decode options, mode and size: the rows of its last decode."""
+    what = f"{layout.source}|{layout.options.key()}|{layout.mode}|{layout.size}"
+    return f"rows-{hashlib.sha256(what.encode()).hexdigest()[:16]}.pt"
+
+
+def _read_rows(store, name: str) -> dict[str, torch.Tensor]:
+    """{file key: decoded image} of the last decode; {} when there is none or it cannot be read."""
+    import io
+
+    try:
+        payload = torch.load(io.BytesIO(store.read_bytes(name)), weights_only=True, map_location="cpu")
+        if payload.get("format") != ROWS_FORMAT or len(payload["keys"]) != len(payload["images"]):
+            return {}
+        return dict(zip(payload["keys"], payload["images"], strict=True))
+    except Exception:   # absent, torn or foreign: decode everything, as the first time
+        return {}
+
+
+def _write_rows(store, name: str, keys: list[str], images: torch.Tensor) -> None:
+    import io
+
+    from trainables.data import cache as data_cache
+
+    if not data_cache.writes_allowed():     # `study plan`, load_dataset(write_cache=False): nothing written
+        return
+    buffer = io.BytesIO()
+    torch.save({"format": ROWS_FORMAT, "keys": keys, "images": images}, buffer)
+    try:
+        store.write_bytes(buffer.getvalue(), name)
+    except OSError:
+        pass   # a read-only or full data_root only costs a full decode next time
+
+
+def decode_all(layout: ImageLayout, data_root: Path | None, say: Callable[[str], None] | None = None):
+    """(images, labels) of every pair of every split, in split order. With a data_root, the rows of the
+    previous decode of this source are reused for every file whose path, size and mtime are unchanged,
+    so a changed, added or removed file decodes only itself; the new rows are kept for the next time."""
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    pairs = [pair for split in sorted(layout.splits) for pair in layout.splits[split]]
+    if data_root is None:
+        return decode_pairs(pairs, layout, say)
+    from trainables.files.storage import Store
+
+    store, name = Store(Path(data_root) / ".cache"), _rows_name(layout)
+    previous = _read_rows(store, name)
+    keys = [_file_key(layout, file) for file, _ in pairs]
+    missing = [i for i, key in enumerate(keys) if key not in previous]
+    if previous and 0 < len(missing) < len(pairs):   # nothing reused is a plain decode, not an update
+        say(f"[study] {layout.root}: {len(missing):,} of {len(pairs):,} images new or changed since the last "
+            "decode; decoding only those")
+    fresh, _ = decode_pairs([pairs[i] for i in missing], layout, say) if missing else (None, None)
+    channels = 1 if layout.mode == "L" else 3
+    images = torch.empty((len(pairs), channels, *layout.size), dtype=torch.uint8)
+    filled = dict(zip(missing, fresh, strict=True)) if missing else {}
+    for i, key in enumerate(keys):
+        images[i] = filled[i] if i in filled else previous[key]
+    if missing or len(previous) != len(keys):
+        _write_rows(store, name, keys, images)
+    return images, torch.tensor([label for _, label in pairs], dtype=torch.int64)
+
+
+def decode_layout(layout: ImageLayout, data_root: Path | None = None) -> tuple[ImageSet, ImageSet]:
+    """(train, test): the given splits, or a seeded stratified 80/20 hold-out of one split."""
+    images, labels = decode_all(layout, data_root)
+    if "all" in layout.splits:
+        return stratified_split(images, labels, layout.classes)
+    cut = len(layout.splits["test"])          # sorted split order: "test" before "train"
+    return (ImageSet(images[cut:], labels[cut:], layout.classes),
+            ImageSet(images[:cut], labels[:cut], layout.classes))

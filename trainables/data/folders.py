@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trainables.data.decode import DecodeOptions
 from trainables.data.errors import DataError
-from trainables.data.images import DatasetInfo
-from trainables.data.layout import IMAGE_SUFFIXES, ImageLayout, dataset_entry, scan
+from trainables.data.headers import DecodeOptions
+from trainables.data.info import DatasetInfo, user_entry
+from trainables.data.layout import IMAGE_SUFFIXES, ImageLayout, scan
 from trainables.terms.choices import FOLDER_PREFIX
 
 
@@ -95,4 +95,4 @@ def _scan_folder(path_text: str, options: DecodeOptions) -> ImageLayout:
 def folder_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo:
     """The registry entry of `folder:PATH`: scanned from file headers, decoded on load."""
     layout = _scan_folder(name[len(FOLDER_PREFIX):], options or DecodeOptions())
-    return dataset_entry(name, layout, f"user image folder {layout.root} (torchvision ImageFolder layout)", "folder")
+    return user_entry(name, layout, f"user image folder {layout.root} (torchvision ImageFolder layout)", "folder")

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -65,25 +63,3 @@ def concat(first: ImageSet, *rest: ImageSet) -> ImageSet:
                             f"differ from {first.classes}/{first.shape}")
     sets = (first, *rest)
     return ImageSet(torch.cat([s.images for s in sets]), torch.cat([s.labels for s in sets]), first.classes)
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registry entry: what a dataset looks like and how to decode it from `data_root`."""
-
-    name: str
-    shape: tuple[int, int, int]  # (C, H, W)
-    num_classes: int
-    hflip: bool  # whether a horizontal flip preserves the label (not for digits)
-    source: str  # origin and the paper/section that uses it, for docs
-    load: Callable[[Path], tuple[ImageSet, ImageSet]]  # data_root -> (train, test), no caching
-    # Smallest class in the train split, so a spec's `n` can be checked without loading the data.
-    known_train_per_class: int | None = None
-    cache_key: str = ""  # file name stem under <data_root>/.cache; defaults to `name`
-
-    @property
-    def max_train_size(self) -> int | None:
-        """Largest class-balanced n (`subset`) when the per-class count is known up front."""
-        if self.known_train_per_class is None:
-            return None
-        return self.known_train_per_class * self.num_classes

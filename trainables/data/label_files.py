@@ -14,11 +14,11 @@ import csv
 import hashlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from trainables.data.decode import DecodeOptions
 from trainables.data.errors import DataError
 from trainables.data.folders import inside
-from trainables.data.images import DatasetInfo
-from trainables.data.layout import ImageLayout, dataset_entry, scan
+from trainables.data.headers import DecodeOptions
+from trainables.data.info import DatasetInfo, user_entry
+from trainables.data.layout import ImageLayout, scan
 from trainables.terms.choices import CSV_PREFIX
 
 SPLITS = ("train", "test")
@@ -108,4 +108,4 @@ def _read_label_file(path_text: str, options: DecodeOptions) -> ImageLayout:
 def csv_info(name: str, options: DecodeOptions | None = None) -> DatasetInfo:
     """The registry entry of `csv:PATH`: the label file checked row by row, headers scanned, decoded on load."""
     layout = _read_label_file(name[len(CSV_PREFIX):], options or DecodeOptions())
-    return dataset_entry(name, layout, f"user label file {name[len(CSV_PREFIX):]} (path,label[,split] rows)", "csv")
+    return user_entry(name, layout, f"user label file {name[len(CSV_PREFIX):]} (path,label[,split] rows)", "csv")

@@ -42,6 +42,7 @@ from trainables.gan.layers import (
     upsampling_plan,
     width,
 )
+from trainables.terms.choices import CONDITIONAL_ONLY_ARCHS, GAN_ARCHS
 from trainables.terms.registry import Registry
 
 
@@ -367,9 +368,13 @@ class DaganDiscriminator(Conditioning):
         return self.fc(self.features(x))
 
 
+# The models of every name in trainables.terms.choices.GAN_ARCHS, the names' home (with which are
+# conditional only), where a study file's gan.arch is checked without torch.
+_MODELS = {
+    "abadi": (AbadiGenerator, AbadiDiscriminator),
+    "dcgan": (DcganGenerator, DcganDiscriminator),
+    "hooda": (HoodaGenerator, HoodaDiscriminator),
+    "dagan": (DaganGenerator, DaganDiscriminator),
+}
 GANS: Registry = Registry("GAN", {
-    "abadi": GanArch("abadi", 100, False, AbadiGenerator, AbadiDiscriminator),
-    "dcgan": GanArch("dcgan", 100, False, DcganGenerator, DcganDiscriminator),
-    "hooda": GanArch("hooda", 100, False, HoodaGenerator, HoodaDiscriminator),
-    "dagan": GanArch("dagan", 100, True, DaganGenerator, DaganDiscriminator),
-})
+    name: GanArch(name, 100, name in CONDITIONAL_ONLY_ARCHS, *_MODELS[name]) for name in GAN_ARCHS})

@@ -70,24 +70,10 @@ def cutout(x: torch.Tensor, strength: float) -> torch.Tensor:
     return x * mask.unsqueeze(1) + (mask.unsqueeze(1) - 1)   # the cut square becomes -1 (black)
 
 
+# The transforms of trainables.terms.gan_options.DIFFAUGMENT_POLICIES, where a policy string is parsed
+# and checked (without torch, for the study file's check).
 POLICIES: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "color": color, "translation": translation, "cutout": cutout}
-RGB_ONLY = frozenset({"color"})
-
-
-def parse_policy(policy: str) -> tuple[str, ...]:
-    """"translation,cutout" -> ("translation", "cutout"); "" -> () (no augmentation)."""
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    unknown = [name for name in names if name not in POLICIES]
-    if unknown:
-        raise ValueError(f"unknown DiffAugment policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
-    return names
-
-
-def check_policy(policy: str, channels: int) -> None:
-    for name in parse_policy(policy):
-        if name in RGB_ONLY and channels != 3:
-            raise ValueError(f"DiffAugment policy {name!r} needs RGB images; these have {channels} channel(s)")
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], strength: float) -> torch.Tensor:

@@ -4,10 +4,10 @@ No Ray here: the Ray Train worker loop (trainables.runners.gan_train) and the be
 they time and train exactly the same step. The kinds of GAN are groups (trainables.gan.groups), the
 losses a registry (trainables.gan.losses), DiffAugment its own module (trainables.gan.augment).
 
-Options beyond the papers (GanOptions; every default is the papers' recipe): the loss (bce | hinge),
-DiffAugment of D's inputs with a policy and a strength, an exponential moving average of G's weights
-(which then draws every sample grid and the pool), spectral norm on D, and separate learning rates
-for D and G.
+Options beyond the papers (trainables.terms.gan_options.GanOptions, checked there without torch; every
+default is the papers' recipe): the loss (bce | hinge), DiffAugment of D's inputs with a policy and a
+strength (`augmenter`), an exponential moving average of G's weights (which then draws every sample
+grid and the pool), spectral norm on D, and separate learning rates for D and G.
 
 Determinism and resume: batch order, noise, dropout and augmentation draws are reseeded from
 (seed, epoch, rank) at the start of every epoch by the caller (derive_seed), so an epoch's random
@@ -30,75 +30,25 @@ from trainables.classifier import fit
 from trainables.data import sampling
 from trainables.data.images import ImageSet
 from trainables.gan.archs import GANS
-from trainables.gan.augment import check_policy, diff_augment, parse_policy
+from trainables.gan.augment import diff_augment
 from trainables.gan.grids import GRID_COLUMNS
 from trainables.gan.groups import GROUP_CLASSES, LabelledGroup
-from trainables.gan.losses import check_loss
-from trainables.terms.choices import CONDITIONINGS, GAN_OPTION_NAMES
+from trainables.terms.choices import CONDITIONINGS
+from trainables.terms.gan_options import GanOptions, parse_policy
 
 GROUPINGS = ("vmap", "loop")
 
 
-@dataclass(frozen=True)
-class GanOptions:
-    """How a GAN trains beyond its architecture. The defaults are the papers' recipe."""
-
-    loss: str = "bce"                   # bce | hinge (DAGAN's 2K-way D always uses its 2K-class loss)
-    diffaugment: str = ""               # "", or a comma list of translation, cutout, color
-    diffaugment_strength: float = 1.0   # scales every DiffAugment magnitude
-    ema: float = 0.0                    # decay of G's moving average; 0: off
-    spectral_norm: bool = False         # on D's conv and linear layers
-    lr_d: float | None = None           # None: the GAN's lr
-    lr_g: float | None = None
-
-    def check(self, arch: str, channels: int | None = None) -> None:
-        """ValueError naming the option, before any training starts."""
-        check_loss(self.loss, GANS[arch].conditional_only)
-        parse_policy(self.diffaugment)
-        if channels is not None:
-            check_policy(self.diffaugment, channels)
-        if not self.diffaugment_strength >= 0:
-            raise ValueError(f"DiffAugment strength must be >= 0, got {self.diffaugment_strength}")
-        if not 0 <= self.ema < 1:
-            raise ValueError(f"EMA decay must be in [0, 1), got {self.ema}")
-        for name in ("lr_d", "lr_g"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"GAN {name} must be > 0, got {value}")
-
-    def augmenter(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        policy, strength = parse_policy(self.diffaugment), float(self.diffaugment_strength)
-        if not policy or strength <= 0:
-            return _no_augment
-        return lambda x: diff_augment(x, policy, strength)
+def augmenter(options: GanOptions) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The DiffAugment of D's inputs that `options` ask for (the identity when none)."""
+    policy, strength = parse_policy(options.diffaugment), float(options.diffaugment_strength)
+    if not policy or strength <= 0:
+        return _no_augment
+    return lambda x: diff_augment(x, policy, strength)
 
 
 def _no_augment(x: torch.Tensor) -> torch.Tensor:
     return x
-
-
-# Named bundles of options (`gan.recipe`); a key the user sets overrides its recipe's value.
-# "paper": exactly as the papers trained (GanOptions' defaults).
-# "modern": the best bundle bench/gan_quality.py measured on 500 mnist-5k images (BENCHMARKS.md,
-# gan_quality): spectral norm on D (Miyato et al. 2018) steadies D, and an EMA of G (decay 0.99 with
-# warm-up; Yazici et al. 2019) smooths the oscillation spectral norm alone leaves. Tried and left
-# out, each worse than this at equal CPU time: DiffAugment (translation, cutout), EMA 0.999, hinge
-# loss, TTUR (lr_d 4e-4, lr_g 1e-4), a larger learning rate (5e-4).
-RECIPES: dict[str, dict] = {
-    "paper": {},
-    "modern": {"spectral_norm": True, "ema": 0.99},
-}
-
-
-def resolve_options(recipe: str, overrides: dict) -> GanOptions:
-    """The options of `recipe` with every override that is not None applied."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown GAN recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    chosen = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(chosen) - set(GAN_OPTION_NAMES)
-    if unknown:
-        raise ValueError(f"unknown GAN option {sorted(unknown)[0]!r}; choose from {', '.join(GAN_OPTION_NAMES)}")
-    return GanOptions(**{**RECIPES[recipe], **chosen})
 
 
 class Ema:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from trainables.files import gan_cache
 from trainables.gan import engine as gan_engine
 from trainables.terms.choices import GAN_OPTION_NAMES
+from trainables.terms.gan_options import GanOptions, resolve_options
 from trainables.terms.validation import ValidationRule
 
 GAN_CODE_VERSION = 4  # 2: BatchNorm in the abadi generator; 3: global batch, validation split, pool blocks;
@@ -46,7 +47,7 @@ class GanJob:
     validation_from: str = "split"
     validation_fraction: float | None = None
     sampling: str = "balanced"  # how the real subset is drawn (top-level `sampling`); in the key only when stratified
-    recipe: str = "paper"  # a named bundle of training options (gan_engine.RECIPES) ...
+    recipe: str = "paper"  # a named bundle of training options (trainables.terms.gan_options.RECIPES) ...
     loss: str | None = None  # ... and the options set explicitly (None: the recipe's)
     diffaugment: str | None = None
     diffaugment_strength: float | None = None
@@ -70,16 +71,16 @@ class GanJob:
             assert isinstance(getattr(self, name), int), f"GanJob.{name} must be an int, got {getattr(self, name)!r}"
         assert self.batch_size % self.workers == 0, "gan.batch_size is the global batch, split over the workers"
 
-    def options(self) -> gan_engine.GanOptions:
+    def options(self) -> GanOptions:
         """The training options: the recipe's, with the explicitly set ones applied."""
-        return gan_engine.resolve_options(self.recipe, {name: getattr(self, name) for name in GAN_OPTION_NAMES})
+        return resolve_options(self.recipe, {name: getattr(self, name) for name in GAN_OPTION_NAMES})
 
     def key_fields(self) -> dict:
         """The fields that change the GAN (floats are floats: alpha 1 and 1.0 are one key). Options enter
         as resolved values and only where they differ from the papers' recipe, so a paper-recipe key
         is the same whether the recipe was named or its options were spelled out."""
         values = {name: getattr(self, name) for name in KEY_FIELDS}
-        paper = gan_engine.GanOptions()
+        paper = GanOptions()
         options = {f"option_{name}": value for name, value in asdict(self.options()).items()
                    if value != getattr(paper, name)}
         return values | options | self.validation_rule().key_fields() | {"code_version": GAN_CODE_VERSION}

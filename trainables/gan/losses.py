@@ -62,19 +62,11 @@ class HingeLoss:
 
 
 LOSSES = {"bce": BceLoss, "hinge": HingeLoss, "2k-class": TwoKClassLoss}
-# What gan.loss may name; "2k-class" follows from DAGAN's discriminator, it is not chosen.
-CHOSEN_LOSSES = ("bce", "hinge")
+# gan.loss names one of trainables.terms.gan_options.CHOSEN_LOSSES (checked there, without torch);
+# "2k-class" follows from DAGAN's discriminator, it is not chosen.
 
 
 def loss_kind(out_dim: int, num_classes: int, chosen: str = "bce") -> str:
     """The loss a discriminator needs: DAGAN's 2K-way output takes its 2K-class loss; any other takes
-    the chosen one. Hinge on a 2K-way output is refused by `check_loss`."""
+    the chosen one. Hinge on a 2K-way output is refused by trainables.terms.gan_options.check_loss."""
     return "2k-class" if out_dim == 2 * num_classes else chosen
-
-
-def check_loss(chosen: str, two_k_class: bool) -> None:
-    if chosen not in CHOSEN_LOSSES:
-        raise ValueError(f"unknown GAN loss {chosen!r}; choose one of {', '.join(CHOSEN_LOSSES)}")
-    if two_k_class and chosen != "bce":
-        raise ValueError(f"GAN loss {chosen!r} needs one real/fake logit, but DAGAN's discriminator "
-                         "outputs 2K class logits and trains with its own 2K-class loss; use loss = \"bce\"")

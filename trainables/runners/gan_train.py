@@ -54,6 +54,7 @@ from trainables.gan.archs import GANS
 from trainables.gan.engine import (
     Ema,
     ModelSpec,
+    augmenter,
     build_models,
     derive_seed,
     epoch_shards,
@@ -150,7 +151,7 @@ def train_key(run: KeyRun, worker: Worker) -> dict:
     opt_g = torch.optim.Adam(gen.parameters(), lr=options.lr_g or job.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=options.lr_d or job.lr, betas=betas)
     losses = LOSSES[loss_kind(unwrap(disc).out_dim, num_classes, options.loss)]
-    augment = options.augmenter()
+    augment = augmenter(options)
 
     store = Store(run.gan_dir)
     history: list[dict] = []

@@ -1,5 +1,5 @@
 """How big each bundled dataset is, in one table that imports nothing heavy: the dataset registry
-(trainables.data.datasets.DATASETS) builds its entries from it, and the analysis reads it without torch
+(trainables.data.catalog.DATASETS) builds its entries from it, and the analysis reads it without torch
 (a `size = "full"` study's count, DAGAN's per-class sizes, "near chance")."""
 
 from __future__ import annotations
