@@ -1,12 +1,13 @@
 """install: the Makefile's install of the project into a fresh venv, byte-compiled by compileall on every
 core vs by pip on one.
 
-Ours: `pip install --no-compile -c constraints.txt -e '.[dev]'`, then `python -m compileall -q -j 0` over
-the venv (the Makefile's `install`). Baseline: the same install with pip compiling as it installs (its
-default). Both from the same package index or wheel files this machine's pip is configured with, into a
-new venv each time (about 6 GB: torch's CUDA build), pip upgraded first (not timed). Checked after each:
-`import torch, ray.tune, study.driver` works, and the two venvs' lib/ hold the same .pyc files but for a
-few that one of the two compilers declines (printed; e.g. a test file of joblib's in an odd encoding).
+Ours: `make install VENV=DIR` (the Makefile itself: a venv, pip upgraded, `pip install --no-compile -c
+constraints.txt -e '.[dev]'`, then compileall on every core, the packages' test/ and tests/ folders left
+out). Baseline: the same venv and pip upgrade, then the same install with pip compiling as it installs
+(its default). Both from the package index or wheel files this machine's pip is configured with, into a
+new venv each time (about 6 GB: torch's CUDA build). Checked after each: `import torch, ray.tune,
+study.driver` works, and outside test folders the two venvs' lib/ hold the same .pyc files but for a few
+that one of the two compilers declines (printed; e.g. a test file of joblib's in an odd encoding).
 Repeats alternate ours and the baseline; medians of the wall seconds. Ratio = baseline / ours.
 
 Run: .venv/bin/python bench/install.py [--repeats 1]   (about 3 minutes per repeat on 2 cores; 7 GB free disk)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,27 +33,22 @@ from bench import _timing  # noqa: E402
 INSTALL = ["-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", ".[dev]"]
 
 
-def _venv(where: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
-    python = where / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    return python
-
-
 def _pyc_files(where: Path) -> set[str]:
-    return {str(path.relative_to(where)) for path in (where / "lib").rglob("*.pyc")}
+    """The .pyc files under the venv's lib/, outside the packages' test folders (ours leaves those out)."""
+    files = (str(path.relative_to(where)) for path in (where / "lib").rglob("*.pyc"))
+    return {name for name in files if not re.search(r"/tests?/", name)}
 
 
-def one_install(compile_all: bool, scratch: Path) -> tuple[float, set[str]]:
-    """Wall seconds of one install (pip, and compileall for ours) into a new venv; its .pyc files."""
-    where = scratch / ("ours" if compile_all else "baseline")
-    python = _venv(where)
+def one_install(ours: bool, scratch: Path) -> tuple[float, set[str]]:
+    """Wall seconds of one install into a new venv (the venv and pip's upgrade included); its .pyc files."""
+    where = scratch / ("ours" if ours else "baseline")
+    python = where / "bin" / "python"
     started = time.perf_counter()
-    if compile_all:
-        subprocess.run([str(python), *INSTALL[:4], "--no-compile", *INSTALL[4:]], check=True, cwd=_timing.REPO_ROOT)
-        subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(where / "lib")],
-                       stdout=subprocess.DEVNULL, cwd=_timing.REPO_ROOT)   # a py312-only file fails, as under pip
+    if ours:
+        subprocess.run(["make", "-s", "install", f"VENV={where}"], check=True, cwd=_timing.REPO_ROOT)
     else:
+        subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
         subprocess.run([str(python), *INSTALL], check=True, cwd=_timing.REPO_ROOT)
     seconds = time.perf_counter() - started
     subprocess.run([str(python), "-c", "import torch, ray.tune, study.driver"], check=True, cwd=scratch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -190,7 +191,8 @@ def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, t
 
     # 1. The study starts; a second driver on it is refused, naming the first.
     log = tmp_path / "first.log"
-    first = _start(["run", "quick", *TINY, "--set", "gan.epochs=8", "--storage", storage, "--name", "first"], env, log)
+    # Six epochs: the stop (within a few seconds of Ctrl-C, study.stage_gans' heartbeat) lands mid-GAN.
+    first = _start(["run", "quick", *TINY, "--set", "gan.epochs=6", "--storage", storage, "--name", "first"], env, log)
     try:
         _wait_for(lambda: "studies/first/.study.lock" in _keys(s3, "studies/first/"), 300, "the study lock", first)
         second = _cli(["resume", folder], env, timeout=300)
@@ -218,13 +220,16 @@ def test_a_study_on_s3_survives_ctrl_c_resumes_reports_and_shares_its_gans(s3, t
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     results = _results(s3, "studies/first")
     assert len(results) == 2 and set(results["status"]) == {"ok"}
+    (key,) = set(results["gan_key"].dropna())
+    meta = json.loads(s3["client"].get_object(Bucket=BUCKET, Key=f"studies/gan-cache/{key}/meta.json")["Body"].read())
+    assert meta["epochs_trained"] == 6 and meta["resumed_from_epoch"] >= 1   # from its checkpoint on S3
     report = _cli(["report", folder], env, timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
     assert "studies/first/report/report.md" in _keys(s3, "studies/first/report/")
 
     # 4. Two studies started together that need one (new) GAN: it trains once, the other waits and reuses it.
     logs = {name: tmp_path / f"{name}.log" for name in ("left", "right")}
-    runs = {name: _start(["-v", "run", "quick", *TINY, "--set", "gan.epochs=3", "--storage", storage, "--name", name],
+    runs = {name: _start(["-v", "run", "quick", *TINY, "--set", "gan.epochs=2", "--storage", storage, "--name", name],
                          env, logs[name]) for name in logs}
     try:
         for process in runs.values():
