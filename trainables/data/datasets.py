@@ -203,7 +203,12 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None,
     say), then read from the disk cache, whose key holds the options, once it is proved to be this
     dataset's (trainables.data.cache). write_cache=False (`study plan`): decodes into memory and writes
     nothing, not even the setting aside of an untrusted cache."""
-    info = dataset_info(name, options)
+    return load_entry(dataset_info(name, options), data_root, write_cache)
+
+
+def load_entry(info: DatasetInfo, data_root: str | os.PathLike | None = None,
+               write_cache: bool = True) -> tuple[ImageSet, ImageSet]:
+    """load_dataset for a catalog entry already looked up (a user's folder is not scanned again)."""
     write_cache = write_cache and data_cache.writes_allowed()
     root = resolve_data_root(data_root)
     path = cache_path(info, data_root)

@@ -160,8 +160,7 @@ def decode_pairs(pairs: Pairs, layout: ImageLayout, say: Callable[[str], None] |
     """(uint8 images (N, C, H, W), int64 labels) for `pairs`, decoded on a thread pool; a progress
     line every few seconds when the set is large; the first file that fails is named."""
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
-    channels = 1 if layout.mode == "L" else 3
-    images = torch.empty((len(pairs), channels, *layout.size), dtype=torch.uint8)
+    images = torch.empty((len(pairs), layout.channels, *layout.size), dtype=torch.uint8)
 
     def one(i: int) -> None:
         images[i] = decode_file(pairs[i][0], layout.mode, layout.options, layout.size)
@@ -247,8 +246,7 @@ def decode_all(layout: ImageLayout, data_root: Path | None, say: Callable[[str],
         say(f"[study] {layout.root}: {len(missing):,} of {len(pairs):,} images new or changed since the last "
             "decode; decoding only those")
     fresh, _ = decode_pairs([pairs[i] for i in missing], layout, say) if missing else (None, None)
-    channels = 1 if layout.mode == "L" else 3
-    images = torch.empty((len(pairs), channels, *layout.size), dtype=torch.uint8)
+    images = torch.empty((len(pairs), layout.channels, *layout.size), dtype=torch.uint8)
     filled = dict(zip(missing, fresh, strict=True)) if missing else {}
     for i, key in enumerate(keys):
         images[i] = filled[i] if i in filled else previous[key]

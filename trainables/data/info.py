@@ -37,9 +37,8 @@ class DatasetInfo:
 def user_entry(name: str, layout: ImageLayout, source: str, kind: str) -> DatasetInfo:
     """The entry of a user's images: scanned from headers, decoded on load, cached under a key of the
     files' fingerprint and the decode options."""
-    channels = 1 if layout.mode == "L" else 3
     return DatasetInfo(
-        name=name, shape=(channels, *layout.size), num_classes=len(layout.classes), hflip=True, source=source,
+        name=name, shape=(layout.channels, *layout.size), num_classes=len(layout.classes), hflip=True, source=source,
         known_train_per_class=None, layout=layout,
         # 2: 16-bit images scaled, not clipped; the options' key is '' for the defaults
         cache_key=f"{kind}2-{layout.fingerprint}{layout.options.key()}")

@@ -39,6 +39,11 @@ class ImageLayout:
     def count(self) -> int:
         return sum(len(pairs) for pairs in self.splits.values())
 
+    @property
+    def channels(self) -> int:
+        """Channels of every decoded image: 1 for grey ("L"), 3 for RGB."""
+        return 1 if self.mode == "L" else 3
+
 
 def _size_refusal(file: Path, size: tuple[int, int], first: Path, first_size: tuple[int, int]) -> DataError:
     return DataError(f"image {file} is {size[0]}x{size[1]} but {first} is {first_size[0]}x{first_size[1]}; all "
